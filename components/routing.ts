@@ -1,0 +1,56 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { destinationRuleSpec, ingressVirtualServiceSpec, meshVirtualServiceSpec, NETWORKING_API } from "./istio-specs";
+import { ServicePlan } from "./plan";
+
+export interface AppRoutingArgs {
+    plan: ServicePlan;
+    /** `namespace/name` of the Gateway the ingress routes bind to. */
+    gatewayRef: string;
+    ingressHost: string;
+    /** The Gateway resource and istiod (its validation webhook must serve before Istio objects are created). */
+    dependsOn: pulumi.Input<pulumi.Resource>[];
+    /** The Deployments behind the subsets: a route must not point at pods that do not exist yet. */
+    workloads: pulumi.Resource[];
+}
+
+/**
+ * Renders one service's routing: a DestinationRule with its version subsets, and VirtualServices for the
+ * ingress gateway and for in-mesh callers. Only these change when a release moves traffic.
+ */
+export class AppRouting extends pulumi.ComponentResource {
+    readonly destinationRule: k8s.apiextensions.CustomResource;
+    readonly virtualServices: k8s.apiextensions.CustomResource[];
+
+    constructor(name: string, args: AppRoutingArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("istio-delivery:index:AppRouting", name, {}, opts);
+        const { plan } = args;
+        const metadata = (resourceName: string) => ({ name: resourceName, namespace: plan.namespace, labels: { app: plan.name } });
+
+        this.destinationRule = new k8s.apiextensions.CustomResource(
+            plan.name,
+            { apiVersion: NETWORKING_API, kind: "DestinationRule", metadata: metadata(plan.name), spec: destinationRuleSpec(plan) },
+            { parent: this, dependsOn: args.dependsOn },
+        );
+        // Make before break: subsets and their pods exist before any route points at them.
+        const routeOpts = { parent: this, dependsOn: [...args.dependsOn, this.destinationRule, ...args.workloads] };
+        this.virtualServices = [
+            new k8s.apiextensions.CustomResource(
+                plan.name,
+                { apiVersion: NETWORKING_API, kind: "VirtualService", metadata: metadata(plan.name), spec: meshVirtualServiceSpec(plan) },
+                routeOpts,
+            ),
+            new k8s.apiextensions.CustomResource(
+                `${plan.name}-ingress`,
+                {
+                    apiVersion: NETWORKING_API,
+                    kind: "VirtualService",
+                    metadata: metadata(`${plan.name}-ingress`),
+                    spec: ingressVirtualServiceSpec(plan, args.gatewayRef, args.ingressHost),
+                },
+                routeOpts,
+            ),
+        ];
+        this.registerOutputs({ split: plan.split });
+    }
+}

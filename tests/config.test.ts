@@ -1,0 +1,119 @@
+import { strict as assert } from "assert";
+import { ConfigError, ConfigSource, DEFAULTS, DEFAULT_SERVICES, readSettings } from "../components/config";
+import { refused } from "./harness";
+
+function source(values: Record<string, string>): ConfigSource {
+    return { get: (key) => values[key], keys: () => Object.keys(values) };
+}
+
+function problemsOf(values: Record<string, string>): ConfigError["problems"] {
+    try {
+        readSettings(source(values));
+    } catch (error) {
+        if (error instanceof ConfigError) return error.problems;
+        throw error;
+    }
+    assert.fail(`expected ${JSON.stringify(values)} to be refused`);
+}
+
+describe("stack config", () => {
+    it("gives the documented defaults when nothing is set", () => {
+        const settings = readSettings(source({}));
+        assert.deepEqual({ ...settings, services: undefined }, { ...DEFAULTS, services: undefined });
+        assert.deepEqual(settings.services, DEFAULT_SERVICES);
+    });
+
+    it("reads values the way the CLI passes them (strings)", () => {
+        const settings = readSettings(source({ canaryWeight: "50", activeColor: "green", replicas: "3", gatewayServiceType: "NodePort" }));
+        assert.equal(settings.canaryWeight, 50);
+        assert.equal(settings.activeColor, "green");
+        assert.equal(settings.replicas, 3);
+        assert.equal(settings.gatewayServiceType, "NodePort");
+    });
+
+    for (const [value, why] of [
+        ["150", "out of range"],
+        ["-1", "negative"],
+        ["12.5", "fractional"],
+        ["fifty", "not a number"],
+        ["", "empty"],
+    ]) {
+        it(`refuses canaryWeight ${JSON.stringify(value)} (${why}) naming key, value, range and the fixing command`, () => {
+            const [problem] = problemsOf({ canaryWeight: value });
+            assert.equal(problem.key, "canaryWeight");
+            assert.equal(problem.value, JSON.stringify(value));
+            assert.match(problem.allowed, /whole number from 0 to 100/);
+            assert.equal(problem.fix, "pulumi config set canaryWeight 50");
+        });
+    }
+
+    it("refuses an unknown color", () => {
+        const [problem] = problemsOf({ activeColor: "purple" });
+        assert.deepEqual([problem.key, problem.value], ["activeColor", '"purple"']);
+        assert.match(problem.allowed, /one of blue, green/);
+        assert.match(problem.fix, /^pulumi config set activeColor blue$/);
+    });
+
+    it("refuses a misspelled key instead of ignoring it", () => {
+        const [problem] = problemsOf({ canaryWieght: "50" });
+        assert.equal(problem.key, "canaryWieght");
+        assert.match(problem.allowed, /not a key this program reads; known keys: .*canaryWeight/);
+        assert.equal(problem.fix, "pulumi config rm canaryWieght");
+    });
+
+    it("reports every bad key at once", () => {
+        const problems = problemsOf({ canaryWeight: "101", activeColor: "red", replicas: "0", gatewayServiceType: "Ingress" });
+        assert.deepEqual(problems.map((p) => p.key).sort(), ["activeColor", "canaryWeight", "gatewayServiceType", "replicas"]);
+    });
+
+    it("refuses an image without a pinned tag, and Istio releases older than the v1 APIs", () => {
+        assert.equal(problemsOf({ image: "hashicorp/http-echo" })[0].key, "image");
+        assert.equal(problemsOf({ istioVersion: "1.20.0" })[0].key, "istioVersion");
+        assert.equal(problemsOf({ istioVersion: "latest" })[0].key, "istioVersion");
+        assert.equal(readSettings(source({ istioVersion: "1.29.2" })).istioVersion, "1.29.2");
+    });
+
+    it("refuses a node port outside the Kubernetes range and a malformed host", () => {
+        assert.equal(problemsOf({ gatewayHttpNodePort: "8080" })[0].key, "gatewayHttpNodePort");
+        assert.equal(problemsOf({ ingressHost: "http://api.example.com" })[0].key, "ingressHost");
+        assert.equal(readSettings(source({ ingressHost: "*.example.com" })).ingressHost, "*.example.com");
+    });
+
+    describe("services catalogue", () => {
+        const catalogue = (services: unknown) => ({ services: JSON.stringify(services) });
+
+        it("accepts a fourth service as data", () => {
+            const services = [...DEFAULT_SERVICES.map((s) => [s.name, { path: s.path, release: s.release, versions: s.versions }]), ["payment-service", { path: "/payments", release: "canary", versions: ["v1", "v2"] }]];
+            const settings = readSettings(source(catalogue(Object.fromEntries(services))));
+            assert.deepEqual(settings.services.map((s) => s.name), ["user-service", "product-service", "order-service", "payment-service"]);
+        });
+
+        for (const [what, services, key] of [
+            ["a release strategy it does not know", { "a-service": { path: "/a", release: "rolling", versions: ["v1"] } }, "services.a-service.release"],
+            ["a canary with one version", { "a-service": { path: "/a", release: "canary", versions: ["v1"] } }, "services.a-service.versions"],
+            ["duplicate versions", { "a-service": { path: "/a", release: "blueGreen", versions: ["v1", "v1"] } }, "services.a-service.versions"],
+            ["a path that is not a prefix", { "a-service": { path: "a", release: "single", versions: ["v1"] } }, "services.a-service.path"],
+            ["a name that is not a DNS label", { A_Service: { path: "/a", release: "single", versions: ["v1"] } }, "services.A_Service"],
+            ["an unknown field", { "a-service": { path: "/a", release: "single", versions: ["v1"], weight: 5 } }, "services.a-service.weight"],
+            ["two services on one path", { "a-service": { path: "/a", release: "single", versions: ["v1"] }, "b-service": { path: "/a", release: "single", versions: ["v1"] } }, "services.b-service.path"],
+            ["an empty catalogue", {}, "services"],
+        ] as const) {
+            it(`refuses ${what}`, () => {
+                assert.deepEqual(problemsOf(catalogue(services)).map((p) => p.key), [key]);
+            });
+        }
+
+        it("refuses services that are not JSON", () => {
+            assert.equal(problemsOf({ services: "user-service" })[0].key, "services");
+        });
+    });
+
+    it("fails the program before any resource is registered", async () => {
+        const error = await refused("dev", { canaryWeight: 150, activeColor: "purple" });
+        assert.ok(error.cause instanceof ConfigError);
+        assert.match(error.message, /canaryWeight = "150": must be a whole number from 0 to 100/);
+        assert.match(error.message, /Fix: pulumi config set canaryWeight 50/);
+        assert.match(error.message, /activeColor = "purple"/);
+        assert.deepEqual(error.registered, []);
+    });
+});

@@ -1,0 +1,159 @@
+// Test helpers: run the program under mocks, find its resources, and answer "where does this request go"
+// by evaluating the rendered VirtualServices the way Istio does (first matching rule wins).
+import { ProgramError, ProgramRun, RegisteredResource, runProgram, ConfigValue } from "../scripts/mock-program";
+import type { HttpMatch, VirtualServiceSpec } from "../components/istio-specs";
+
+export { runProgram, ProgramError, ProgramRun, RegisteredResource };
+
+const runs = new Map<string, Promise<ProgramRun>>();
+
+/** runProgram, memoised per stack and overrides: most tests only read the result. */
+export function run(stack: string, overrides: Record<string, ConfigValue> = {}): Promise<ProgramRun> {
+    const key = JSON.stringify([stack, overrides]);
+    let result = runs.get(key);
+    if (result === undefined) {
+        // Runs share Pulumi's global runtime state, so they go one at a time.
+        const previous = [...runs.values()].pop() ?? Promise.resolve(undefined);
+        result = previous.catch(() => undefined).then(() => runProgram(stack, overrides));
+        runs.set(key, result);
+    }
+    return result;
+}
+
+/** Expects the program to refuse the config; returns the error and what got registered first. */
+export async function refused(stack: string, overrides: Record<string, ConfigValue>): Promise<ProgramError> {
+    try {
+        await run(stack, overrides);
+    } catch (error) {
+        if (error instanceof ProgramError) return error;
+        throw error;
+    }
+    throw new Error(`expected the program to refuse ${JSON.stringify(overrides)}`);
+}
+
+export interface K8sObject {
+    apiVersion: string;
+    kind: string;
+    metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+    spec?: unknown;
+}
+
+function isK8sObject(inputs: Record<string, unknown>): boolean {
+    return typeof inputs.apiVersion === "string" && typeof inputs.kind === "string" && typeof inputs.metadata === "object";
+}
+
+/** Every Kubernetes object the program creates (custom resources, not Helm releases or components). */
+export function objects(result: ProgramRun): K8sObject[] {
+    return result.resources.filter((r) => r.custom && isK8sObject(r.inputs)).map((r) => r.inputs as unknown as K8sObject);
+}
+
+export function ofKind<T = K8sObject>(result: ProgramRun, kind: string): T[] {
+    return objects(result).filter((o) => o.kind === kind) as T[];
+}
+
+export function named<T = K8sObject>(result: ProgramRun, kind: string, name: string): T {
+    const found = objects(result).find((o) => o.kind === kind && o.metadata.name === name);
+    if (found === undefined) throw new Error(`no ${kind} named ${name}`);
+    return found as T;
+}
+
+export interface HelmRelease {
+    name: string;
+    chart: string;
+    version: string;
+    namespace: string;
+    repositoryOpts: { repo: string };
+    values: Record<string, unknown>;
+}
+
+export function helmReleases(result: ProgramRun): HelmRelease[] {
+    return result.resources.filter((r) => r.type === "kubernetes:helm.sh/v3:Release").map((r) => r.inputs as unknown as HelmRelease);
+}
+
+export function resource(result: ProgramRun, type: string, name: string): RegisteredResource {
+    const found = result.resources.find((r) => r.type.endsWith(type) && r.name === name);
+    if (found === undefined) throw new Error(`no resource ${type} ${name}`);
+    return found;
+}
+
+/** Does `dependent` wait for `dependency`, directly or through a component that contains it? */
+export function waitsFor(result: ProgramRun, dependent: RegisteredResource, dependency: RegisteredResource): boolean {
+    const key = (r: RegisteredResource) => `${r.type}::${r.name}`;
+    const byKey = new Map(result.resources.map((r) => [key(r), r]));
+    const ancestors = new Set<string>();
+    for (let at: RegisteredResource | undefined = dependency; at !== undefined; at = at.parent === undefined ? undefined : byKey.get(at.parent)) {
+        ancestors.add(key(at));
+    }
+    return dependent.dependsOn.some((d) => ancestors.has(d));
+}
+
+export interface Request {
+    /** `mesh` for a call from another workload, or the `namespace/name` of the ingress Gateway. */
+    gateway: string;
+    host: string;
+    path: string;
+    headers?: Record<string, string>;
+}
+
+/** Percent of matching requests per destination `host/subset`. */
+export type Distribution = Record<string, number>;
+
+function hostMatches(pattern: string, host: string): boolean {
+    if (pattern === "*") return true;
+    if (pattern.startsWith("*.")) return host.endsWith(pattern.slice(1));
+    return pattern === host;
+}
+
+type StringMatch = { exact?: string; prefix?: string; regex?: string } | undefined;
+
+function stringMatches(match: StringMatch, value: string | undefined): boolean {
+    if (match === undefined) return true;
+    if (value === undefined) return false;
+    if (match.exact !== undefined) return value === match.exact;
+    if (match.prefix !== undefined) return value.startsWith(match.prefix);
+    if (match.regex !== undefined) return new RegExp(`^(?:${match.regex})$`).test(value);
+    return true;
+}
+
+function requestMatches(match: HttpMatch, request: Request, vsGateways: string[]): boolean {
+    const gateways = match.gateways ?? vsGateways;
+    if (!gateways.includes(request.gateway)) return false;
+    if (!stringMatches(match.uri, request.path)) return false;
+    const headers = Object.fromEntries(Object.entries(request.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+    for (const [name, headerMatch] of Object.entries(match.headers ?? {})) {
+        if (!stringMatches(headerMatch, headers[name])) return false;
+    }
+    return true;
+}
+
+/** Where Istio sends `request`, given every VirtualService the program renders; undefined if none applies. */
+export function routeRequest(result: ProgramRun, request: Request): Distribution | undefined {
+    for (const vs of ofKind<{ spec: VirtualServiceSpec }>(result, "VirtualService")) {
+        const gateways = vs.spec.gateways ?? ["mesh"];
+        if (!gateways.includes(request.gateway)) continue;
+        if (!(vs.spec.hosts ?? []).some((h) => hostMatches(h, request.host))) continue;
+        for (const rule of vs.spec.http ?? []) {
+            const matches = rule.match ?? [];
+            if (matches.length > 0 && !matches.some((m) => requestMatches(m, request, gateways))) continue;
+            const distribution: Distribution = {};
+            for (const r of rule.route ?? []) {
+                const key = `${r.destination.host}/${r.destination.subset ?? ""}`;
+                distribution[key] = (distribution[key] ?? 0) + (r.weight ?? 100);
+            }
+            return distribution;
+        }
+    }
+    return undefined;
+}
+
+/** Shares per subset of one service host, leaving out zero-weight destinations. */
+export function shares(distribution: Distribution | undefined): Record<string, number> {
+    const result: Record<string, number> = {};
+    for (const [key, weight] of Object.entries(distribution ?? {})) {
+        if (weight > 0) result[key.slice(key.indexOf("/") + 1)] = weight;
+    }
+    return result;
+}
+
+export const INGRESS = "istio-ingress/public-gateway";
+export const fqdn = (service: string, namespace = "backend") => `${service}.${namespace}.svc.cluster.local`;
