@@ -6,7 +6,7 @@ import { AppNamespace } from "./components/namespace";
 import { planTraffic } from "./components/plan";
 import { AppRouting } from "./components/routing";
 import { AppWorkloads } from "./components/workloads";
-import { curlCommands, ingressUrl } from "./components/outputs";
+import { curlCommands, ingressUrl, trafficSplit as splitOf } from "./components/outputs";
 
 const config = new pulumi.Config();
 const projectPrefix = `${pulumi.getProject()}:`;
@@ -44,7 +44,7 @@ for (const service of plan.services) {
 export const istioVersion = settings.istioVersion;
 export const canaryWeight = settings.canaryWeight;
 export const activeColor = settings.activeColor;
-export const trafficSplit = Object.fromEntries(plan.services.map((s) => [s.name, s.split]));
+export const trafficSplit = splitOf(plan);
 export const ingressAddress = mesh.ingressAddress;
 export const url = ingressAddress.apply((address) => ingressUrl(address));
 export const tryIt = url.apply((base) => curlCommands(plan, base, settings.ingressHost));

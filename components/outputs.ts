@@ -24,10 +24,17 @@ export function curlCommands(plan: TrafficPlan, baseUrl: string, ingressHost: st
     });
 }
 
-/** The split as a fixed-width table: service, release, then `subset=percent` for each subset. */
-export function splitTable(plan: TrafficPlan): string {
-    const rows = plan.services.map((s) => [s.name, s.release, s.path, Object.entries(s.split).map(([subset, w]) => `${subset}=${w}%`).join("  ")]);
-    const header = ["SERVICE", "RELEASE", "PATH", "SPLIT (plain requests)"];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+/** Percent of plain requests per subset, per service: the `trafficSplit` stack output. */
+export type TrafficSplit = Record<string, Record<string, number>>;
+
+export function trafficSplit(plan: TrafficPlan): TrafficSplit {
+    return Object.fromEntries(plan.services.map((s) => [s.name, { ...s.split }]));
+}
+
+/** The split as a fixed-width table, one service a row. */
+export function splitTable(split: TrafficSplit): string {
+    const rows = Object.entries(split).map(([service, shares]) => [service, Object.entries(shares).map(([subset, w]) => `${subset}=${w}%`).join("  ")]);
+    const header = ["SERVICE", "TRAFFIC SPLIT (requests without a matching rule)"];
+    const width = Math.max(header[0].length, ...rows.map((r) => r[0].length));
+    return [header, ...rows].map(([service, shares]) => `${service.padEnd(width)}  ${shares}`).join("\n");
 }

@@ -133,15 +133,25 @@ export async function runProgram(stack: string, overrides: Record<string, Config
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         return Promise.resolve(require(PROGRAM) as Record<string, unknown>);
     });
+    // When the program throws, Pulumi's stack resource rejects a few internal promises with the same error
+    // besides the one returned here; those are expected, anything else is re-raised.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
     let outputs: Record<string, unknown> | undefined;
+    let failure: ProgramError | undefined;
     try {
         outputs = await run;
     } catch (error) {
-        await waitForRegistrations();
-        throw new ProgramError(error, [...mocks.registered.keys()].filter((k) => !k.startsWith("pulumi:pulumi:Stack")));
+        failure = new ProgramError(error, []);
     }
     await waitForRegistrations();
-
+    process.off("unhandledRejection", onUnhandled);
+    const unexpected = unhandled.find((reason) => reason !== failure?.cause);
+    if (unexpected !== undefined) throw unexpected instanceof Error ? unexpected : new Error(JSON.stringify(unexpected));
+    if (failure !== undefined) {
+        throw new ProgramError(failure.cause, [...mocks.registered.keys()].filter((k) => !k.startsWith("pulumi:pulumi:Stack")));
+    }
     const nameOf = new Map(seen.map((s) => [s.resource, logicalName(s.type, s.name)]));
     const resources = seen.map((s) => ({
         type: s.type,

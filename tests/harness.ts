@@ -1,7 +1,14 @@
 // Test helpers: run the program under mocks, find its resources, and answer "where does this request go"
 // by evaluating the rendered VirtualServices the way Istio does (first matching rule wins).
 import { ProgramError, ProgramRun, RegisteredResource, runProgram, ConfigValue } from "../scripts/mock-program";
-import type { HttpMatch, VirtualServiceSpec } from "../components/istio-specs";
+import type { HttpMatch } from "../components/istio-specs";
+import type { IDestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule" with { "resolution-mode": "import" };
+import type { IGateway } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway" with { "resolution-mode": "import" };
+import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService" with { "resolution-mode": "import" };
+import type { IDeployment } from "kubernetes-models/apps/v1/Deployment" with { "resolution-mode": "import" };
+import type { INamespace } from "kubernetes-models/v1/Namespace" with { "resolution-mode": "import" };
+import type { IService } from "kubernetes-models/v1/Service" with { "resolution-mode": "import" };
+import type { IServiceAccount } from "kubernetes-models/v1/ServiceAccount" with { "resolution-mode": "import" };
 
 export { runProgram, ProgramError, ProgramRun, RegisteredResource };
 
@@ -47,14 +54,26 @@ export function objects(result: ProgramRun): K8sObject[] {
     return result.resources.filter((r) => r.custom && isK8sObject(r.inputs)).map((r) => r.inputs as unknown as K8sObject);
 }
 
-export function ofKind<T = K8sObject>(result: ProgramRun, kind: string): T[] {
-    return objects(result).filter((o) => o.kind === kind) as T[];
+/** The schema type of each kind the program renders (the schema tests check that they conform). */
+export interface KindMap {
+    Deployment: IDeployment;
+    Service: IService;
+    ServiceAccount: IServiceAccount;
+    Namespace: INamespace;
+    VirtualService: IVirtualService;
+    DestinationRule: IDestinationRule;
+    Gateway: IGateway;
 }
 
-export function named<T = K8sObject>(result: ProgramRun, kind: string, name: string): T {
-    const found = objects(result).find((o) => o.kind === kind && o.metadata.name === name);
-    if (found === undefined) throw new Error(`no ${kind} named ${name}`);
-    return found as T;
+export function ofKind<K extends keyof KindMap>(result: ProgramRun, kind: K): KindMap[K][] {
+    return objects(result).filter((o) => o.kind === kind) as unknown as KindMap[K][];
+}
+
+export function named<K extends keyof KindMap>(result: ProgramRun, kind: K, name: string): KindMap[K] {
+    return must(
+        ofKind(result, kind).find((o) => o.metadata?.name === name),
+        `${kind} ${name}`,
+    );
 }
 
 export interface HelmRelease {
@@ -76,7 +95,10 @@ export function resource(result: ProgramRun, type: string, name: string): Regist
     return found;
 }
 
-/** Does `dependent` wait for `dependency`, directly or through a component that contains it? */
+/**
+ * Does `dependent` wait for `dependency`: directly, through a component that contains it, or through a
+ * chain of such waits (Pulumi creates a resource only after everything it depends on exists)?
+ */
 export function waitsFor(result: ProgramRun, dependent: RegisteredResource, dependency: RegisteredResource): boolean {
     const key = (r: RegisteredResource) => `${r.type}::${r.name}`;
     const byKey = new Map(result.resources.map((r) => [key(r), r]));
@@ -84,7 +106,17 @@ export function waitsFor(result: ProgramRun, dependent: RegisteredResource, depe
     for (let at: RegisteredResource | undefined = dependency; at !== undefined; at = at.parent === undefined ? undefined : byKey.get(at.parent)) {
         ancestors.add(key(at));
     }
-    return dependent.dependsOn.some((d) => ancestors.has(d));
+    const visited = new Set<string>();
+    const queue = [...dependent.dependsOn];
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+        if (ancestors.has(next)) return true;
+        if (visited.has(next)) continue;
+        visited.add(next);
+        queue.push(...(byKey.get(next)?.dependsOn ?? []));
+        // Waiting for a component means waiting for everything inside it.
+        queue.push(...result.resources.filter((r) => r.parent === next).map(key));
+    }
+    return false;
 }
 
 export interface Request {
@@ -128,11 +160,11 @@ function requestMatches(match: HttpMatch, request: Request, vsGateways: string[]
 
 /** Where Istio sends `request`, given every VirtualService the program renders; undefined if none applies. */
 export function routeRequest(result: ProgramRun, request: Request): Distribution | undefined {
-    for (const vs of ofKind<{ spec: VirtualServiceSpec }>(result, "VirtualService")) {
-        const gateways = vs.spec.gateways ?? ["mesh"];
+    for (const { spec } of ofKind(result, "VirtualService")) {
+        const gateways = spec?.gateways ?? ["mesh"];
         if (!gateways.includes(request.gateway)) continue;
-        if (!(vs.spec.hosts ?? []).some((h) => hostMatches(h, request.host))) continue;
-        for (const rule of vs.spec.http ?? []) {
+        if (!(spec?.hosts ?? []).some((h) => hostMatches(h, request.host))) continue;
+        for (const rule of spec?.http ?? []) {
             const matches = rule.match ?? [];
             if (matches.length > 0 && !matches.some((m) => requestMatches(m, request, gateways))) continue;
             const distribution: Distribution = {};
@@ -157,3 +189,9 @@ export function shares(distribution: Distribution | undefined): Record<string, n
 
 export const INGRESS = "istio-ingress/public-gateway";
 export const fqdn = (service: string, namespace = "backend") => `${service}.${namespace}.svc.cluster.local`;
+
+/** The value, or a failed assertion naming what was missing. */
+export function must<T>(value: T | undefined | null, what: string): T {
+    if (value === undefined || value === null) throw new Error(`missing: ${what}`);
+    return value;
+}

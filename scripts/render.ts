@@ -1,0 +1,145 @@
+// `npm run render -- --stack dev [--set canaryWeight=50]`: runs the program under Pulumi's mocks (no CLI,
+// no cluster) and writes what `pulumi up` would apply: one YAML file per Kubernetes object and one per Helm
+// release, under rendered/<stack>/. Every object is checked against its schema first.
+import * as fs from "fs";
+import * as path from "path";
+import { stringify } from "yaml";
+import { ConfigError } from "../components/config";
+import { splitTable, TrafficSplit } from "../components/outputs";
+import { ConfigValue, PROJECT_ROOT, ProgramError, ProgramRun, runProgram, stackNames } from "./mock-program";
+import { ObjectRef, validateObjects } from "./validate";
+
+const USAGE = `Usage: npm run render -- --stack <name> [--set key=value ...] [--out <dir>]
+
+  --stack <name>     stack to render: one of the Pulumi.<name>.yaml files (${stackNames().join(", ")})
+  --set key=value    override one config key for this render, as 'pulumi config set key value' would
+  --out <dir>        where to write (default: rendered/<stack>)
+  --help             show this help`;
+
+export class UsageError extends Error {
+    constructor(message: string) {
+        super(`${message}\n\n${USAGE}`);
+        this.name = "UsageError";
+    }
+}
+
+export interface RenderOptions {
+    stack: string;
+    overrides: Record<string, string>;
+    out: string;
+}
+
+/** Parses the command line; throws UsageError naming the bad flag and what is allowed. */
+export function parseArgs(argv: readonly string[]): RenderOptions | "help" {
+    let stack: string | undefined;
+    let out: string | undefined;
+    const overrides: Record<string, string> = {};
+    for (let i = 0; i < argv.length; i++) {
+        const flag = argv[i];
+        const value = (): string => {
+            const next = argv[i + 1] as string | undefined;
+            if (next === undefined || next.startsWith("--")) throw new UsageError(`${flag} needs a value`);
+            i++;
+            return next;
+        };
+        switch (flag) {
+            case "--help":
+            case "-h":
+                return "help";
+            case "--stack":
+                stack = value();
+                break;
+            case "--out":
+                out = value();
+                break;
+            case "--set": {
+                const assignment = value();
+                const eq = assignment.indexOf("=");
+                if (eq <= 0) throw new UsageError(`--set takes key=value, got "${assignment}" (for example --set canaryWeight=50)`);
+                overrides[assignment.slice(0, eq)] = assignment.slice(eq + 1);
+                break;
+            }
+            default:
+                throw new UsageError(`Unknown argument "${flag}"`);
+        }
+    }
+    if (stack === undefined) throw new UsageError("--stack is required");
+    if (!stackNames().includes(stack)) {
+        throw new UsageError(`Unknown stack "${stack}": there is no Pulumi.${stack}.yaml (stacks: ${stackNames().join(", ")})`);
+    }
+    return { stack, overrides, out: out ?? path.join(PROJECT_ROOT, "rendered", stack) };
+}
+
+function fileName(...parts: string[]): string {
+    return `${parts.join("-").toLowerCase().replace(/[^a-z0-9.-]+/g, "-")}.yaml`;
+}
+
+function isObjectRef(inputs: Record<string, unknown>): inputs is Record<string, unknown> & ObjectRef {
+    return typeof inputs.apiVersion === "string" && typeof inputs.kind === "string";
+}
+
+/** Writes the run's objects and Helm releases; returns the file names written. */
+export async function writeRendered(result: ProgramRun, out: string): Promise<string[]> {
+    const objects = result.resources.filter((r) => r.custom).map((r) => r.inputs).filter(isObjectRef);
+    await validateObjects(objects);
+    fs.rmSync(out, { recursive: true, force: true });
+    fs.mkdirSync(out, { recursive: true });
+    const written: string[] = [];
+    const write = (name: string, document: object) => {
+        fs.writeFileSync(path.join(out, name), stringify(document));
+        written.push(name);
+    };
+    for (const object of objects) {
+        const metadata = object.metadata as { name: string; namespace?: string };
+        write(fileName(object.kind, metadata.namespace ?? "cluster", metadata.name), object);
+    }
+    for (const release of result.resources.filter((r) => r.type === "kubernetes:helm.sh/v3:Release")) {
+        const { name, chart, version, namespace, repositoryOpts, values } = release.inputs;
+        write(fileName("helm-release", String(name)), { helmRelease: { name, chart, repository: repositoryOpts, version, namespace, values } });
+    }
+    return written.sort();
+}
+
+export async function render(options: RenderOptions, log: (line: string) => void): Promise<string[]> {
+    const overrides: Record<string, ConfigValue> = options.overrides;
+    const result = await runProgram(options.stack, overrides);
+    const written = await writeRendered(result, options.out);
+    log(`Rendered stack ${options.stack}: ${written.length} files in ${path.relative(process.cwd(), options.out) || "."}`);
+    log("");
+    log(splitTable(result.outputs.trafficSplit as TrafficSplit));
+    const tryIt = result.outputs.tryIt;
+    if (Array.isArray(tryIt)) {
+        log("");
+        log("Try it once deployed:");
+        for (const line of tryIt) log(`  ${String(line)}`);
+    }
+    return written;
+}
+
+async function main(): Promise<number> {
+    try {
+        const options = parseArgs(process.argv.slice(2));
+        if (options === "help") {
+            console.log(USAGE);
+            return 0;
+        }
+        await render(options, (line) => {
+            console.log(line);
+        });
+        return 0;
+    } catch (error) {
+        const cause = error instanceof ProgramError ? error.cause : error;
+        if (cause instanceof UsageError || cause instanceof ConfigError) {
+            console.error(cause.message);
+            return 2;
+        }
+        console.error(cause);
+        return 1;
+    }
+}
+
+if (require.main === module) {
+    void main().then((code) => {
+        process.exitCode = code;
+    });
+}
