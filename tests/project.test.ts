@@ -1,0 +1,37 @@
+import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { parse } from "yaml";
+import { CONFIG_KEYS, DEFAULTS } from "../components/config";
+import { PROJECT_ROOT } from "../scripts/mock-program";
+
+const read = (file: string) => fs.readFileSync(path.join(PROJECT_ROOT, file), "utf8");
+
+describe("project files agree with the code", () => {
+    it("Pulumi.yaml declares every scalar key with its type, the code's default and a description", () => {
+        const project = parse(read("Pulumi.yaml")) as { config: Record<string, { type: string; default: unknown; description: string }> };
+        assert.deepEqual(Object.keys(project.config).sort(), Object.keys(DEFAULTS).sort());
+        for (const [key, fallback] of Object.entries(DEFAULTS)) {
+            const declared = project.config[key];
+            assert.equal(declared.type, typeof fallback === "number" ? "integer" : "string", key);
+            assert.equal(String(declared.default), String(fallback), key);
+            assert.ok(declared.description.length > 20, key);
+        }
+    });
+
+    it("the README's config table has one row per key the program reads", () => {
+        const readme = read("README.md");
+        const section = readme.slice(readme.indexOf("## Config reference"), readme.indexOf("\n## ", readme.indexOf("## Config reference") + 1));
+        const rows = section
+            .split("\n")
+            .map((line) => /^\| `([A-Za-z]+)` \|/.exec(line)?.[1])
+            .filter((key): key is string => key !== undefined);
+        assert.deepEqual([...rows].sort(), [...CONFIG_KEYS].sort());
+    });
+
+    it("CI runs the README's install-and-test command", () => {
+        const command = /```bash\n(npm ci && npm test)\n```/.exec(read("README.md"))?.[1];
+        assert.equal(command, "npm ci && npm test");
+        assert.ok(read(".ci/run").split("\n").includes(command));
+    });
+});
