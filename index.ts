@@ -6,7 +6,7 @@ import { AppNamespace } from "./components/namespace";
 import { planTraffic } from "./components/plan";
 import { AppRouting } from "./components/routing";
 import { AppWorkloads } from "./components/workloads";
-import { curlCommands, ingressUrl, trafficSplit as splitOf } from "./components/outputs";
+import { curlCommands, ingressUrl, policySummary, trafficSplit as splitOf } from "./components/outputs";
 
 const config = new pulumi.Config();
 const projectPrefix = `${pulumi.getProject()}:`;
@@ -45,6 +45,7 @@ export const istioVersion = settings.istioVersion;
 export const canaryWeight = settings.canaryWeight;
 export const activeColor = settings.activeColor;
 export const trafficSplit = splitOf(plan);
+export const routingPolicies = policySummary(plan);
 export const ingressAddress = mesh.ingressAddress;
 export const url = ingressAddress.apply((address) => ingressUrl(address));
 export const tryIt = url.apply((base) => curlCommands(plan, base, settings.ingressHost));

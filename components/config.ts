@@ -1,5 +1,9 @@
 // Stack config -> a validated, typed settings model. Pure: no Pulumi resources are touched here, so a
 // bad value fails before anything is registered, and tests can call it directly.
+import { ConfigError, ConfigSource, isRecord, Reader, setCommand, show } from "./config-reader";
+import { PolicySettings, POLICY_KEYS, readPolicies } from "./policy-config";
+
+export { ConfigError, ConfigSource };
 
 export type ReleaseStrategy = "canary" | "blueGreen" | "single";
 export type Color = "blue" | "green";
@@ -30,6 +34,7 @@ export interface Settings {
     readonly gatewayServiceType: GatewayServiceType;
     readonly gatewayHttpNodePort: number;
     readonly services: readonly ServiceSettings[];
+    readonly policies: PolicySettings;
 }
 
 /** The catalogue a fresh stack gets: the labs' three services. */
@@ -53,34 +58,13 @@ export const DEFAULTS = {
     ingressHost: "*",
     gatewayServiceType: "LoadBalancer",
     gatewayHttpNodePort: 30080,
-} as const satisfies Omit<Settings, "services">;
+} as const satisfies Omit<Settings, "services" | "policies">;
+
+/** Defaults of the scalar policy keys (declared in Pulumi.yaml too). */
+export const POLICY_DEFAULTS = { previewHeader: "", production: false, allowFaultsInProduction: false } as const;
 
 /** Every key this program reads, for the error on an unknown key and the README/Pulumi.yaml checks. */
-export const CONFIG_KEYS = [...Object.keys(DEFAULTS), "services"] as const;
-
-/** Reads one raw stack config value as the Pulumi CLI passes it: a string (objects as JSON). */
-export interface ConfigSource {
-    get(key: string): string | undefined;
-    /** Every key set for this project, so a misspelled key is refused instead of ignored. */
-    keys(): readonly string[];
-}
-
-export interface ConfigProblem {
-    readonly key: string;
-    readonly value: string;
-    readonly allowed: string;
-    readonly fix: string;
-}
-
-export class ConfigError extends Error {
-    constructor(readonly problems: readonly ConfigProblem[]) {
-        super(
-            `Invalid stack config (${problems.length} problem${problems.length === 1 ? "" : "s"}); nothing was changed:\n` +
-                problems.map((p) => `  - ${p.key} = ${p.value}: ${p.allowed}.\n    Fix: ${p.fix}`).join("\n"),
-        );
-        this.name = "ConfigError";
-    }
-}
+export const CONFIG_KEYS: readonly string[] = [...Object.keys(DEFAULTS), "services", ...POLICY_KEYS];
 
 const DNS_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
@@ -89,64 +73,6 @@ const PATH_PREFIX = /^\/[A-Za-z0-9._~\-/]*$/;
 const HOST = /^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
 const IMAGE_WITH_TAG = /^[a-z0-9][a-z0-9._\-/:]*[a-z0-9](:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[a-f0-9]{64})$/;
 
-const show = (raw: string | undefined): string => (raw === undefined ? "(unset)" : JSON.stringify(raw));
-const setCommand = (key: string, example: string | number): string => `pulumi config set ${key} ${example}`;
-
-/** Collects problems so one run reports every bad key at once. */
-class Reader {
-    readonly problems: ConfigProblem[] = [];
-    constructor(private readonly source: ConfigSource) {}
-
-    raw(key: string): string | undefined {
-        return this.source.get(key);
-    }
-
-    fail(key: string, value: string, allowed: string, fix: string): void {
-        this.problems.push({ key, value, allowed, fix });
-    }
-
-    integer(key: keyof typeof DEFAULTS, min: number, max: number, meaning: string, example: number): number {
-        const fallback = DEFAULTS[key] as number;
-        const raw = this.raw(key);
-        if (raw === undefined) return fallback;
-        const text = raw.trim();
-        const value = /^-?\d+$/.test(text) ? Number(text) : NaN;
-        if (!Number.isSafeInteger(value) || value < min || value > max) {
-            this.fail(key, show(raw), `must be a whole number from ${min} to ${max} (${meaning})`, setCommand(key, example));
-            return fallback;
-        }
-        return value;
-    }
-
-    oneOf<T extends string>(key: keyof typeof DEFAULTS, allowed: readonly T[], meaning: string): T {
-        const fallback = DEFAULTS[key] as T;
-        const raw = this.raw(key);
-        if (raw === undefined) return fallback;
-        const match = allowed.find((a) => a === raw.trim());
-        if (match === undefined) {
-            this.fail(key, show(raw), `must be one of ${allowed.join(", ")} (${meaning})`, setCommand(key, allowed[0]));
-            return fallback;
-        }
-        return match;
-    }
-
-    pattern(key: keyof typeof DEFAULTS, re: RegExp, allowed: string, example: string): string {
-        const fallback = DEFAULTS[key] as string;
-        const raw = this.raw(key);
-        if (raw === undefined) return fallback;
-        const text = raw.trim();
-        if (!re.test(text)) {
-            this.fail(key, show(raw), allowed, setCommand(key, example));
-            return fallback;
-        }
-        return text;
-    }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-    return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 const VERSION_COUNT: Record<ReleaseStrategy, number> = { canary: 2, blueGreen: 2, single: 1 };
 const SERVICE_FIELDS = ["path", "release", "versions"];
 const SERVICES_FIX =
@@ -154,17 +80,11 @@ const SERVICES_FIX =
     "see the README's services example";
 
 function readServices(reader: Reader): readonly ServiceSettings[] {
-    const raw = reader.raw("services");
-    if (raw === undefined) return DEFAULT_SERVICES;
-    let parsed: unknown;
-    try {
-        parsed = JSON.parse(raw);
-    } catch {
-        reader.fail("services", show(raw), "must be an object of service name -> { path, release, versions }", SERVICES_FIX);
-        return DEFAULT_SERVICES;
-    }
-    if (!isRecord(parsed) || Object.keys(parsed).length === 0) {
-        reader.fail("services", show(raw), "must be a non-empty object of service name -> { path, release, versions }", SERVICES_FIX);
+    if (reader.raw("services") === undefined) return DEFAULT_SERVICES;
+    const parsed = reader.object("services", "service name -> { path, release, versions }", SERVICES_FIX);
+    if (parsed === undefined) return DEFAULT_SERVICES;
+    if (Object.keys(parsed).length === 0) {
+        reader.fail("services", "{}", "must list at least one service", SERVICES_FIX);
         return DEFAULT_SERVICES;
     }
     const services: ServiceSettings[] = [];
@@ -220,17 +140,19 @@ function readServices(reader: Reader): readonly ServiceSettings[] {
 /** Reads and validates every key; throws one ConfigError listing all problems. */
 export function readSettings(source: ConfigSource): Settings {
     const r = new Reader(source);
+    const services = readServices(r);
     const settings: Settings = {
-        canaryWeight: r.integer("canaryWeight", 0, 100, "percent of traffic on the candidate version of canary services", 50),
-        activeColor: r.oneOf("activeColor", COLORS, "the color of blue/green services that gets all traffic"),
-        istioVersion: r.pattern("istioVersion", SEMVER, "must be an Istio release version such as 1.30.3 (the Helm chart version)", DEFAULTS.istioVersion),
-        replicas: r.integer("replicas", 1, 50, "pods per service version", 3),
-        image: r.pattern("image", IMAGE_WITH_TAG, "must be an image with a pinned tag or digest, such as hashicorp/http-echo:1.0.0 (no implicit latest)", DEFAULTS.image),
-        appNamespace: r.pattern("appNamespace", DNS_LABEL, "must be a Kubernetes namespace name (DNS label)", DEFAULTS.appNamespace),
-        ingressHost: r.pattern("ingressHost", HOST, "must be a host name such as api.example.com, a wildcard such as *.example.com, or * for any host", "api.example.com"),
-        gatewayServiceType: r.oneOf("gatewayServiceType", GATEWAY_SERVICE_TYPES, "the ingress gateway's Kubernetes Service type"),
-        gatewayHttpNodePort: r.integer("gatewayHttpNodePort", 30000, 32767, "the node port for HTTP when gatewayServiceType is NodePort", 30080),
-        services: readServices(r),
+        canaryWeight: r.integer("canaryWeight", DEFAULTS.canaryWeight, 0, 100, "percent of traffic on the candidate version of canary services", 50),
+        activeColor: r.oneOf("activeColor", DEFAULTS.activeColor, COLORS, "the color of blue/green services that gets all traffic"),
+        istioVersion: r.pattern("istioVersion", DEFAULTS.istioVersion, SEMVER, "must be an Istio release version such as 1.30.3 (the Helm chart version)", DEFAULTS.istioVersion),
+        replicas: r.integer("replicas", DEFAULTS.replicas, 1, 50, "pods per service version", 3),
+        image: r.pattern("image", DEFAULTS.image, IMAGE_WITH_TAG, "must be an image with a pinned tag or digest, such as hashicorp/http-echo:1.0.0 (no implicit latest)", DEFAULTS.image),
+        appNamespace: r.pattern("appNamespace", DEFAULTS.appNamespace, DNS_LABEL, "must be a Kubernetes namespace name (DNS label)", DEFAULTS.appNamespace),
+        ingressHost: r.pattern("ingressHost", DEFAULTS.ingressHost, HOST, "must be a host name such as api.example.com, a wildcard such as *.example.com, or * for any host", "api.example.com"),
+        gatewayServiceType: r.oneOf("gatewayServiceType", DEFAULTS.gatewayServiceType, GATEWAY_SERVICE_TYPES, "the ingress gateway's Kubernetes Service type"),
+        gatewayHttpNodePort: r.integer("gatewayHttpNodePort", DEFAULTS.gatewayHttpNodePort, 30000, 32767, "the node port for HTTP when gatewayServiceType is NodePort", 30080),
+        services,
+        policies: readPolicies(r, services),
     };
     const [major, minor] = settings.istioVersion.split(".").map(Number);
     if (major < 1 || (major === 1 && minor < 22)) {
@@ -238,7 +160,7 @@ export function readSettings(source: ConfigSource): Settings {
         r.fail("istioVersion", show(settings.istioVersion), "must be 1.22.0 or newer (this program uses the v1 Istio APIs)", setCommand("istioVersion", DEFAULTS.istioVersion));
     }
     for (const key of source.keys()) {
-        if (!(CONFIG_KEYS as readonly string[]).includes(key)) {
+        if (!CONFIG_KEYS.includes(key)) {
             r.fail(key, show(source.get(key)), `is not a key this program reads; known keys: ${CONFIG_KEYS.join(", ")}`, `pulumi config rm ${key}`);
         }
     }

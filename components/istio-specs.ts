@@ -3,34 +3,81 @@
 import type { IDestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule" with { "resolution-mode": "import" };
 import type { IGateway } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway" with { "resolution-mode": "import" };
 import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService" with { "resolution-mode": "import" };
-import { ServicePlan } from "./plan";
+import type { IEnvoyFilter } from "@kubernetes-models/istio/networking.istio.io/v1alpha3/EnvoyFilter" with { "resolution-mode": "import" };
+import { RateLimitSettings } from "./policy-config";
+import { RouteRule, ServicePlan } from "./plan";
 
 export type VirtualServiceSpec = NonNullable<IVirtualService["spec"]>;
 export type HttpRoute = NonNullable<VirtualServiceSpec["http"]>[number];
 export type HttpMatch = NonNullable<HttpRoute["match"]>[number];
 export type DestinationRuleSpec = NonNullable<IDestinationRule["spec"]>;
 export type GatewaySpec = NonNullable<IGateway["spec"]>;
+export type EnvoyFilterSpec = NonNullable<IEnvoyFilter["spec"]>;
 
 export const NETWORKING_API = "networking.istio.io/v1";
+/** EnvoyFilter exists only as v1alpha3. */
+export const ENVOY_FILTER_API = "networking.istio.io/v1alpha3";
 /** The reserved gateway name for all sidecars in the mesh. */
 export const MESH_GATEWAY = "mesh";
 
 export function destinationRuleSpec(plan: ServicePlan): DestinationRuleSpec {
+    const { connectionPool, outlierDetection } = plan.trafficPolicy;
+    const trafficPolicy: DestinationRuleSpec["trafficPolicy"] = {
+        ...(connectionPool && {
+            connectionPool: {
+                ...(connectionPool.maxConnections !== undefined && { tcp: { maxConnections: connectionPool.maxConnections } }),
+                http: {
+                    ...(connectionPool.http1MaxPendingRequests !== undefined && { http1MaxPendingRequests: connectionPool.http1MaxPendingRequests }),
+                    ...(connectionPool.maxRequestsPerConnection !== undefined && { maxRequestsPerConnection: connectionPool.maxRequestsPerConnection }),
+                },
+            },
+        }),
+        ...(outlierDetection && {
+            outlierDetection: {
+                ...(outlierDetection.consecutive5xxErrors !== undefined && { consecutive5xxErrors: outlierDetection.consecutive5xxErrors }),
+                ...(outlierDetection.interval !== undefined && { interval: outlierDetection.interval }),
+                ...(outlierDetection.baseEjectionTime !== undefined && { baseEjectionTime: outlierDetection.baseEjectionTime }),
+                ...(outlierDetection.maxEjectionPercent !== undefined && { maxEjectionPercent: outlierDetection.maxEjectionPercent }),
+            },
+        }),
+    };
     return {
         host: plan.host,
+        ...(Object.keys(trafficPolicy).length > 0 && { trafficPolicy }),
         subsets: plan.subsets.map((s) => ({ name: s.name, labels: { version: s.version } })),
     };
 }
 
-function httpRoutes(plan: ServicePlan, extraMatch: HttpMatch | undefined): HttpRoute[] {
-    return plan.rules.map((rule) => ({
-        name: rule.name,
-        ...(extraMatch === undefined ? {} : { match: [extraMatch] }),
-        route: rule.destinations.map((d) => ({
-            destination: { host: plan.host, subset: d.subset, port: { number: SERVICE_PORT } },
-            weight: d.weight,
-        })),
-    }));
+/** Istio's match for a rule; `scope` adds the ingress path prefix where the rule has no path of its own. */
+function matchOf(rule: RouteRule, scope: HttpMatch | undefined): HttpMatch[] | undefined {
+    const own: HttpMatch = {
+        ...(rule.match?.headers && { headers: { ...rule.match.headers } }),
+        ...(rule.match?.path && { uri: { ...rule.match.path } }),
+    };
+    const merged: HttpMatch = { ...scope, ...own };
+    return Object.keys(merged).length === 0 ? undefined : [merged];
+}
+
+function httpRoutes(plan: ServicePlan, scope: HttpMatch | undefined): HttpRoute[] {
+    const destination = (subset: string) => ({ host: plan.host, subset, port: { number: SERVICE_PORT } });
+    return plan.rules.map((rule) => {
+        const match = matchOf(rule, scope);
+        const { fault, retries, timeout, mirror } = rule;
+        return {
+            name: rule.name,
+            ...(match && { match }),
+            route: rule.destinations.map((d) => ({ destination: destination(d.subset), weight: d.weight })),
+            ...(mirror && { mirrors: [{ destination: destination(mirror.subset), percentage: { value: mirror.percent } }] }),
+            ...(fault && {
+                fault: {
+                    ...(fault.delay && { delay: { percentage: { value: fault.delay.percent }, fixedDelay: fault.delay.fixedDelay } }),
+                    ...(fault.abort && { abort: { percentage: { value: fault.abort.percent }, httpStatus: fault.abort.httpStatus } }),
+                },
+            }),
+            ...(timeout && { timeout }),
+            ...(retries && { retries: { attempts: retries.attempts, ...(retries.perTryTimeout && { perTryTimeout: retries.perTryTimeout }), ...(retries.retryOn && { retryOn: retries.retryOn }) } }),
+        };
+    });
 }
 
 /** Routes for calls from other workloads in the mesh, so a split holds for service-to-service traffic. */
@@ -62,5 +109,43 @@ export function gatewaySpec(selector: Record<string, string>, ingressHost: strin
     return {
         selector,
         servers: [{ port: { number: 80, name: "http", protocol: "HTTP" }, hosts: [ingressHost] }],
+    };
+}
+
+/**
+ * Envoy's local rate limit on the service's inbound sidecar listener: a token bucket per pod; requests over
+ * it get HTTP 429 with `x-local-rate-limit: true`.
+ */
+export function rateLimitFilterSpec(app: string, limit: RateLimitSettings): EnvoyFilterSpec {
+    const always = (runtimeKey: string) => ({ runtime_key: runtimeKey, default_value: { numerator: 100, denominator: "HUNDRED" } });
+    return {
+        workloadSelector: { labels: { app } },
+        configPatches: [
+            {
+                applyTo: "HTTP_FILTER",
+                match: {
+                    context: "SIDECAR_INBOUND",
+                    listener: { filterChain: { filter: { name: "envoy.filters.network.http_connection_manager" } } },
+                },
+                patch: {
+                    operation: "INSERT_BEFORE",
+                    value: {
+                        name: "envoy.filters.http.local_ratelimit",
+                        typed_config: {
+                            "@type": "type.googleapis.com/udpa.type.v1.TypedStruct",
+                            type_url: "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+                            value: {
+                                stat_prefix: "http_local_rate_limiter",
+                                token_bucket: { max_tokens: limit.maxTokens, tokens_per_fill: limit.tokensPerFill, fill_interval: limit.fillInterval },
+                                // Without these two the filter only counts; the labs' version never limited anything.
+                                filter_enabled: always("local_rate_limit_enabled"),
+                                filter_enforced: always("local_rate_limit_enforced"),
+                                response_headers_to_add: [{ append_action: "APPEND_IF_EXISTS_OR_ADD", header: { key: "x-local-rate-limit", value: "true" } }],
+                            },
+                        },
+                    },
+                },
+            },
+        ],
     };
 }

@@ -1,6 +1,7 @@
 // The traffic plan: which versions of each service run, how they are named as Istio subsets, and which share
 // of requests each subset receives. Pure data from the settings model; the components only render it.
-import { Settings, ServiceSettings } from "./config";
+import type { Color, Settings, ServiceSettings } from "./config";
+import type { FaultSettings, RateLimitSettings, ResilienceSettings, ServicePolicies, StringMatch } from "./policy-config";
 
 export interface Subset {
     /** Subset name in the DestinationRule (`v1`, or `blue` / `green` for blue/green services). */
@@ -14,10 +15,22 @@ export interface WeightedSubset {
     readonly weight: number;
 }
 
+/** Conditions of a rule; all must hold. Header names are lowercase. */
+export interface RequestMatch {
+    readonly headers?: Readonly<Record<string, StringMatch>>;
+    readonly path?: StringMatch;
+}
+
 /** One HTTP route rule, in the order Istio evaluates them. */
 export interface RouteRule {
     readonly name: string;
+    /** Absent on the release rule, which takes every request the rules before it did not. */
+    readonly match?: RequestMatch;
     readonly destinations: readonly WeightedSubset[];
+    readonly mirror?: { readonly subset: string; readonly percent: number };
+    readonly fault?: FaultSettings;
+    readonly timeout?: string;
+    readonly retries?: ResilienceSettings["retries"];
 }
 
 export interface ServicePlan {
@@ -34,6 +47,9 @@ export interface ServicePlan {
     readonly split: Readonly<Record<string, number>>;
     /** The text each version's pods answer with, so a curl shows which version served it. */
     readonly responseText: Readonly<Record<string, string>>;
+    /** Circuit breaking for the DestinationRule. */
+    readonly trafficPolicy: Pick<ResilienceSettings, "connectionPool" | "outlierDetection">;
+    readonly rateLimit?: RateLimitSettings;
 }
 
 export interface TrafficPlan {
@@ -42,7 +58,7 @@ export interface TrafficPlan {
     readonly services: readonly ServicePlan[];
 }
 
-function subsetsOf(service: ServiceSettings): Subset[] {
+export function subsetsOf(service: ServiceSettings): Subset[] {
     if (service.release === "blueGreen") {
         const [blue, green] = service.versions;
         return [
@@ -51,6 +67,47 @@ function subsetsOf(service: ServiceSettings): Subset[] {
         ];
     }
     return service.versions.map((version) => ({ name: version, version }));
+}
+
+/** The version that receives mirrored traffic: a canary's candidate, or the idle color of a blue/green pair. */
+export function candidateSubset(service: ServiceSettings, activeColor: Color): string | undefined {
+    switch (service.release) {
+        case "canary":
+            return service.versions[1];
+        case "blueGreen":
+            return activeColor === "blue" ? "green" : "blue";
+        case "single":
+            return undefined;
+    }
+}
+
+/** Istio's regex for one cookie in the Cookie header (RE2, matched against the whole header). */
+export function cookieRegex(name: string, match: { exact: string } | { regex: string }): string {
+    const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    const value = "exact" in match ? escape(match.exact) : `(?:${match.regex})`;
+    return `^(?:.*;\\s*)?${escape(name)}=${value}(?:;.*)?$`;
+}
+
+/** The ordered rules of a service: blue/green preview, then the configured matches, then the release split. */
+function rulesOf(service: ServiceSettings, settings: Settings, policies: ServicePolicies): RouteRule[] {
+    const { timeout, retries } = policies.resilience;
+    const common = { ...(policies.fault && { fault: policies.fault }), ...(timeout && { timeout }), ...(retries && { retries }) };
+    const rules: RouteRule[] = [];
+    const previewHeader = settings.policies.previewHeader;
+    if (service.release === "blueGreen" && previewHeader !== undefined) {
+        for (const color of ["blue", "green"] as const) {
+            rules.push({ name: `preview-${color}`, match: { headers: { [previewHeader]: { exact: color } } }, destinations: [{ subset: color, weight: 100 }], ...common });
+        }
+    }
+    for (const route of policies.routes) {
+        const headers = { ...route.headers, ...(route.cookie && { cookie: { regex: cookieRegex(route.cookie.name, route.cookie.match) } }) };
+        const match: RequestMatch = { ...(Object.keys(headers).length > 0 && { headers }), ...(route.path && { path: route.path }) };
+        rules.push({ name: route.name, match, destinations: [{ subset: route.to, weight: 100 }], ...common });
+    }
+    const candidate = candidateSubset(service, settings.activeColor);
+    const mirror = policies.mirrorPercent !== undefined && candidate !== undefined ? { subset: candidate, percent: policies.mirrorPercent } : undefined;
+    rules.push({ name: "release", destinations: releaseSplit(service, settings), ...(mirror && { mirror }), ...common });
+    return rules;
 }
 
 /** The default split of a service: the one decision canaryWeight and activeColor control. */
@@ -75,6 +132,8 @@ export function releaseSplit(service: ServiceSettings, settings: Pick<Settings, 
 
 function planService(service: ServiceSettings, settings: Settings): ServicePlan {
     const subsets = subsetsOf(service);
+    const policies = settings.policies.byService[service.name];
+    const { connectionPool, outlierDetection } = policies.resilience;
     const split = releaseSplit(service, settings);
     const responseText: Record<string, string> = {};
     for (const s of subsets) {
@@ -87,9 +146,11 @@ function planService(service: ServiceSettings, settings: Settings): ServicePlan 
         path: service.path,
         release: service.release,
         subsets,
-        rules: [{ name: "release", destinations: split }],
+        rules: rulesOf(service, settings, policies),
         split: Object.fromEntries(split.map((d) => [d.subset, d.weight])),
         responseText,
+        trafficPolicy: { ...(connectionPool && { connectionPool }), ...(outlierDetection && { outlierDetection }) },
+        ...(policies.rateLimit && { rateLimit: policies.rateLimit }),
     };
 }
 

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { destinationRuleSpec, ingressVirtualServiceSpec, meshVirtualServiceSpec, NETWORKING_API } from "./istio-specs";
+import { destinationRuleSpec, ENVOY_FILTER_API, ingressVirtualServiceSpec, meshVirtualServiceSpec, NETWORKING_API, rateLimitFilterSpec } from "./istio-specs";
 import { ServicePlan } from "./plan";
 
 export interface AppRoutingArgs {
@@ -16,11 +16,13 @@ export interface AppRoutingArgs {
 
 /**
  * Renders one service's routing: a DestinationRule with its version subsets, and VirtualServices for the
- * ingress gateway and for in-mesh callers. Only these change when a release moves traffic.
+ * ingress gateway and for in-mesh callers, and an EnvoyFilter for a local rate limit. Only these change when a
+ * release moves traffic or a policy changes.
  */
 export class AppRouting extends pulumi.ComponentResource {
     readonly destinationRule: k8s.apiextensions.CustomResource;
     readonly virtualServices: k8s.apiextensions.CustomResource[];
+    readonly rateLimitFilter?: k8s.apiextensions.CustomResource;
 
     constructor(name: string, args: AppRoutingArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-delivery:index:AppRouting", name, {}, opts);
@@ -51,6 +53,18 @@ export class AppRouting extends pulumi.ComponentResource {
                 routeOpts,
             ),
         ];
+        if (plan.rateLimit !== undefined) {
+            this.rateLimitFilter = new k8s.apiextensions.CustomResource(
+                `${plan.name}-local-ratelimit`,
+                {
+                    apiVersion: ENVOY_FILTER_API,
+                    kind: "EnvoyFilter",
+                    metadata: metadata(`${plan.name}-local-ratelimit`),
+                    spec: rateLimitFilterSpec(plan.name, plan.rateLimit),
+                },
+                { parent: this, dependsOn: [...args.dependsOn, ...args.workloads] },
+            );
+        }
         this.registerOutputs({ split: plan.split });
     }
 }

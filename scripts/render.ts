@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { stringify } from "yaml";
 import { ConfigError } from "../components/config";
-import { splitTable, TrafficSplit } from "../components/outputs";
+import { PolicySummary, splitTable, TrafficSplit } from "../components/outputs";
 import { ConfigValue, PROJECT_ROOT, ProgramError, ProgramRun, runProgram, stackNames } from "./mock-program";
 import { ObjectRef, validateObjects } from "./validate";
 
@@ -107,6 +107,12 @@ export async function render(options: RenderOptions, log: (line: string) => void
     log(`Rendered stack ${options.stack}: ${written.length} files in ${path.relative(process.cwd(), options.out) || "."}`);
     log("");
     log(splitTable(result.outputs.trafficSplit as TrafficSplit));
+    log("");
+    log("Routing rules and policies (first matching rule wins):");
+    for (const [service, lines] of Object.entries(result.outputs.routingPolicies as PolicySummary)) {
+        log(`  ${service}`);
+        for (const line of lines) log(`    ${line}`);
+    }
     const tryIt = result.outputs.tryIt;
     if (Array.isArray(tryIt)) {
         log("");

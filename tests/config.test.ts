@@ -18,9 +18,14 @@ function problemsOf(values: Record<string, string>): ConfigError["problems"] {
 
 describe("stack config", () => {
     it("gives the documented defaults when nothing is set", () => {
-        const settings = readSettings(source({}));
-        assert.deepEqual({ ...settings, services: undefined }, { ...DEFAULTS, services: undefined });
-        assert.deepEqual(settings.services, DEFAULT_SERVICES);
+        const { services, policies, ...scalars } = readSettings(source({}));
+        assert.deepEqual(scalars, DEFAULTS);
+        assert.deepEqual(services, DEFAULT_SERVICES);
+        assert.deepEqual(policies, {
+            production: false,
+            allowFaultsInProduction: false,
+            byService: Object.fromEntries(DEFAULT_SERVICES.map((s) => [s.name, { routes: [], resilience: {} }])),
+        });
     });
 
     it("reads values the way the CLI passes them (strings)", () => {

@@ -21,13 +21,15 @@ describe("npm run render", () => {
         const written = await render({ stack: "dev", overrides: { canaryWeight: "50" }, out }, (l) => lines.push(l));
         assert.deepEqual(fs.readdirSync(out).sort(), written);
         assert.ok(written.includes("virtualservice-backend-user-service-ingress.yaml"));
-        const vs = parse(fs.readFileSync(path.join(out, "virtualservice-backend-user-service.yaml"), "utf8")) as { spec: { http: { route: { weight: number }[] }[] } };
-        assert.deepEqual(vs.spec.http[0].route.map((r) => r.weight), [50, 50]);
+        const vs = parse(fs.readFileSync(path.join(out, "virtualservice-backend-user-service.yaml"), "utf8")) as { spec: { http: { name: string; route: { weight: number }[] }[] } };
+        assert.deepEqual(vs.spec.http.find((r) => r.name === "release")?.route.map((r) => r.weight), [50, 50]);
         const istiod = parse(fs.readFileSync(path.join(out, "helm-release-istiod.yaml"), "utf8")) as { helmRelease: Record<string, unknown> };
         assert.deepEqual(Object.keys(istiod.helmRelease).sort(), ["chart", "name", "namespace", "repository", "values", "version"]);
         const printed = lines.join("\n");
         assert.match(printed, /^user-service\s+v1=50%\s+v2=50%$/m);
         assert.match(printed, /^product-service\s+blue=100%\s+green=0%$/m);
+        assert.match(printed, /^ {4}beta-users: x-user-type=beta -> v2$/m);
+        assert.match(printed, /^ {4}preview-green: x-preview=green -> green$/m);
     });
 
     it("replaces what an earlier render left", async () => {

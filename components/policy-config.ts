@@ -1,0 +1,305 @@
+// Routing policies from stack config: match rules, blue/green preview, mirroring, faults, resilience and
+// local rate limits, each keyed by service name. Pure validation into typed settings.
+import { isRecord, Reader, setCommand, setPathCommand, show } from "./config-reader";
+import type { ServiceSettings } from "./config";
+import { subsetsOf } from "./plan";
+
+export type StringMatch = { readonly exact: string } | { readonly prefix: string } | { readonly regex: string };
+
+export interface CookieMatch {
+    readonly name: string;
+    readonly match: { readonly exact: string } | { readonly regex: string };
+}
+
+/** A request-matching rule: every condition given must hold (AND); the first matching rule wins. */
+export interface RouteRuleSettings {
+    readonly name: string;
+    readonly headers: Readonly<Record<string, StringMatch>>;
+    readonly cookie?: CookieMatch;
+    readonly path?: StringMatch;
+    /** The subset that matching requests go to. */
+    readonly to: string;
+}
+
+export interface FaultSettings {
+    readonly delay?: { readonly percent: number; readonly fixedDelay: string };
+    readonly abort?: { readonly percent: number; readonly httpStatus: number };
+}
+
+export interface ResilienceSettings {
+    readonly timeout?: string;
+    readonly retries?: { readonly attempts: number; readonly perTryTimeout?: string; readonly retryOn?: string };
+    readonly connectionPool?: { readonly maxConnections?: number; readonly http1MaxPendingRequests?: number; readonly maxRequestsPerConnection?: number };
+    readonly outlierDetection?: {
+        readonly consecutive5xxErrors?: number;
+        readonly interval?: string;
+        readonly baseEjectionTime?: string;
+        readonly maxEjectionPercent?: number;
+    };
+}
+
+/** Envoy local rate limit token bucket, per pod. */
+export interface RateLimitSettings {
+    readonly maxTokens: number;
+    readonly tokensPerFill: number;
+    readonly fillInterval: string;
+}
+
+export interface ServicePolicies {
+    readonly routes: readonly RouteRuleSettings[];
+    /** Percent of plain traffic copied to the candidate version; responses discarded. */
+    readonly mirrorPercent?: number;
+    readonly fault?: FaultSettings;
+    readonly resilience: ResilienceSettings;
+    readonly rateLimit?: RateLimitSettings;
+}
+
+export interface PolicySettings {
+    /** Header that reaches either color of blue/green services explicitly, e.g. `x-preview: green`. */
+    readonly previewHeader?: string;
+    readonly production: boolean;
+    readonly allowFaultsInProduction: boolean;
+    readonly byService: Readonly<Record<string, ServicePolicies>>;
+}
+
+export const POLICY_KEYS = ["routes", "mirror", "faults", "resilience", "rateLimits", "previewHeader", "production", "allowFaultsInProduction"] as const;
+
+/** Header names as Istio matches them: lowercase HTTP tokens. */
+export const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+const RULE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const RETRY_ON = new Set([
+    "5xx", "gateway-error", "reset", "connect-failure", "envoy-ratelimited", "retriable-4xx", "refused-stream",
+    "retriable-status-codes", "retriable-headers", "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable",
+]);
+/** The route rule names this program writes itself. */
+export const RESERVED_RULE_NAMES = ["release", "preview-blue", "preview-green"];
+
+/** Does `pattern` compile as a regular expression Istio (RE2) accepts? RE2 has no lookaround or backreferences. */
+export function isRe2(pattern: string): boolean {
+    if (/\(\?<?[=!]|\\[1-9]/.test(pattern)) return false;
+    try {
+        new RegExp(pattern);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
+function readStringMatch(r: Reader, at: string, value: unknown, allowPrefix: boolean): StringMatch | undefined {
+    const kinds = allowPrefix ? ["exact", "prefix", "regex"] : ["exact", "regex"];
+    const shape = `exactly one of { ${kinds.map((k) => `${k}: <string>`).join(" } | { ")} }`;
+    if (!r.fields(at, value, kinds, shape, setPathCommand(`${at}.exact`, "beta"))) return undefined;
+    const entries = Object.entries(value);
+    if (entries.length !== 1 || typeof entries[0][1] !== "string" || entries[0][1] === "") {
+        r.fail(at, show(value), `must be ${shape}, with a non-empty string`, setPathCommand(`${at}.exact`, "beta"));
+        return undefined;
+    }
+    const [kind, text] = entries[0] as [string, string];
+    if (kind === "regex" && !isRe2(text)) {
+        r.fail(`${at}.regex`, show(text), "must be a regular expression that compiles in RE2 (no lookaround or backreferences)", setPathCommand(`${at}.regex`, "'^.+$'"));
+        return undefined;
+    }
+    return kind === "exact" ? { exact: text } : kind === "prefix" ? { prefix: text } : { regex: text };
+}
+
+function readRule(r: Reader, at: string, value: unknown, service: ServiceSettings, taken: Set<string>): RouteRuleSettings | undefined {
+    const fix = setPathCommand(`${at}.to`, service.release === "blueGreen" ? "green" : service.versions[service.versions.length - 1]);
+    if (!r.fields(at, value, ["name", "headers", "cookie", "path", "to"], "{ name, headers?, cookie?, path?, to }", fix)) return undefined;
+    const before = r.problems.length;
+    const name = r.stringAt(`${at}.name`, value.name, RULE_NAME, "must be a lowercase name of letters, digits and '-'", "beta-users");
+    if (name !== undefined && (taken.has(name) || RESERVED_RULE_NAMES.includes(name))) {
+        r.fail(`${at}.name`, show(name), `must be unique within the service and not one of ${RESERVED_RULE_NAMES.join(", ")}`, setPathCommand(`${at}.name`, `${name}-2`));
+    }
+    if (name !== undefined) taken.add(name);
+
+    const headers: Record<string, StringMatch> = {};
+    if (value.headers !== undefined) {
+        if (!isRecord(value.headers)) {
+            r.fail(`${at}.headers`, show(value.headers), "must be an object of header name -> { exact | prefix | regex }", setPathCommand(`${at}.headers.x-user-type.exact`, "beta"));
+        } else {
+            for (const [header, match] of Object.entries(value.headers)) {
+                if (!HEADER_NAME.test(header)) {
+                    r.fail(`${at}.headers.${header}`, show(header), "header names must be lowercase HTTP tokens, as Istio matches them (x-user-type, not X-User-Type)", `pulumi config rm --path '${at}.headers.${header}', then set it in lowercase`);
+                }
+                if (header === "cookie") {
+                    r.fail(`${at}.headers.cookie`, show(match), "match cookies with the rule's cookie field", setPathCommand(`${at}.cookie.name`, "experiment"));
+                }
+                const parsed = readStringMatch(r, `${at}.headers.${header}`, match, true);
+                if (parsed !== undefined) headers[header] = parsed;
+            }
+        }
+    }
+    let cookie: CookieMatch | undefined;
+    if (value.cookie !== undefined && r.fields(`${at}.cookie`, value.cookie, ["name", "exact", "regex"], "{ name, exact | regex }", setPathCommand(`${at}.cookie.name`, "experiment"))) {
+        const { name: cookieName, ...rest } = value.cookie;
+        const validName = r.stringAt(`${at}.cookie.name`, cookieName, /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "must be a cookie name", "experiment");
+        const match = readStringMatch(r, `${at}.cookie`, rest, false);
+        if (validName !== undefined && match !== undefined && !("prefix" in match)) cookie = { name: validName, match };
+    }
+    const path = value.path === undefined ? undefined : readStringMatch(r, `${at}.path`, value.path, true);
+    if (path !== undefined && !("regex" in path) && !Object.values(path).every((p) => p.startsWith("/"))) {
+        r.fail(`${at}.path`, show(value.path), "a path must start with /", setPathCommand(`${at}.path.prefix`, `${service.path}/beta`));
+    }
+    if (value.headers === undefined && value.cookie === undefined && value.path === undefined) {
+        r.fail(at, show(value), "a rule needs at least one condition (headers, cookie or path); plain requests follow the release split", setPathCommand(`${at}.headers.x-user-type.exact`, "beta"));
+    }
+    const subsets = subsetsOf(service).map((s) => s.name);
+    const to = value.to;
+    if (typeof to !== "string" || !subsets.includes(to)) {
+        r.fail(`${at}.to`, show(to), `must name one of ${service.name}'s subsets: ${subsets.join(", ")}`, fix);
+    }
+    if (r.problems.length !== before || name === undefined || typeof to !== "string") return undefined;
+    return { name, headers, ...(cookie === undefined ? {} : { cookie }), ...(path === undefined ? {} : { path }), to };
+}
+
+function readFault(r: Reader, at: string, value: unknown): FaultSettings | undefined {
+    const fix = setPathCommand(`${at}.delay.percent`, 10);
+    if (!r.fields(at, value, ["delay", "abort"], "{ delay?: { percent, fixedDelay }, abort?: { percent, httpStatus } }", fix)) return undefined;
+    let delay: FaultSettings["delay"];
+    let abort: FaultSettings["abort"];
+    if (value.delay !== undefined && r.fields(`${at}.delay`, value.delay, ["percent", "fixedDelay"], "{ percent, fixedDelay }", fix)) {
+        const percent = r.percentAt(`${at}.delay.percent`, value.delay.percent, "share of requests delayed");
+        const fixedDelay = r.durationAt(`${at}.delay.fixedDelay`, value.delay.fixedDelay, "how long each delayed request waits");
+        if (percent !== undefined && fixedDelay !== undefined) delay = { percent, fixedDelay };
+    }
+    if (value.abort !== undefined && r.fields(`${at}.abort`, value.abort, ["percent", "httpStatus"], "{ percent, httpStatus }", fix)) {
+        const percent = r.percentAt(`${at}.abort.percent`, value.abort.percent, "share of requests aborted");
+        const httpStatus = r.integerAt(`${at}.abort.httpStatus`, value.abort.httpStatus, 200, 599, "the HTTP status returned", 503);
+        if (percent !== undefined && httpStatus !== undefined) abort = { percent, httpStatus };
+    }
+    if (value.delay === undefined && value.abort === undefined) {
+        r.fail(at, show(value), "a fault needs a delay, an abort or both", fix);
+    }
+    return delay === undefined && abort === undefined ? undefined : { ...(delay && { delay }), ...(abort && { abort }) };
+}
+
+function readResilience(r: Reader, at: string, value: unknown): ResilienceSettings {
+    const fix = setPathCommand(`${at}.timeout`, "5s");
+    const sections = ["timeout", "retries", "connectionPool", "outlierDetection"];
+    if (!r.fields(at, value, sections, "{ timeout?, retries?, connectionPool?, outlierDetection? }", fix)) return {};
+    const result: { -readonly [K in keyof ResilienceSettings]: ResilienceSettings[K] } = {};
+    if (value.timeout !== undefined) result.timeout = r.durationAt(`${at}.timeout`, value.timeout, "overall request timeout");
+    const { retries, connectionPool: pool, outlierDetection: outlier } = value;
+    if (retries !== undefined && r.fields(`${at}.retries`, retries, ["attempts", "perTryTimeout", "retryOn"], "{ attempts, perTryTimeout?, retryOn? }", setPathCommand(`${at}.retries.attempts`, 3))) {
+        const attempts = r.integerAt(`${at}.retries.attempts`, retries.attempts, 0, 10, "retries after the first try", 3);
+        const perTryTimeout = retries.perTryTimeout === undefined ? undefined : r.durationAt(`${at}.retries.perTryTimeout`, retries.perTryTimeout, "timeout of each try");
+        let retryOn: string | undefined;
+        if (retries.retryOn !== undefined) {
+            const conditions = typeof retries.retryOn === "string" ? retries.retryOn.split(",") : [];
+            if (conditions.length === 0 || conditions.some((c) => !RETRY_ON.has(c) && !/^[45]\d\d$/.test(c))) {
+                r.fail(`${at}.retries.retryOn`, show(retries.retryOn), `must be a comma-separated list of ${[...RETRY_ON].join(", ")} or HTTP status codes`, setPathCommand(`${at}.retries.retryOn`, "5xx,reset,connect-failure"));
+            } else {
+                retryOn = conditions.join(",");
+            }
+        }
+        if (attempts !== undefined) result.retries = { attempts, ...(perTryTimeout && { perTryTimeout }), ...(retryOn && { retryOn }) };
+    }
+    if (pool !== undefined && r.fields(`${at}.connectionPool`, pool, ["maxConnections", "http1MaxPendingRequests", "maxRequestsPerConnection"], "{ maxConnections?, http1MaxPendingRequests?, maxRequestsPerConnection? }", setPathCommand(`${at}.connectionPool.maxConnections`, 100))) {
+        const limit = (field: string, meaning: string) => (pool[field] === undefined ? undefined : r.integerAt(`${at}.connectionPool.${field}`, pool[field], 1, 1_000_000, meaning, 100));
+        result.connectionPool = {
+            maxConnections: limit("maxConnections", "TCP connections per destination host"),
+            http1MaxPendingRequests: limit("http1MaxPendingRequests", "requests queued while waiting for a connection"),
+            maxRequestsPerConnection: limit("maxRequestsPerConnection", "requests per connection before it is recycled"),
+        };
+    }
+    if (outlier !== undefined && r.fields(`${at}.outlierDetection`, outlier, ["consecutive5xxErrors", "interval", "baseEjectionTime", "maxEjectionPercent"], "{ consecutive5xxErrors?, interval?, baseEjectionTime?, maxEjectionPercent? }", setPathCommand(`${at}.outlierDetection.consecutive5xxErrors`, 5))) {
+        result.outlierDetection = {
+            consecutive5xxErrors: outlier.consecutive5xxErrors === undefined ? undefined : r.integerAt(`${at}.outlierDetection.consecutive5xxErrors`, outlier.consecutive5xxErrors, 1, 1000, "5xx responses in a row that eject a pod", 5),
+            interval: outlier.interval === undefined ? undefined : r.durationAt(`${at}.outlierDetection.interval`, outlier.interval, "time between ejection sweeps"),
+            baseEjectionTime: outlier.baseEjectionTime === undefined ? undefined : r.durationAt(`${at}.outlierDetection.baseEjectionTime`, outlier.baseEjectionTime, "minimum ejection time"),
+            maxEjectionPercent: outlier.maxEjectionPercent === undefined ? undefined : r.integerAt(`${at}.outlierDetection.maxEjectionPercent`, outlier.maxEjectionPercent, 0, 100, "percent of pods that may be ejected", 50),
+        };
+    }
+    return result;
+}
+
+function readRateLimit(r: Reader, at: string, value: unknown): RateLimitSettings | undefined {
+    if (!r.fields(at, value, ["maxTokens", "tokensPerFill", "fillInterval"], "{ maxTokens, tokensPerFill, fillInterval }", setPathCommand(`${at}.maxTokens`, 100))) return undefined;
+    const maxTokens = r.integerAt(`${at}.maxTokens`, value.maxTokens, 1, 1_000_000, "bucket size: the largest burst a pod accepts", 100);
+    const tokensPerFill = r.integerAt(`${at}.tokensPerFill`, value.tokensPerFill, 1, 1_000_000, "tokens added each interval", 100);
+    const fillInterval = r.durationAt(`${at}.fillInterval`, value.fillInterval, "how often tokens are added");
+    if (fillInterval !== undefined && /^\d+ms$/.test(fillInterval) && Number(fillInterval.slice(0, -2)) < 50) {
+        r.fail(`${at}.fillInterval`, show(fillInterval), "Envoy needs at least 50ms", setPathCommand(`${at}.fillInterval`, "1s"));
+        return undefined;
+    }
+    if (maxTokens === undefined || tokensPerFill === undefined || fillInterval === undefined) return undefined;
+    return { maxTokens, tokensPerFill, fillInterval };
+}
+
+/**
+ * Reads a key holding `service name -> value`, refusing names that are not in the catalogue. `"*"`, where
+ * allowed, applies to every service.
+ */
+function perService(r: Reader, key: string, services: readonly ServiceSettings[], shape: string, example: string, allowStar: boolean): Map<string, { at: string; value: unknown }> {
+    const result = new Map<string, { at: string; value: unknown }>();
+    const object = r.object(key, shape, example);
+    if (object === undefined) return result;
+    const names = services.map((s) => s.name);
+    for (const [name, value] of Object.entries(object)) {
+        if (!names.includes(name) && !(allowStar && name === "*")) {
+            r.fail(`${key}.${name}`, show(value), `names no service in the catalogue; services: ${names.join(", ")}${allowStar ? ', or "*" for all' : ""}`, `pulumi config rm --path '${key}.${name}'`);
+            continue;
+        }
+        result.set(name, { at: `${key}.${name}`, value });
+    }
+    return result;
+}
+
+export function readPolicies(r: Reader, services: readonly ServiceSettings[]): PolicySettings {
+    const production = r.boolean("production", false, "marks a production stack: fault injection is refused there");
+    const allowFaultsInProduction = r.boolean("allowFaultsInProduction", false, "lets a production stack inject faults, for a deliberate game day");
+    const previewHeaderRaw = r.raw("previewHeader");
+    const previewHeader = previewHeaderRaw === undefined || previewHeaderRaw === "" ? undefined : r.pattern("previewHeader", "", HEADER_NAME, "must be a lowercase header name such as x-preview", "x-preview");
+
+    const routes = perService(r, "routes", services, "service -> [ { name, headers?, cookie?, path?, to } ]", setPathCommand("routes.user-service[0].name", "beta-users"), false);
+    const mirror = perService(r, "mirror", services, "service -> percent of its traffic copied to the candidate", setPathCommand("mirror.user-service", 10), false);
+    const faults = perService(r, "faults", services, "service -> { delay?, abort? }", setPathCommand("faults.order-service.delay.percent", 10), false);
+    const resilience = perService(r, "resilience", services, 'service (or "*") -> { timeout?, retries?, connectionPool?, outlierDetection? }', setPathCommand("resilience.*.timeout", "5s"), true);
+    const rateLimits = perService(r, "rateLimits", services, "service -> { maxTokens, tokensPerFill, fillInterval }", setPathCommand("rateLimits.user-service.maxTokens", 100), false);
+
+    const everyService = resilience.get("*");
+    const defaults = everyService === undefined ? {} : readResilience(r, everyService.at, everyService.value);
+    const byService: Record<string, ServicePolicies> = {};
+    for (const service of services) {
+        const rules: RouteRuleSettings[] = [];
+        const routeList = routes.get(service.name);
+        if (routeList !== undefined) {
+            if (!Array.isArray(routeList.value)) {
+                r.fail(routeList.at, show(routeList.value), "must be a list of rules, evaluated in order", setPathCommand(`${routeList.at}[0].name`, "beta-users"));
+            } else {
+                const taken = new Set<string>();
+                routeList.value.forEach((rule: unknown, i) => {
+                    const parsed = readRule(r, `${routeList.at}[${i}]`, rule, service, taken);
+                    if (parsed !== undefined) rules.push(parsed);
+                });
+            }
+        }
+        let mirrorPercent: number | undefined;
+        const mirrorEntry = mirror.get(service.name);
+        if (mirrorEntry !== undefined) {
+            mirrorPercent = r.percentAt(mirrorEntry.at, mirrorEntry.value, "share of plain traffic copied to the candidate");
+            if (service.release === "single") {
+                r.fail(mirrorEntry.at, show(mirrorEntry.value), `${service.name} runs one version, so it has no candidate to mirror to`, `pulumi config rm --path '${mirrorEntry.at}'`);
+            }
+        }
+        let fault: FaultSettings | undefined;
+        const faultEntry = faults.get(service.name);
+        if (faultEntry !== undefined) {
+            fault = readFault(r, faultEntry.at, faultEntry.value);
+            if (production && !allowFaultsInProduction) {
+                r.fail(faultEntry.at, show(faultEntry.value), "fault injection is refused on a production stack (production is true)", `pulumi config rm --path '${faultEntry.at}' (or, for a deliberate game day, ${setCommand("allowFaultsInProduction", true)})`);
+            }
+        }
+        const own = resilience.get(service.name);
+        const rateLimitEntry = rateLimits.get(service.name);
+        byService[service.name] = {
+            routes: rules,
+            ...(mirrorPercent !== undefined && { mirrorPercent }),
+            ...(fault && { fault }),
+            // A service's own settings replace the "*" defaults section by section.
+            resilience: { ...defaults, ...(own === undefined ? {} : readResilience(r, own.at, own.value)) },
+            ...(rateLimitEntry && { rateLimit: readRateLimit(r, rateLimitEntry.at, rateLimitEntry.value) }),
+        };
+    }
+    return { ...(previewHeader !== undefined && previewHeader !== "" && { previewHeader }), production, allowFaultsInProduction, byService };
+}

@@ -1,0 +1,240 @@
+import { strict as assert } from "assert";
+import { ConfigError, ConfigSource, readSettings } from "../components/config";
+import { cookieRegex } from "../components/plan";
+import { isRe2 } from "../components/policy-config";
+import { fqdn, INGRESS, must, named, ofKind, ProgramRun, refused, routeRequest, run, shares } from "./harness";
+
+const request = (gateway: string, service: string, path: string, headers: Record<string, string> = {}) => ({
+    gateway,
+    host: gateway === "mesh" ? fqdn(service) : "any.host",
+    path,
+    headers,
+});
+const users = (gateway: string, headers: Record<string, string> = {}) => request(gateway, "user-service", "/users", headers);
+const products = (gateway: string, headers: Record<string, string> = {}) => request(gateway, "product-service", "/products", headers);
+
+function problemKeys(values: Record<string, unknown>): string[] {
+    const source: ConfigSource = {
+        get: (key) => (key in values ? (typeof values[key] === "string" ? values[key] : JSON.stringify(values[key])) : undefined),
+        keys: () => Object.keys(values),
+    };
+    try {
+        readSettings(source);
+    } catch (error) {
+        if (error instanceof ConfigError) return error.problems.map((p) => p.key);
+        throw error;
+    }
+    return [];
+}
+
+function changedResources(before: ProgramRun, after: ProgramRun): string[] {
+    const index = (r: ProgramRun) => new Map(r.resources.filter((x) => x.custom).map((x) => [`${x.type.replace(/^kubernetes:/, "")} ${x.name}`, JSON.stringify(x.inputs)]));
+    const [a, b] = [index(before), index(after)];
+    return [...new Set([...a.keys(), ...b.keys()])].filter((k) => a.get(k) !== b.get(k)).sort();
+}
+
+describe("routing policies", () => {
+    describe("match rules (dev stack: the labs' scenarios)", () => {
+        for (const gateway of [INGRESS, "mesh"]) {
+            it(`x-user-type: beta reaches v2 entirely while plain requests keep the canary weight (${gateway})`, async () => {
+                const result = await run("dev", { canaryWeight: 10 });
+                assert.deepEqual(shares(routeRequest(result, users(gateway, { "x-user-type": "beta" }))), { v2: 100 });
+                assert.deepEqual(shares(routeRequest(result, users(gateway, { "x-user-type": "alpha" }))), { v1: 90, v2: 10 });
+                assert.deepEqual(shares(routeRequest(result, users(gateway))), { v1: 90, v2: 10 });
+            });
+        }
+
+        it("x-region: kr reaches product-service green while blue is active", async () => {
+            const result = await run("dev", { activeColor: "blue" });
+            assert.deepEqual(shares(routeRequest(result, products(INGRESS, { "x-region": "kr" }))), { green: 100 });
+            assert.deepEqual(shares(routeRequest(result, products(INGRESS, { "x-region": "us" }))), { blue: 100 });
+        });
+
+        it("the experiment cookie reaches v2 wherever it sits in the Cookie header, and only that value does", async () => {
+            const result = await run("dev", { canaryWeight: 0 });
+            for (const cookie of ["experiment=new-ui", "a=1; experiment=new-ui", "a=1; experiment=new-ui; b=2"]) {
+                assert.deepEqual(shares(routeRequest(result, users(INGRESS, { cookie }))), { v2: 100 }, cookie);
+            }
+            for (const cookie of ["experiment=old-ui", "myexperiment=new-ui", "experiment=new-ui-2"]) {
+                assert.deepEqual(shares(routeRequest(result, users(INGRESS, { cookie }))), { v1: 100 }, cookie);
+            }
+        });
+
+        it("release testing: a testuser header reaches v2 while canaryWeight is 0 (prod)", async () => {
+            const result = await run("prod");
+            assert.deepEqual(shares(routeRequest(result, { gateway: INGRESS, host: "api.example.com", path: "/users", headers: { testuser: "alice" } })), { v2: 100 });
+            assert.deepEqual(shares(routeRequest(result, { gateway: INGRESS, host: "api.example.com", path: "/users" })), { v1: 100 });
+        });
+
+        it("blue/green preview: x-preview reaches either color, whichever is active", async () => {
+            for (const active of ["blue", "green"]) {
+                const result = await run("dev", { activeColor: active });
+                for (const color of ["blue", "green"]) {
+                    for (const gateway of [INGRESS, "mesh"]) {
+                        assert.deepEqual(shares(routeRequest(result, products(gateway, { "x-preview": color }))), { [color]: 100 }, `${active} active, preview ${color}`);
+                    }
+                }
+                assert.deepEqual(shares(routeRequest(result, products(INGRESS))), { [active]: 100 });
+            }
+        });
+
+        it("evaluates rules in config order, first match wins, and every condition of a rule must hold", async () => {
+            const routes = {
+                "user-service": [
+                    { name: "beta-api", headers: { "x-user-type": { exact: "beta" } }, path: { prefix: "/users/api" }, to: "v1" },
+                    { name: "beta", headers: { "x-user-type": { exact: "beta" } }, to: "v2" },
+                ],
+            };
+            const result = await run("dev", { routes, canaryWeight: 50 });
+            assert.deepEqual(shares(routeRequest(result, request(INGRESS, "user-service", "/users/api/x", { "x-user-type": "beta" }))), { v1: 100 });
+            assert.deepEqual(shares(routeRequest(result, request(INGRESS, "user-service", "/users/web", { "x-user-type": "beta" }))), { v2: 100 });
+            assert.deepEqual(shares(routeRequest(result, request(INGRESS, "user-service", "/users/api/x"))), { v1: 50, v2: 50 });
+            const vs = named(result, "VirtualService", "user-service");
+            assert.deepEqual(vs.spec?.http?.map((r) => r.name), ["beta-api", "beta", "release"]);
+        });
+    });
+
+    describe("mirroring", () => {
+        it("copies a percent of plain traffic to the canary's candidate only", async () => {
+            const result = await run("dev", { mirror: { "user-service": 20 } });
+            for (const vs of ofKind(result, "VirtualService").filter((v) => v.metadata?.labels?.app === "user-service")) {
+                const routes = vs.spec?.http ?? [];
+                const release = routes.find((r) => r.name === "release");
+                assert.deepEqual(release?.mirrors, [{ destination: { host: fqdn("user-service"), subset: "v2", port: { number: 80 } }, percentage: { value: 20 } }]);
+                assert.ok(routes.filter((r) => r.name !== "release").every((r) => r.mirrors === undefined));
+            }
+        });
+
+        it("mirrors a blue/green service to the idle color, and refuses a single-version service", async () => {
+            const result = await run("dev", { mirror: { "product-service": 5 }, activeColor: "green" });
+            const release = named(result, "VirtualService", "product-service").spec?.http?.find((r) => r.name === "release");
+            assert.equal(release?.mirrors?.[0].destination.subset, "blue");
+            assert.deepEqual(problemKeys({ mirror: { "order-service": 10 } }), ["mirror.order-service"]);
+            assert.deepEqual(problemKeys({ mirror: { "user-service": 120 } }), ["mirror.user-service"]);
+        });
+    });
+
+    describe("fault injection", () => {
+        const faults = { "order-service": { delay: { percent: 50, fixedDelay: "5s" }, abort: { percent: 10, httpStatus: 503 } } };
+
+        it("injects delay and abort on every rule of the service, from the mesh and the ingress", async () => {
+            const result = await run("dev", { faults });
+            for (const name of ["order-service", "order-service-ingress"]) {
+                for (const route of named(result, "VirtualService", name).spec?.http ?? []) {
+                    assert.deepEqual(route.fault, { delay: { percentage: { value: 50 }, fixedDelay: "5s" }, abort: { percentage: { value: 10 }, httpStatus: 503 } });
+                }
+            }
+            assert.ok((named(result, "VirtualService", "user-service").spec?.http ?? []).every((r) => r.fault === undefined));
+        });
+
+        it("is refused on a production stack unless allowFaultsInProduction is set", async () => {
+            const error = await refused("prod", { faults });
+            assert.match(error.message, /faults.order-service = .*fault injection is refused on a production stack/);
+            assert.match(error.message, /pulumi config set allowFaultsInProduction true/);
+            assert.deepEqual(error.registered, []);
+            const allowed = await run("prod", { faults, allowFaultsInProduction: true });
+            assert.ok(named(allowed, "VirtualService", "order-service").spec?.http?.[0].fault);
+        });
+
+        it("refuses percents over 100, statuses outside 200-599 and bad durations", () => {
+            assert.deepEqual(problemKeys({ faults: { "order-service": { abort: { percent: 101, httpStatus: 600 } } } }).sort(), ["faults.order-service.abort.httpStatus", "faults.order-service.abort.percent"]);
+            assert.deepEqual(problemKeys({ faults: { "order-service": { delay: { percent: 5, fixedDelay: "5 seconds" } } } }), ["faults.order-service.delay.fixedDelay"]);
+            assert.deepEqual(problemKeys({ faults: { "order-service": {} } }), ["faults.order-service"]);
+        });
+    });
+
+    describe("resilience", () => {
+        it("sets timeout and retries on routes, and circuit breaking on the DestinationRule", async () => {
+            const result = await run("staging");
+            const route = must(named(result, "VirtualService", "user-service").spec?.http?.find((r) => r.name === "release"), "release route");
+            assert.equal(route.timeout, "5s");
+            assert.deepEqual(route.retries, { attempts: 3, perTryTimeout: "2s", retryOn: "5xx,reset,connect-failure,refused-stream" });
+            assert.deepEqual(named(result, "DestinationRule", "user-service").spec?.trafficPolicy, {
+                connectionPool: { tcp: { maxConnections: 100 }, http: { http1MaxPendingRequests: 50 } },
+                outlierDetection: { consecutive5xxErrors: 5, interval: "10s", baseEjectionTime: "30s", maxEjectionPercent: 50 },
+            });
+        });
+
+        it("lets one service replace a section of the \"*\" defaults", async () => {
+            const resilience = { "*": { timeout: "5s", retries: { attempts: 3 } }, "order-service": { timeout: "1s" } };
+            const result = await run("dev", { resilience });
+            const release = (name: string) => named(result, "VirtualService", name).spec?.http?.find((r) => r.name === "release");
+            assert.deepEqual([release("order-service")?.timeout, release("order-service")?.retries], ["1s", { attempts: 3 }]);
+            assert.equal(release("user-service")?.timeout, "5s");
+            assert.equal(named(result, "DestinationRule", "user-service").spec?.trafficPolicy, undefined);
+        });
+
+        it("gives each environment its own defaults: lenient in dev, strict in staging and prod", async () => {
+            const timeout = async (stack: string) => named(await run(stack), "VirtualService", "order-service").spec?.http?.[0].timeout;
+            assert.deepEqual([await timeout("dev"), await timeout("staging"), await timeout("prod")], ["10s", "5s", "5s"]);
+        });
+
+        it("refuses unknown retry conditions and out-of-range limits", () => {
+            assert.deepEqual(problemKeys({ resilience: { "*": { retries: { attempts: 3, retryOn: "5xx,sometimes" } } } }), ["resilience.*.retries.retryOn"]);
+            assert.deepEqual(problemKeys({ resilience: { "user-service": { outlierDetection: { maxEjectionPercent: 150 } } } }), ["resilience.user-service.outlierDetection.maxEjectionPercent"]);
+            assert.deepEqual(problemKeys({ resilience: { "user-service": { timout: "5s" } } }), ["resilience.user-service.timout"]);
+        });
+    });
+
+    describe("local rate limiting", () => {
+        it("adds an EnvoyFilter with Envoy's local rate limit token bucket on the service's inbound sidecar", async () => {
+            const result = await run("prod");
+            const filters = result.resources.filter((r) => r.type.endsWith("EnvoyFilter")).map((r) => r.inputs as { metadata: { name: string }; spec: { workloadSelector: unknown; configPatches: { applyTo: string; match: { context: string }; patch: { value: { name: string; typed_config: { value: { token_bucket: unknown; filter_enforced: unknown } } } } }[] } });
+            assert.deepEqual(filters.map((f) => f.metadata.name), ["order-service-local-ratelimit"]);
+            const [patch] = filters[0].spec.configPatches;
+            assert.deepEqual(filters[0].spec.workloadSelector, { labels: { app: "order-service" } });
+            assert.deepEqual([patch.applyTo, patch.match.context, patch.patch.value.name], ["HTTP_FILTER", "SIDECAR_INBOUND", "envoy.filters.http.local_ratelimit"]);
+            assert.deepEqual(patch.patch.value.typed_config.value.token_bucket, { max_tokens: 200, tokens_per_fill: 100, fill_interval: "1s" });
+            assert.ok(patch.patch.value.typed_config.value.filter_enforced);
+        });
+
+        it("refuses a fill interval Envoy would reject", () => {
+            assert.deepEqual(problemKeys({ rateLimits: { "user-service": { maxTokens: 10, tokensPerFill: 10, fillInterval: "10ms" } } }), ["rateLimits.user-service.fillInterval"]);
+        });
+    });
+
+    describe("validation of rules", () => {
+        const rule = (overrides: Record<string, unknown>) => ({ routes: { "user-service": [{ name: "r", headers: { "x-a": { exact: "b" } }, to: "v2", ...overrides }] } });
+
+        for (const [what, values, key] of [
+            ["a service not in the catalogue", { routes: { "cart-service": [] } }, "routes.cart-service"],
+            ["an uppercase header name", rule({ headers: { "X-User-Type": { exact: "beta" } } }), "routes.user-service[0].headers.X-User-Type"],
+            ["a regex that does not compile", rule({ headers: { "x-a": { regex: "(unclosed" } } }), "routes.user-service[0].headers.x-a.regex"],
+            ["a lookahead RE2 lacks", rule({ headers: { "x-a": { regex: "(?=a)a" } } }), "routes.user-service[0].headers.x-a.regex"],
+            ["a destination that is not a subset", rule({ to: "v3" }), "routes.user-service[0].to"],
+            ["a rule with no condition", rule({ headers: undefined }), "routes.user-service[0]"],
+            ["a reserved rule name", rule({ name: "release" }), "routes.user-service[0].name"],
+            ["two match kinds at once", rule({ headers: { "x-a": { exact: "b", prefix: "c" } } }), "routes.user-service[0].headers.x-a"],
+            ["a relative path", rule({ path: { prefix: "users" } }), "routes.user-service[0].path"],
+            ["an uppercase preview header", { previewHeader: "X-Preview" }, "previewHeader"],
+            ["a non-boolean production flag", { production: "yes" }, "production"],
+        ] as const) {
+            it(`refuses ${what}`, () => {
+                assert.deepEqual(problemKeys(values), [key]);
+            });
+        }
+
+        it("names the subsets a blue/green rule may target", () => {
+            const source: ConfigSource = { get: (k) => (k === "routes" ? JSON.stringify({ "product-service": [{ name: "r", headers: { "x-a": { exact: "b" } }, to: "v2" }] }) : undefined), keys: () => ["routes"] };
+            assert.throws(() => readSettings(source), /routes.product-service\[0\].to = "v2": must name one of product-service's subsets: blue, green/);
+        });
+
+        it("builds cookie regexes that escape the value and accept RE2", () => {
+            assert.equal(cookieRegex("exp", { exact: "a.b" }), "^(?:.*;\\s*)?exp=a\\.b(?:;.*)?$");
+            assert.ok(isRe2(cookieRegex("exp", { regex: "new-.*" })));
+            assert.ok(!isRe2("(a)\\1"));
+        });
+    });
+
+    it("changing only a policy touches only routing resources, never workloads", async () => {
+        const base = await run("dev");
+        const changed = changedResources(base, await run("dev", {
+            resilience: { "*": { timeout: "3s", connectionPool: { maxConnections: 5 } } },
+            rateLimits: { "user-service": { maxTokens: 5, tokensPerFill: 5, fillInterval: "1s" } },
+            mirror: { "user-service": 10 },
+        }));
+        assert.ok(changed.length > 0);
+        for (const key of changed) assert.match(key, /^networking.istio.io\/(v1:VirtualService|v1:DestinationRule|v1alpha3:EnvoyFilter) /);
+        assert.ok(changed.includes("networking.istio.io/v1alpha3:EnvoyFilter user-service-local-ratelimit"));
+    });
+});
