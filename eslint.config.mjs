@@ -13,4 +13,10 @@ export default tseslint.config(
             "@typescript-eslint/restrict-template-expressions": ["error", { allowNumber: true }],
         },
     },
+    {
+        // Tests read rendered objects through the ESM-only schema packages' types, where the lint's type
+        // service and tsc disagree about optional fields; tsc (strict) stays the judge there.
+        files: ["tests/**/*.ts"],
+        rules: { "@typescript-eslint/no-unnecessary-condition": "off" },
+    },
 );

@@ -6,6 +6,8 @@ export interface ConfigSource {
     get(key: string): string | undefined;
     /** Every key set for this project, so a misspelled key is refused instead of ignored. */
     keys(): readonly string[];
+    /** Was the key set with `pulumi config set --secret`? */
+    isSecret(key: string): boolean;
 }
 
 export interface ConfigProblem {
@@ -46,6 +48,10 @@ export class Reader {
 
     raw(key: string): string | undefined {
         return this.source.get(key);
+    }
+
+    isSecret(key: string): boolean {
+        return this.source.isSecret(key);
     }
 
     fail(key: string, value: string, allowed: string, fix: string): void {

@@ -2,6 +2,7 @@
 // bad value fails before anything is registered, and tests can call it directly.
 import { ConfigError, ConfigSource, isRecord, Reader, setCommand, show } from "./config-reader";
 import { PolicySettings, POLICY_KEYS, readPolicies } from "./policy-config";
+import { readSecurity, SecuritySettings, SECURITY_DEFAULTS, SECURITY_KEYS } from "./security-config";
 
 export { ConfigError, ConfigSource };
 
@@ -33,8 +34,10 @@ export interface Settings {
     readonly ingressHost: string;
     readonly gatewayServiceType: GatewayServiceType;
     readonly gatewayHttpNodePort: number;
+    readonly gatewayHttpsNodePort: number;
     readonly services: readonly ServiceSettings[];
     readonly policies: PolicySettings;
+    readonly security: SecuritySettings;
 }
 
 /** The catalogue a fresh stack gets: the labs' three services. */
@@ -58,13 +61,17 @@ export const DEFAULTS = {
     ingressHost: "*",
     gatewayServiceType: "LoadBalancer",
     gatewayHttpNodePort: 30080,
-} as const satisfies Omit<Settings, "services" | "policies">;
+    gatewayHttpsNodePort: 30443,
+} as const satisfies Omit<Settings, "services" | "policies" | "security">;
 
 /** Defaults of the scalar policy keys (declared in Pulumi.yaml too). */
 export const POLICY_DEFAULTS = { previewHeader: "", production: false, allowFaultsInProduction: false } as const;
 
 /** Every key this program reads, for the error on an unknown key and the README/Pulumi.yaml checks. */
-export const CONFIG_KEYS: readonly string[] = [...Object.keys(DEFAULTS), "services", ...POLICY_KEYS];
+export const CONFIG_KEYS: readonly string[] = [...Object.keys(DEFAULTS), "services", ...POLICY_KEYS, ...SECURITY_KEYS];
+
+/** Every scalar key's default, as Pulumi.yaml declares them. */
+export const SCALAR_DEFAULTS = { ...DEFAULTS, ...POLICY_DEFAULTS, ...SECURITY_DEFAULTS };
 
 const DNS_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
@@ -141,19 +148,27 @@ function readServices(reader: Reader): readonly ServiceSettings[] {
 export function readSettings(source: ConfigSource): Settings {
     const r = new Reader(source);
     const services = readServices(r);
+    const appNamespace = r.pattern("appNamespace", DEFAULTS.appNamespace, DNS_LABEL, "must be a Kubernetes namespace name (DNS label)", DEFAULTS.appNamespace);
+    const ingressHost = r.pattern("ingressHost", DEFAULTS.ingressHost, HOST, "must be a host name such as api.example.com, a wildcard such as *.example.com, or * for any host", "api.example.com");
+    const policies = readPolicies(r, services);
     const settings: Settings = {
         canaryWeight: r.integer("canaryWeight", DEFAULTS.canaryWeight, 0, 100, "percent of traffic on the candidate version of canary services", 50),
         activeColor: r.oneOf("activeColor", DEFAULTS.activeColor, COLORS, "the color of blue/green services that gets all traffic"),
         istioVersion: r.pattern("istioVersion", DEFAULTS.istioVersion, SEMVER, "must be an Istio release version such as 1.30.3 (the Helm chart version)", DEFAULTS.istioVersion),
         replicas: r.integer("replicas", DEFAULTS.replicas, 1, 50, "pods per service version", 3),
         image: r.pattern("image", DEFAULTS.image, IMAGE_WITH_TAG, "must be an image with a pinned tag or digest, such as hashicorp/http-echo:1.0.0 (no implicit latest)", DEFAULTS.image),
-        appNamespace: r.pattern("appNamespace", DEFAULTS.appNamespace, DNS_LABEL, "must be a Kubernetes namespace name (DNS label)", DEFAULTS.appNamespace),
-        ingressHost: r.pattern("ingressHost", DEFAULTS.ingressHost, HOST, "must be a host name such as api.example.com, a wildcard such as *.example.com, or * for any host", "api.example.com"),
+        appNamespace,
+        ingressHost,
         gatewayServiceType: r.oneOf("gatewayServiceType", DEFAULTS.gatewayServiceType, GATEWAY_SERVICE_TYPES, "the ingress gateway's Kubernetes Service type"),
         gatewayHttpNodePort: r.integer("gatewayHttpNodePort", DEFAULTS.gatewayHttpNodePort, 30000, 32767, "the node port for HTTP when gatewayServiceType is NodePort", 30080),
+        gatewayHttpsNodePort: r.integer("gatewayHttpsNodePort", DEFAULTS.gatewayHttpsNodePort, 30000, 32767, "the node port for HTTPS when gatewayServiceType is NodePort", 30443),
         services,
-        policies: readPolicies(r, services),
+        policies,
+        security: readSecurity(r, services, appNamespace, ingressHost, policies.production),
     };
+    if (settings.gatewayHttpNodePort === settings.gatewayHttpsNodePort) {
+        r.fail("gatewayHttpsNodePort", show(String(settings.gatewayHttpsNodePort)), "must differ from gatewayHttpNodePort", setCommand("gatewayHttpsNodePort", settings.gatewayHttpNodePort === 30443 ? 30444 : 30443));
+    }
     const [major, minor] = settings.istioVersion.split(".").map(Number);
     if (major < 1 || (major === 1 && minor < 22)) {
         // networking.istio.io/v1 and security.istio.io/v1 are served from Istio 1.22 on.
@@ -161,7 +176,7 @@ export function readSettings(source: ConfigSource): Settings {
     }
     for (const key of source.keys()) {
         if (!CONFIG_KEYS.includes(key)) {
-            r.fail(key, show(source.get(key)), `is not a key this program reads; known keys: ${CONFIG_KEYS.join(", ")}`, `pulumi config rm ${key}`);
+            r.fail(key, source.isSecret(key) ? "[secret]" : show(source.get(key)), `is not a key this program reads; known keys: ${CONFIG_KEYS.join(", ")}`, `pulumi config rm ${key}`);
         }
     }
     if (r.problems.length > 0) throw new ConfigError(r.problems);

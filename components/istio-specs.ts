@@ -21,8 +21,10 @@ export const ENVOY_FILTER_API = "networking.istio.io/v1alpha3";
 export const MESH_GATEWAY = "mesh";
 
 export function destinationRuleSpec(plan: ServicePlan): DestinationRuleSpec {
-    const { connectionPool, outlierDetection } = plan.trafficPolicy;
+    const { connectionPool, outlierDetection, istioMutualTls } = plan.trafficPolicy;
     const trafficPolicy: DestinationRuleSpec["trafficPolicy"] = {
+        // Consistent with a STRICT PeerAuthentication: clients always present their mesh certificate.
+        ...(istioMutualTls && { tls: { mode: "ISTIO_MUTUAL" } }),
         ...(connectionPool && {
             connectionPool: {
                 ...(connectionPool.maxConnections !== undefined && { tcp: { maxConnections: connectionPool.maxConnections } }),
@@ -105,10 +107,18 @@ export function ingressVirtualServiceSpec(plan: ServicePlan, gateway: string, in
 export const SERVICE_PORT = 80;
 export const CONTAINER_PORT = 8080;
 
-export function gatewaySpec(selector: Record<string, string>, ingressHost: string): GatewaySpec {
+/** HTTPS on the public Gateway: the Secret's name in the gateway namespace, and whether HTTP redirects. */
+export interface GatewayTlsSpec {
+    credentialName: string;
+    httpsRedirect: boolean;
+}
+
+export function gatewaySpec(selector: Record<string, string>, ingressHost: string, tls: GatewayTlsSpec | undefined): GatewaySpec {
+    const http = { port: { number: 80, name: "http", protocol: "HTTP" }, hosts: [ingressHost], ...(tls?.httpsRedirect && { tls: { httpsRedirect: true } }) };
+    if (tls === undefined) return { selector, servers: [http] };
     return {
         selector,
-        servers: [{ port: { number: 80, name: "http", protocol: "HTTP" }, hosts: [ingressHost] }],
+        servers: [http, { port: { number: 443, name: "https", protocol: "HTTPS" }, hosts: [ingressHost], tls: { mode: "SIMPLE", credentialName: tls.credentialName } }],
     };
 }
 

@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { GatewayServiceType } from "./config";
 import { gatewaySpec, NETWORKING_API } from "./istio-specs";
+import { GatewayTls, PodSecurityLevel } from "./security-config";
 
 export const ISTIO_CHART_REPO = "https://istio-release.storage.googleapis.com/charts";
 export const ISTIO_NAMESPACE = "istio-system";
@@ -27,30 +28,38 @@ export interface GatewayChartValues {
     service: { type: GatewayServiceType; ports: ServicePort[] };
 }
 
-/** The `istiod` chart values this program sets. */
+/** The `istiod` chart values this program sets (Istio 1.30's istiod chart takes them at the top level). */
 export interface IstiodChartValues {
     meshConfig: { defaultConfig: { holdApplicationUntilProxyStarts: boolean } };
+    /** With the CNI node agent, injected pods need no NET_ADMIN init container. */
+    cni: { enabled: boolean };
 }
 
 export interface IstioMeshArgs {
     /** Chart version of base, istiod and gateway: the Istio release. */
     version: string;
     gatewayServiceType: GatewayServiceType;
-    /** Node port for HTTP when gatewayServiceType is NodePort (a kind cluster maps it to the host). */
+    /** Node ports for HTTP and HTTPS when gatewayServiceType is NodePort (a kind cluster maps them to the host). */
     gatewayHttpNodePort: number;
+    gatewayHttpsNodePort: number;
     ingressHost: string;
+    /** baseline and restricted app namespaces need Istio's CNI chart: istio-init's NET_ADMIN breaks both. */
+    podSecurity: PodSecurityLevel;
+    tls?: GatewayTls;
 }
 
-export function gatewayChartValues(args: Pick<IstioMeshArgs, "gatewayServiceType" | "gatewayHttpNodePort">): GatewayChartValues {
-    const nodePort = args.gatewayServiceType === "NodePort" ? { nodePort: args.gatewayHttpNodePort } : {};
+export const usesCni = (level: PodSecurityLevel): boolean => level !== "privileged";
+
+export function gatewayChartValues(args: Pick<IstioMeshArgs, "gatewayServiceType" | "gatewayHttpNodePort" | "gatewayHttpsNodePort">): GatewayChartValues {
+    const nodePort = (port: number) => (args.gatewayServiceType === "NodePort" ? { nodePort: port } : {});
     return {
         service: {
             type: args.gatewayServiceType,
             // The chart's default ports, with a fixed node port for HTTP so a kind port mapping can reach it.
             ports: [
                 { name: "status-port", port: 15021, protocol: "TCP", targetPort: 15021 },
-                { name: "http2", port: 80, protocol: "TCP", targetPort: 80, ...nodePort },
-                { name: "https", port: 443, protocol: "TCP", targetPort: 443 },
+                { name: "http2", port: 80, protocol: "TCP", targetPort: 80, ...nodePort(args.gatewayHttpNodePort) },
+                { name: "https", port: 443, protocol: "TCP", targetPort: 443, ...nodePort(args.gatewayHttpsNodePort) },
             ],
         },
     };
@@ -84,7 +93,10 @@ export class IstioMesh extends pulumi.ComponentResource {
         super("istio-delivery:index:IstioMesh", name, {}, opts);
         const parent = { parent: this };
 
-        const systemNs = new k8s.core.v1.Namespace(ISTIO_NAMESPACE, { metadata: { name: ISTIO_NAMESPACE } }, parent);
+        const cni = usesCni(args.podSecurity);
+        // The CNI node agent needs host paths, which only the privileged level allows.
+        const systemLabels: Record<string, string> = cni ? { "pod-security.kubernetes.io/enforce": "privileged" } : {};
+        const systemNs = new k8s.core.v1.Namespace(ISTIO_NAMESPACE, { metadata: { name: ISTIO_NAMESPACE, labels: systemLabels } }, parent);
         // Injection stays on for the gateway namespace: the gateway chart's pods get their proxy from it.
         const gatewayNs = new k8s.core.v1.Namespace(GATEWAY_NAMESPACE, { metadata: { name: GATEWAY_NAMESPACE } }, parent);
 
@@ -107,22 +119,39 @@ export class IstioMesh extends pulumi.ComponentResource {
             );
 
         const base = release("istio-base", "base", systemNs, {}, [systemNs]);
+        const cniRelease = cni ? [release("istio-cni", "cni", systemNs, {}, [base])] : [];
         const istiodValues: IstiodChartValues = {
             // App containers start only once their sidecar is ready, so their first calls are not refused.
             meshConfig: { defaultConfig: { holdApplicationUntilProxyStarts: true } },
+            cni: { enabled: cni },
         };
-        this.istiod = release("istiod", "istiod", systemNs, istiodValues, [base]);
+        this.istiod = release("istiod", "istiod", systemNs, istiodValues, [base, ...cniRelease]);
         this.gatewayRelease = release(GATEWAY_RELEASE, "gateway", gatewayNs, gatewayChartValues(args), [this.istiod, gatewayNs]);
 
+        const tlsSecret =
+            args.tls?.source === "config"
+                ? [
+                      new k8s.core.v1.Secret(
+                          args.tls.credentialName,
+                          {
+                              metadata: { name: args.tls.credentialName, namespace: GATEWAY_NAMESPACE },
+                              type: "kubernetes.io/tls",
+                              // Secret outputs stay encrypted in state and masked in previews and logs.
+                              stringData: { "tls.crt": pulumi.secret(args.tls.certificate), "tls.key": pulumi.secret(args.tls.privateKey) },
+                          },
+                          { ...parent, dependsOn: [gatewayNs], additionalSecretOutputs: ["data", "stringData"] },
+                      ),
+                  ]
+                : [];
         this.publicGateway = new k8s.apiextensions.CustomResource(
             PUBLIC_GATEWAY,
             {
                 apiVersion: NETWORKING_API,
                 kind: "Gateway",
                 metadata: { name: PUBLIC_GATEWAY, namespace: GATEWAY_NAMESPACE },
-                spec: gatewaySpec({ ...GATEWAY_SELECTOR }, args.ingressHost),
+                spec: gatewaySpec({ ...GATEWAY_SELECTOR }, args.ingressHost, args.tls),
             },
-            { ...parent, dependsOn: [this.gatewayRelease] },
+            { ...parent, dependsOn: [this.gatewayRelease, ...tlsSecret] },
         );
         this.gatewayRef = `${GATEWAY_NAMESPACE}/${PUBLIC_GATEWAY}`;
 
@@ -136,7 +165,7 @@ export class IstioMesh extends pulumi.ComponentResource {
             );
             this.ingressAddress = service.status.apply(loadBalancerAddress);
         } else if (args.gatewayServiceType === "NodePort") {
-            this.ingressAddress = pulumi.output(`localhost:${args.gatewayHttpNodePort}`);
+            this.ingressAddress = pulumi.output(`localhost:${args.tls ? args.gatewayHttpsNodePort : args.gatewayHttpNodePort}`);
         } else {
             this.ingressAddress = pulumi.output(`${GATEWAY_RELEASE}.${GATEWAY_NAMESPACE}.svc.cluster.local:80`);
         }

@@ -1,13 +1,32 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { PodSecurityLevel } from "./security-config";
+
+/** The label that marks a production stack's app namespace. */
+export const PRODUCTION_LABEL = "istio-progressive-delivery/production";
+
+export function namespaceLabels(args: Pick<AppNamespaceArgs, "podSecurity" | "production">): Record<string, string> {
+    return {
+        "istio-injection": "enabled",
+        // Enforce, and warn and audit at the same level so kubectl shows why a pod was refused.
+        "pod-security.kubernetes.io/enforce": args.podSecurity,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/warn": args.podSecurity,
+        "pod-security.kubernetes.io/audit": args.podSecurity,
+        ...(args.production && { [PRODUCTION_LABEL]: "true" }),
+    };
+}
 
 export interface AppNamespaceArgs {
     name: string;
+    podSecurity: PodSecurityLevel;
+    /** Labels the namespace so policies (the CrossGuard pack) can tell a production stack's objects. */
+    production: boolean;
     /** istiod: the injection webhook must serve before the namespace's first pod starts. */
     dependsOn: pulumi.Input<pulumi.Resource>[];
 }
 
-/** The namespace the services run in, with Istio sidecar injection on. */
+/** The namespace the services run in: sidecar injection on, Pod Security enforced. */
 export class AppNamespace extends pulumi.ComponentResource {
     readonly name: pulumi.Output<string>;
     readonly namespace: k8s.core.v1.Namespace;
@@ -16,7 +35,7 @@ export class AppNamespace extends pulumi.ComponentResource {
         super("istio-delivery:index:AppNamespace", name, {}, opts);
         this.namespace = new k8s.core.v1.Namespace(
             args.name,
-            { metadata: { name: args.name, labels: { "istio-injection": "enabled" } } },
+            { metadata: { name: args.name, labels: namespaceLabels(args) } },
             { parent: this, dependsOn: args.dependsOn },
         );
         this.name = this.namespace.metadata.name;

@@ -2,8 +2,12 @@
 import { RequestMatch, RouteRule, TrafficPlan } from "./plan";
 import { StringMatch } from "./policy-config";
 
-export function ingressUrl(address: string): string {
-    return `http://${address}`;
+/** Where clients reach the gateway: the ingress host when it is a name, else the gateway's address. */
+export function ingressUrl(address: string, ingressHost: string, https: boolean): string {
+    const host = hostHeader(ingressHost);
+    const { port } = splitAddress(address, https);
+    const defaultPort = https ? "443" : "80";
+    return `${https ? "https" : "http"}://${host === undefined ? address : host + (port === defaultPort ? "" : `:${port}`)}`;
 }
 
 /** The Host header a client sends so the gateway's host rule matches (none needed for `*`). */
@@ -12,14 +16,32 @@ export function hostHeader(ingressHost: string): string | undefined {
     return ingressHost.startsWith("*.") ? `demo.${ingressHost.slice(2)}` : ingressHost;
 }
 
-/** One curl per service, and a 100-request tally for services that split traffic between versions. */
-export function curlCommands(plan: TrafficPlan, baseUrl: string, ingressHost: string): string[] {
+function splitAddress(address: string, https: boolean): { ip: string; port: string } {
+    const colon = address.lastIndexOf(":");
+    return colon < 0 ? { ip: address, port: https ? "443" : "80" } : { ip: address.slice(0, colon), port: address.slice(colon + 1) };
+}
+
+/**
+ * One curl per service, and a 100-request tally for services that split traffic between versions. Over
+ * HTTPS to a named host, curl resolves the name to the gateway so SNI and the certificate match.
+ */
+export function curlCommands(plan: TrafficPlan, address: string, ingressHost: string, https: boolean): string[] {
     const host = hostHeader(ingressHost);
-    const curl = `curl -s${host === undefined ? "" : ` -H 'Host: ${host}'`}`;
+    const base = ingressUrl(address, ingressHost, https);
+    let curl = "curl -s";
+    if (host !== undefined && https) {
+        const { ip, port } = splitAddress(address, https);
+        curl = `curl -s --resolve ${host}:${port}:${ip === "localhost" ? "127.0.0.1" : ip}`;
+    } else if (host !== undefined) {
+        curl = `curl -s -H 'Host: ${host}'`;
+    } else if (https) {
+        curl = "curl -sk";
+    }
+    const target = host !== undefined && !https ? `http://${address}` : base;
     return plan.services.flatMap((s) => {
-        const lines = [`${curl} ${baseUrl}${s.path}`];
+        const lines = [`${curl} ${target}${s.path}`];
         if (s.subsets.length > 1) {
-            lines.push(`for i in $(seq 100); do ${curl} ${baseUrl}${s.path}; done | sort | uniq -c`);
+            lines.push(`for i in $(seq 100); do ${curl} ${target}${s.path}; done | sort | uniq -c`);
         }
         return lines;
     });

@@ -47,8 +47,8 @@ export interface ServicePlan {
     readonly split: Readonly<Record<string, number>>;
     /** The text each version's pods answer with, so a curl shows which version served it. */
     readonly responseText: Readonly<Record<string, string>>;
-    /** Circuit breaking for the DestinationRule. */
-    readonly trafficPolicy: Pick<ResilienceSettings, "connectionPool" | "outlierDetection">;
+    /** Circuit breaking for the DestinationRule, and Istio mutual TLS when the namespace requires it. */
+    readonly trafficPolicy: Pick<ResilienceSettings, "connectionPool" | "outlierDetection"> & { readonly istioMutualTls?: boolean };
     readonly rateLimit?: RateLimitSettings;
 }
 
@@ -149,7 +149,11 @@ function planService(service: ServiceSettings, settings: Settings): ServicePlan 
         rules: rulesOf(service, settings, policies),
         split: Object.fromEntries(split.map((d) => [d.subset, d.weight])),
         responseText,
-        trafficPolicy: { ...(connectionPool && { connectionPool }), ...(outlierDetection && { outlierDetection }) },
+        trafficPolicy: {
+            ...(connectionPool && { connectionPool }),
+            ...(outlierDetection && { outlierDetection }),
+            ...(settings.security.mtlsMode === "STRICT" && { istioMutualTls: true }),
+        },
         ...(policies.rateLimit && { rateLimit: policies.rateLimit }),
     };
 }

@@ -31,7 +31,9 @@ export function deploymentSpec(plan: ServicePlan, version: string, image: string
         replicas,
         selector: { matchLabels: versionSelector(plan.name, version) },
         template: {
-            metadata: { labels: podLabels },
+            // Istio rewrites HTTP probes to its agent (port 15020), so kubelet's probes pass mTLS and
+            // deny-by-default authorization; said explicitly so a mesh-wide change cannot break them.
+            metadata: { labels: podLabels, annotations: { "sidecar.istio.io/rewriteAppHTTPProbers": "true" } },
             spec: {
                 serviceAccountName: plan.name,
                 // The app never calls the Kubernetes API; the sidecar gets its own projected token.

@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
+import { SECRET_KEYS } from "../components/security-config";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
 const PROGRAM = path.join(PROJECT_ROOT, "index.ts");
@@ -56,7 +57,11 @@ export function stackConfig(stack: string): Record<string, ConfigValue> {
     const result: Record<string, ConfigValue> = {};
     if (typeof config === "object" && config !== null) {
         for (const [key, value] of Object.entries(config)) {
-            if (key.startsWith(prefix)) result[key.slice(prefix.length)] = value as ConfigValue;
+            if (!key.startsWith(prefix)) continue;
+            if (typeof value === "object" && value !== null && "secure" in value) {
+                throw new Error(`Pulumi.${stack}.yaml holds an encrypted value for ${key}, which only the Pulumi CLI can decrypt; pass it as an override instead`);
+            }
+            result[key.slice(prefix.length)] = value as ConfigValue;
         }
     }
     return result;
@@ -69,11 +74,20 @@ function asCliString(value: ConfigValue): string {
 
 const logicalName = (type: string, name: string) => `${type}::${name}`;
 
+/** Inputs as the provider would see them: Pulumi's wrapper around a secret value replaced by the value. */
+function unwrapSecrets(value: unknown): unknown {
+    if (Array.isArray(value)) return value.map(unwrapSecrets);
+    if (typeof value !== "object" || value === null) return value;
+    const record = value as Record<string, unknown>;
+    if (record[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig) return unwrapSecrets(record.value);
+    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, unwrapSecrets(v)]));
+}
+
 class RecordingMocks implements pulumi.runtime.Mocks {
     readonly registered = new Map<string, Record<string, unknown>>();
 
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
-        const inputs = args.inputs as Record<string, unknown>;
+        const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
         const state: Record<string, unknown> = { ...inputs };
         if (args.type === "kubernetes:helm.sh/v3:Release") {
             state.status = { name: inputs.name, namespace: inputs.namespace, status: "deployed" };
@@ -111,7 +125,11 @@ export async function runProgram(stack: string, overrides: Record<string, Config
     const values = { ...stackConfig(stack), ...overrides };
     const mocks = new RecordingMocks();
     await pulumi.runtime.setMocks(mocks, project, stack, false);
-    pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(values).map(([k, v]) => [`${project}:${k}`, asCliString(v)])));
+    pulumi.runtime.setAllConfig(
+        Object.fromEntries(Object.entries(values).map(([k, v]) => [`${project}:${k}`, asCliString(v)])),
+        // Keys the program requires to be secrets are marked so, as `pulumi config set --secret` would.
+        SECRET_KEYS.filter((k) => k in values).map((k) => `${project}:${k}`),
+    );
 
     const seen: { resource: pulumi.Resource; type: string; name: string; dependsOn: pulumi.Resource[]; parent?: pulumi.Resource; custom: boolean }[] = [];
     const run = pulumi.runtime.runInPulumiStack(() => {

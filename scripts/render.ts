@@ -78,6 +78,14 @@ function isObjectRef(inputs: Record<string, unknown>): inputs is Record<string, 
     return typeof inputs.apiVersion === "string" && typeof inputs.kind === "string";
 }
 
+/** A Secret's values come from Pulumi secret config: the rendered file names its keys, never the material. */
+export function redactSecret(object: Record<string, unknown> & ObjectRef): Record<string, unknown> {
+    if (object.kind !== "Secret") return object;
+    const redact = (values: unknown) =>
+        typeof values === "object" && values !== null ? Object.fromEntries(Object.keys(values).map((k) => [k, "<redacted: from Pulumi secret config>"])) : values;
+    return { ...object, ...("data" in object && { data: redact(object.data) }), ...("stringData" in object && { stringData: redact(object.stringData) }) };
+}
+
 /** Writes the run's objects and Helm releases; returns the file names written. */
 export async function writeRendered(result: ProgramRun, out: string): Promise<string[]> {
     const objects = result.resources.filter((r) => r.custom).map((r) => r.inputs).filter(isObjectRef);
@@ -91,7 +99,7 @@ export async function writeRendered(result: ProgramRun, out: string): Promise<st
     };
     for (const object of objects) {
         const metadata = object.metadata as { name: string; namespace?: string };
-        write(fileName(object.kind, metadata.namespace ?? "cluster", metadata.name), object);
+        write(fileName(object.kind, metadata.namespace ?? "cluster", metadata.name), redactSecret(object));
     }
     for (const release of result.resources.filter((r) => r.type === "kubernetes:helm.sh/v3:Release")) {
         const { name, chart, version, namespace, repositoryOpts, values } = release.inputs;

@@ -1,10 +1,8 @@
 import { strict as assert } from "assert";
-import { ConfigError, ConfigSource, DEFAULTS, DEFAULT_SERVICES, readSettings } from "../components/config";
-import { refused } from "./harness";
+import { ConfigError, DEFAULTS, DEFAULT_SERVICES, readSettings } from "../components/config";
+import { configSource, refused } from "./harness";
 
-function source(values: Record<string, string>): ConfigSource {
-    return { get: (key) => values[key], keys: () => Object.keys(values) };
-}
+const source = (values: Record<string, string>) => configSource(values);
 
 function problemsOf(values: Record<string, string>): ConfigError["problems"] {
     try {
@@ -18,7 +16,8 @@ function problemsOf(values: Record<string, string>): ConfigError["problems"] {
 
 describe("stack config", () => {
     it("gives the documented defaults when nothing is set", () => {
-        const { services, policies, ...scalars } = readSettings(source({}));
+        const { services, policies, security, ...scalars } = readSettings(source({}));
+        assert.deepEqual(security, { mtlsMode: "STRICT", denyByDefault: true, meshEdges: [], podSecurity: "restricted" });
         assert.deepEqual(scalars, DEFAULTS);
         assert.deepEqual(services, DEFAULT_SERVICES);
         assert.deepEqual(policies, {

@@ -2,6 +2,7 @@
 // by evaluating the rendered VirtualServices the way Istio does (first matching rule wins).
 import { ProgramError, ProgramRun, RegisteredResource, runProgram, ConfigValue } from "../scripts/mock-program";
 import type { HttpMatch } from "../components/istio-specs";
+import type { ConfigSource } from "../components/config-reader";
 import type { IDestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule" with { "resolution-mode": "import" };
 import type { IGateway } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway" with { "resolution-mode": "import" };
 import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService" with { "resolution-mode": "import" };
@@ -9,6 +10,11 @@ import type { IDeployment } from "kubernetes-models/apps/v1/Deployment" with { "
 import type { INamespace } from "kubernetes-models/v1/Namespace" with { "resolution-mode": "import" };
 import type { IService } from "kubernetes-models/v1/Service" with { "resolution-mode": "import" };
 import type { IServiceAccount } from "kubernetes-models/v1/ServiceAccount" with { "resolution-mode": "import" };
+import type { ISecret } from "kubernetes-models/v1/Secret" with { "resolution-mode": "import" };
+import type { IEnvoyFilter } from "@kubernetes-models/istio/networking.istio.io/v1alpha3/EnvoyFilter" with { "resolution-mode": "import" };
+import type { IAuthorizationPolicy } from "@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy" with { "resolution-mode": "import" };
+import type { IPeerAuthentication } from "@kubernetes-models/istio/security.istio.io/v1/PeerAuthentication" with { "resolution-mode": "import" };
+import type { IRequestAuthentication } from "@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication" with { "resolution-mode": "import" };
 
 export { runProgram, ProgramError, ProgramRun, RegisteredResource };
 
@@ -63,6 +69,11 @@ export interface KindMap {
     VirtualService: IVirtualService;
     DestinationRule: IDestinationRule;
     Gateway: IGateway;
+    Secret: ISecret;
+    EnvoyFilter: IEnvoyFilter;
+    PeerAuthentication: IPeerAuthentication;
+    AuthorizationPolicy: IAuthorizationPolicy;
+    RequestAuthentication: IRequestAuthentication;
 }
 
 export function ofKind<K extends keyof KindMap>(result: ProgramRun, kind: K): KindMap[K][] {
@@ -189,6 +200,15 @@ export function shares(distribution: Distribution | undefined): Record<string, n
 
 export const INGRESS = "istio-ingress/public-gateway";
 export const fqdn = (service: string, namespace = "backend") => `${service}.${namespace}.svc.cluster.local`;
+
+/** A ConfigSource over plain values, as the CLI would pass them (objects as JSON). */
+export function configSource(values: Record<string, unknown>, secretKeys: readonly string[] = []): ConfigSource {
+    return {
+        get: (key) => (key in values ? (typeof values[key] === "string" ? values[key] : JSON.stringify(values[key])) : undefined),
+        keys: () => Object.keys(values),
+        isSecret: (key) => secretKeys.includes(key),
+    };
+}
 
 /** The value, or a failed assertion naming what was missing. */
 export function must<T>(value: T | undefined | null, what: string): T {

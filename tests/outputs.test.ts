@@ -3,7 +3,7 @@ import { curlCommands, hostHeader, splitTable } from "../components/outputs";
 import { loadBalancerAddress } from "../components/istio";
 import { planTraffic } from "../components/plan";
 import { readSettings } from "../components/config";
-import { run } from "./harness";
+import { configSource, run } from "./harness";
 
 describe("stack outputs", () => {
     it("export the split per service, the active color, the Istio version and the ingress URL", async () => {
@@ -19,11 +19,12 @@ describe("stack outputs", () => {
         assert.equal(outputs.url, "http://localhost:30080");
     });
 
-    it("report a load balancer's address in prod, with curl lines that send the ingress host", async () => {
+    it("report a load balancer's address in prod, with curl lines that reach the ingress host over HTTPS", async () => {
         const { outputs } = await run("prod");
         assert.equal(outputs.ingressAddress, "203.0.113.10");
         assert.ok(Array.isArray(outputs.tryIt));
-        assert.ok(outputs.tryIt.includes("curl -s -H 'Host: api.example.com' http://203.0.113.10/users"));
+        assert.ok(outputs.tryIt.includes("curl -s --resolve api.example.com:443:203.0.113.10 https://api.example.com/users"));
+        assert.equal(outputs.url, "https://api.example.com");
     });
 
     it("say when the load balancer has no address yet, and accept a host name", () => {
@@ -31,9 +32,16 @@ describe("stack outputs", () => {
         assert.equal(loadBalancerAddress({ loadBalancer: { ingress: [{ hostname: "lb.example.com" }] } }), "lb.example.com");
     });
 
+    it("send the Host header over plain HTTP, and resolve the host to the node port over HTTPS", () => {
+        const plan = planTraffic(readSettings(configSource({})));
+        assert.ok(curlCommands(plan, "203.0.113.10", "api.example.com", false).includes("curl -s -H 'Host: api.example.com' http://203.0.113.10/users"));
+        assert.ok(curlCommands(plan, "localhost:30443", "api.example.com", true).includes("curl -s --resolve api.example.com:30443:127.0.0.1 https://api.example.com:30443/users"));
+        assert.ok(curlCommands(plan, "localhost:30443", "*", true).includes("curl -sk https://localhost:30443/users"));
+    });
+
     it("tally versions only for services that split traffic", () => {
-        const plan = planTraffic(readSettings({ get: () => undefined, keys: () => [] }));
-        const lines = curlCommands(plan, "http://x", "*");
+        const plan = planTraffic(readSettings(configSource({})));
+        const lines = curlCommands(plan, "x", "*", false);
         assert.equal(lines.filter((l) => l.includes("uniq -c")).length, 2);
         assert.ok(lines.includes("curl -s http://x/orders"));
         assert.equal(hostHeader("*.example.com"), "demo.example.com");

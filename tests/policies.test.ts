@@ -1,8 +1,8 @@
 import { strict as assert } from "assert";
-import { ConfigError, ConfigSource, readSettings } from "../components/config";
+import { ConfigError, readSettings } from "../components/config";
 import { cookieRegex } from "../components/plan";
 import { isRe2 } from "../components/policy-config";
-import { fqdn, INGRESS, must, named, ofKind, ProgramRun, refused, routeRequest, run, shares } from "./harness";
+import { configSource, fqdn, INGRESS, must, named, ofKind, ProgramRun, refused, routeRequest, run, shares } from "./harness";
 
 const request = (gateway: string, service: string, path: string, headers: Record<string, string> = {}) => ({
     gateway,
@@ -14,12 +14,8 @@ const users = (gateway: string, headers: Record<string, string> = {}) => request
 const products = (gateway: string, headers: Record<string, string> = {}) => request(gateway, "product-service", "/products", headers);
 
 function problemKeys(values: Record<string, unknown>): string[] {
-    const source: ConfigSource = {
-        get: (key) => (key in values ? (typeof values[key] === "string" ? values[key] : JSON.stringify(values[key])) : undefined),
-        keys: () => Object.keys(values),
-    };
     try {
-        readSettings(source);
+        readSettings(configSource(values));
     } catch (error) {
         if (error instanceof ConfigError) return error.problems.map((p) => p.key);
         throw error;
@@ -152,6 +148,7 @@ describe("routing policies", () => {
             assert.deepEqual(named(result, "DestinationRule", "user-service").spec?.trafficPolicy, {
                 connectionPool: { tcp: { maxConnections: 100 }, http: { http1MaxPendingRequests: 50 } },
                 outlierDetection: { consecutive5xxErrors: 5, interval: "10s", baseEjectionTime: "30s", maxEjectionPercent: 50 },
+                tls: { mode: "ISTIO_MUTUAL" },
             });
         });
 
@@ -215,7 +212,7 @@ describe("routing policies", () => {
         }
 
         it("names the subsets a blue/green rule may target", () => {
-            const source: ConfigSource = { get: (k) => (k === "routes" ? JSON.stringify({ "product-service": [{ name: "r", headers: { "x-a": { exact: "b" } }, to: "v2" }] }) : undefined), keys: () => ["routes"] };
+            const source = configSource({ routes: { "product-service": [{ name: "r", headers: { "x-a": { exact: "b" } }, to: "v2" }] } });
             assert.throws(() => readSettings(source), /routes.product-service\[0\].to = "v2": must name one of product-service's subsets: blue, green/);
         });
 

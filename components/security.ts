@@ -1,0 +1,54 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ServicePlan } from "./plan";
+import { SecuritySettings } from "./security-config";
+import {
+    allowNothingSpec,
+    ingressAllowSpec,
+    meshAllowSpec,
+    peerAuthenticationSpec,
+    requestAuthenticationSpec,
+    requireJwtSpec,
+    SECURITY_API,
+} from "./security-specs";
+
+export interface MeshSecurityArgs {
+    settings: SecuritySettings;
+    services: readonly ServicePlan[];
+    appNamespace: string;
+    gatewayNamespace: string;
+    /** `namespace/serviceaccount` of the ingress gateway pods. */
+    gatewayServiceAccount: string;
+    gatewaySelector: Record<string, string>;
+    /** istiod (validation webhook) and the namespaces the policies live in. */
+    dependsOn: pulumi.Input<pulumi.Resource>[];
+}
+
+/**
+ * Zero trust for the app namespace: mutual TLS, deny by default with the ingress and the declared mesh edges
+ * allowed, and JWT validation at the ingress gateway.
+ */
+export class MeshSecurity extends pulumi.ComponentResource {
+    constructor(name: string, args: MeshSecurityArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("istio-delivery:index:MeshSecurity", name, {}, opts);
+        const { settings } = args;
+        const childOpts = { parent: this, dependsOn: args.dependsOn };
+        const policy = (kind: string, resourceName: string, namespace: string, spec: object) =>
+            new k8s.apiextensions.CustomResource(`${namespace}-${resourceName}`, { apiVersion: SECURITY_API, kind, metadata: { name: resourceName, namespace }, spec }, childOpts);
+
+        policy("PeerAuthentication", "default", args.appNamespace, peerAuthenticationSpec(settings.mtlsMode));
+        if (settings.denyByDefault) {
+            policy("AuthorizationPolicy", "allow-nothing", args.appNamespace, allowNothingSpec());
+            for (const service of args.services) {
+                policy("AuthorizationPolicy", `${service.name}-from-ingress`, args.appNamespace, ingressAllowSpec(service.name, service.path, args.gatewayServiceAccount));
+                const edges = settings.meshEdges.filter((e) => e.to === service.name);
+                if (edges.length > 0) policy("AuthorizationPolicy", `${service.name}-from-mesh`, args.appNamespace, meshAllowSpec(service.name, edges));
+            }
+        }
+        if (settings.jwt !== undefined) {
+            policy("RequestAuthentication", "ingress-jwt", args.gatewayNamespace, requestAuthenticationSpec(settings.jwt, args.gatewaySelector));
+            policy("AuthorizationPolicy", "ingress-require-jwt", args.gatewayNamespace, requireJwtSpec(settings.jwt, args.gatewaySelector));
+        }
+        this.registerOutputs({});
+    }
+}
