@@ -1,9 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+// The policy pack finds a production stack by this label; one definition serves both.
+import { PRODUCTION_LABEL } from "../policy/checks";
 import { PodSecurityLevel } from "./security-config";
-
-/** The label that marks a production stack's app namespace. */
-export const PRODUCTION_LABEL = "istio-progressive-delivery/production";
 
 export function namespaceLabels(args: Pick<AppNamespaceArgs, "podSecurity" | "production">): Record<string, string> {
     return {
