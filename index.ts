@@ -2,6 +2,8 @@
 import { readSettings } from "./components/config";
 import { GATEWAY_NAMESPACE, GATEWAY_RELEASE, GATEWAY_SELECTOR, IstioMesh } from "./components/istio";
 import { MeshSecurity } from "./components/security";
+import { dashboardCommands, Observability, releaseQueries as queriesOf, tracingExtensionProvider } from "./components/observability";
+import { Egress } from "./components/egress";
 import { AppNamespace } from "./components/namespace";
 import { planTraffic } from "./components/plan";
 import { AppRouting } from "./components/routing";
@@ -20,6 +22,8 @@ const mesh = new IstioMesh("istio", {
     ingressHost: settings.ingressHost,
     podSecurity: settings.security.podSecurity,
     tls: settings.security.tls,
+    outboundTrafficPolicy: settings.egress.outboundTrafficPolicy,
+    ...(settings.observability.enabled && { tracingProvider: tracingExtensionProvider() }),
 });
 const appNamespace = new AppNamespace("apps", {
     name: settings.appNamespace,
@@ -36,6 +40,9 @@ new MeshSecurity("security", {
     gatewaySelector: { ...GATEWAY_SELECTOR },
     dependsOn: [mesh.istiod, appNamespace],
 });
+
+new Observability("observability", { settings: settings.observability, production: settings.policies.production, dependsOn: [mesh.istiod] });
+new Egress("egress", { settings: settings.egress, istioVersion: settings.istioVersion, appNamespace: settings.appNamespace, dependsOn: [mesh.istiod, appNamespace] });
 
 for (const service of plan.services) {
     const workloads = new AppWorkloads(service.name, {
@@ -63,3 +70,6 @@ export const ingressAddress = mesh.ingressAddress;
 const https = settings.security.tls !== undefined;
 export const url = ingressAddress.apply((address) => ingressUrl(address, settings.ingressHost, https));
 export const tryIt = ingressAddress.apply((address) => curlCommands(plan, address, settings.ingressHost, https));
+/** PromQL for each multi-version service's success rate and p95 latency by destination_version. */
+export const releaseQueries = queriesOf(plan);
+export const dashboards = settings.observability.enabled ? dashboardCommands() : {};

@@ -3,6 +3,7 @@
 import { ConfigError, ConfigSource, isRecord, Reader, setCommand, show } from "./config-reader";
 import { PolicySettings, POLICY_KEYS, readPolicies } from "./policy-config";
 import { readSecurity, SecuritySettings, SECURITY_DEFAULTS, SECURITY_KEYS } from "./security-config";
+import { EgressSettings, ObservabilitySettings, OBSERVABILITY_DEFAULTS, OBSERVABILITY_KEYS, readEgress, readObservability } from "./observability-config";
 
 export { ConfigError, ConfigSource };
 
@@ -38,6 +39,8 @@ export interface Settings {
     readonly services: readonly ServiceSettings[];
     readonly policies: PolicySettings;
     readonly security: SecuritySettings;
+    readonly observability: ObservabilitySettings;
+    readonly egress: EgressSettings;
 }
 
 /** The catalogue a fresh stack gets: the labs' three services. */
@@ -62,16 +65,16 @@ export const DEFAULTS = {
     gatewayServiceType: "LoadBalancer",
     gatewayHttpNodePort: 30080,
     gatewayHttpsNodePort: 30443,
-} as const satisfies Omit<Settings, "services" | "policies" | "security">;
+} as const satisfies Omit<Settings, "services" | "policies" | "security" | "observability" | "egress">;
 
 /** Defaults of the scalar policy keys (declared in Pulumi.yaml too). */
 export const POLICY_DEFAULTS = { previewHeader: "", production: false, allowFaultsInProduction: false } as const;
 
 /** Every key this program reads, for the error on an unknown key and the README/Pulumi.yaml checks. */
-export const CONFIG_KEYS: readonly string[] = [...Object.keys(DEFAULTS), "services", ...POLICY_KEYS, ...SECURITY_KEYS];
+export const CONFIG_KEYS: readonly string[] = [...Object.keys(DEFAULTS), "services", ...POLICY_KEYS, ...SECURITY_KEYS, ...OBSERVABILITY_KEYS];
 
 /** Every scalar key's default, as Pulumi.yaml declares them. */
-export const SCALAR_DEFAULTS = { ...DEFAULTS, ...POLICY_DEFAULTS, ...SECURITY_DEFAULTS };
+export const SCALAR_DEFAULTS = { ...DEFAULTS, ...POLICY_DEFAULTS, ...SECURITY_DEFAULTS, ...OBSERVABILITY_DEFAULTS };
 
 const DNS_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
@@ -165,6 +168,8 @@ export function readSettings(source: ConfigSource): Settings {
         services,
         policies,
         security: readSecurity(r, services, appNamespace, ingressHost, policies.production),
+        observability: readObservability(r),
+        egress: readEgress(r),
     };
     if (settings.gatewayHttpNodePort === settings.gatewayHttpsNodePort) {
         r.fail("gatewayHttpsNodePort", show(String(settings.gatewayHttpsNodePort)), "must differ from gatewayHttpNodePort", setCommand("gatewayHttpsNodePort", settings.gatewayHttpNodePort === 30443 ? 30444 : 30443));

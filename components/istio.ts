@@ -3,6 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { GatewayServiceType } from "./config";
 import { gatewaySpec, NETWORKING_API } from "./istio-specs";
 import { GatewayTls, PodSecurityLevel } from "./security-config";
+import { OutboundTrafficPolicy } from "./observability-config";
+import { TracingExtensionProvider } from "./observability";
 
 export const ISTIO_CHART_REPO = "https://istio-release.storage.googleapis.com/charts";
 export const ISTIO_NAMESPACE = "istio-system";
@@ -30,7 +32,11 @@ export interface GatewayChartValues {
 
 /** The `istiod` chart values this program sets (Istio 1.30's istiod chart takes them at the top level). */
 export interface IstiodChartValues {
-    meshConfig: { defaultConfig: { holdApplicationUntilProxyStarts: boolean } };
+    meshConfig: {
+        defaultConfig: { holdApplicationUntilProxyStarts: boolean };
+        outboundTrafficPolicy: { mode: OutboundTrafficPolicy };
+        extensionProviders?: TracingExtensionProvider[];
+    };
     /** With the CNI node agent, injected pods need no NET_ADMIN init container. */
     cni: { enabled: boolean };
 }
@@ -46,6 +52,10 @@ export interface IstioMeshArgs {
     /** baseline and restricted app namespaces need Istio's CNI chart: istio-init's NET_ADMIN breaks both. */
     podSecurity: PodSecurityLevel;
     tls?: GatewayTls;
+    /** REGISTRY_ONLY: sidecars reach only hosts in the registry (Services and ServiceEntries). */
+    outboundTrafficPolicy: OutboundTrafficPolicy;
+    /** Where proxies send traces, when observability is on. */
+    tracingProvider?: TracingExtensionProvider;
 }
 
 export const usesCni = (level: PodSecurityLevel): boolean => level !== "privileged";
@@ -122,7 +132,11 @@ export class IstioMesh extends pulumi.ComponentResource {
         const cniRelease = cni ? [release("istio-cni", "cni", systemNs, {}, [base])] : [];
         const istiodValues: IstiodChartValues = {
             // App containers start only once their sidecar is ready, so their first calls are not refused.
-            meshConfig: { defaultConfig: { holdApplicationUntilProxyStarts: true } },
+            meshConfig: {
+                defaultConfig: { holdApplicationUntilProxyStarts: true },
+                outboundTrafficPolicy: { mode: args.outboundTrafficPolicy },
+                ...(args.tracingProvider && { extensionProviders: [args.tracingProvider] }),
+            },
             cni: { enabled: cni },
         };
         this.istiod = release("istiod", "istiod", systemNs, istiodValues, [base, ...cniRelease]);

@@ -16,7 +16,9 @@ function problemsOf(values: Record<string, string>): ConfigError["problems"] {
 
 describe("stack config", () => {
     it("gives the documented defaults when nothing is set", () => {
-        const { services, policies, security, ...scalars } = readSettings(source({}));
+        const { services, policies, security, observability, egress, ...scalars } = readSettings(source({}));
+        assert.deepEqual(observability, { enabled: false, traceSamplingPercent: 1, accessLogging: false });
+        assert.deepEqual(egress, { hosts: [], gateway: false, outboundTrafficPolicy: "ALLOW_ANY" });
         assert.deepEqual(security, { mtlsMode: "STRICT", denyByDefault: true, meshEdges: [], podSecurity: "restricted" });
         assert.deepEqual(scalars, DEFAULTS);
         assert.deepEqual(services, DEFAULT_SERVICES);

@@ -15,6 +15,8 @@ import type { IEnvoyFilter } from "@kubernetes-models/istio/networking.istio.io/
 import type { IAuthorizationPolicy } from "@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy" with { "resolution-mode": "import" };
 import type { IPeerAuthentication } from "@kubernetes-models/istio/security.istio.io/v1/PeerAuthentication" with { "resolution-mode": "import" };
 import type { IRequestAuthentication } from "@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication" with { "resolution-mode": "import" };
+import type { IServiceEntry } from "@kubernetes-models/istio/networking.istio.io/v1/ServiceEntry" with { "resolution-mode": "import" };
+import type { ITelemetry } from "@kubernetes-models/istio/telemetry.istio.io/v1/Telemetry" with { "resolution-mode": "import" };
 
 export { runProgram, ProgramError, ProgramRun, RegisteredResource };
 
@@ -74,6 +76,8 @@ export interface KindMap {
     PeerAuthentication: IPeerAuthentication;
     AuthorizationPolicy: IAuthorizationPolicy;
     RequestAuthentication: IRequestAuthentication;
+    ServiceEntry: IServiceEntry;
+    Telemetry: ITelemetry;
 }
 
 export function ofKind<K extends keyof KindMap>(result: ProgramRun, kind: K): KindMap[K][] {

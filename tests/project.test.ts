@@ -4,6 +4,7 @@ import * as path from "path";
 import { parse } from "yaml";
 import { CONFIG_KEYS, SCALAR_DEFAULTS } from "../components/config";
 import { PROJECT_ROOT } from "../scripts/mock-program";
+import { DECIMAL_KEYS } from "../components/observability-config";
 
 const read = (file: string) => fs.readFileSync(path.join(PROJECT_ROOT, file), "utf8");
 
@@ -14,7 +15,8 @@ describe("project files agree with the code", () => {
         assert.deepEqual(Object.keys(project.config).sort(), Object.keys(defaults).sort());
         for (const [key, fallback] of Object.entries(defaults)) {
             const declared = project.config[key];
-            assert.equal(declared.type, typeof fallback === "number" ? "integer" : typeof fallback === "boolean" ? "boolean" : "string", key);
+            const type = typeof fallback === "number" ? (DECIMAL_KEYS.includes(key) ? "string" : "integer") : typeof fallback === "boolean" ? "boolean" : "string";
+            assert.equal(declared.type, type, key);
             assert.equal(String(declared.default), String(fallback), key);
             assert.ok(declared.description.length > 20, key);
         }

@@ -29,7 +29,9 @@ describe("zero trust", () => {
                 const result = await run(stack);
                 const pa = ofKind(result, "PeerAuthentication");
                 assert.deepEqual(pa.map((p) => [p.metadata?.namespace, p.metadata?.name, p.spec?.mtls?.mode]), [["backend", "default", "STRICT"]]);
-                for (const dr of ofKind(result, "DestinationRule")) assert.deepEqual(dr.spec?.trafficPolicy?.tls, { mode: "ISTIO_MUTUAL" }, stack);
+                const appRules = ofKind(result, "DestinationRule").filter((dr) => dr.metadata?.namespace === "backend");
+                assert.equal(appRules.length, 3);
+                for (const dr of appRules) assert.deepEqual(dr.spec?.trafficPolicy?.tls, { mode: "ISTIO_MUTUAL" }, stack);
             }
         });
 
@@ -157,8 +159,8 @@ describe("zero trust", () => {
             assert.equal(labels["pod-security.kubernetes.io/enforce"], "restricted");
             assert.equal(labels["istio-progressive-delivery/production"], "true");
             assert.equal(named(result, "Namespace", "istio-system").metadata?.labels?.["pod-security.kubernetes.io/enforce"], "privileged");
-            const releases = helmReleases(result);
-            assert.deepEqual(releases.map((r) => r.name), ["istio-base", "istio-cni", "istiod", "istio-ingressgateway"]);
+            const releases = helmReleases(result).filter((r) => r.repositoryOpts.repo.includes("istio-release"));
+            assert.deepEqual(releases.map((r) => r.name), ["istio-base", "istio-cni", "istiod", "istio-ingressgateway", "istio-egressgateway"]);
             assert.deepEqual(releases.find((r) => r.name === "istiod")?.values.cni, { enabled: true });
         });
 

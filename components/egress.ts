@@ -1,0 +1,61 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import {
+    EGRESS_GATEWAY,
+    EGRESS_NAMESPACE,
+    EGRESS_RELEASE,
+    egressDestinationRuleSpec,
+    egressGatewaySpec,
+    egressVirtualServiceSpec,
+    hostSlug,
+    serviceEntrySpec,
+} from "./egress-specs";
+import { ISTIO_CHART_REPO } from "./istio";
+import { NETWORKING_API } from "./istio-specs";
+import { EgressSettings } from "./observability-config";
+
+export interface EgressArgs {
+    settings: EgressSettings;
+    istioVersion: string;
+    appNamespace: string;
+    /** istiod (webhooks) and the app namespace. */
+    dependsOn: pulumi.Input<pulumi.Resource>[];
+}
+
+/** External hosts the mesh may reach, and optionally an egress gateway that all their traffic goes through. */
+export class Egress extends pulumi.ComponentResource {
+    constructor(name: string, args: EgressArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("istio-delivery:index:Egress", name, {}, opts);
+        const { settings } = args;
+        const childOpts = { parent: this, dependsOn: args.dependsOn };
+        const istio = (kind: string, resourceName: string, namespace: string, spec: object, dependsOn: pulumi.Resource[] = []) =>
+            new k8s.apiextensions.CustomResource(
+                `${kind.toLowerCase()}-${resourceName}`,
+                { apiVersion: NETWORKING_API, kind, metadata: { name: resourceName, namespace }, spec },
+                { ...childOpts, dependsOn: [...args.dependsOn, ...dependsOn] },
+            );
+
+        const entries = settings.hosts.map((h) => istio("ServiceEntry", hostSlug(h.host), args.appNamespace, serviceEntrySpec(h)));
+        if (settings.gateway) {
+            const namespace = new k8s.core.v1.Namespace(EGRESS_NAMESPACE, { metadata: { name: EGRESS_NAMESPACE } }, childOpts);
+            const release = new k8s.helm.v3.Release(
+                EGRESS_RELEASE,
+                {
+                    name: EGRESS_RELEASE,
+                    chart: "gateway",
+                    version: args.istioVersion,
+                    repositoryOpts: { repo: ISTIO_CHART_REPO },
+                    namespace: EGRESS_NAMESPACE,
+                    // Reached only from inside the mesh.
+                    values: { service: { type: "ClusterIP" } },
+                    timeout: 600,
+                },
+                { ...childOpts, dependsOn: [...args.dependsOn, namespace] },
+            );
+            const gateway = istio("Gateway", EGRESS_GATEWAY, EGRESS_NAMESPACE, egressGatewaySpec(settings.hosts), [release]);
+            const rule = istio("DestinationRule", EGRESS_GATEWAY, EGRESS_NAMESPACE, egressDestinationRuleSpec(settings.hosts), [release]);
+            settings.hosts.forEach((h, i) => istio("VirtualService", `via-egress-${hostSlug(h.host)}`, EGRESS_NAMESPACE, egressVirtualServiceSpec(h), [gateway, rule, entries[i]]));
+        }
+        this.registerOutputs({});
+    }
+}

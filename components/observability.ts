@@ -1,0 +1,153 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { ITelemetry } from "@kubernetes-models/istio/telemetry.istio.io/v1/Telemetry" with { "resolution-mode": "import" };
+import { ObservabilitySettings } from "./observability-config";
+import { TrafficPlan } from "./plan";
+
+export type TelemetrySpec = NonNullable<ITelemetry["spec"]>;
+
+export interface HelmChart {
+    readonly repo: string;
+    readonly chart: string;
+    readonly version: string;
+}
+
+/** Each add-on from its project's official chart, at a pinned version (upgrades are reviewed code changes). */
+export const ADDON_CHARTS = {
+    prometheus: { repo: "https://prometheus-community.github.io/helm-charts", chart: "prometheus", version: "27.42.2" },
+    grafana: { repo: "https://grafana.github.io/helm-charts", chart: "grafana", version: "8.6.3" },
+    kiali: { repo: "https://kiali.org/helm-charts", chart: "kiali-server", version: "2.24.0" },
+    jaeger: { repo: "https://jaegertracing.github.io/helm-charts", chart: "jaeger", version: "4.0.1" },
+} as const satisfies Record<string, HelmChart>;
+
+export const ADDON_NAMESPACE = "istio-system";
+export const TRACING_PROVIDER = "jaeger";
+const PROMETHEUS_URL = `http://prometheus.${ADDON_NAMESPACE}.svc.cluster.local:9090`;
+const JAEGER_HOST = `jaeger.${ADDON_NAMESPACE}.svc.cluster.local`;
+
+/** Istio's extension provider for traces: Jaeger v2 receives OTLP over gRPC on 4317. */
+export interface TracingExtensionProvider {
+    name: string;
+    opentelemetry: { service: string; port: number };
+}
+
+export function tracingExtensionProvider(): TracingExtensionProvider {
+    return { name: TRACING_PROVIDER, opentelemetry: { service: JAEGER_HOST, port: 4317 } };
+}
+
+/** The mesh-wide Telemetry resource: trace sampling to Jaeger and Envoy access logs, as configured. */
+export function telemetrySpec(settings: ObservabilitySettings): TelemetrySpec | undefined {
+    if (!settings.enabled && !settings.accessLogging) return undefined;
+    return {
+        ...(settings.enabled && { tracing: [{ providers: [{ name: TRACING_PROVIDER }], randomSamplingPercentage: settings.traceSamplingPercent }] }),
+        ...(settings.accessLogging && { accessLogging: [{ providers: [{ name: "envoy" }] }] }),
+    };
+}
+
+export function prometheusValues(): object {
+    return {
+        // Istio's sidecars publish merged app and proxy metrics behind prometheus.io annotations, which the
+        // chart's default kubernetes-pods job scrapes.
+        server: { fullnameOverride: "prometheus", service: { servicePort: 9090 }, persistentVolume: { enabled: false }, global: { scrape_interval: "15s" } },
+        alertmanager: { enabled: false },
+        "prometheus-pushgateway": { enabled: false },
+        "prometheus-node-exporter": { enabled: false },
+        "kube-state-metrics": { enabled: false },
+    };
+}
+
+/** Istio's published Grafana dashboards, by grafana.com id. */
+export const ISTIO_DASHBOARDS = { "istio-mesh": 7639, "istio-service": 7636, "istio-workload": 7630, "istio-control-plane": 7645, "istio-performance": 11829 } as const;
+
+export function grafanaValues(): object {
+    return {
+        service: { port: 3000 },
+        datasources: { "datasources.yaml": { apiVersion: 1, datasources: [{ name: "Prometheus", type: "prometheus", access: "proxy", url: PROMETHEUS_URL, isDefault: true }] } },
+        dashboardProviders: {
+            "dashboardproviders.yaml": { apiVersion: 1, providers: [{ name: "istio", orgId: 1, folder: "istio", type: "file", disableDeletion: false, options: { path: "/var/lib/grafana/dashboards/istio" } }] },
+        },
+        dashboards: { istio: Object.fromEntries(Object.entries(ISTIO_DASHBOARDS).map(([name, gnetId]) => [name, { gnetId, datasource: "Prometheus" }])) },
+    };
+}
+
+export function kialiValues(production: boolean): object {
+    return {
+        // Anonymous access is for a laptop; production asks for a Kubernetes token.
+        auth: { strategy: production ? "token" : "anonymous" },
+        external_services: {
+            prometheus: { url: PROMETHEUS_URL },
+            grafana: { enabled: true, internal_url: `http://grafana.${ADDON_NAMESPACE}.svc.cluster.local:3000` },
+            tracing: { enabled: true, internal_url: `http://${JAEGER_HOST}:16686`, use_grpc: false },
+        },
+    };
+}
+
+/** How to open each UI from a workstation. */
+export function dashboardCommands(): Record<string, string> {
+    return {
+        kiali: `kubectl -n ${ADDON_NAMESPACE} port-forward svc/kiali 20001:20001   # http://localhost:20001`,
+        grafana: `kubectl -n ${ADDON_NAMESPACE} port-forward svc/grafana 3000:3000   # http://localhost:3000`,
+        prometheus: `kubectl -n ${ADDON_NAMESPACE} port-forward svc/prometheus 9090:9090   # http://localhost:9090`,
+        jaeger: `kubectl -n ${ADDON_NAMESPACE} port-forward svc/jaeger 16686:16686   # http://localhost:16686`,
+    };
+}
+
+/**
+ * PromQL for each service that runs more than one version: success rate and p95 latency per version, from
+ * Istio's standard metrics as the receiving proxy reports them (the labs queried by `version`, a label these
+ * metrics do not have; the label is `destination_version`).
+ */
+export function releaseQueries(plan: TrafficPlan): Record<string, { successRate: string; p95LatencyMs: string }> {
+    return Object.fromEntries(
+        plan.services
+            .filter((s) => s.subsets.length > 1)
+            .map((s) => {
+                const selector = `reporter="destination", destination_workload_namespace="${s.namespace}", destination_app="${s.name}"`;
+                return [
+                    s.name,
+                    {
+                        successRate: `sum by (destination_version) (rate(istio_requests_total{${selector}, response_code!~"5.."}[1m])) / sum by (destination_version) (rate(istio_requests_total{${selector}}[1m]))`,
+                        p95LatencyMs: `histogram_quantile(0.95, sum by (le, destination_version) (rate(istio_request_duration_milliseconds_bucket{${selector}}[1m])))`,
+                    },
+                ];
+            }),
+    );
+}
+
+export interface ObservabilityArgs {
+    settings: ObservabilitySettings;
+    production: boolean;
+    /** istiod and its namespace: the add-ons and the Telemetry resource need both. */
+    dependsOn: pulumi.Input<pulumi.Resource>[];
+}
+
+/** Prometheus, Grafana, Kiali and Jaeger from their charts, and the mesh's Telemetry resource. */
+export class Observability extends pulumi.ComponentResource {
+    constructor(name: string, args: ObservabilityArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("istio-delivery:index:Observability", name, {}, opts);
+        const childOpts = { parent: this, dependsOn: args.dependsOn };
+        if (args.settings.enabled) {
+            const release = (releaseName: keyof typeof ADDON_CHARTS, values: object, dependsOn: pulumi.Resource[] = []) => {
+                const chart = ADDON_CHARTS[releaseName];
+                return new k8s.helm.v3.Release(
+                    releaseName,
+                    { name: releaseName, chart: chart.chart, version: chart.version, repositoryOpts: { repo: chart.repo }, namespace: ADDON_NAMESPACE, values, timeout: 600 },
+                    { ...childOpts, dependsOn: [...args.dependsOn, ...dependsOn] },
+                );
+            };
+            const prometheus = release("prometheus", prometheusValues());
+            const grafana = release("grafana", grafanaValues(), [prometheus]);
+            const jaeger = release("jaeger", {});
+            release("kiali", kialiValues(args.production), [prometheus, grafana, jaeger]);
+        }
+        const spec = telemetrySpec(args.settings);
+        if (spec !== undefined) {
+            new k8s.apiextensions.CustomResource(
+                "mesh-default",
+                { apiVersion: "telemetry.istio.io/v1", kind: "Telemetry", metadata: { name: "mesh-default", namespace: ADDON_NAMESPACE }, spec },
+                childOpts,
+            );
+        }
+        this.registerOutputs({});
+    }
+}

@@ -1,0 +1,110 @@
+import { strict as assert } from "assert";
+import { ConfigError, readSettings } from "../components/config";
+import { configSource, helmReleases, named, ofKind, run } from "./harness";
+
+function problemKeys(values: Record<string, unknown>): string[] {
+    try {
+        readSettings(configSource(values));
+    } catch (error) {
+        if (error instanceof ConfigError) return error.problems.map((p) => p.key);
+        throw error;
+    }
+    return [];
+}
+
+describe("observability", () => {
+    it("installs Prometheus, Grafana, Kiali and Jaeger from their official charts at pinned versions when on", async () => {
+        const addons = helmReleases(await run("dev")).filter((r) => r.namespace === "istio-system" && !r.repositoryOpts.repo.includes("istio-release"));
+        assert.deepEqual(addons.map((r) => [r.name, r.chart, r.repositoryOpts.repo]).sort(), [
+            ["grafana", "grafana", "https://grafana.github.io/helm-charts"],
+            ["jaeger", "jaeger", "https://jaegertracing.github.io/helm-charts"],
+            ["kiali", "kiali-server", "https://kiali.org/helm-charts"],
+            ["prometheus", "prometheus", "https://prometheus-community.github.io/helm-charts"],
+        ]);
+        for (const r of addons) assert.match(r.version, /^\d+\.\d+\.\d+$/, `${r.name} is pinned`);
+        assert.deepEqual(helmReleases(await run("dev", { observability: false })).filter((r) => !r.repositoryOpts.repo.includes("istio-release")), []);
+    });
+
+    it("wires Kiali and Grafana to that Prometheus, and registers Jaeger as Istio's tracing provider", async () => {
+        const releases = helmReleases(await run("dev"));
+        const values = (name: string) => releases.find((r) => r.name === name)?.values as Record<string, Record<string, unknown>>;
+        const kiali = values("kiali").external_services as Record<string, { url?: string; internal_url?: string }>;
+        assert.equal(kiali.prometheus.url, "http://prometheus.istio-system.svc.cluster.local:9090");
+        assert.equal(kiali.tracing.internal_url, "http://jaeger.istio-system.svc.cluster.local:16686");
+        assert.equal((values("kiali").auth as { strategy: string }).strategy, "anonymous");
+        assert.equal((values("prometheus").server as { fullnameOverride: string }).fullnameOverride, "prometheus");
+        assert.match(JSON.stringify(values("grafana").datasources), /"url":"http:\/\/prometheus.istio-system.svc.cluster.local:9090"/);
+        const mesh = values("istiod").meshConfig as { extensionProviders: unknown };
+        assert.deepEqual(mesh.extensionProviders, [{ name: "jaeger", opentelemetry: { service: "jaeger.istio-system.svc.cluster.local", port: 4317 } }]);
+        const prodKiali = helmReleases(await run("prod")).find((r) => r.name === "kiali")?.values as { auth: { strategy: string } };
+        assert.equal(prodKiali.auth.strategy, "token");
+    });
+
+    it("sets trace sampling and access logging mesh-wide with a Telemetry resource", async () => {
+        const telemetry = named(await run("dev"), "Telemetry", "mesh-default");
+        assert.equal(telemetry.metadata?.namespace, "istio-system");
+        assert.deepEqual(telemetry.spec?.tracing, [{ providers: [{ name: "jaeger" }], randomSamplingPercentage: 100 }]);
+        assert.deepEqual(telemetry.spec?.accessLogging, [{ providers: [{ name: "envoy" }] }]);
+        assert.equal(named(await run("dev", { traceSamplingPercent: "0.5" }), "Telemetry", "mesh-default").spec?.tracing?.[0].randomSamplingPercentage, 0.5);
+        assert.deepEqual(ofKind(await run("dev", { observability: false, accessLogging: false }), "Telemetry"), []);
+        assert.deepEqual(problemKeys({ traceSamplingPercent: "150" }), ["traceSamplingPercent"]);
+    });
+
+    it("outputs port-forward lines and PromQL for each release's success rate and p95 by destination_version", async () => {
+        const { outputs } = await run("dev");
+        assert.deepEqual(Object.keys(outputs.dashboards as object).sort(), ["grafana", "jaeger", "kiali", "prometheus"]);
+        const queries = outputs.releaseQueries as Record<string, { successRate: string; p95LatencyMs: string }>;
+        assert.deepEqual(Object.keys(queries).sort(), ["product-service", "user-service"]);
+        assert.match(queries["user-service"].successRate, /sum by \(destination_version\) \(rate\(istio_requests_total\{reporter="destination", destination_workload_namespace="backend", destination_app="user-service", response_code!~"5.."\}\[1m\]\)\)/);
+        assert.match(queries["user-service"].p95LatencyMs, /^histogram_quantile\(0.95, sum by \(le, destination_version\) \(rate\(istio_request_duration_milliseconds_bucket\{/);
+        assert.deepEqual((await run("dev", { observability: false })).outputs.dashboards, {});
+    });
+});
+
+describe("egress", () => {
+    it("declares each external host as a ServiceEntry and can block all others (REGISTRY_ONLY)", async () => {
+        const result = await run("prod");
+        const entries = ofKind(result, "ServiceEntry");
+        assert.deepEqual(entries.map((e) => [e.metadata?.name, e.spec?.hosts, e.spec?.resolution, e.spec?.location]), [
+            ["api-github-com", ["api.github.com"], "DNS", "MESH_EXTERNAL"],
+            ["httpbin-org", ["httpbin.org"], "DNS", "MESH_EXTERNAL"],
+        ]);
+        assert.deepEqual(entries[1].spec?.ports, [{ number: 80, name: "http-80", protocol: "HTTP" }, { number: 443, name: "tls-443", protocol: "TLS" }]);
+        const istiod = helmReleases(result).find((r) => r.name === "istiod")?.values as { meshConfig: { outboundTrafficPolicy: unknown } };
+        assert.deepEqual(istiod.meshConfig.outboundTrafficPolicy, { mode: "REGISTRY_ONLY" });
+    });
+
+    it("routes the hosts through a second gateway release: sidecars -> egress gateway -> host", async () => {
+        const result = await run("prod");
+        const release = helmReleases(result).find((r) => r.name === "istio-egressgateway");
+        assert.deepEqual([release?.chart, release?.namespace, (release?.values as { service: { type: string } }).service.type], ["gateway", "istio-egress", "ClusterIP"]);
+        const gateway = named(result, "Gateway", "egress-gateway");
+        assert.deepEqual(gateway.spec?.selector, { istio: "egressgateway" });
+        assert.deepEqual(gateway.spec?.servers?.map((s) => [s.port?.number, s.port?.protocol, s.hosts, s.tls?.mode]), [
+            [80, "HTTP", ["httpbin.org"], undefined],
+            [443, "TLS", ["api.github.com", "httpbin.org"], "PASSTHROUGH"],
+        ]);
+        assert.deepEqual(named(result, "DestinationRule", "egress-gateway").spec?.subsets?.map((s) => s.name), ["api-github-com", "httpbin-org"]);
+        const vs = named(result, "VirtualService", "via-egress-api-github-com").spec;
+        assert.deepEqual(vs?.gateways, ["mesh", "istio-egress/egress-gateway"]);
+        assert.deepEqual(vs?.tls?.map((t) => [t.match?.[0].gateways, t.route?.[0].destination?.host]), [
+            [["mesh"], "istio-egressgateway.istio-egress.svc.cluster.local"],
+            [["istio-egress/egress-gateway"], "api.github.com"],
+        ]);
+        const http = named(result, "VirtualService", "via-egress-httpbin-org").spec?.http;
+        assert.deepEqual(http?.map((h) => [h.match?.[0].gateways, h.route?.[0].destination.host, h.route?.[0].destination.port?.number]), [
+            [["mesh"], "istio-egressgateway.istio-egress.svc.cluster.local", 80],
+            [["istio-egress/egress-gateway"], "httpbin.org", 80],
+        ]);
+    });
+
+    it("refuses what the egress gateway cannot carry and malformed hosts", () => {
+        const tcp = { egressGateway: true, egressHosts: [{ host: "db.example.com", ports: [{ number: 5432, protocol: "TCP" }] }] };
+        assert.deepEqual(problemKeys(tcp), ["egressHosts[0].ports[0]"]);
+        assert.deepEqual(problemKeys({ egressGateway: true, egressHosts: [{ host: "*.example.com", ports: [{ number: 443, protocol: "TLS" }] }] }), ["egressHosts[0].host"]);
+        assert.deepEqual(problemKeys({ egressGateway: true }), ["egressGateway"]);
+        assert.deepEqual(problemKeys({ egressHosts: [{ host: "*.example.com", ports: [{ number: 443, protocol: "TLS" }], resolution: "DNS" }] }), ["egressHosts[0].resolution"]);
+        assert.deepEqual(problemKeys({ egressHosts: [{ host: "localhost", ports: [{ number: 443, protocol: "QUIC" }] }] }).sort(), ["egressHosts[0].host", "egressHosts[0].ports[0].protocol"]);
+        assert.deepEqual(problemKeys({ outboundTrafficPolicy: "DENY" }), ["outboundTrafficPolicy"]);
+    });
+});
