@@ -56,6 +56,7 @@ describe("npm run render", () => {
         const result = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin"), "scripts/render.ts", "--stack", "dev", "--set", "canaryWeight=150", "--out", out], {
             cwd: PROJECT_ROOT,
             encoding: "utf8",
+            env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" },
         });
         assert.equal(result.status, 2, result.stderr);
         assert.match(result.stderr, /canaryWeight = "150": must be a whole number from 0 to 100/);
