@@ -49,7 +49,7 @@ for (const service of plan.services) {
         plan: service,
         image: settings.image,
         replicas: settings.replicas,
-        namespace: appNamespace.name,
+        namespace: settings.appNamespace,
         dependsOn: [mesh.istiod, appNamespace],
     });
     new AppRouting(service.name, {

@@ -8,7 +8,7 @@ export interface AppWorkloadsArgs {
     image: string;
     replicas: number;
     /** Created in the app namespace, after istiod: pods must get their sidecar on first start. */
-    namespace: pulumi.Input<string>;
+    namespace: string;
     dependsOn: pulumi.Input<pulumi.Resource>[];
 }
 

@@ -6,8 +6,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { SECRET_KEYS } from "../components/security-config";
 
-export const PROJECT_ROOT = path.resolve(__dirname, "..");
-const PROGRAM = path.join(PROJECT_ROOT, "index.ts");
+/** The folder with Pulumi.yaml: the parent of scripts/, also when running compiled from bin/scripts/. */
+export const PROJECT_ROOT = [path.resolve(__dirname, ".."), path.resolve(__dirname, "..", "..")].find((dir) => fs.existsSync(path.join(dir, "Pulumi.yaml"))) ?? path.resolve(__dirname, "..");
+/** index.ts under ts-node, index.js when compiled. */
+const PROGRAM = path.resolve(__dirname, "..", "index");
 
 export interface RegisteredResource {
     readonly type: string;
