@@ -10,6 +10,7 @@ import {
     hostSlug,
     serviceEntrySpec,
 } from "./egress-specs";
+import { helmRelease } from "./helm";
 import { ISTIO_CHART_REPO } from "./istio";
 import { NETWORKING_API } from "./istio-specs";
 import { EgressSettings } from "./observability-config";
@@ -38,20 +39,11 @@ export class Egress extends pulumi.ComponentResource {
         const entries = settings.hosts.map((h) => istio("ServiceEntry", hostSlug(h.host), args.appNamespace, serviceEntrySpec(h)));
         if (settings.gateway) {
             const namespace = new k8s.core.v1.Namespace(EGRESS_NAMESPACE, { metadata: { name: EGRESS_NAMESPACE } }, childOpts);
-            const release = new k8s.helm.v3.Release(
-                EGRESS_RELEASE,
-                {
-                    name: EGRESS_RELEASE,
-                    chart: "gateway",
-                    version: args.istioVersion,
-                    repositoryOpts: { repo: ISTIO_CHART_REPO },
-                    namespace: EGRESS_NAMESPACE,
-                    // Reached only from inside the mesh.
-                    values: { service: { type: "ClusterIP" } },
-                    timeout: 600,
-                },
-                { ...childOpts, dependsOn: [...args.dependsOn, namespace] },
-            );
+            // Reached only from inside the mesh.
+            const release = helmRelease(EGRESS_RELEASE, { repo: ISTIO_CHART_REPO, chart: "gateway", version: args.istioVersion }, EGRESS_NAMESPACE, { service: { type: "ClusterIP" } }, {
+                ...childOpts,
+                dependsOn: [...args.dependsOn, namespace],
+            });
             const gateway = istio("Gateway", EGRESS_GATEWAY, EGRESS_NAMESPACE, egressGatewaySpec(settings.hosts), [release]);
             const rule = istio("DestinationRule", EGRESS_GATEWAY, EGRESS_NAMESPACE, egressDestinationRuleSpec(settings.hosts), [release]);
             settings.hosts.forEach((h, i) => istio("VirtualService", `via-egress-${hostSlug(h.host)}`, EGRESS_NAMESPACE, egressVirtualServiceSpec(h), [gateway, rule, entries[i]]));

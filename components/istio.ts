@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { GatewayServiceType } from "./config";
+import { helmRelease } from "./helm";
 import { gatewaySpec, NETWORKING_API } from "./istio-specs";
 import { GatewayTls, PodSecurityLevel } from "./security-config";
 import { OutboundTrafficPolicy } from "./observability-config";
@@ -110,26 +111,11 @@ export class IstioMesh extends pulumi.ComponentResource {
         // Injection stays on for the gateway namespace: the gateway chart's pods get their proxy from it.
         const gatewayNs = new k8s.core.v1.Namespace(GATEWAY_NAMESPACE, { metadata: { name: GATEWAY_NAMESPACE } }, parent);
 
-        const release = (releaseName: string, chart: string, namespace: k8s.core.v1.Namespace, values: object, dependsOn: pulumi.Resource[]) =>
-            new k8s.helm.v3.Release(
-                releaseName,
-                {
-                    name: releaseName,
-                    chart,
-                    version: args.version,
-                    repositoryOpts: { repo: ISTIO_CHART_REPO },
-                    namespace: namespace.metadata.name,
-                    values,
-                    // Wait until the release's workloads are ready, so the next step finds its webhooks serving.
-                    skipAwait: false,
-                    atomic: true,
-                    timeout: 600,
-                },
-                { ...parent, dependsOn },
-            );
+        const release = (releaseName: string, chart: string, namespace: string, values: object, dependsOn: pulumi.Resource[]) =>
+            helmRelease(releaseName, { repo: ISTIO_CHART_REPO, chart, version: args.version }, namespace, values, { ...parent, dependsOn });
 
-        const base = release("istio-base", "base", systemNs, {}, [systemNs]);
-        const cniRelease = cni ? [release("istio-cni", "cni", systemNs, {}, [base])] : [];
+        const base = release("istio-base", "base", ISTIO_NAMESPACE, {}, [systemNs]);
+        const cniRelease = cni ? [release("istio-cni", "cni", ISTIO_NAMESPACE, {}, [base])] : [];
         const istiodValues: IstiodChartValues = {
             // App containers start only once their sidecar is ready, so their first calls are not refused.
             meshConfig: {
@@ -139,8 +125,8 @@ export class IstioMesh extends pulumi.ComponentResource {
             },
             cni: { enabled: cni },
         };
-        this.istiod = release("istiod", "istiod", systemNs, istiodValues, [base, ...cniRelease]);
-        this.gatewayRelease = release(GATEWAY_RELEASE, "gateway", gatewayNs, gatewayChartValues(args), [this.istiod, gatewayNs]);
+        this.istiod = release("istiod", "istiod", ISTIO_NAMESPACE, istiodValues, [base, ...cniRelease]);
+        this.gatewayRelease = release(GATEWAY_RELEASE, "gateway", GATEWAY_NAMESPACE, gatewayChartValues(args), [this.istiod, gatewayNs]);
 
         const tlsSecret =
             args.tls?.source === "config"

@@ -1,16 +1,11 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { ITelemetry } from "@kubernetes-models/istio/telemetry.istio.io/v1/Telemetry" with { "resolution-mode": "import" };
+import { HelmChart, helmRelease } from "./helm";
 import { ObservabilitySettings } from "./observability-config";
 import { TrafficPlan } from "./plan";
 
 export type TelemetrySpec = NonNullable<ITelemetry["spec"]>;
-
-export interface HelmChart {
-    readonly repo: string;
-    readonly chart: string;
-    readonly version: string;
-}
 
 /** Each add-on from its project's official chart, at a pinned version (upgrades are reviewed code changes). */
 export const ADDON_CHARTS = {
@@ -127,14 +122,8 @@ export class Observability extends pulumi.ComponentResource {
         super("istio-delivery:index:Observability", name, {}, opts);
         const childOpts = { parent: this, dependsOn: args.dependsOn };
         if (args.settings.enabled) {
-            const release = (releaseName: keyof typeof ADDON_CHARTS, values: object, dependsOn: pulumi.Resource[] = []) => {
-                const chart = ADDON_CHARTS[releaseName];
-                return new k8s.helm.v3.Release(
-                    releaseName,
-                    { name: releaseName, chart: chart.chart, version: chart.version, repositoryOpts: { repo: chart.repo }, namespace: ADDON_NAMESPACE, values, timeout: 600 },
-                    { ...childOpts, dependsOn: [...args.dependsOn, ...dependsOn] },
-                );
-            };
+            const release = (releaseName: keyof typeof ADDON_CHARTS, values: object, dependsOn: pulumi.Resource[] = []) =>
+                helmRelease(releaseName, ADDON_CHARTS[releaseName], ADDON_NAMESPACE, values, { ...childOpts, dependsOn: [...args.dependsOn, ...dependsOn] });
             const prometheus = release("prometheus", prometheusValues());
             const grafana = release("grafana", grafanaValues(), [prometheus]);
             const jaeger = release("jaeger", {});

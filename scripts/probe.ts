@@ -2,6 +2,7 @@
 // answered each (the services answer "<service> <version>" or "<service> <version> (<color>)"), prints the
 // observed split with 99 % confidence intervals, and exits non-zero when an expected share lies outside its
 // interval. It is how a real cluster proves the split the stack config asked for.
+import { ArgvReader, UsageError } from "./cli";
 
 const USAGE = `Usage: npm run probe -- --url <url> [--path /users] [-n 1000] [-c 20] [--expect v2=10 ...] [--header 'name: value' ...]
 
@@ -14,13 +15,6 @@ const USAGE = `Usage: npm run probe -- --url <url> [--path /users] [-n 1000] [-c
   --timeout <ms>         per-request timeout, 1-60000 (default 5000)
   --help                 show this help`;
 
-export class ProbeUsageError extends Error {
-    constructor(message: string) {
-        super(`${message}\n\n${USAGE}`);
-        this.name = "ProbeUsageError";
-    }
-}
-
 export interface ProbeOptions {
     url: URL;
     requests: number;
@@ -30,13 +24,15 @@ export interface ProbeOptions {
     timeoutMs: number;
 }
 
-function integerFlag(flag: string, text: string, min: number, max: number): number {
+function integerFlag(args: ArgvReader, flag: string, min: number, max: number): number {
+    const text = args.value(flag);
     const value = /^\d+$/.test(text) ? Number(text) : NaN;
-    if (!Number.isSafeInteger(value) || value < min || value > max) throw new ProbeUsageError(`${flag} must be a whole number from ${min} to ${max}, got "${text}"`);
+    if (!Number.isSafeInteger(value) || value < min || value > max) throw args.error(`${flag} must be a whole number from ${min} to ${max}, got "${text}"`);
     return value;
 }
 
 export function parseProbeArgs(argv: readonly string[]): ProbeOptions | "help" {
+    const args = new ArgvReader(argv, USAGE);
     let base: string | undefined;
     let path = "/";
     let requests = 1000;
@@ -44,64 +40,57 @@ export function parseProbeArgs(argv: readonly string[]): ProbeOptions | "help" {
     let timeoutMs = 5000;
     const expect: Record<string, number> = {};
     const headers: Record<string, string> = {};
-    for (let i = 0; i < argv.length; i++) {
-        const flag = argv[i];
-        const value = (): string => {
-            const next = argv[i + 1] as string | undefined;
-            if (next === undefined) throw new ProbeUsageError(`${flag} needs a value`);
-            i++;
-            return next;
-        };
+    for (let flag = args.next(); flag !== undefined; flag = args.next()) {
         switch (flag) {
             case "--help":
             case "-h":
                 return "help";
             case "--url":
-                base = value();
+                base = args.value(flag);
                 break;
             case "--path":
-                path = value();
-                if (!path.startsWith("/")) throw new ProbeUsageError(`--path must start with /, got "${path}"`);
+                path = args.value(flag);
+                if (!path.startsWith("/")) throw args.error(`--path must start with /, got "${path}"`);
                 break;
             case "-n":
             case "--requests":
-                requests = integerFlag(flag, value(), 1, 100_000);
+                requests = integerFlag(args, flag, 1, 100_000);
                 break;
             case "-c":
             case "--concurrency":
-                concurrency = integerFlag(flag, value(), 1, 500);
+                concurrency = integerFlag(args, flag, 1, 500);
                 break;
             case "--timeout":
-                timeoutMs = integerFlag(flag, value(), 1, 60_000);
+                timeoutMs = integerFlag(args, flag, 1, 60_000);
                 break;
             case "--expect": {
-                const text = value();
+                const text = args.value(flag);
                 const match = /^([A-Za-z0-9._-]+)=(\d+(?:\.\d+)?)$/.exec(text);
-                if (match === null || Number(match[2]) > 100) throw new ProbeUsageError(`--expect takes label=percent with a percent from 0 to 100, got "${text}" (for example --expect v2=10)`);
+                if (match === null || Number(match[2]) > 100) throw args.error(`--expect takes label=percent with a percent from 0 to 100, got "${text}" (for example --expect v2=10)`);
                 expect[match[1]] = Number(match[2]);
                 break;
             }
             case "--header": {
-                const text = value();
+                const text = args.value(flag);
                 const colon = text.indexOf(":");
-                if (colon <= 0) throw new ProbeUsageError(`--header takes 'name: value', got "${text}"`);
+                if (colon <= 0) throw args.error(`--header takes 'name: value', got "${text}"`);
                 headers[text.slice(0, colon).trim().toLowerCase()] = text.slice(colon + 1).trim();
                 break;
             }
             default:
-                throw new ProbeUsageError(`Unknown argument "${flag}"`);
+                throw args.error(`Unknown argument "${flag}"`);
         }
     }
-    if (base === undefined) throw new ProbeUsageError("--url is required");
+    if (base === undefined) throw args.error("--url is required");
     let url: URL;
     try {
         url = new URL(path, base);
     } catch {
-        throw new ProbeUsageError(`--url must be an absolute http(s) URL, got "${base}"`);
+        throw args.error(`--url must be an absolute http(s) URL, got "${base}"`);
     }
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw new ProbeUsageError(`--url must be http or https, got "${base}"`);
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw args.error(`--url must be http or https, got "${base}"`);
     const total = Object.values(expect).reduce((a, b) => a + b, 0);
-    if (total > 100) throw new ProbeUsageError(`--expect percents add up to ${total}, more than 100`);
+    if (total > 100) throw args.error(`--expect percents add up to ${total}, more than 100`);
     return { url, requests, concurrency, expect, headers, timeoutMs };
 }
 
@@ -206,7 +195,7 @@ async function main(): Promise<number> {
         console.log(formatResult(result));
         return result.ok ? 0 : 1;
     } catch (error) {
-        if (error instanceof ProbeUsageError || error instanceof UnreachableError) {
+        if (error instanceof UsageError || error instanceof UnreachableError) {
             console.error(error.message);
             return 2;
         }

@@ -7,6 +7,7 @@ import { stringify } from "yaml";
 import { ConfigError } from "../components/config";
 import { PolicySummary, splitTable, TrafficSplit } from "../components/outputs";
 import { ConfigValue, PROJECT_ROOT, ProgramError, ProgramRun, runProgram, stackNames } from "./mock-program";
+import { ArgvReader, UsageError } from "./cli";
 import { ObjectRef, validateObjects } from "./validate";
 
 const USAGE = `Usage: npm run render -- --stack <name> [--set key=value ...] [--out <dir>]
@@ -16,13 +17,6 @@ const USAGE = `Usage: npm run render -- --stack <name> [--set key=value ...] [--
   --out <dir>        where to write (default: rendered/<stack>)
   --help             show this help`;
 
-export class UsageError extends Error {
-    constructor(message: string) {
-        super(`${message}\n\n${USAGE}`);
-        this.name = "UsageError";
-    }
-}
-
 export interface RenderOptions {
     stack: string;
     overrides: Record<string, string>;
@@ -31,41 +25,35 @@ export interface RenderOptions {
 
 /** Parses the command line; throws UsageError naming the bad flag and what is allowed. */
 export function parseArgs(argv: readonly string[]): RenderOptions | "help" {
+    const args = new ArgvReader(argv, USAGE);
     let stack: string | undefined;
     let out: string | undefined;
     const overrides: Record<string, string> = {};
-    for (let i = 0; i < argv.length; i++) {
-        const flag = argv[i];
-        const value = (): string => {
-            const next = argv[i + 1] as string | undefined;
-            if (next === undefined || next.startsWith("--")) throw new UsageError(`${flag} needs a value`);
-            i++;
-            return next;
-        };
+    for (let flag = args.next(); flag !== undefined; flag = args.next()) {
         switch (flag) {
             case "--help":
             case "-h":
                 return "help";
             case "--stack":
-                stack = value();
+                stack = args.value(flag);
                 break;
             case "--out":
-                out = value();
+                out = args.value(flag);
                 break;
             case "--set": {
-                const assignment = value();
+                const assignment = args.value(flag);
                 const eq = assignment.indexOf("=");
-                if (eq <= 0) throw new UsageError(`--set takes key=value, got "${assignment}" (for example --set canaryWeight=50)`);
+                if (eq <= 0) throw args.error(`--set takes key=value, got "${assignment}" (for example --set canaryWeight=50)`);
                 overrides[assignment.slice(0, eq)] = assignment.slice(eq + 1);
                 break;
             }
             default:
-                throw new UsageError(`Unknown argument "${flag}"`);
+                throw args.error(`Unknown argument "${flag}"`);
         }
     }
-    if (stack === undefined) throw new UsageError("--stack is required");
+    if (stack === undefined) throw args.error("--stack is required");
     if (!stackNames().includes(stack)) {
-        throw new UsageError(`Unknown stack "${stack}": there is no Pulumi.${stack}.yaml (stacks: ${stackNames().join(", ")})`);
+        throw args.error(`Unknown stack "${stack}": there is no Pulumi.${stack}.yaml (stacks: ${stackNames().join(", ")})`);
     }
     return { stack, overrides, out: out ?? path.join(PROJECT_ROOT, "rendered", stack) };
 }

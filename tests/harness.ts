@@ -2,7 +2,8 @@
 // by evaluating the rendered VirtualServices the way Istio does (first matching rule wins).
 import { ProgramError, ProgramRun, RegisteredResource, runProgram, ConfigValue } from "../scripts/mock-program";
 import type { HttpMatch } from "../components/istio-specs";
-import type { ConfigSource } from "../components/config-reader";
+import { ConfigError, ConfigProblem, ConfigSource } from "../components/config-reader";
+import { readSettings } from "../components/config";
 import type { IDestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule" with { "resolution-mode": "import" };
 import type { IGateway } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway" with { "resolution-mode": "import" };
 import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService" with { "resolution-mode": "import" };
@@ -212,6 +213,17 @@ export function configSource(values: Record<string, unknown>, secretKeys: readon
         keys: () => Object.keys(values),
         isSecret: (key) => secretKeys.includes(key),
     };
+}
+
+/** What readSettings refuses in `values` (empty when it accepts them). */
+export function configProblems(values: Record<string, unknown>, secretKeys: readonly string[] = []): readonly ConfigProblem[] {
+    try {
+        readSettings(configSource(values, secretKeys));
+    } catch (error) {
+        if (error instanceof ConfigError) return error.problems;
+        throw error;
+    }
+    return [];
 }
 
 /** The value, or a failed assertion naming what was missing. */

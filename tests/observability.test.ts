@@ -1,16 +1,7 @@
 import { strict as assert } from "assert";
-import { ConfigError, readSettings } from "../components/config";
-import { configSource, helmReleases, named, ofKind, run } from "./harness";
+import { configProblems, helmReleases, named, ofKind, run } from "./harness";
 
-function problemKeys(values: Record<string, unknown>): string[] {
-    try {
-        readSettings(configSource(values));
-    } catch (error) {
-        if (error instanceof ConfigError) return error.problems.map((p) => p.key);
-        throw error;
-    }
-    return [];
-}
+const problemKeys = (values: Record<string, unknown>) => configProblems(values).map((p) => p.key);
 
 describe("observability", () => {
     it("installs Prometheus, Grafana, Kiali and Jaeger from their official charts at pinned versions when on", async () => {

@@ -1,8 +1,8 @@
 import { strict as assert } from "assert";
-import { ConfigError, readSettings } from "../components/config";
+import { readSettings } from "../components/config";
 import { cookieRegex } from "../components/plan";
 import { isRe2 } from "../components/policy-config";
-import { configSource, fqdn, INGRESS, must, named, ofKind, ProgramRun, refused, routeRequest, run, shares } from "./harness";
+import { configProblems, configSource, fqdn, INGRESS, must, named, ofKind, ProgramRun, refused, routeRequest, run, shares } from "./harness";
 
 const request = (gateway: string, service: string, path: string, headers: Record<string, string> = {}) => ({
     gateway,
@@ -13,15 +13,7 @@ const request = (gateway: string, service: string, path: string, headers: Record
 const users = (gateway: string, headers: Record<string, string> = {}) => request(gateway, "user-service", "/users", headers);
 const products = (gateway: string, headers: Record<string, string> = {}) => request(gateway, "product-service", "/products", headers);
 
-function problemKeys(values: Record<string, unknown>): string[] {
-    try {
-        readSettings(configSource(values));
-    } catch (error) {
-        if (error instanceof ConfigError) return error.problems.map((p) => p.key);
-        throw error;
-    }
-    return [];
-}
+const problemKeys = (values: Record<string, unknown>) => configProblems(values).map((p) => p.key);
 
 function changedResources(before: ProgramRun, after: ProgramRun): string[] {
     const index = (r: ProgramRun) => new Map(r.resources.filter((x) => x.custom).map((x) => [`${x.type.replace(/^kubernetes:/, "")} ${x.name}`, JSON.stringify(x.inputs)]));

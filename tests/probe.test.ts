@@ -1,7 +1,8 @@
 import { strict as assert } from "assert";
 import * as http from "http";
 import { AddressInfo } from "net";
-import { formatResult, labelOf, parseProbeArgs, probe, ProbeOptions, ProbeUsageError, UnreachableError, wilson99 } from "../scripts/probe";
+import { UsageError } from "../scripts/cli";
+import { formatResult, labelOf, parseProbeArgs, probe, ProbeOptions, UnreachableError, wilson99 } from "../scripts/probe";
 
 /** A loopback server answering like the services: every tenth request from v2, or by header. */
 function serve(answer: (n: number, req: http.IncomingMessage) => [number, string]): Promise<{ url: string; close: () => Promise<void> }> {
@@ -91,7 +92,7 @@ describe("traffic probe (npm run probe)", () => {
             [["--url", "http://x", "--header", "nocolon"], /--header takes 'name: value'/],
             [["--url", "http://x", "--weight", "5"], /Unknown argument "--weight"/],
         ] as const) {
-            assert.throws(() => parseProbeArgs(args), (e: Error) => e instanceof ProbeUsageError && message.test(e.message) && e.message.includes("Usage:"));
+            assert.throws(() => parseProbeArgs(args), (e: Error) => e instanceof UsageError && message.test(e.message) && e.message.includes("Usage:"));
         }
     });
 

@@ -4,7 +4,8 @@ import * as os from "os";
 import * as path from "path";
 import { spawnSync } from "child_process";
 import { parse } from "yaml";
-import { parseArgs, render, UsageError } from "../scripts/render";
+import { UsageError } from "../scripts/cli";
+import { parseArgs, render } from "../scripts/render";
 import { PROJECT_ROOT } from "../scripts/mock-program";
 
 describe("npm run render", () => {

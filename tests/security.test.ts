@@ -2,23 +2,14 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ConfigError, readSettings } from "../components/config";
 import { render } from "../scripts/render";
 import { ConfigValue } from "../scripts/mock-program";
-import { configSource, helmReleases, named, ofKind, refused, run } from "./harness";
+import { configProblems, helmReleases, named, ofKind, refused, run } from "./harness";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "fixtures", name), "utf8");
 const TLS = { tlsCertificate: fixture("test-only-tls.crt"), tlsPrivateKey: fixture("test-only-tls.key") };
 
-function problems(values: Record<string, unknown>, secretKeys: readonly string[] = ["tlsCertificate", "tlsPrivateKey"]): ConfigError["problems"] {
-    try {
-        readSettings(configSource(values, secretKeys));
-    } catch (error) {
-        if (error instanceof ConfigError) return error.problems;
-        throw error;
-    }
-    return [];
-}
+const problems = (values: Record<string, unknown>, secretKeys: readonly string[] = ["tlsCertificate", "tlsPrivateKey"]) => configProblems(values, secretKeys);
 
 const policies = async (stack: string, overrides: Record<string, ConfigValue> = {}) => ofKind(await run(stack, overrides), "AuthorizationPolicy");
 

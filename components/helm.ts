@@ -1,0 +1,31 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+/** A chart in a repository, at a pinned version. */
+export interface HelmChart {
+    readonly repo: string;
+    readonly chart: string;
+    readonly version: string;
+}
+
+/**
+ * A Helm release with a fixed name (no random suffix, so labels derived from it are known), that waits until
+ * its workloads are ready (so whatever depends on it finds them serving) and rolls back if they never are.
+ */
+export function helmRelease(name: string, chart: HelmChart, namespace: string, values: object, opts: pulumi.CustomResourceOptions): k8s.helm.v3.Release {
+    return new k8s.helm.v3.Release(
+        name,
+        {
+            name,
+            chart: chart.chart,
+            version: chart.version,
+            repositoryOpts: { repo: chart.repo },
+            namespace,
+            values,
+            skipAwait: false,
+            atomic: true,
+            timeout: 600,
+        },
+        opts,
+    );
+}
