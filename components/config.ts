@@ -1,7 +1,7 @@
 // Stack config -> a validated, typed settings model. Pure: no Pulumi resources are touched here, so a
 // bad value fails before anything is registered, and tests can call it directly.
 import { ConfigError, ConfigSource, isRecord, Reader, setCommand, show } from "./config-reader";
-import { PolicySettings, POLICY_KEYS, readPolicies } from "./policy-config";
+import { PolicySettings, POLICY_DEFAULTS, POLICY_KEYS, readPolicies } from "./policy-config";
 import { readSecurity, SecuritySettings, SECURITY_DEFAULTS, SECURITY_KEYS } from "./security-config";
 import { EgressSettings, ObservabilitySettings, OBSERVABILITY_DEFAULTS, OBSERVABILITY_KEYS, readEgress, readObservability } from "./observability-config";
 
@@ -51,8 +51,9 @@ export const DEFAULT_SERVICES: readonly ServiceSettings[] = [
 ];
 
 /**
- * Defaults for every scalar key. `Pulumi.yaml` declares the same defaults for the CLI; a test keeps the
- * two equal. They live in code too because Pulumi's mocks (tests, `npm run render`) do not apply them.
+ * Defaults of the core scalar keys (each settings module has its own). `Pulumi.yaml` declares the same
+ * defaults for the CLI; a test keeps them equal (SCALAR_DEFAULTS). They live in code too because Pulumi's
+ * mocks (tests, `npm run render`) do not apply Pulumi.yaml.
  */
 export const DEFAULTS = {
     canaryWeight: 10,
@@ -66,9 +67,6 @@ export const DEFAULTS = {
     gatewayHttpNodePort: 30080,
     gatewayHttpsNodePort: 30443,
 } as const satisfies Omit<Settings, "services" | "policies" | "security" | "observability" | "egress">;
-
-/** Defaults of the scalar policy keys (declared in Pulumi.yaml too). */
-export const POLICY_DEFAULTS = { previewHeader: "", production: false, allowFaultsInProduction: false } as const;
 
 /** Every key this program reads, for the error on an unknown key and the README/Pulumi.yaml checks. */
 export const CONFIG_KEYS: readonly string[] = [...Object.keys(DEFAULTS), "services", ...POLICY_KEYS, ...SECURITY_KEYS, ...OBSERVABILITY_KEYS];

@@ -62,6 +62,9 @@ export interface PolicySettings {
     readonly byService: Readonly<Record<string, ServicePolicies>>;
 }
 
+/** Defaults of the scalar policy keys (declared in Pulumi.yaml too). */
+export const POLICY_DEFAULTS = { previewHeader: "", production: false, allowFaultsInProduction: false } as const;
+
 export const POLICY_KEYS = ["routes", "mirror", "faults", "resilience", "rateLimits", "previewHeader", "production", "allowFaultsInProduction"] as const;
 
 /** Header names as Istio matches them: lowercase HTTP tokens. */
@@ -246,10 +249,11 @@ function perService(r: Reader, key: string, services: readonly ServiceSettings[]
 }
 
 export function readPolicies(r: Reader, services: readonly ServiceSettings[]): PolicySettings {
-    const production = r.boolean("production", false, "marks a production stack: fault injection is refused there");
-    const allowFaultsInProduction = r.boolean("allowFaultsInProduction", false, "lets a production stack inject faults, for a deliberate game day");
-    const previewHeaderRaw = r.raw("previewHeader");
-    const previewHeader = previewHeaderRaw === undefined || previewHeaderRaw === "" ? undefined : r.pattern("previewHeader", "", HEADER_NAME, "must be a lowercase header name such as x-preview", "x-preview");
+    const production = r.boolean("production", POLICY_DEFAULTS.production, "marks a production stack: fault injection is refused there");
+    const allowFaultsInProduction = r.boolean("allowFaultsInProduction", POLICY_DEFAULTS.allowFaultsInProduction, "lets a production stack inject faults, for a deliberate game day");
+    // An empty header name (the default) turns the preview rules off.
+    const previewHeaderRaw = r.raw("previewHeader") ?? POLICY_DEFAULTS.previewHeader;
+    const previewHeader = previewHeaderRaw === "" ? undefined : r.pattern("previewHeader", POLICY_DEFAULTS.previewHeader, HEADER_NAME, "must be a lowercase header name such as x-preview", "x-preview");
 
     const routes = perService(r, "routes", services, "service -> [ { name, headers?, cookie?, path?, to } ]", setPathCommand("routes.user-service[0].name", "beta-users"), false);
     const mirror = perService(r, "mirror", services, "service -> percent of its traffic copied to the candidate", setPathCommand("mirror.user-service", 10), false);
