@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 import { CONFIG_KEYS, SCALAR_DEFAULTS } from "../components/config";
-import { PROJECT_ROOT } from "../scripts/mock-program";
+import { PROJECT_ROOT, stackConfig, stackNames } from "../scripts/mock-program";
 import { DECIMAL_KEYS } from "../components/observability-config";
 
 const read = (file: string) => fs.readFileSync(path.join(PROJECT_ROOT, file), "utf8");
@@ -19,6 +19,17 @@ describe("project files agree with the code", () => {
             assert.equal(declared.type, type, key);
             assert.equal(String(declared.default), String(fallback), key);
             assert.ok(declared.description.length > 20, key);
+        }
+    });
+
+    it("every stack file gives each declared key a value of its declared type, as the Pulumi CLI checks", () => {
+        const project = parse(read("Pulumi.yaml")) as { config: Record<string, { type: string }> };
+        const yamlType = (value: unknown) => (typeof value === "number" ? (Number.isInteger(value) ? "integer" : "number") : typeof value);
+        for (const stack of stackNames()) {
+            for (const [key, value] of Object.entries(stackConfig(stack))) {
+                const declared = (project.config[key] as { type: string } | undefined)?.type;
+                if (declared !== undefined) assert.equal(yamlType(value), declared, `Pulumi.${stack}.yaml ${key}`);
+            }
         }
     });
 
