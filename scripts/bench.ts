@@ -28,8 +28,8 @@ export function syntheticServices(count: number): Record<string, { path: string;
 /** One measurement in this process. */
 export async function measure(count: number): Promise<BenchRow> {
     const start = process.hrtime.bigint();
-    // The dev stack's routes name the lab services, which a synthetic catalogue does not have.
-    const result = await runProgram("dev", { services: syntheticServices(count), routes: {} });
+    // The dev stack's routes and mesh edges name the lab services, which a synthetic catalogue does not have.
+    const result = await runProgram("dev", { services: syntheticServices(count), routes: {}, meshEdges: [] });
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     return { services: count, resources: result.resources.length, seconds, peakMb: process.resourceUsage().maxRSS / 1024 };
 }

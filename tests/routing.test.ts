@@ -57,8 +57,9 @@ describe("traffic routing", () => {
                 "user-service": { path: "/users", release: "canary", versions: ["v1", "v2"] },
                 "payment-service": { path: "/payments", release: "canary", versions: ["v3", "v4"] },
             },
-            // dev's routes name product-service, which this catalogue drops.
+            // dev's routes and mesh edges name services this catalogue drops.
             routes: {},
+            meshEdges: [],
             canaryWeight: 30,
         });
         assert.deepEqual(shares(routeRequest(result, { gateway: INGRESS, host: "x", path: "/payments" })), { v3: 70, v4: 30 });
