@@ -134,7 +134,9 @@ function planService(service: ServiceSettings, settings: Settings): ServicePlan 
     const subsets = subsetsOf(service);
     const policies = settings.policies.byService[service.name];
     const { connectionPool, outlierDetection } = policies.resilience;
-    const split = releaseSplit(service, settings);
+    const rules = rulesOf(service, settings, policies);
+    // The last rule has no match: it carries the release split.
+    const split = rules[rules.length - 1].destinations;
     const responseText: Record<string, string> = {};
     for (const s of subsets) {
         responseText[s.version] = s.name === s.version ? `${service.name} ${s.version}` : `${service.name} ${s.version} (${s.name})`;
@@ -146,7 +148,7 @@ function planService(service: ServiceSettings, settings: Settings): ServicePlan 
         path: service.path,
         release: service.release,
         subsets,
-        rules: rulesOf(service, settings, policies),
+        rules,
         split: Object.fromEntries(split.map((d) => [d.subset, d.weight])),
         responseText,
         trafficPolicy: {

@@ -60,7 +60,6 @@ export const GATEWAY_TLS_SECRET = "ingress-tls";
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 const AUTH_PATH = /^(\*|\/[A-Za-z0-9._~\-/]*\*?|\*[A-Za-z0-9._~\-/]+)$/;
 const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-const SECRET_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 function stringList(r: Reader, at: string, value: unknown, item: RegExp | readonly string[], allowed: string, example: string): string[] | undefined {
     const ok = (v: unknown) => typeof v === "string" && (item instanceof RegExp ? item.test(v) : item.includes(v));
@@ -188,10 +187,7 @@ function readTls(r: Reader, ingressHost: string): GatewayTls | undefined {
         }
         return checkTlsPair(r, certificate, privateKey, ingressHost) ? { source: "config", credentialName: GATEWAY_TLS_SECRET, certificate, privateKey, httpsRedirect } : undefined;
     }
-    if (existing !== "") {
-        if (!SECRET_NAME.test(existing)) return undefined;
-        return { source: "existing", credentialName: existing, httpsRedirect };
-    }
+    if (existing !== "") return { source: "existing", credentialName: existing, httpsRedirect };
     if (httpsRedirect) {
         r.fail("httpsRedirect", "true", "needs gateway TLS: set tlsCertificate and tlsPrivateKey, or tlsCredentialName", "pulumi config set --secret tlsCertificate < tls.crt && pulumi config set --secret tlsPrivateKey < tls.key");
     }

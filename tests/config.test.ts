@@ -76,6 +76,33 @@ describe("stack config", () => {
         assert.equal(readSettings(source({ istioVersion: "1.29.2" })).istioVersion, "1.29.2");
     });
 
+    for (const [key, value, allowed] of [
+        ["appNamespace", "Backend_NS", /Kubernetes namespace name/],
+        ["podSecurity", "strict", /one of restricted, baseline, privileged/],
+        ["mtlsMode", "ON", /one of STRICT, PERMISSIVE/],
+        ["denyByDefault", "yes", /true or false/],
+        ["allowFaultsInProduction", "1", /true or false/],
+        ["observability", "on", /true or false/],
+        ["accessLogging", "enabled", /true or false/],
+        ["egressGateway", "sometimes", /true or false/],
+        ["httpsRedirect", "always", /true or false/],
+        ["tlsCredentialName", "My Secret", /kubernetes.io\/tls Secret in the istio-ingress namespace/],
+        ["gatewayHttpsNodePort", "443", /whole number from 30000 to 32767/],
+    ] as const) {
+        it(`refuses ${key} = ${JSON.stringify(value)}, saying what is allowed`, () => {
+            const [problem] = problemsOf({ [key]: value });
+            assert.deepEqual([problem.key, problem.value], [key, JSON.stringify(value)]);
+            assert.match(problem.allowed, allowed);
+            assert.match(problem.fix, new RegExp(`^pulumi config set ${key} `));
+        });
+    }
+
+    it("refuses HTTP and HTTPS on the same node port", () => {
+        const [problem] = problemsOf({ gatewayHttpNodePort: "30080", gatewayHttpsNodePort: "30080" });
+        assert.equal(problem.key, "gatewayHttpsNodePort");
+        assert.match(problem.allowed, /must differ from gatewayHttpNodePort/);
+    });
+
     it("refuses a node port outside the Kubernetes range and a malformed host", () => {
         assert.equal(problemsOf({ gatewayHttpNodePort: "8080" })[0].key, "gatewayHttpNodePort");
         assert.equal(problemsOf({ ingressHost: "http://api.example.com" })[0].key, "ingressHost");
