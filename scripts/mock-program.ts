@@ -122,9 +122,21 @@ export class ProgramError extends Error {
  * Runs the program for `stack` with `overrides` on top of the stack file. Rejects with a ProgramError if
  * the program throws (for example on invalid config).
  */
-export async function runProgram(stack: string, overrides: Record<string, ConfigValue> = {}): Promise<ProgramRun> {
+export function runProgram(stack: string, overrides: Record<string, ConfigValue> = {}): Promise<ProgramRun> {
+    return runUnderMocks(stack, { ...stackConfig(stack), ...overrides }, () => {
+        // A fresh evaluation of index.ts per run: Node caches modules, and the program is its top-level code.
+        require.cache[require.resolve(PROGRAM)] = undefined;
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        return require(PROGRAM) as Record<string, unknown>;
+    });
+}
+
+/**
+ * Runs `program` (code that registers resources and returns the stack outputs) as stack `stack` with config
+ * `values`, under mocks that record every resource as the provider would receive it.
+ */
+export async function runUnderMocks(stack: string, values: Record<string, ConfigValue>, program: () => Record<string, unknown>): Promise<ProgramRun> {
     const project = projectName();
-    const values = { ...stackConfig(stack), ...overrides };
     const mocks = new RecordingMocks();
     await pulumi.runtime.setMocks(mocks, project, stack, false);
     pulumi.runtime.setAllConfig(
@@ -148,10 +160,7 @@ export async function runProgram(stack: string, overrides: Record<string, Config
             });
             return undefined;
         });
-        // A fresh evaluation of index.ts per run: Node caches modules, and the program is its top-level code.
-        require.cache[require.resolve(PROGRAM)] = undefined;
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        return Promise.resolve(require(PROGRAM) as Record<string, unknown>);
+        return Promise.resolve(program());
     });
     // When the program throws, Pulumi's stack resource rejects a few internal promises with the same error
     // besides the one returned here; those are expected, anything else is re-raised.
