@@ -134,14 +134,15 @@ function readServices(reader: Reader): readonly ServiceSettings[] {
             services.push({ name, path, release: strategy, versions: versionList.map(String) });
         }
     }
-    const seen = new Map<string, string>();
-    for (const s of services) {
-        const other = seen.get(s.path);
-        if (other !== undefined) {
-            reader.fail(`services.${s.name}.path`, JSON.stringify(s.path), `must be unique; ${other} already uses it`, `pulumi config set --path 'services.${s.name}.path' /${s.name}`);
-        }
-        seen.set(s.path, s.name);
-    }
+    // The gateway matches each service's path as a string prefix, one VirtualService per service, and Istio
+    // orders one host's VirtualServices by creation time: where one path starts another, which service
+    // answers would be left to chance.
+    services.forEach((s, i) => {
+        const other = services.slice(0, i).find((o) => s.path.startsWith(o.path) || o.path.startsWith(s.path));
+        if (other === undefined) return;
+        const clash = other.path === s.path ? `must be unique; ${other.name} already uses it` : `must not overlap services.${other.name}.path ${JSON.stringify(other.path)}: the ingress matches path prefixes, so which of the two services answers a request under both would be left to chance`;
+        reader.fail(`services.${s.name}.path`, JSON.stringify(s.path), clash, `pulumi config set --path 'services.${s.name}.path' /${s.name}`);
+    });
     return services;
 }
 

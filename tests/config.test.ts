@@ -126,6 +126,8 @@ describe("stack config", () => {
             ["a name that is not a DNS label", { A_Service: { path: "/a", release: "single", versions: ["v1"] } }, "services.A_Service"],
             ["an unknown field", { "a-service": { path: "/a", release: "single", versions: ["v1"], weight: 5 } }, "services.a-service.weight"],
             ["two services on one path", { "a-service": { path: "/a", release: "single", versions: ["v1"] }, "b-service": { path: "/a", release: "single", versions: ["v1"] } }, "services.b-service.path"],
+            ["a path under another service's path", { "a-service": { path: "/api", release: "single", versions: ["v1"] }, "b-service": { path: "/api/v2", release: "single", versions: ["v1"] } }, "services.b-service.path"],
+            ["a path that starts another service's path", { "a-service": { path: "/users-admin", release: "single", versions: ["v1"] }, "b-service": { path: "/users", release: "single", versions: ["v1"] } }, "services.b-service.path"],
             ["an empty catalogue", {}, "services"],
         ] as const) {
             it(`refuses ${what}`, () => {
