@@ -17,6 +17,8 @@ const plan = planTraffic(settings);
 const mesh = new IstioMesh("istio", {
     version: settings.istioVersion,
     gatewayServiceType: settings.gatewayServiceType,
+    gatewayReplicas: settings.gatewayReplicas,
+    platform: settings.platform,
     gatewayHttpNodePort: settings.gatewayHttpNodePort,
     gatewayHttpsNodePort: settings.gatewayHttpsNodePort,
     ingressHost: settings.ingressHost,
@@ -38,11 +40,18 @@ new MeshSecurity("security", {
     gatewayNamespace: GATEWAY_NAMESPACE,
     gatewayServiceAccount: `${GATEWAY_NAMESPACE}/${GATEWAY_RELEASE}`,
     gatewaySelector: { ...GATEWAY_SELECTOR },
+    gatewayRelease: mesh.gatewayRelease,
     dependsOn: [mesh.istiod, appNamespace],
 });
 
-new Observability("observability", { settings: settings.observability, production: settings.policies.production, dependsOn: [mesh.istiod] });
-new Egress("egress", { settings: settings.egress, istioVersion: settings.istioVersion, appNamespace: settings.appNamespace, dependsOn: [mesh.istiod, appNamespace] });
+new Observability("observability", { settings: settings.observability, localCluster: settings.platform === "kind", dependsOn: [mesh.istiod] });
+new Egress("egress", {
+    settings: settings.egress,
+    istioVersion: settings.istioVersion,
+    appNamespace: settings.appNamespace,
+    podSecurity: settings.security.podSecurity,
+    dependsOn: [mesh.istiod, appNamespace],
+});
 
 for (const service of plan.services) {
     const workloads = new AppWorkloads(service.name, {

@@ -37,9 +37,16 @@ export function show(value: unknown): string {
 }
 
 export const setCommand = (key: string, example: string | number | boolean): string => `pulumi config set ${key} ${String(example)}`;
-export const setPathCommand = (path: string, example: string | number): string => `pulumi config set --path '${path}' ${String(example)}`;
+export const setPathCommand = (path: string, example: string | number | boolean): string => `pulumi config set --path '${path}' ${String(example)}`;
 
 export const DURATION = /^\d+(\.\d+)?(ms|s|m|h)$/;
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Milliseconds of a duration that matches DURATION. */
+export function durationMs(duration: string): number {
+    const [, amount, unit] = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(duration) ?? [];
+    return Number(amount) * UNIT_MS[unit];
+}
 
 /** Collects problems so one run reports every bad key at once. */
 export class Reader {
@@ -86,7 +93,8 @@ export class Reader {
         if (raw === undefined) return fallback;
         const match = allowed.find((a) => a === raw.trim());
         if (match === undefined) {
-            this.fail(key, show(raw), `must be one of ${allowed.join(", ")} (${meaning})`, setCommand(key, allowed[0]));
+            const choices = allowed.map((a) => (a === "" ? '"" (none)' : a)).join(", ");
+            this.fail(key, show(raw), `must be one of ${choices} (${meaning})`, setCommand(key, allowed.find((a) => a !== "") ?? '""'));
             return fallback;
         }
         return match;

@@ -10,10 +10,13 @@ export { ConfigError, ConfigSource };
 export type ReleaseStrategy = "canary" | "blueGreen" | "single";
 export type Color = "blue" | "green";
 export type GatewayServiceType = "LoadBalancer" | "NodePort" | "ClusterIP";
+/** The Kubernetes distribution the stack runs on; empty for a generic cluster. */
+export type Platform = "" | "kind" | "gke" | "eks" | "aks" | "openshift";
 
 export const RELEASE_STRATEGIES: readonly ReleaseStrategy[] = ["canary", "blueGreen", "single"];
 export const COLORS: readonly Color[] = ["blue", "green"];
 export const GATEWAY_SERVICE_TYPES: readonly GatewayServiceType[] = ["LoadBalancer", "NodePort", "ClusterIP"];
+export const PLATFORMS: readonly Platform[] = ["", "kind", "gke", "eks", "aks", "openshift"];
 
 /** One application in the catalogue: where the ingress exposes it and which versions run. */
 export interface ServiceSettings {
@@ -34,6 +37,9 @@ export interface Settings {
     readonly appNamespace: string;
     readonly ingressHost: string;
     readonly gatewayServiceType: GatewayServiceType;
+    /** Ingress gateway pods at least (the chart's autoscaler may add more). */
+    readonly gatewayReplicas: number;
+    readonly platform: Platform;
     readonly gatewayHttpNodePort: number;
     readonly gatewayHttpsNodePort: number;
     readonly services: readonly ServiceSettings[];
@@ -64,6 +70,8 @@ export const DEFAULTS = {
     appNamespace: "backend",
     ingressHost: "*",
     gatewayServiceType: "LoadBalancer",
+    gatewayReplicas: 1,
+    platform: "",
     gatewayHttpNodePort: 30080,
     gatewayHttpsNodePort: 30443,
 } as const satisfies Omit<Settings, "services" | "policies" | "security" | "observability" | "egress">;
@@ -162,16 +170,25 @@ export function readSettings(source: ConfigSource): Settings {
         appNamespace,
         ingressHost,
         gatewayServiceType: r.oneOf("gatewayServiceType", DEFAULTS.gatewayServiceType, GATEWAY_SERVICE_TYPES, "the ingress gateway's Kubernetes Service type"),
+        gatewayReplicas: r.integer("gatewayReplicas", DEFAULTS.gatewayReplicas, 1, 20, "ingress gateway pods at least; 2 or more survive a node drain", 2),
+        platform: r.oneOf("platform", DEFAULTS.platform, PLATFORMS, "the Kubernetes distribution: kind (a local cluster), gke, eks, aks, openshift, or empty for a generic cluster"),
         gatewayHttpNodePort: r.integer("gatewayHttpNodePort", DEFAULTS.gatewayHttpNodePort, 30000, 32767, "the node port for HTTP when gatewayServiceType is NodePort", 30080),
         gatewayHttpsNodePort: r.integer("gatewayHttpsNodePort", DEFAULTS.gatewayHttpsNodePort, 30000, 32767, "the node port for HTTPS when gatewayServiceType is NodePort", 30443),
         services,
         policies,
         security: readSecurity(r, services, appNamespace, ingressHost, policies.production),
-        observability: readObservability(r),
+        observability: readObservability(r, policies.production),
         egress: readEgress(r),
     };
     if (settings.gatewayHttpNodePort === settings.gatewayHttpsNodePort) {
         r.fail("gatewayHttpsNodePort", show(String(settings.gatewayHttpsNodePort)), "must differ from gatewayHttpNodePort", setCommand("gatewayHttpsNodePort", settings.gatewayHttpNodePort === 30443 ? 30444 : 30443));
+    }
+    if (policies.edgeRuleAccess === "authenticated" && settings.security.jwt === undefined) {
+        r.fail("edgeRuleAccess", show(policies.edgeRuleAccess), "needs jwt: edge rules match claims of a token the ingress gateway has validated", `${setCommand("edgeRuleAccess", "meshOnly")}, or configure jwt (see the README's JWT section)`);
+    }
+    if (policies.production && settings.gatewayReplicas < 2) {
+        // One gateway pod means every node drain or rollout of it is an outage of the whole edge.
+        r.fail("gatewayReplicas", show(String(settings.gatewayReplicas)), "a production stack runs at least 2 ingress gateway pods, so a node drain never takes the edge down", setCommand("gatewayReplicas", 2));
     }
     const [major, minor] = settings.istioVersion.split(".").map(Number);
     if (major < 1 || (major === 1 && minor < 22)) {

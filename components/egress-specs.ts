@@ -1,5 +1,7 @@
-// Pure renderers for what leaves the mesh: ServiceEntries, and the egress gateway's Gateway, DestinationRule
-// and VirtualServices that send each external host's traffic through it.
+// Pure renderers for what leaves the mesh: ServiceEntries, and the egress gateway's Gateway, DestinationRule,
+// VirtualServices and AuthorizationPolicy that send each external host's traffic through it. Sidecars reach the
+// egress gateway over Istio mutual TLS, so the gateway knows (and checks) who is calling out.
+import type { IAuthorizationPolicy } from "@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy" with { "resolution-mode": "import" };
 import type { IServiceEntry } from "@kubernetes-models/istio/networking.istio.io/v1/ServiceEntry" with { "resolution-mode": "import" };
 import { DestinationRuleSpec, GatewaySpec, MESH_GATEWAY, VirtualServiceSpec } from "./istio-specs";
 import { EGRESS_GATEWAY_PORTS, EgressHost } from "./observability-config";
@@ -28,22 +30,54 @@ export function serviceEntrySpec(entry: EgressHost): ServiceEntrySpec {
 
 const isTls = (protocol: string) => protocol === "TLS" || protocol === "HTTPS";
 
-/** One server per protocol the egress gateway carries: HTTP on 80, TLS passed through (SNI) on 443. */
+const hasHttp = (entry: EgressHost) => entry.ports.some((p) => p.protocol === "HTTP");
+const hasTls = (entry: EgressHost) => entry.ports.some((p) => isTls(p.protocol));
+
+/**
+ * The egress gateway's servers, all terminating Istio mutual TLS from the sidecars: plain HTTP inside it on
+ * port 80 (routed by Host), and on port 443 the app's own TLS inside it, passed on as TCP. A TCP stream has no
+ * Host to route by, so each TLS host gets a server of its own, chosen by the SNI its DestinationRule subset sets.
+ */
 export function egressGatewaySpec(hosts: readonly EgressHost[]): GatewaySpec {
-    const withHttp = hosts.filter((h) => h.ports.some((p) => p.protocol === "HTTP")).map((h) => h.host);
-    const withTls = hosts.filter((h) => h.ports.some((p) => isTls(p.protocol))).map((h) => h.host);
+    const withHttp = hosts.filter(hasHttp).map((h) => h.host);
+    const mutual = { mode: "ISTIO_MUTUAL" as const };
     return {
         selector: { ...EGRESS_SELECTOR },
         servers: [
-            ...(withHttp.length > 0 ? [{ port: { number: EGRESS_GATEWAY_PORTS.HTTP, name: "http", protocol: "HTTP" }, hosts: withHttp }] : []),
-            ...(withTls.length > 0 ? [{ port: { number: EGRESS_GATEWAY_PORTS.TLS, name: "tls", protocol: "TLS" }, hosts: withTls, tls: { mode: "PASSTHROUGH" as const } }] : []),
+            ...(withHttp.length > 0 ? [{ port: { number: EGRESS_GATEWAY_PORTS.HTTP, name: "https-mesh-http", protocol: "HTTPS" }, hosts: withHttp, tls: mutual }] : []),
+            ...hosts.filter(hasTls).map((h) => ({ port: { number: EGRESS_GATEWAY_PORTS.TLS, name: `tls-${hostSlug(h.host)}`, protocol: "TLS" }, hosts: [h.host], tls: mutual })),
         ],
     };
 }
 
-/** The egress gateway as a destination, with one subset per external host so each route is its own cluster. */
+/**
+ * The egress gateway as a destination: one subset per external host, so each route is its own cluster, whose
+ * sidecar connections use Istio mutual TLS with the host as SNI (the gateway picks its server by it).
+ */
 export function egressDestinationRuleSpec(hosts: readonly EgressHost[]): DestinationRuleSpec {
-    return { host: EGRESS_GATEWAY_HOST, subsets: hosts.map((h) => ({ name: hostSlug(h.host) })) };
+    return {
+        host: EGRESS_GATEWAY_HOST,
+        subsets: hosts.map((h) => ({
+            name: hostSlug(h.host),
+            trafficPolicy: {
+                portLevelSettings: [...(hasHttp(h) ? [EGRESS_GATEWAY_PORTS.HTTP] : []), ...(hasTls(h) ? [EGRESS_GATEWAY_PORTS.TLS] : [])].map((port) => ({
+                    port: { number: port },
+                    tls: { mode: "ISTIO_MUTUAL" as const, sni: h.host },
+                })),
+            },
+        })),
+    };
+}
+
+export type AuthorizationPolicySpec = NonNullable<IAuthorizationPolicy["spec"]>;
+
+/** Only workloads of the app namespace, by their mesh identity, may send traffic out through the egress gateway. */
+export function egressAllowSpec(appNamespace: string): AuthorizationPolicySpec {
+    return {
+        selector: { matchLabels: { ...EGRESS_SELECTOR } },
+        action: "ALLOW",
+        rules: [{ from: [{ source: { namespaces: [appNamespace] } }] }],
+    };
 }
 
 /** Sidecars send the host's traffic to the egress gateway; the gateway sends it on to the host. */
@@ -62,10 +96,9 @@ export function egressVirtualServiceSpec(entry: EgressHost): VirtualServiceSpec 
             ]),
         }),
         ...(tls.length > 0 && {
-            tls: tls.flatMap((p) => [
-                { match: [{ gateways: [MESH_GATEWAY], port: p.number, sniHosts: [entry.host] }], route: [{ destination: viaGateway(EGRESS_GATEWAY_PORTS.TLS), weight: 100 }] },
-                { match: [{ gateways: [gateway], port: EGRESS_GATEWAY_PORTS.TLS, sniHosts: [entry.host] }], route: [{ destination: { host: entry.host, port: { number: p.number } }, weight: 100 }] },
-            ]),
+            tls: tls.map((p) => ({ match: [{ gateways: [MESH_GATEWAY], port: p.number, sniHosts: [entry.host] }], route: [{ destination: viaGateway(EGRESS_GATEWAY_PORTS.TLS), weight: 100 }] })),
+            // Past the gateway's mutual TLS, the app's TLS is an opaque stream: forwarded as TCP.
+            tcp: tls.map((p) => ({ match: [{ gateways: [gateway], port: EGRESS_GATEWAY_PORTS.TLS }], route: [{ destination: { host: entry.host, port: { number: p.number } }, weight: 100 }] })),
         }),
     };
 }

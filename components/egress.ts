@@ -4,6 +4,7 @@ import {
     EGRESS_GATEWAY,
     EGRESS_NAMESPACE,
     EGRESS_RELEASE,
+    egressAllowSpec,
     egressDestinationRuleSpec,
     egressGatewaySpec,
     egressVirtualServiceSpec,
@@ -11,14 +12,18 @@ import {
     serviceEntrySpec,
 } from "./egress-specs";
 import { helmRelease } from "./helm";
-import { ISTIO_CHART_REPO } from "./istio";
+import { GATEWAY_POD_SECURITY, ISTIO_CHART_REPO } from "./istio";
 import { NETWORKING_API } from "./istio-specs";
+import { podSecurityLabels } from "./namespace";
 import { EgressSettings } from "./observability-config";
+import { SECURITY_API } from "./security-specs";
+import { PodSecurityLevel } from "./security-config";
 
 export interface EgressArgs {
     settings: EgressSettings;
     istioVersion: string;
     appNamespace: string;
+    podSecurity: PodSecurityLevel;
     /** istiod (webhooks) and the app namespace. */
     dependsOn: pulumi.Input<pulumi.Resource>[];
 }
@@ -29,21 +34,23 @@ export class Egress extends pulumi.ComponentResource {
         super("istio-delivery:index:Egress", name, {}, opts);
         const { settings } = args;
         const childOpts = { parent: this, dependsOn: args.dependsOn };
-        const istio = (kind: string, resourceName: string, namespace: string, spec: object, dependsOn: pulumi.Resource[] = []) =>
+        const istio = (kind: string, resourceName: string, namespace: string, spec: object, dependsOn: pulumi.Resource[] = [], apiVersion = NETWORKING_API) =>
             new k8s.apiextensions.CustomResource(
                 `${kind.toLowerCase()}-${resourceName}`,
-                { apiVersion: NETWORKING_API, kind, metadata: { name: resourceName, namespace }, spec },
+                { apiVersion, kind, metadata: { name: resourceName, namespace }, spec },
                 { ...childOpts, dependsOn: [...args.dependsOn, ...dependsOn] },
             );
 
         const entries = settings.hosts.map((h) => istio("ServiceEntry", hostSlug(h.host), args.appNamespace, serviceEntrySpec(h)));
         if (settings.gateway) {
-            const namespace = new k8s.core.v1.Namespace(EGRESS_NAMESPACE, { metadata: { name: EGRESS_NAMESPACE } }, childOpts);
+            const namespace = new k8s.core.v1.Namespace(EGRESS_NAMESPACE, { metadata: { name: EGRESS_NAMESPACE, labels: podSecurityLabels(args.podSecurity) } }, childOpts);
             // Reached only from inside the mesh.
-            const release = helmRelease(EGRESS_RELEASE, { repo: ISTIO_CHART_REPO, chart: "gateway", version: args.istioVersion }, EGRESS_NAMESPACE, { service: { type: "ClusterIP" } }, {
+            const values = { service: { type: "ClusterIP" }, securityContext: GATEWAY_POD_SECURITY };
+            const release = helmRelease(EGRESS_RELEASE, { repo: ISTIO_CHART_REPO, chart: "gateway", version: args.istioVersion }, EGRESS_NAMESPACE, values, {
                 ...childOpts,
                 dependsOn: [...args.dependsOn, namespace],
             });
+            istio("AuthorizationPolicy", "allow-app-namespace", EGRESS_NAMESPACE, egressAllowSpec(args.appNamespace), [release], SECURITY_API);
             const gateway = istio("Gateway", EGRESS_GATEWAY, EGRESS_NAMESPACE, egressGatewaySpec(settings.hosts), [release]);
             const rule = istio("DestinationRule", EGRESS_GATEWAY, EGRESS_NAMESPACE, egressDestinationRuleSpec(settings.hosts), [release]);
             settings.hosts.forEach((h, i) => istio("VirtualService", `via-egress-${hostSlug(h.host)}`, EGRESS_NAMESPACE, egressVirtualServiceSpec(h), [gateway, rule, entries[i]]));

@@ -60,9 +60,9 @@ function matchOf(rule: RouteRule, scope: HttpMatch | undefined): HttpMatch[] | u
     return Object.keys(merged).length === 0 ? undefined : [merged];
 }
 
-function httpRoutes(plan: ServicePlan, scope: HttpMatch | undefined): HttpRoute[] {
+function httpRoutes(plan: ServicePlan, rules: readonly RouteRule[], scope: HttpMatch | undefined): HttpRoute[] {
     const destination = (subset: string) => ({ host: plan.host, subset, port: { number: SERVICE_PORT } });
-    return plan.rules.map((rule) => {
+    return rules.map((rule) => {
         const match = matchOf(rule, scope);
         const { fault, retries, timeout, mirror } = rule;
         return {
@@ -87,7 +87,7 @@ export function meshVirtualServiceSpec(plan: ServicePlan): VirtualServiceSpec {
     return {
         hosts: [plan.host],
         gateways: [MESH_GATEWAY],
-        http: httpRoutes(plan, undefined),
+        http: httpRoutes(plan, plan.rules, undefined),
     };
 }
 
@@ -99,7 +99,7 @@ export function ingressVirtualServiceSpec(plan: ServicePlan, gateway: string, in
     return {
         hosts: [ingressHost],
         gateways: [gateway],
-        http: httpRoutes(plan, { uri: { prefix: plan.path } }),
+        http: httpRoutes(plan, plan.ingressRules, { uri: { prefix: plan.path } }),
     };
 }
 
@@ -122,6 +122,9 @@ export function gatewaySpec(selector: Record<string, string>, ingressHost: strin
     };
 }
 
+/** Applied after the default-priority (0) EnvoyFilters of the namespace and the mesh. */
+export const RATE_LIMIT_FILTER_PRIORITY = 10;
+
 /**
  * Envoy's local rate limit on the service's inbound sidecar listener: a token bucket per pod; requests over
  * it get HTTP 429 with `x-local-rate-limit: true`.
@@ -130,6 +133,9 @@ export function rateLimitFilterSpec(app: string, limit: RateLimitSettings): Envo
     const always = (runtimeKey: string) => ({ runtime_key: runtimeKey, default_value: { numerator: 100, denominator: "HUNDRED" } });
     return {
         workloadSelector: { labels: { app } },
+        // A relative patch (INSERT_BEFORE) needs an explicit order among EnvoyFilters, or Istio may apply it
+        // before the filter it is relative to exists (istioctl analyze: IST0151).
+        priority: RATE_LIMIT_FILTER_PRIORITY,
         configPatches: [
             {
                 applyTo: "HTTP_FILTER",

@@ -1,7 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { GatewayServiceType } from "./config";
+import { GatewayServiceType, Platform } from "./config";
 import { helmRelease } from "./helm";
+import { podSecurityLabels } from "./namespace";
 import { gatewaySpec, NETWORKING_API } from "./istio-specs";
 import { GatewayTls, PodSecurityLevel } from "./security-config";
 import { OutboundTrafficPolicy } from "./observability-config";
@@ -29,6 +30,21 @@ interface ServicePort {
 /** The `gateway` chart values this program sets (see the chart's values.schema.json). */
 export interface GatewayChartValues {
     service: { type: GatewayServiceType; ports: ServicePort[] };
+    /** The chart's HorizontalPodAutoscaler is on by default; its minimum is the floor of gateway pods. */
+    autoscaling: { minReplicas: number; maxReplicas: number };
+    podDisruptionBudget?: { maxUnavailable: number };
+    securityContext: PodSecurityContext;
+}
+
+/** The gateway pods' security context: the chart's default (the unprivileged-ports sysctl) plus a seccomp profile. */
+export interface PodSecurityContext {
+    seccompProfile: { type: "RuntimeDefault" };
+    sysctls: { name: string; value: string }[];
+}
+
+/** Values shared by every Istio chart that reads a platform profile (`files/profile-platform-<name>.yaml`). */
+export interface PlatformValues {
+    global?: { platform: ChartPlatform };
 }
 
 /** The `istiod` chart values this program sets (Istio 1.30's istiod chart takes them at the top level). */
@@ -40,12 +56,32 @@ export interface IstiodChartValues {
     };
     /** With the CNI node agent, injected pods need no NET_ADMIN init container. */
     cni: { enabled: boolean };
+    global?: { platform: ChartPlatform };
+}
+
+/** The platform profiles Istio 1.30's charts ship (kind, EKS and AKS need none: the generic defaults fit them). */
+export type ChartPlatform = "gke" | "openshift";
+
+/**
+ * The charts' `global.platform` for a platform, or undefined where the generic defaults apply. The charts fail
+ * on a platform they have no profile for, so `kind`, `eks` and `aks` are not passed on.
+ */
+export function chartPlatform(platform: Platform): ChartPlatform | undefined {
+    return platform === "gke" || platform === "openshift" ? platform : undefined;
+}
+
+export function platformValues(platform: Platform): PlatformValues {
+    const chart = chartPlatform(platform);
+    return chart === undefined ? {} : { global: { platform: chart } };
 }
 
 export interface IstioMeshArgs {
     /** Chart version of base, istiod and gateway: the Istio release. */
     version: string;
     gatewayServiceType: GatewayServiceType;
+    /** Ingress gateway pods at least; 2 or more get a PodDisruptionBudget. */
+    gatewayReplicas: number;
+    platform: Platform;
     /** Node ports for HTTP and HTTPS when gatewayServiceType is NodePort (a kind cluster maps them to the host). */
     gatewayHttpNodePort: number;
     gatewayHttpsNodePort: number;
@@ -59,9 +95,23 @@ export interface IstioMeshArgs {
     tracingProvider?: TracingExtensionProvider;
 }
 
-export const usesCni = (level: PodSecurityLevel): boolean => level !== "privileged";
+/** OpenShift runs Istio only with its CNI plugin; elsewhere CNI is what lets app pods pass Pod Security. */
+export const usesCni = (level: PodSecurityLevel, platform: Platform): boolean => level !== "privileged" || platform === "openshift";
 
-export function gatewayChartValues(args: Pick<IstioMeshArgs, "gatewayServiceType" | "gatewayHttpNodePort" | "gatewayHttpsNodePort">): GatewayChartValues {
+/**
+ * The gateway chart's pod security context. The chart's default has only the sysctl that lets Envoy bind
+ * ports 80 and 443 unprivileged (safe since Kubernetes 1.22); a RuntimeDefault seccomp profile is what the
+ * restricted Pod Security level adds, and the chart's proxy container already drops every capability.
+ */
+export const GATEWAY_POD_SECURITY: PodSecurityContext = {
+    seccompProfile: { type: "RuntimeDefault" },
+    sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "0" }],
+};
+
+/** How far the chart's autoscaler may scale the gateway by default. */
+const GATEWAY_MAX_REPLICAS = 5;
+
+export function gatewayChartValues(args: Pick<IstioMeshArgs, "gatewayServiceType" | "gatewayHttpNodePort" | "gatewayHttpsNodePort" | "gatewayReplicas">): GatewayChartValues {
     const nodePort = (port: number) => (args.gatewayServiceType === "NodePort" ? { nodePort: port } : {});
     return {
         service: {
@@ -73,6 +123,10 @@ export function gatewayChartValues(args: Pick<IstioMeshArgs, "gatewayServiceType
                 { name: "https", port: 443, protocol: "TCP", targetPort: 443, ...nodePort(args.gatewayHttpsNodePort) },
             ],
         },
+        autoscaling: { minReplicas: args.gatewayReplicas, maxReplicas: Math.max(GATEWAY_MAX_REPLICAS, args.gatewayReplicas) },
+        // A node drain evicts one gateway pod at a time, so the edge keeps serving.
+        ...(args.gatewayReplicas >= 2 && { podDisruptionBudget: { maxUnavailable: 1 } }),
+        securityContext: GATEWAY_POD_SECURITY,
     };
 }
 
@@ -104,18 +158,18 @@ export class IstioMesh extends pulumi.ComponentResource {
         super("istio-delivery:index:IstioMesh", name, {}, opts);
         const parent = { parent: this };
 
-        const cni = usesCni(args.podSecurity);
+        const cni = usesCni(args.podSecurity, args.platform);
         // The CNI node agent needs host paths, which only the privileged level allows.
         const systemLabels: Record<string, string> = cni ? { "pod-security.kubernetes.io/enforce": "privileged" } : {};
         const systemNs = new k8s.core.v1.Namespace(ISTIO_NAMESPACE, { metadata: { name: ISTIO_NAMESPACE, labels: systemLabels } }, parent);
-        // Injection stays on for the gateway namespace: the gateway chart's pods get their proxy from it.
-        const gatewayNs = new k8s.core.v1.Namespace(GATEWAY_NAMESPACE, { metadata: { name: GATEWAY_NAMESPACE } }, parent);
+        // The gateway chart's pods get their proxy by injection (its `gateway` template), whatever the namespace's labels.
+        const gatewayNs = new k8s.core.v1.Namespace(GATEWAY_NAMESPACE, { metadata: { name: GATEWAY_NAMESPACE, labels: podSecurityLabels(args.podSecurity) } }, parent);
 
         const release = (releaseName: string, chart: string, namespace: string, values: object, dependsOn: pulumi.Resource[]) =>
             helmRelease(releaseName, { repo: ISTIO_CHART_REPO, chart, version: args.version }, namespace, values, { ...parent, dependsOn });
 
         const base = release("istio-base", "base", ISTIO_NAMESPACE, {}, [systemNs]);
-        const cniRelease = cni ? [release("istio-cni", "cni", ISTIO_NAMESPACE, {}, [base])] : [];
+        const cniRelease = cni ? [release("istio-cni", "cni", ISTIO_NAMESPACE, platformValues(args.platform), [base])] : [];
         const istiodValues: IstiodChartValues = {
             // App containers start only once their sidecar is ready, so their first calls are not refused.
             meshConfig: {
@@ -124,6 +178,7 @@ export class IstioMesh extends pulumi.ComponentResource {
                 ...(args.tracingProvider && { extensionProviders: [args.tracingProvider] }),
             },
             cni: { enabled: cni },
+            ...platformValues(args.platform),
         };
         this.istiod = release("istiod", "istiod", ISTIO_NAMESPACE, istiodValues, [base, ...cniRelease]);
         this.gatewayRelease = release(GATEWAY_RELEASE, "gateway", GATEWAY_NAMESPACE, gatewayChartValues(args), [this.istiod, gatewayNs]);

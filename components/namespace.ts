@@ -4,14 +4,20 @@ import * as pulumi from "@pulumi/pulumi";
 import { PRODUCTION_LABEL } from "../policy/checks";
 import { PodSecurityLevel } from "./security-config";
 
+/** Pod Security labels: enforced, and warned and audited at the same level so kubectl shows why a pod was refused. */
+export function podSecurityLabels(level: PodSecurityLevel): Record<string, string> {
+    return {
+        "pod-security.kubernetes.io/enforce": level,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/warn": level,
+        "pod-security.kubernetes.io/audit": level,
+    };
+}
+
 export function namespaceLabels(args: Pick<AppNamespaceArgs, "podSecurity" | "production">): Record<string, string> {
     return {
         "istio-injection": "enabled",
-        // Enforce, and warn and audit at the same level so kubectl shows why a pod was refused.
-        "pod-security.kubernetes.io/enforce": args.podSecurity,
-        "pod-security.kubernetes.io/enforce-version": "latest",
-        "pod-security.kubernetes.io/warn": args.podSecurity,
-        "pod-security.kubernetes.io/audit": args.podSecurity,
+        ...podSecurityLabels(args.podSecurity),
         ...(args.production && { [PRODUCTION_LABEL]: "true" }),
     };
 }

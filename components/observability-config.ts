@@ -1,6 +1,6 @@
 // Observability and egress settings from stack config: which add-ons to install, trace sampling and access
 // logs, and what may leave the mesh. Pure validation into typed settings.
-import { Reader, setPathCommand, show } from "./config-reader";
+import { Reader, setCommand, setPathCommand, show } from "./config-reader";
 
 export type OutboundTrafficPolicy = "ALLOW_ANY" | "REGISTRY_ONLY";
 export const OUTBOUND_POLICIES: readonly OutboundTrafficPolicy[] = ["ALLOW_ANY", "REGISTRY_ONLY"];
@@ -15,6 +15,8 @@ export interface ObservabilitySettings {
     readonly traceSamplingPercent: number;
     /** Envoy access logs to each proxy's stdout. */
     readonly accessLogging: boolean;
+    /** Prometheus's data on a PersistentVolumeClaim, or undefined for the pod's own (lost on restart). */
+    readonly prometheusVolume?: { readonly size: string; readonly storageClass?: string };
 }
 
 export interface EgressHost {
@@ -34,6 +36,8 @@ export const OBSERVABILITY_DEFAULTS = {
     observability: false,
     traceSamplingPercent: 1,
     accessLogging: false,
+    prometheusVolumeSize: "",
+    prometheusStorageClass: "",
     egressGateway: false,
     outboundTrafficPolicy: "ALLOW_ANY",
 } as const;
@@ -41,14 +45,27 @@ export const OBSERVABILITY_DEFAULTS = {
 /** Keys that take decimals, which Pulumi.yaml can only declare as strings (it has no number type). */
 export const DECIMAL_KEYS: readonly string[] = ["traceSamplingPercent"];
 
-export const OBSERVABILITY_KEYS = ["observability", "traceSamplingPercent", "accessLogging", "egressHosts", "egressGateway", "outboundTrafficPolicy"] as const;
+export const OBSERVABILITY_KEYS = ["observability", "traceSamplingPercent", "accessLogging", "prometheusVolumeSize", "prometheusStorageClass", "egressHosts", "egressGateway", "outboundTrafficPolicy"] as const;
 
 /** The ports the egress gateway (the `gateway` chart's defaults) listens on, per protocol. */
 export const EGRESS_GATEWAY_PORTS: Readonly<Record<"HTTP" | "TLS", number>> = { HTTP: 80, TLS: 443 };
 
 const EXTERNAL_HOST = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$/;
 
-export function readObservability(r: Reader): ObservabilitySettings {
+function readPrometheusVolume(r: Reader, enabled: boolean, production: boolean): ObservabilitySettings["prometheusVolume"] {
+    const size = r.pattern("prometheusVolumeSize", OBSERVABILITY_DEFAULTS.prometheusVolumeSize, /^$|^[1-9]\d{0,5}(Mi|Gi|Ti)$/, "must be a volume size such as 20Gi (Mi, Gi or Ti), or empty for no volume", "20Gi");
+    const storageClass = r.pattern("prometheusStorageClass", OBSERVABILITY_DEFAULTS.prometheusStorageClass, /^$|^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, "must be the name of a StorageClass, or empty for the cluster's default", "standard");
+    if (storageClass !== "" && size === "") {
+        r.fail("prometheusStorageClass", show(storageClass), "needs prometheusVolumeSize: a storage class applies to Prometheus's volume", setCommand("prometheusVolumeSize", "20Gi"));
+    }
+    if (production && enabled && size === "") {
+        // Without a volume, every restart or node drain of the Prometheus pod loses the metrics a release is judged by.
+        r.fail("prometheusVolumeSize", show(size), "a production stack with observability keeps Prometheus's data on a persistent volume", setCommand("prometheusVolumeSize", "20Gi"));
+    }
+    return size === "" ? undefined : { size, ...(storageClass !== "" && { storageClass }) };
+}
+
+export function readObservability(r: Reader, production: boolean): ObservabilitySettings {
     const enabled = r.boolean("observability", OBSERVABILITY_DEFAULTS.observability, "install Prometheus, Grafana, Kiali and Jaeger");
     const raw = r.raw("traceSamplingPercent");
     let traceSamplingPercent: number = OBSERVABILITY_DEFAULTS.traceSamplingPercent;
@@ -60,7 +77,13 @@ export function readObservability(r: Reader): ObservabilitySettings {
             traceSamplingPercent = value;
         }
     }
-    return { enabled, traceSamplingPercent, accessLogging: r.boolean("accessLogging", OBSERVABILITY_DEFAULTS.accessLogging, "Envoy access logs on every proxy's stdout") };
+    const prometheusVolume = readPrometheusVolume(r, enabled, production);
+    return {
+        enabled,
+        traceSamplingPercent,
+        accessLogging: r.boolean("accessLogging", OBSERVABILITY_DEFAULTS.accessLogging, "Envoy access logs on every proxy's stdout"),
+        ...(prometheusVolume && { prometheusVolume }),
+    };
 }
 
 function readEgressHost(r: Reader, at: string, value: unknown): EgressHost | undefined {

@@ -18,7 +18,14 @@ export const ADDON_CHARTS = {
 export const ADDON_NAMESPACE = "istio-system";
 export const TRACING_PROVIDER = "jaeger";
 const PROMETHEUS_URL = `http://prometheus.${ADDON_NAMESPACE}.svc.cluster.local:9090`;
-const JAEGER_HOST = `jaeger.${ADDON_NAMESPACE}.svc.cluster.local`;
+/**
+ * The Services the jaeger chart (4.x, all-in-one) creates for release `jaeger`: `<fullname>-collector` (OTLP on
+ * 4317) and `<fullname>-query` (UI and API on 16686). It creates no Service named `jaeger`.
+ */
+export const JAEGER_COLLECTOR = "jaeger-collector";
+export const JAEGER_QUERY = "jaeger-query";
+const JAEGER_COLLECTOR_HOST = `${JAEGER_COLLECTOR}.${ADDON_NAMESPACE}.svc.cluster.local`;
+const JAEGER_QUERY_URL = `http://${JAEGER_QUERY}.${ADDON_NAMESPACE}.svc.cluster.local:16686`;
 
 /** Istio's extension provider for traces: Jaeger v2 receives OTLP over gRPC on 4317. */
 export interface TracingExtensionProvider {
@@ -27,7 +34,7 @@ export interface TracingExtensionProvider {
 }
 
 export function tracingExtensionProvider(): TracingExtensionProvider {
-    return { name: TRACING_PROVIDER, opentelemetry: { service: JAEGER_HOST, port: 4317 } };
+    return { name: TRACING_PROVIDER, opentelemetry: { service: JAEGER_COLLECTOR_HOST, port: 4317 } };
 }
 
 /** The mesh-wide Telemetry resource: trace sampling to Jaeger and Envoy access logs, as configured. */
@@ -39,11 +46,12 @@ export function telemetrySpec(settings: ObservabilitySettings): TelemetrySpec | 
     };
 }
 
-export function prometheusValues(): object {
+export function prometheusValues(volume: ObservabilitySettings["prometheusVolume"]): object {
+    const persistentVolume = volume === undefined ? { enabled: false } : { enabled: true, size: volume.size, ...(volume.storageClass !== undefined && { storageClass: volume.storageClass }) };
     return {
         // Istio's sidecars publish merged app and proxy metrics behind prometheus.io annotations, which the
         // chart's default kubernetes-pods job scrapes.
-        server: { fullnameOverride: "prometheus", service: { servicePort: 9090 }, persistentVolume: { enabled: false }, global: { scrape_interval: "15s" } },
+        server: { fullnameOverride: "prometheus", service: { servicePort: 9090 }, persistentVolume, global: { scrape_interval: "15s" } },
         alertmanager: { enabled: false },
         "prometheus-pushgateway": { enabled: false },
         "prometheus-node-exporter": { enabled: false },
@@ -65,14 +73,25 @@ export function grafanaValues(): object {
     };
 }
 
-export function kialiValues(production: boolean): object {
+/**
+ * The jaeger chart's collector Service is headless by default; Istio treats a headless Service as passthrough,
+ * which its tracer cannot send to, so the collector gets a cluster IP.
+ */
+export function jaegerValues(): object {
+    return { allInOne: { service: { headless: false } } };
+}
+
+/**
+ * Kiali's service account may create and delete Istio objects cluster-wide, and anonymous login hands that to
+ * anyone who reaches the UI: anonymous only on a local (kind) cluster, a Kubernetes token everywhere else.
+ */
+export function kialiValues(localCluster: boolean): object {
     return {
-        // Anonymous access is for a laptop; production asks for a Kubernetes token.
-        auth: { strategy: production ? "token" : "anonymous" },
+        auth: { strategy: localCluster ? "anonymous" : "token" },
         external_services: {
             prometheus: { url: PROMETHEUS_URL },
             grafana: { enabled: true, internal_url: `http://grafana.${ADDON_NAMESPACE}.svc.cluster.local:3000` },
-            tracing: { enabled: true, internal_url: `http://${JAEGER_HOST}:16686`, use_grpc: false },
+            tracing: { enabled: true, internal_url: JAEGER_QUERY_URL, use_grpc: false },
         },
     };
 }
@@ -83,7 +102,7 @@ export function dashboardCommands(): Record<string, string> {
         kiali: `kubectl -n ${ADDON_NAMESPACE} port-forward svc/kiali 20001:20001   # http://localhost:20001`,
         grafana: `kubectl -n ${ADDON_NAMESPACE} port-forward svc/grafana 3000:3000   # http://localhost:3000`,
         prometheus: `kubectl -n ${ADDON_NAMESPACE} port-forward svc/prometheus 9090:9090   # http://localhost:9090`,
-        jaeger: `kubectl -n ${ADDON_NAMESPACE} port-forward svc/jaeger 16686:16686   # http://localhost:16686`,
+        jaeger: `kubectl -n ${ADDON_NAMESPACE} port-forward svc/${JAEGER_QUERY} 16686:16686   # http://localhost:16686`,
     };
 }
 
@@ -111,7 +130,8 @@ export function releaseQueries(plan: TrafficPlan): Record<string, { successRate:
 
 export interface ObservabilityArgs {
     settings: ObservabilitySettings;
-    production: boolean;
+    /** A local cluster (platform kind): Kiali lets anyone in without a token. */
+    localCluster: boolean;
     /** istiod and its namespace: the add-ons and the Telemetry resource need both. */
     dependsOn: pulumi.Input<pulumi.Resource>[];
 }
@@ -124,10 +144,10 @@ export class Observability extends pulumi.ComponentResource {
         if (args.settings.enabled) {
             const release = (releaseName: keyof typeof ADDON_CHARTS, values: object, dependsOn: pulumi.Resource[] = []) =>
                 helmRelease(releaseName, ADDON_CHARTS[releaseName], ADDON_NAMESPACE, values, { ...childOpts, dependsOn: [...args.dependsOn, ...dependsOn] });
-            const prometheus = release("prometheus", prometheusValues());
+            const prometheus = release("prometheus", prometheusValues(args.settings.prometheusVolume));
             const grafana = release("grafana", grafanaValues(), [prometheus]);
-            const jaeger = release("jaeger", {});
-            release("kiali", kialiValues(args.production), [prometheus, grafana, jaeger]);
+            const jaeger = release("jaeger", jaegerValues());
+            release("kiali", kialiValues(args.localCluster), [prometheus, grafana, jaeger]);
         }
         const spec = telemetrySpec(args.settings);
         if (spec !== undefined) {

@@ -1,5 +1,5 @@
 // Human-facing views of the plan: stack outputs and the render summary share them.
-import { RequestMatch, RouteRule, TrafficPlan } from "./plan";
+import { JWT_CLAIM_HEADER, RequestMatch, RouteRule, ServicePlan, TrafficPlan } from "./plan";
 import { StringMatch } from "./policy-config";
 
 /** Where clients reach the gateway: the ingress host when it is a name, else the gateway's address. */
@@ -83,6 +83,17 @@ function fieldsText(fields: Readonly<Record<string, string | number | undefined>
         .join(", ");
 }
 
+/** How the ingress applies each rule with conditions, where it differs from the mesh. */
+function edgeLines(s: ServicePlan): string[] {
+    return s.rules.flatMap((rule) => {
+        if (rule.match === undefined) return [];
+        const atIngress = s.ingressRules.find((r) => r.name === rule.name);
+        if (atIngress === undefined) return [`${rule.name}: in-mesh callers only; the ingress ignores it`];
+        const claims = Object.entries(atIngress.match?.headers ?? {}).filter(([name]) => name.startsWith(JWT_CLAIM_HEADER));
+        return claims.map(([name, m]) => `${rule.name}: at the ingress only with a validated token whose ${name.slice(JWT_CLAIM_HEADER.length)} claim${describeMatch(m)}`);
+    });
+}
+
 /** What each service's routing does besides the split, in words: the `routingPolicies` stack output. */
 export type PolicySummary = Record<string, string[]>;
 
@@ -90,7 +101,7 @@ export function policySummary(plan: TrafficPlan): PolicySummary {
     return Object.fromEntries(
         plan.services.map((s) => {
             const release = s.rules[s.rules.length - 1];
-            const lines = s.rules.map(describeRule);
+            const lines = [...s.rules.map(describeRule), ...edgeLines(s)];
             if (release.mirror) lines.push(`mirror: ${release.mirror.percent}% of plain traffic copied to ${release.mirror.subset}`);
             const { fault, timeout, retries } = release;
             if (fault?.delay) lines.push(`fault: ${fault.delay.percent}% of requests delayed ${fault.delay.fixedDelay}`);

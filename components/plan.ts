@@ -41,8 +41,10 @@ export interface ServicePlan {
     readonly path: string;
     readonly release: ServiceSettings["release"];
     readonly subsets: readonly Subset[];
-    /** Ordered rules; the last one has no match and carries the release split. */
+    /** Ordered rules for in-mesh callers; the last one has no match and carries the release split. */
     readonly rules: readonly RouteRule[];
+    /** The same rules as the ingress applies them: edge rules restricted or left out as edgeRuleAccess says. */
+    readonly ingressRules: readonly RouteRule[];
     /** Percent of plain requests per subset (the default rule), for outputs and summaries. */
     readonly split: Readonly<Record<string, number>>;
     /** The text each version's pods answer with, so a curl shows which version served it. */
@@ -110,6 +112,24 @@ function rulesOf(service: ServiceSettings, settings: Settings, policies: Service
     return rules;
 }
 
+/** The pseudo-header under which Istio's ingress gateway matches a claim of the JWT it validated. */
+export const JWT_CLAIM_HEADER = "@request.auth.claims.";
+
+/**
+ * The rules the ingress applies. The release rule applies to everyone; a rule with conditions (how a caller
+ * picks a version) applies as edgeRuleAccess says: to anyone, only with the claim, or not at all.
+ */
+function ingressRulesOf(rules: readonly RouteRule[], publicRules: ReadonlySet<string>, settings: Settings): RouteRule[] {
+    const { edgeRuleAccess } = settings.policies;
+    const jwt = settings.security.jwt;
+    const claim = settings.policies.edgeRuleClaim ?? (jwt && { name: "iss", value: jwt.issuer });
+    return rules.flatMap((rule) => {
+        if (rule.match === undefined || edgeRuleAccess === "public" || publicRules.has(rule.name)) return [rule];
+        if (edgeRuleAccess === "meshOnly" || claim === undefined) return [];
+        return [{ ...rule, match: { ...rule.match, headers: { ...rule.match.headers, [JWT_CLAIM_HEADER + claim.name]: { exact: claim.value } } } }];
+    });
+}
+
 /** The default split of a service: the one decision canaryWeight and activeColor control. */
 export function releaseSplit(service: ServiceSettings, settings: Pick<Settings, "canaryWeight" | "activeColor">): WeightedSubset[] {
     switch (service.release) {
@@ -135,6 +155,7 @@ function planService(service: ServiceSettings, settings: Settings): ServicePlan 
     const policies = settings.policies.byService[service.name];
     const { connectionPool, outlierDetection } = policies.resilience;
     const rules = rulesOf(service, settings, policies);
+    const publicRules = new Set(policies.routes.filter((r) => r.public).map((r) => r.name));
     // The last rule has no match: it carries the release split.
     const split = rules[rules.length - 1].destinations;
     const responseText: Record<string, string> = {};
@@ -149,6 +170,7 @@ function planService(service: ServiceSettings, settings: Settings): ServicePlan 
         release: service.release,
         subsets,
         rules,
+        ingressRules: ingressRulesOf(rules, publicRules, settings),
         split: Object.fromEntries(split.map((d) => [d.subset, d.weight])),
         responseText,
         trafficPolicy: {

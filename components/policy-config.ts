@@ -1,6 +1,6 @@
 // Routing policies from stack config: match rules, blue/green preview, mirroring, faults, resilience and
 // local rate limits, each keyed by service name. Pure validation into typed settings.
-import { isRecord, Reader, setCommand, setPathCommand, show } from "./config-reader";
+import { durationMs, isRecord, Reader, setCommand, setPathCommand, show } from "./config-reader";
 import type { ServiceSettings } from "./config";
 import { subsetsOf } from "./plan";
 
@@ -19,6 +19,22 @@ export interface RouteRuleSettings {
     readonly path?: StringMatch;
     /** The subset that matching requests go to. */
     readonly to: string;
+    /** At the ingress, anonymous requests may satisfy this rule whatever edgeRuleAccess says. */
+    readonly public: boolean;
+}
+
+/**
+ * Who may satisfy the header, cookie and preview rules at the ingress: anyone (`public`), callers with a
+ * validated JWT carrying edgeRuleClaim (`authenticated`), or nobody, the rules applying inside the mesh only
+ * (`meshOnly`). At the ingress these rules are how anyone reaches a version that is not released yet.
+ */
+export type EdgeRuleAccess = "public" | "authenticated" | "meshOnly";
+export const EDGE_RULE_ACCESS: readonly EdgeRuleAccess[] = ["public", "authenticated", "meshOnly"];
+
+/** A claim of the validated JWT that a caller must carry for edge rules to apply (authenticated access). */
+export interface ClaimMatch {
+    readonly name: string;
+    readonly value: string;
 }
 
 export interface FaultSettings {
@@ -57,15 +73,21 @@ export interface ServicePolicies {
 export interface PolicySettings {
     /** Header that reaches either color of blue/green services explicitly, e.g. `x-preview: green`. */
     readonly previewHeader?: string;
+    readonly edgeRuleAccess: EdgeRuleAccess;
+    /** With authenticated access; unset means the configured issuer's `iss` claim: any valid token. */
+    readonly edgeRuleClaim?: ClaimMatch;
     readonly production: boolean;
     readonly allowFaultsInProduction: boolean;
     readonly byService: Readonly<Record<string, ServicePolicies>>;
 }
 
 /** Defaults of the scalar policy keys (declared in Pulumi.yaml too). */
-export const POLICY_DEFAULTS = { previewHeader: "", production: false, allowFaultsInProduction: false } as const;
+export const POLICY_DEFAULTS = { previewHeader: "", edgeRuleAccess: "public", production: false, allowFaultsInProduction: false } as const;
 
-export const POLICY_KEYS = ["routes", "mirror", "faults", "resilience", "rateLimits", "previewHeader", "production", "allowFaultsInProduction"] as const;
+export const POLICY_KEYS = ["routes", "mirror", "faults", "resilience", "rateLimits", "previewHeader", "edgeRuleAccess", "edgeRuleClaim", "production", "allowFaultsInProduction"] as const;
+
+/** Claim names as Istio's `@request.auth.claims.` matches them; dots reach nested claims. */
+const CLAIM_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 /** Header names as Istio matches them: lowercase HTTP tokens. */
 export const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
@@ -88,6 +110,48 @@ export function isRe2(pattern: string): boolean {
     }
 }
 
+/** Does the pattern have a `|` outside any group or class, so that one whole alternative can match anything? */
+function hasTopLevelAlternative(pattern: string): boolean {
+    let depth = 0;
+    let inClass = false;
+    for (let i = 0; i < pattern.length; i++) {
+        const c = pattern[i];
+        if (c === "\\") i++;
+        else if (inClass) inClass = c !== "]";
+        else if (c === "[") inClass = true;
+        else if (c === "(") depth++;
+        else if (c === ")") depth--;
+        else if (c === "|" && depth === 0) return true;
+    }
+    return false;
+}
+
+/**
+ * The text that every string a regex matches must start with (Istio matches the whole path): its leading
+ * literal characters, up to the first operator, or up to a character a quantifier may drop or repeat.
+ */
+export function regexLiteralPrefix(pattern: string): string {
+    if (hasTopLevelAlternative(pattern)) return "";
+    let prefix = "";
+    for (let i = pattern.startsWith("^") ? 1 : 0; i < pattern.length; ) {
+        const escaped = pattern[i] === "\\" && /^[^A-Za-z0-9]$/.test(pattern[i + 1] ?? "");
+        const literal = escaped ? pattern[i + 1] : ".[](){}*+?|^$\\".includes(pattern[i]) ? undefined : pattern[i];
+        if (literal === undefined) break;
+        i += escaped ? 2 : 1;
+        const next = pattern[i];
+        if (next === "*" || next === "?" || next === "{") break;
+        prefix += literal;
+        if (next === "+") break;
+    }
+    return prefix;
+}
+
+/** Does every path the match accepts lie under the service's ingress path prefix? */
+export function pathWithin(match: StringMatch, servicePath: string): boolean {
+    const start = "regex" in match ? regexLiteralPrefix(match.regex) : "exact" in match ? match.exact : match.prefix;
+    return start.startsWith(servicePath);
+}
+
 function readStringMatch(r: Reader, at: string, value: unknown, allowPrefix: boolean): StringMatch | undefined {
     const kinds = allowPrefix ? ["exact", "prefix", "regex"] : ["exact", "regex"];
     const shape = `exactly one of { ${kinds.map((k) => `${k}: <string>`).join(" } | { ")} }`;
@@ -107,7 +171,7 @@ function readStringMatch(r: Reader, at: string, value: unknown, allowPrefix: boo
 
 function readRule(r: Reader, at: string, value: unknown, service: ServiceSettings, taken: Set<string>): RouteRuleSettings | undefined {
     const fix = setPathCommand(`${at}.to`, service.release === "blueGreen" ? "green" : service.versions[service.versions.length - 1]);
-    if (!r.fields(at, value, ["name", "headers", "cookie", "path", "to"], "{ name, headers?, cookie?, path?, to }", fix)) return undefined;
+    if (!r.fields(at, value, ["name", "headers", "cookie", "path", "to", "public"], "{ name, headers?, cookie?, path?, to, public? }", fix)) return undefined;
     const before = r.problems.length;
     const name = r.stringAt(`${at}.name`, value.name, RULE_NAME, "must be a lowercase name of letters, digits and '-'", "beta-users");
     if (name !== undefined && (taken.has(name) || RESERVED_RULE_NAMES.includes(name))) {
@@ -140,8 +204,15 @@ function readRule(r: Reader, at: string, value: unknown, service: ServiceSetting
         if (validName !== undefined && match !== undefined && !("prefix" in match)) cookie = { name: validName, match };
     }
     const path = value.path === undefined ? undefined : readStringMatch(r, `${at}.path`, value.path, true);
-    if (path !== undefined && !("regex" in path) && !Object.values(path).every((p) => p.startsWith("/"))) {
-        r.fail(`${at}.path`, show(value.path), "a path must start with /", setPathCommand(`${at}.path.prefix`, `${service.path}/beta`));
+    // The rule's path replaces the service's ingress prefix in its match: a path outside it would capture
+    // requests on the shared host that belong to another service.
+    if (path !== undefined && !pathWithin(path, service.path)) {
+        r.fail(
+            `${at}.path`,
+            show(value.path),
+            `must stay under ${service.name}'s path ${service.path}: an exact or prefix path starts with ${service.path}, a regex begins with it literally (${service.path}/.*, not (?i)${service.path} or a|b)`,
+            setPathCommand(`${at}.path.prefix`, `${service.path}/beta`),
+        );
     }
     if (value.headers === undefined && value.cookie === undefined && value.path === undefined) {
         r.fail(at, show(value), "a rule needs at least one condition (headers, cookie or path); plain requests follow the release split", setPathCommand(`${at}.headers.x-user-type.exact`, "beta"));
@@ -151,8 +222,11 @@ function readRule(r: Reader, at: string, value: unknown, service: ServiceSetting
     if (typeof to !== "string" || !subsets.includes(to)) {
         r.fail(`${at}.to`, show(to), `must name one of ${service.name}'s subsets: ${subsets.join(", ")}`, fix);
     }
+    if (value.public !== undefined && typeof value.public !== "boolean") {
+        r.fail(`${at}.public`, show(value.public), "must be true or false (true lets anonymous requests at the ingress satisfy this rule whatever edgeRuleAccess says)", setPathCommand(`${at}.public`, true));
+    }
     if (r.problems.length !== before || name === undefined || typeof to !== "string") return undefined;
-    return { name, headers, ...(cookie === undefined ? {} : { cookie }), ...(path === undefined ? {} : { path }), to };
+    return { name, headers, ...(cookie === undefined ? {} : { cookie }), ...(path === undefined ? {} : { path }), to, public: value.public === true };
 }
 
 function readFault(r: Reader, at: string, value: unknown): FaultSettings | undefined {
@@ -216,6 +290,25 @@ function readResilience(r: Reader, at: string, value: unknown): ResilienceSettin
     return result;
 }
 
+/**
+ * Envoy makes the first try and then up to `attempts` retries, each cut at perTryTimeout, all within the
+ * route's timeout: retries that cannot fit in the timeout are never made, so such a budget is refused.
+ */
+function checkRetryBudget(r: Reader, at: string, resilience: ResilienceSettings): void {
+    const { timeout, retries } = resilience;
+    if (timeout === undefined || retries?.perTryTimeout === undefined) return;
+    const tries = retries.attempts + 1;
+    const worst = tries * durationMs(retries.perTryTimeout);
+    if (worst <= durationMs(timeout)) return;
+    const fitting = Math.floor(durationMs(timeout) / tries);
+    r.fail(
+        `${at}.retries`,
+        show({ attempts: retries.attempts, perTryTimeout: retries.perTryTimeout, timeout }),
+        `the first try and ${retries.attempts} retries of ${retries.perTryTimeout} each take up to ${worst / 1000}s, more than the timeout ${timeout}: (attempts + 1) x perTryTimeout must fit in timeout`,
+        `${setPathCommand(`${at}.retries.perTryTimeout`, `${fitting}ms`)} (or fewer attempts, or a longer timeout)`,
+    );
+}
+
 function readRateLimit(r: Reader, at: string, value: unknown): RateLimitSettings | undefined {
     if (!r.fields(at, value, ["maxTokens", "tokensPerFill", "fillInterval"], "{ maxTokens, tokensPerFill, fillInterval }", setPathCommand(`${at}.maxTokens`, 100))) return undefined;
     const maxTokens = r.integerAt(`${at}.maxTokens`, value.maxTokens, 1, 1_000_000, "bucket size: the largest burst a pod accepts", 100);
@@ -248,12 +341,26 @@ function perService(r: Reader, key: string, services: readonly ServiceSettings[]
     return result;
 }
 
+function readEdgeRuleClaim(r: Reader): ClaimMatch | undefined {
+    const fix = setPathCommand("edgeRuleClaim.name", "groups");
+    const value = r.object("edgeRuleClaim", "{ name, value }", fix);
+    if (value === undefined || !r.fields("edgeRuleClaim", value, ["name", "value"], "{ name, value }", fix)) return undefined;
+    const name = r.stringAt("edgeRuleClaim.name", value.name, CLAIM_NAME, "must be a JWT claim name such as groups (dots for nested claims)", "groups");
+    const claimValue = r.stringAt("edgeRuleClaim.value", value.value, /^\S+$/, "must be the value the claim must hold, such as release-testers", "release-testers");
+    return name === undefined || claimValue === undefined ? undefined : { name, value: claimValue };
+}
+
 export function readPolicies(r: Reader, services: readonly ServiceSettings[]): PolicySettings {
     const production = r.boolean("production", POLICY_DEFAULTS.production, "marks a production stack: fault injection is refused there");
     const allowFaultsInProduction = r.boolean("allowFaultsInProduction", POLICY_DEFAULTS.allowFaultsInProduction, "lets a production stack inject faults, for a deliberate game day");
     // An empty header name (the default) turns the preview rules off.
     const previewHeaderRaw = r.raw("previewHeader") ?? POLICY_DEFAULTS.previewHeader;
     const previewHeader = previewHeaderRaw === "" ? undefined : r.pattern("previewHeader", POLICY_DEFAULTS.previewHeader, HEADER_NAME, "must be a lowercase header name such as x-preview", "x-preview");
+    const edgeRuleAccess = r.oneOf("edgeRuleAccess", POLICY_DEFAULTS.edgeRuleAccess, EDGE_RULE_ACCESS, "who may satisfy header, cookie and preview rules at the ingress");
+    const edgeRuleClaim = readEdgeRuleClaim(r);
+    if (edgeRuleClaim !== undefined && edgeRuleAccess !== "authenticated") {
+        r.fail("edgeRuleClaim", show(edgeRuleClaim), `applies only with edgeRuleAccess authenticated (it is ${edgeRuleAccess})`, setCommand("edgeRuleAccess", "authenticated"));
+    }
 
     const routes = perService(r, "routes", services, "service -> [ { name, headers?, cookie?, path?, to } ]", setPathCommand("routes.user-service[0].name", "beta-users"), false);
     const mirror = perService(r, "mirror", services, "service -> percent of its traffic copied to the candidate", setPathCommand("mirror.user-service", 10), false);
@@ -263,6 +370,7 @@ export function readPolicies(r: Reader, services: readonly ServiceSettings[]): P
 
     const everyService = resilience.get("*");
     const defaults = everyService === undefined ? {} : readResilience(r, everyService.at, everyService.value);
+    if (everyService !== undefined) checkRetryBudget(r, everyService.at, defaults);
     const byService: Record<string, ServicePolicies> = {};
     for (const service of services) {
         const rules: RouteRuleSettings[] = [];
@@ -295,15 +403,39 @@ export function readPolicies(r: Reader, services: readonly ServiceSettings[]): P
             }
         }
         const own = resilience.get(service.name);
+        // A service's own settings replace the "*" defaults section by section.
+        const merged = { ...defaults, ...(own === undefined ? {} : readResilience(r, own.at, own.value)) };
+        if (own !== undefined) checkRetryBudget(r, own.at, merged);
         const rateLimitEntry = rateLimits.get(service.name);
         byService[service.name] = {
             routes: rules,
             ...(mirrorPercent !== undefined && { mirrorPercent }),
             ...(fault && { fault }),
-            // A service's own settings replace the "*" defaults section by section.
-            resilience: { ...defaults, ...(own === undefined ? {} : readResilience(r, own.at, own.value)) },
+            resilience: merged,
             ...(rateLimitEntry && { rateLimit: readRateLimit(r, rateLimitEntry.at, rateLimitEntry.value) }),
         };
     }
-    return { ...(previewHeader !== undefined && previewHeader !== "" && { previewHeader }), production, allowFaultsInProduction, byService };
+    if (production && edgeRuleAccess === "public") {
+        // Each open edge rule hands an unreleased version to anyone on the internet who sends the header.
+        const open = [
+            ...(previewHeader !== undefined && previewHeader !== "" ? [`previewHeader ${previewHeader}`] : []),
+            ...services.flatMap((s) => byService[s.name].routes.filter((rule) => !rule.public).map((rule) => `routes.${s.name} rule ${rule.name}`)),
+        ];
+        if (open.length > 0) {
+            r.fail(
+                "edgeRuleAccess",
+                show(edgeRuleAccess),
+                `a production stack lets no anonymous request at the ingress satisfy an edge rule (${open.join(", ")}): use authenticated (a JWT claim) or meshOnly, or mark a rule that is meant for everyone with public: true`,
+                setCommand("edgeRuleAccess", "authenticated"),
+            );
+        }
+    }
+    return {
+        ...(previewHeader !== undefined && previewHeader !== "" && { previewHeader }),
+        edgeRuleAccess,
+        ...(edgeRuleClaim && { edgeRuleClaim }),
+        production,
+        allowFaultsInProduction,
+        byService,
+    };
 }

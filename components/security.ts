@@ -20,6 +20,8 @@ export interface MeshSecurityArgs {
     /** `namespace/serviceaccount` of the ingress gateway pods. */
     gatewayServiceAccount: string;
     gatewaySelector: Record<string, string>;
+    /** The gateway's Helm release: policies that select its pods go in after it. */
+    gatewayRelease: pulumi.Resource;
     /** istiod (validation webhook) and the namespaces the policies live in. */
     dependsOn: pulumi.Input<pulumi.Resource>[];
 }
@@ -33,8 +35,12 @@ export class MeshSecurity extends pulumi.ComponentResource {
         super("istio-delivery:index:MeshSecurity", name, {}, opts);
         const { settings } = args;
         const childOpts = { parent: this, dependsOn: args.dependsOn };
-        const policy = (kind: string, resourceName: string, namespace: string, spec: object) =>
-            new k8s.apiextensions.CustomResource(`${namespace}-${resourceName}`, { apiVersion: SECURITY_API, kind, metadata: { name: resourceName, namespace }, spec }, childOpts);
+        const policy = (kind: string, resourceName: string, namespace: string, spec: object, dependsOn: pulumi.Input<pulumi.Resource>[] = []) =>
+            new k8s.apiextensions.CustomResource(
+                `${namespace}-${resourceName}`,
+                { apiVersion: SECURITY_API, kind, metadata: { name: resourceName, namespace }, spec },
+                { ...childOpts, dependsOn: [...args.dependsOn, ...dependsOn] },
+            );
 
         policy("PeerAuthentication", "default", args.appNamespace, peerAuthenticationSpec(settings.mtlsMode));
         if (settings.denyByDefault) {
@@ -46,8 +52,8 @@ export class MeshSecurity extends pulumi.ComponentResource {
             }
         }
         if (settings.jwt !== undefined) {
-            policy("RequestAuthentication", "ingress-jwt", args.gatewayNamespace, requestAuthenticationSpec(settings.jwt, args.gatewaySelector));
-            policy("AuthorizationPolicy", "ingress-require-jwt", args.gatewayNamespace, requireJwtSpec(settings.jwt, args.gatewaySelector));
+            policy("RequestAuthentication", "ingress-jwt", args.gatewayNamespace, requestAuthenticationSpec(settings.jwt, args.gatewaySelector), [args.gatewayRelease]);
+            policy("AuthorizationPolicy", "ingress-require-jwt", args.gatewayNamespace, requireJwtSpec(settings.jwt, args.gatewaySelector), [args.gatewayRelease]);
         }
         this.registerOutputs({});
     }

@@ -22,8 +22,9 @@ export function versionSelector(app: string, version: string): Record<string, st
     return { app, version };
 }
 
-// http-echo's image runs as this numeric user ("scratchuser"); runAsNonRoot needs the number to verify it.
-const HTTP_ECHO_UID = 1005;
+// hashicorp/http-echo 1.0.0 is a distroless image that runs as `nonroot`, UID and GID 65532; runAsNonRoot needs
+// the number to verify it, and a different UID would leave the process without its image's ownership.
+export const HTTP_ECHO_UID = 65532;
 
 export function deploymentSpec(plan: ServicePlan, version: string, image: string, replicas: number): k8s.types.input.apps.v1.DeploymentSpec {
     const podLabels = { ...appLabels(plan.name), ...versionSelector(plan.name, version), "app.kubernetes.io/version": version };

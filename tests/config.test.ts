@@ -20,6 +20,7 @@ describe("stack config", () => {
         assert.deepEqual(scalars, DEFAULTS);
         assert.deepEqual(services, DEFAULT_SERVICES);
         assert.deepEqual(policies, {
+            edgeRuleAccess: "public",
             production: false,
             allowFaultsInProduction: false,
             byService: Object.fromEntries(DEFAULT_SERVICES.map((s) => [s.name, { routes: [], resilience: {} }])),

@@ -1,9 +1,10 @@
 // Test helpers: run the program under mocks, find its resources, and answer "where does this request go"
 // by evaluating the rendered VirtualServices the way Istio does (first matching rule wins).
-import { ProgramError, ProgramRun, RegisteredResource, runProgram, ConfigValue } from "../scripts/mock-program";
-import type { HttpMatch } from "../components/istio-specs";
+import { ProgramError, ProgramRun, RegisteredResource, runProgram, ConfigValue, stackConfig } from "../scripts/mock-program";
+import { HttpMatch, ingressVirtualServiceSpec, meshVirtualServiceSpec, VirtualServiceSpec } from "../components/istio-specs";
 import { ConfigError, ConfigProblem, ConfigSource } from "../components/config-reader";
-import { readSettings } from "../components/config";
+import { readSettings, Settings } from "../components/config";
+import { JWT_CLAIM_HEADER, planTraffic, TrafficPlan } from "../components/plan";
 import type { IDestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule" with { "resolution-mode": "import" };
 import type { IGateway } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway" with { "resolution-mode": "import" };
 import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService" with { "resolution-mode": "import" };
@@ -141,6 +142,8 @@ export interface Request {
     host: string;
     path: string;
     headers?: Record<string, string>;
+    /** Claims of a JWT the ingress gateway validated (a list claim matches if any element does). */
+    claims?: Record<string, string | string[]>;
 }
 
 /** Percent of matching requests per destination `host/subset`. */
@@ -169,18 +172,33 @@ function requestMatches(match: HttpMatch, request: Request, vsGateways: string[]
     if (!stringMatches(match.uri, request.path)) return false;
     const headers = Object.fromEntries(Object.entries(request.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     for (const [name, headerMatch] of Object.entries(match.headers ?? {})) {
-        if (!stringMatches(headerMatch, headers[name])) return false;
+        if (name.startsWith(JWT_CLAIM_HEADER)) {
+            // Istio matches validated JWT claims at gateways only; a sidecar never sees them.
+            const claim = request.gateway === "mesh" ? undefined : request.claims?.[name.slice(JWT_CLAIM_HEADER.length)];
+            const values = claim === undefined ? [] : Array.isArray(claim) ? claim : [claim];
+            if (!values.some((v) => stringMatches(headerMatch, v))) return false;
+        } else if (!stringMatches(headerMatch, headers[name])) {
+            return false;
+        }
     }
     return true;
 }
 
 /** Where Istio sends `request`, given every VirtualService the program renders; undefined if none applies. */
 export function routeRequest(result: ProgramRun, request: Request): Distribution | undefined {
-    for (const { spec } of ofKind(result, "VirtualService")) {
-        const gateways = spec?.gateways ?? ["mesh"];
+    return routeVia(
+        ofKind(result, "VirtualService").map((vs) => vs.spec ?? {}),
+        request,
+    );
+}
+
+/** Where Istio sends `request`, given VirtualService specs in creation order (first match wins). */
+export function routeVia(specs: readonly VirtualServiceSpec[], request: Request): Distribution | undefined {
+    for (const spec of specs) {
+        const gateways = spec.gateways ?? ["mesh"];
         if (!gateways.includes(request.gateway)) continue;
-        if (!(spec?.hosts ?? []).some((h) => hostMatches(h, request.host))) continue;
-        for (const rule of spec?.http ?? []) {
+        if (!(spec.hosts ?? []).some((h) => hostMatches(h, request.host))) continue;
+        for (const rule of spec.http ?? []) {
             const matches = rule.match ?? [];
             if (matches.length > 0 && !matches.some((m) => requestMatches(m, request, gateways))) continue;
             const distribution: Distribution = {};
@@ -205,6 +223,21 @@ export function shares(distribution: Distribution | undefined): Record<string, n
 
 export const INGRESS = "istio-ingress/public-gateway";
 export const fqdn = (service: string, namespace = "backend") => `${service}.${namespace}.svc.cluster.local`;
+
+/** A stack file's settings with overrides, read as the program reads them, without running the program. */
+export function settingsFor(stack: string, overrides: Record<string, unknown> = {}): Settings {
+    return readSettings(configSource({ ...stackConfig(stack), ...overrides }));
+}
+
+/** The traffic plan of a stack with overrides: the pure core, no Pulumi. */
+export function planFor(stack: string, overrides: Record<string, unknown> = {}): TrafficPlan {
+    return planTraffic(settingsFor(stack, overrides));
+}
+
+/** The VirtualService specs the routing renders for a plan, in the order the program creates them. */
+export function virtualServiceSpecs(plan: TrafficPlan): VirtualServiceSpec[] {
+    return plan.services.flatMap((s) => [meshVirtualServiceSpec(s), ingressVirtualServiceSpec(s, INGRESS, plan.ingressHost)]);
+}
 
 /** A ConfigSource over plain values, as the CLI would pass them (objects as JSON). */
 export function configSource(values: Record<string, unknown>, secretKeys: readonly string[] = []): ConfigSource {

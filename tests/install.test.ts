@@ -1,5 +1,7 @@
 import { strict as assert } from "assert";
-import { helmReleases, named, objects, resource, run, waitsFor } from "./harness";
+import { configProblems, helmReleases, named, objects, resource, run, settingsFor, waitsFor } from "./harness";
+import { chartPlatform, gatewayChartValues, usesCni } from "../components/istio";
+import { PLATFORMS } from "../components/config";
 
 describe("Istio installation", () => {
     it("installs base, istiod and gateway from Istio's chart repository at istioVersion", async () => {
@@ -70,6 +72,48 @@ describe("Istio installation", () => {
             assert.ok(deployments.length > 0);
             for (const d of deployments) assert.ok(waitsFor(result, vs, d), `${vs.name} -> ${d.name}`);
         }
+    });
+
+    it("passes the platform to the cni and istiod charts as global.platform, only where Istio ships a profile for it", async () => {
+        // Istio 1.30's charts ship files/profile-platform-{gke,k3d,k3s,microk8s,minikube,openshift}.yaml and fail
+        // on any other name: kind, EKS and AKS run on the generic defaults.
+        assert.deepEqual(PLATFORMS.map((p) => [p, chartPlatform(p)]), [["", undefined], ["kind", undefined], ["gke", "gke"], ["eks", undefined], ["aks", undefined], ["openshift", "openshift"]]);
+        const values = async (platform: string) => {
+            const releases = helmReleases(await run("prod", { platform }));
+            return ["istio-cni", "istiod", "istio-base", "istio-ingressgateway"].map((name) => (releases.find((r) => r.name === name)?.values as { global?: { platform?: string } } | undefined)?.global?.platform);
+        };
+        // On GKE the cni chart's profile fixes cniBinDir and adds the ResourceQuota its system-node-critical pods need.
+        assert.deepEqual(await values("gke"), ["gke", "gke", undefined, undefined]);
+        assert.deepEqual(await values("eks"), [undefined, undefined, undefined, undefined]);
+        const [problem] = configProblems({ platform: "minikube" });
+        assert.deepEqual([problem.key, problem.value, problem.fix], ["platform", '"minikube"', "pulumi config set platform kind"]);
+        assert.match(problem.allowed, /one of "" \(none\), kind, gke, eks, aks, openshift/);
+    });
+
+    it("always installs Istio's CNI on OpenShift, which runs Istio only with it", () => {
+        assert.equal(usesCni("privileged", "openshift"), true);
+        assert.equal(usesCni("privileged", "gke"), false);
+        assert.equal(usesCni("restricted", ""), true);
+    });
+
+    it("runs production's ingress gateway on 2 or more pods with a PodDisruptionBudget", async () => {
+        const gateway = async (stack: string) => helmReleases(await run(stack)).find((r) => r.name === "istio-ingressgateway")?.values as { autoscaling: unknown; podDisruptionBudget?: unknown };
+        const prod = await gateway("prod");
+        assert.deepEqual(prod.autoscaling, { minReplicas: 3, maxReplicas: 5 });
+        assert.deepEqual(prod.podDisruptionBudget, { maxUnavailable: 1 });
+        const dev = await gateway("dev");
+        assert.deepEqual([dev.autoscaling, dev.podDisruptionBudget], [{ minReplicas: 1, maxReplicas: 5 }, undefined]);
+        assert.deepEqual(gatewayChartValues({ ...settingsFor("prod"), gatewayReplicas: 8 }).autoscaling, { minReplicas: 8, maxReplicas: 8 });
+        const [problem] = configProblems({ production: true, gatewayReplicas: "1" });
+        assert.deepEqual([problem.key, problem.value, problem.fix], ["gatewayReplicas", '"1"', "pulumi config set gatewayReplicas 2"]);
+    });
+
+    it("enforces Pod Security on the ingress gateway's namespace, whose pods carry the seccomp profile restricted asks for", async () => {
+        const result = await run("prod");
+        const labels = named(result, "Namespace", "istio-ingress").metadata?.labels;
+        assert.equal(labels?.["pod-security.kubernetes.io/enforce"], "restricted");
+        const values = helmReleases(result).find((r) => r.name === "istio-ingressgateway")?.values as { securityContext: unknown };
+        assert.deepEqual(values.securityContext, { seccompProfile: { type: "RuntimeDefault" }, sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "0" }] });
     });
 
     it("uses only current Istio API versions (EnvoyFilter exists only as v1alpha3)", async () => {

@@ -1,5 +1,6 @@
 import { strict as assert } from "assert";
-import { configProblems, helmReleases, named, ofKind, run } from "./harness";
+import { configProblems, helmReleases, must, named, ofKind, resource, run, waitsFor } from "./harness";
+import { dashboardCommands, JAEGER_COLLECTOR, JAEGER_QUERY } from "../components/observability";
 
 const problemKeys = (values: Record<string, unknown>) => configProblems(values).map((p) => p.key);
 
@@ -21,14 +22,52 @@ describe("observability", () => {
         const values = (name: string) => releases.find((r) => r.name === name)?.values as Record<string, Record<string, unknown>>;
         const kiali = values("kiali").external_services as Record<string, { url?: string; internal_url?: string }>;
         assert.equal(kiali.prometheus.url, "http://prometheus.istio-system.svc.cluster.local:9090");
-        assert.equal(kiali.tracing.internal_url, "http://jaeger.istio-system.svc.cluster.local:16686");
-        assert.equal((values("kiali").auth as { strategy: string }).strategy, "anonymous");
+        assert.equal(kiali.tracing.internal_url, "http://jaeger-query.istio-system.svc.cluster.local:16686");
         assert.equal((values("prometheus").server as { fullnameOverride: string }).fullnameOverride, "prometheus");
         assert.match(JSON.stringify(values("grafana").datasources), /"url":"http:\/\/prometheus.istio-system.svc.cluster.local:9090"/);
         const mesh = values("istiod").meshConfig as { extensionProviders: unknown };
-        assert.deepEqual(mesh.extensionProviders, [{ name: "jaeger", opentelemetry: { service: "jaeger.istio-system.svc.cluster.local", port: 4317 } }]);
-        const prodKiali = helmReleases(await run("prod")).find((r) => r.name === "kiali")?.values as { auth: { strategy: string } };
-        assert.equal(prodKiali.auth.strategy, "token");
+        assert.deepEqual(mesh.extensionProviders, [{ name: "jaeger", opentelemetry: { service: "jaeger-collector.istio-system.svc.cluster.local", port: 4317 } }]);
+    });
+
+    it("points tracing at the Services the pinned jaeger chart creates, with a collector that has a cluster IP", async () => {
+        // jaeger chart 4.x, release `jaeger`: the fullname is `jaeger` (the release name contains the chart name),
+        // and templates/allinone-collector-svc.yaml and allinone-query-svc.yaml name the Services <fullname>-collector
+        // and <fullname>-query. The collector is headless unless allInOne.service.headless is false; Istio treats a
+        // headless Service as passthrough, which its tracer cannot send OTLP to. There is no Service `jaeger`.
+        const releases = helmReleases(await run("dev"));
+        const jaeger = must(releases.find((r) => r.name === "jaeger"), "jaeger release");
+        assert.equal(jaeger.chart, "jaeger");
+        assert.match(jaeger.version, /^4\./);
+        assert.deepEqual(jaeger.values, { allInOne: { service: { headless: false } } });
+        const provider = (releases.find((r) => r.name === "istiod")?.values as { meshConfig: { extensionProviders: { opentelemetry: { service: string; port: number } }[] } }).meshConfig.extensionProviders[0];
+        assert.deepEqual(provider.opentelemetry, { service: `${JAEGER_COLLECTOR}.istio-system.svc.cluster.local`, port: 4317 });
+        assert.deepEqual([JAEGER_COLLECTOR, JAEGER_QUERY], ["jaeger-collector", "jaeger-query"]);
+        const kiali = releases.find((r) => r.name === "kiali")?.values as { external_services: { tracing: { internal_url: string } } };
+        assert.equal(kiali.external_services.tracing.internal_url, "http://jaeger-query.istio-system.svc.cluster.local:16686");
+        assert.match(dashboardCommands().jaeger, /port-forward svc\/jaeger-query 16686:16686/);
+    });
+
+    it("lets Kiali in anonymously only on a local (kind) cluster, asking for a token everywhere else", async () => {
+        const strategy = async (stack: string, overrides: Record<string, string> = {}) =>
+            (helmReleases(await run(stack, overrides)).find((r) => r.name === "kiali")?.values as { auth: { strategy: string } }).auth.strategy;
+        assert.equal(await strategy("dev"), "anonymous");
+        assert.equal(await strategy("dev", { platform: "" }), "token");
+        assert.equal(await strategy("staging"), "token");
+        assert.equal(await strategy("prod"), "token");
+    });
+
+    it("keeps Prometheus's data on a persistent volume where the stack asks, and production must", async () => {
+        const volume = async (stack: string, overrides: Record<string, string> = {}) =>
+            (helmReleases(await run(stack, overrides)).find((r) => r.name === "prometheus")?.values as { server: { persistentVolume: unknown } }).server.persistentVolume;
+        assert.deepEqual(await volume("dev"), { enabled: false });
+        assert.deepEqual(await volume("prod"), { enabled: true, size: "50Gi" });
+        assert.deepEqual(await volume("staging", { prometheusStorageClass: "premium-rwo" }), { enabled: true, size: "20Gi", storageClass: "premium-rwo" });
+        const [missing] = configProblems({ production: true, gatewayReplicas: "2", observability: "true" });
+        assert.deepEqual([missing.key, missing.value, missing.fix], ["prometheusVolumeSize", '""', "pulumi config set prometheusVolumeSize 20Gi"]);
+        assert.match(missing.allowed, /persistent volume/);
+        assert.deepEqual(problemKeys({ production: true, gatewayReplicas: "2", observability: "false" }), []);
+        assert.deepEqual(problemKeys({ prometheusVolumeSize: "20GB" }), ["prometheusVolumeSize"]);
+        assert.deepEqual(problemKeys({ prometheusStorageClass: "fast" }), ["prometheusStorageClass"]);
     });
 
     it("sets trace sampling and access logging mesh-wide with a Telemetry resource", async () => {
@@ -65,28 +104,49 @@ describe("egress", () => {
         assert.deepEqual(istiod.meshConfig.outboundTrafficPolicy, { mode: "REGISTRY_ONLY" });
     });
 
-    it("routes the hosts through a second gateway release: sidecars -> egress gateway -> host", async () => {
+    it("routes the hosts through a second gateway release over Istio mutual TLS: sidecars -> egress gateway -> host", async () => {
         const result = await run("prod");
         const release = helmReleases(result).find((r) => r.name === "istio-egressgateway");
         assert.deepEqual([release?.chart, release?.namespace, (release?.values as { service: { type: string } }).service.type], ["gateway", "istio-egress", "ClusterIP"]);
         const gateway = named(result, "Gateway", "egress-gateway");
         assert.deepEqual(gateway.spec?.selector, { istio: "egressgateway" });
+        // Every server terminates the sidecars' Istio mutual TLS; TLS hosts get a server each, chosen by SNI.
         assert.deepEqual(gateway.spec?.servers?.map((s) => [s.port?.number, s.port?.protocol, s.hosts, s.tls?.mode]), [
-            [80, "HTTP", ["httpbin.org"], undefined],
-            [443, "TLS", ["api.github.com", "httpbin.org"], "PASSTHROUGH"],
+            [80, "HTTPS", ["httpbin.org"], "ISTIO_MUTUAL"],
+            [443, "TLS", ["api.github.com"], "ISTIO_MUTUAL"],
+            [443, "TLS", ["httpbin.org"], "ISTIO_MUTUAL"],
         ]);
-        assert.deepEqual(named(result, "DestinationRule", "egress-gateway").spec?.subsets?.map((s) => s.name), ["api-github-com", "httpbin-org"]);
+        const subsets = named(result, "DestinationRule", "egress-gateway").spec?.subsets;
+        assert.deepEqual(subsets?.map((s) => [s.name, s.trafficPolicy?.portLevelSettings?.map((p) => [p.port?.number, p.tls?.mode, p.tls?.sni])]), [
+            ["api-github-com", [[443, "ISTIO_MUTUAL", "api.github.com"]]],
+            ["httpbin-org", [[80, "ISTIO_MUTUAL", "httpbin.org"], [443, "ISTIO_MUTUAL", "httpbin.org"]]],
+        ]);
         const vs = named(result, "VirtualService", "via-egress-api-github-com").spec;
         assert.deepEqual(vs?.gateways, ["mesh", "istio-egress/egress-gateway"]);
-        assert.deepEqual(vs?.tls?.map((t) => [t.match?.[0].gateways, t.route?.[0].destination?.host]), [
-            [["mesh"], "istio-egressgateway.istio-egress.svc.cluster.local"],
-            [["istio-egress/egress-gateway"], "api.github.com"],
+        assert.deepEqual(vs?.tls?.map((t) => [t.match?.[0].gateways, t.match?.[0].sniHosts, t.route?.[0].destination?.host, t.route?.[0].destination?.subset]), [
+            [["mesh"], ["api.github.com"], "istio-egressgateway.istio-egress.svc.cluster.local", "api-github-com"],
+        ]);
+        // Past the gateway's mutual TLS, the app's own TLS goes on to the host untouched.
+        assert.deepEqual(vs?.tcp?.map((t) => [t.match?.[0].gateways, t.match?.[0].port, t.route?.[0].destination?.host, t.route?.[0].destination?.port?.number]), [
+            [["istio-egress/egress-gateway"], 443, "api.github.com", 443],
         ]);
         const http = named(result, "VirtualService", "via-egress-httpbin-org").spec?.http;
-        assert.deepEqual(http?.map((h) => [h.match?.[0].gateways, h.route?.[0].destination.host, h.route?.[0].destination.port?.number]), [
-            [["mesh"], "istio-egressgateway.istio-egress.svc.cluster.local", 80],
-            [["istio-egress/egress-gateway"], "httpbin.org", 80],
+        assert.deepEqual(http?.map((h) => [h.match?.[0].gateways, h.route?.[0].destination.host, h.route?.[0].destination.subset, h.route?.[0].destination.port?.number]), [
+            [["mesh"], "istio-egressgateway.istio-egress.svc.cluster.local", "httpbin-org", 80],
+            [["istio-egress/egress-gateway"], "httpbin.org", undefined, 80],
         ]);
+    });
+
+    it("admits only the app namespace's identities at the egress gateway, whose namespace enforces Pod Security", async () => {
+        const result = await run("prod");
+        const policy = ofKind(result, "AuthorizationPolicy").filter((p) => p.metadata?.namespace === "istio-egress");
+        assert.deepEqual(policy.map((p) => [p.metadata?.name, p.spec]), [
+            ["allow-app-namespace", { selector: { matchLabels: { istio: "egressgateway" } }, action: "ALLOW", rules: [{ from: [{ source: { namespaces: ["backend"] } }] }] }],
+        ]);
+        assert.ok(waitsFor(result, resource(result, "AuthorizationPolicy", "authorizationpolicy-allow-app-namespace"), resource(result, "helm.sh/v3:Release", "istio-egressgateway")));
+        assert.equal(named(result, "Namespace", "istio-egress").metadata?.labels?.["pod-security.kubernetes.io/enforce"], "restricted");
+        const values = helmReleases(result).find((r) => r.name === "istio-egressgateway")?.values as { securityContext: { seccompProfile: unknown } };
+        assert.deepEqual(values.securityContext.seccompProfile, { type: "RuntimeDefault" });
     });
 
     it("refuses what the egress gateway cannot carry and malformed hosts", () => {

@@ -2,7 +2,9 @@ import { strict as assert } from "assert";
 import { readSettings } from "../components/config";
 import { cookieRegex } from "../components/plan";
 import { isRe2 } from "../components/policy-config";
-import { configProblems, configSource, fqdn, INGRESS, must, named, ofKind, ProgramRun, refused, routeRequest, run, shares } from "./harness";
+import { configProblems, configSource, fqdn, INGRESS, must, named, ofKind, planFor, ProgramRun, refused, Request, routeRequest, routeVia, run, shares, virtualServiceSpecs } from "./harness";
+import { rateLimitFilterSpec } from "../components/istio-specs";
+import { policySummary } from "../components/outputs";
 
 const request = (gateway: string, service: string, path: string, headers: Record<string, string> = {}) => ({
     gateway,
@@ -48,10 +50,12 @@ describe("routing policies", () => {
             }
         });
 
-        it("release testing: a testuser header reaches v2 while canaryWeight is 0 (prod)", async () => {
+        it("release testing: a tester's testuser header reaches v2 while canaryWeight is 0 (prod)", async () => {
             const result = await run("prod");
-            assert.deepEqual(shares(routeRequest(result, { gateway: INGRESS, host: "api.example.com", path: "/users", headers: { testuser: "alice" } })), { v2: 100 });
-            assert.deepEqual(shares(routeRequest(result, { gateway: INGRESS, host: "api.example.com", path: "/users" })), { v1: 100 });
+            const tester = { groups: ["staff", "release-testers"] };
+            assert.deepEqual(shares(routeRequest(result, { gateway: INGRESS, host: "api.example.com", path: "/users", headers: { testuser: "alice" }, claims: tester })), { v2: 100 });
+            assert.deepEqual(shares(routeRequest(result, { gateway: INGRESS, host: "api.example.com", path: "/users", claims: tester })), { v1: 100 });
+            assert.deepEqual(shares(routeRequest(result, { gateway: "mesh", host: fqdn("user-service"), path: "/users", headers: { testuser: "alice" } })), { v2: 100 });
         });
 
         it("blue/green preview: x-preview reaches either color, whichever is active", async () => {
@@ -79,6 +83,71 @@ describe("routing policies", () => {
             assert.deepEqual(shares(routeRequest(result, request(INGRESS, "user-service", "/users/api/x"))), { v1: 50, v2: 50 });
             const vs = named(result, "VirtualService", "user-service");
             assert.deepEqual(vs.spec?.http?.map((r) => r.name), ["beta-api", "beta", "release"]);
+        });
+    });
+
+    describe("edge rules: who may pick a version at the ingress (edgeRuleAccess)", () => {
+        const prodUsers = (headers: Record<string, string>, claims?: Record<string, string | string[]>): Request => ({ gateway: INGRESS, host: "api.example.com", path: "/users", headers, ...(claims && { claims }) });
+        const prodProducts = (headers: Record<string, string>, claims?: Record<string, string | string[]>): Request => ({ ...prodUsers(headers, claims), path: "/products" });
+
+        for (const stack of ["staging", "prod"]) {
+            it(`${stack}: an anonymous testuser or x-preview header gets the released version; a release tester's token reaches the candidate`, () => {
+                const host = stack === "prod" ? "api.example.com" : "api.staging.example.com";
+                const specs = virtualServiceSpecs(planFor(stack, { canaryWeight: 0 }));
+                const at = (r: Request) => shares(routeVia(specs, { ...r, host }));
+                const tester = { groups: ["release-testers"] };
+                assert.deepEqual(at(prodUsers({ testuser: "mallory" })), { v1: 100 });
+                assert.deepEqual(at(prodUsers({ testuser: "mallory" }, { groups: ["staff"] })), { v1: 100 });
+                assert.deepEqual(at(prodUsers({ testuser: "alice" }, tester)), { v2: 100 });
+                assert.deepEqual(at(prodProducts({ "x-preview": "green" })), { blue: 100 });
+                assert.deepEqual(at(prodProducts({ "x-preview": "green" }, tester)), { green: 100 });
+                // In the mesh, where authorization already decides who calls whom, the rules hold as configured.
+                assert.deepEqual(shares(routeVia(specs, { gateway: "mesh", host: fqdn("product-service"), path: "/", headers: { "x-preview": "green" } })), { green: 100 });
+            });
+        }
+
+        it("dev keeps the labs' behaviour: any request with the header reaches the candidate", () => {
+            const specs = virtualServiceSpecs(planFor("dev", { canaryWeight: 0 }));
+            assert.deepEqual(shares(routeVia(specs, { gateway: INGRESS, host: "any.host", path: "/users", headers: { testuser: "x" } })), { v2: 100 });
+        });
+
+        it("defaults the claim to the configured issuer: any valid token", () => {
+            const plan = planFor("staging", { edgeRuleClaim: undefined });
+            const specs = virtualServiceSpecs(plan);
+            const at = (claims?: Record<string, string>) => shares(routeVia(specs, { gateway: INGRESS, host: "api.staging.example.com", path: "/users", headers: { testuser: "a" }, ...(claims && { claims }) }));
+            assert.deepEqual(at({ iss: "https://auth.staging.example.com" }), { v2: 100 });
+            assert.deepEqual(at(), { v1: 90, v2: 10 });
+            assert.ok(policySummary(plan)["user-service"].includes("release-testing: at the ingress only with a validated token whose iss claim=https://auth.staging.example.com"));
+        });
+
+        it("meshOnly leaves the rules out of the ingress routes and keeps them in the mesh", () => {
+            const plan = planFor("dev", { edgeRuleAccess: "meshOnly" });
+            const specs = virtualServiceSpecs(plan);
+            const users = plan.services.find((s) => s.name === "user-service");
+            assert.deepEqual(users?.ingressRules.map((r) => r.name), ["release"]);
+            assert.deepEqual(shares(routeVia(specs, { gateway: INGRESS, host: "any.host", path: "/users", headers: { "x-user-type": "beta" } })), { v1: 90, v2: 10 });
+            assert.deepEqual(shares(routeVia(specs, { gateway: "mesh", host: fqdn("user-service"), path: "/users", headers: { "x-user-type": "beta" } })), { v2: 100 });
+            assert.ok(policySummary(plan)["user-service"].includes("beta-users: in-mesh callers only; the ingress ignores it"));
+        });
+
+        it("a rule marked public stays open to anonymous requests, and is the explicit way to allow one in production", () => {
+            const routes = { "user-service": [{ name: "korea", headers: { "x-region": { exact: "kr" } }, to: "v2", public: true }] };
+            const specs = virtualServiceSpecs(planFor("prod", { routes }));
+            assert.deepEqual(shares(routeVia(specs, prodUsers({ "x-region": "kr" }))), { v2: 100 });
+            const prod = { production: true, gatewayReplicas: "2" };
+            assert.deepEqual(problemKeys({ ...prod, routes }), []);
+            const [problem] = configProblems({ ...prod, routes: { "user-service": [{ ...routes["user-service"][0], public: false }] }, previewHeader: "x-preview" });
+            assert.deepEqual([problem.key, problem.value, problem.fix], ["edgeRuleAccess", '"public"', "pulumi config set edgeRuleAccess authenticated"]);
+            assert.match(problem.allowed, /previewHeader x-preview, routes.user-service rule korea/);
+        });
+
+        it("refuses authenticated access without JWT validation, a claim without it, and malformed claims", () => {
+            assert.deepEqual(problemKeys({ edgeRuleAccess: "authenticated" }), ["edgeRuleAccess"]);
+            assert.deepEqual(problemKeys({ edgeRuleClaim: { name: "groups", value: "testers" } }), ["edgeRuleClaim"]);
+            assert.deepEqual(problemKeys({ edgeRuleAccess: "anyone" }), ["edgeRuleAccess"]);
+            const jwt = { issuer: "https://i.example.com", jwksUri: "https://i.example.com/jwks", protectedPaths: ["/orders*"] };
+            assert.deepEqual(problemKeys({ jwt, edgeRuleAccess: "authenticated", edgeRuleClaim: { name: "a b", value: "" } }).sort(), ["edgeRuleClaim.name", "edgeRuleClaim.value"]);
+            assert.deepEqual(problemKeys({ jwt, edgeRuleAccess: "authenticated", edgeRuleClaim: { name: "realm_access.roles", value: "tester" } }), []);
         });
     });
 
@@ -136,7 +205,7 @@ describe("routing policies", () => {
             const result = await run("staging");
             const route = must(named(result, "VirtualService", "user-service").spec?.http?.find((r) => r.name === "release"), "release route");
             assert.equal(route.timeout, "5s");
-            assert.deepEqual(route.retries, { attempts: 3, perTryTimeout: "2s", retryOn: "5xx,reset,connect-failure,refused-stream" });
+            assert.deepEqual(route.retries, { attempts: 3, perTryTimeout: "1s", retryOn: "5xx,reset,connect-failure,refused-stream" });
             assert.deepEqual(named(result, "DestinationRule", "user-service").spec?.trafficPolicy, {
                 connectionPool: { tcp: { maxConnections: 100 }, http: { http1MaxPendingRequests: 50 } },
                 outlierDetection: { consecutive5xxErrors: 5, interval: "10s", baseEjectionTime: "30s", maxEjectionPercent: 50 },
@@ -158,6 +227,18 @@ describe("routing policies", () => {
             assert.deepEqual([await timeout("dev"), await timeout("staging"), await timeout("prod")], ["10s", "5s", "5s"]);
         });
 
+        it("refuses retries that cannot fit in the timeout: (attempts + 1) x perTryTimeout must fit", () => {
+            const [problem] = configProblems({ resilience: { "*": { timeout: "5s", retries: { attempts: 3, perTryTimeout: "2s" } } } });
+            assert.equal(problem.key, "resilience.*.retries");
+            assert.match(problem.allowed, /first try and 3 retries of 2s each take up to 8s, more than the timeout 5s/);
+            assert.match(problem.fix, /^pulumi config set --path 'resilience.\*.retries.perTryTimeout' 1250ms/);
+            // A service's own timeout is checked against the retries it inherits from "*".
+            const inherited = { "*": { retries: { attempts: 2, perTryTimeout: "1s" } }, "order-service": { timeout: "2s" } };
+            assert.deepEqual(problemKeys({ resilience: inherited }), ["resilience.order-service.retries"]);
+            assert.deepEqual(problemKeys({ resilience: { ...inherited, "order-service": { timeout: "3s" } } }), []);
+            assert.deepEqual(problemKeys({ resilience: { "*": { timeout: "500ms", retries: { attempts: 4, perTryTimeout: "100ms" } } } }), []);
+        });
+
         it("refuses unknown retry conditions and out-of-range limits", () => {
             assert.deepEqual(problemKeys({ resilience: { "*": { retries: { attempts: 3, retryOn: "5xx,sometimes" } } } }), ["resilience.*.retries.retryOn"]);
             assert.deepEqual(problemKeys({ resilience: { "user-service": { outlierDetection: { maxEjectionPercent: 150 } } } }), ["resilience.user-service.outlierDetection.maxEjectionPercent"]);
@@ -175,6 +256,12 @@ describe("routing policies", () => {
             assert.deepEqual([patch.applyTo, patch.match.context, patch.patch.value.name], ["HTTP_FILTER", "SIDECAR_INBOUND", "envoy.filters.http.local_ratelimit"]);
             assert.deepEqual(patch.patch.value.typed_config.value.token_bucket, { max_tokens: 200, tokens_per_fill: 100, fill_interval: "1s" });
             assert.ok(patch.patch.value.typed_config.value.filter_enforced);
+        });
+
+        it("orders the filter with an explicit priority, as its relative INSERT_BEFORE patch needs (IST0151)", () => {
+            const spec = rateLimitFilterSpec("order-service", { maxTokens: 1, tokensPerFill: 1, fillInterval: "1s" });
+            assert.equal(spec.configPatches?.[0].patch?.operation, "INSERT_BEFORE");
+            assert.ok(typeof spec.priority === "number" && spec.priority > 0);
         });
 
         it("refuses a fill interval Envoy would reject", () => {
@@ -195,6 +282,12 @@ describe("routing policies", () => {
             ["a reserved rule name", rule({ name: "release" }), "routes.user-service[0].name"],
             ["two match kinds at once", rule({ headers: { "x-a": { exact: "b", prefix: "c" } } }), "routes.user-service[0].headers.x-a"],
             ["a relative path", rule({ path: { prefix: "users" } }), "routes.user-service[0].path"],
+            ["a path outside the service's prefix", rule({ path: { prefix: "/beta" } }), "routes.user-service[0].path"],
+            ["a path of another service", rule({ path: { exact: "/products" } }), "routes.user-service[0].path"],
+            ["an unanchored regex path", rule({ path: { regex: ".*/beta" } }), "routes.user-service[0].path"],
+            ["a regex path with a top-level alternative", rule({ path: { regex: "/users/beta|/products.*" } }), "routes.user-service[0].path"],
+            ["a regex path that starts with a class", rule({ path: { regex: "[/]users/beta" } }), "routes.user-service[0].path"],
+            ["a regex path whose prefix a quantifier may drop", rule({ path: { regex: "/users?.*" } }), "routes.user-service[0].path"],
             ["an uppercase preview header", { previewHeader: "X-Preview" }, "previewHeader"],
             ["a non-boolean production flag", { production: "yes" }, "production"],
         ] as const) {
@@ -202,6 +295,19 @@ describe("routing policies", () => {
                 assert.deepEqual(problemKeys(values), [key]);
             });
         }
+
+        it("keeps a rule's path inside its service: such paths are accepted, and capture nothing of another service", () => {
+            for (const path of [{ prefix: "/users/beta" }, { exact: "/users" }, { regex: "^/users/(beta|canary)/.*" }, { regex: "/users\\.v2" }]) {
+                assert.deepEqual(problemKeys(rule({ path })), [], JSON.stringify(path));
+            }
+            const [problem] = configProblems(rule({ path: { prefix: "/products" } }));
+            assert.match(problem.allowed, /must stay under user-service's path \/users/);
+            assert.equal(problem.fix, "pulumi config set --path 'routes.user-service[0].path.prefix' /users/beta");
+            const specs = virtualServiceSpecs(planFor("dev", rule({ path: { prefix: "/users/beta" } })));
+            const at = (path: string): Request => ({ gateway: INGRESS, host: "any.host", path, headers: { "x-a": "b" } });
+            assert.deepEqual(shares(routeVia(specs, at("/users/beta/1"))), { v2: 100 });
+            assert.deepEqual(shares(routeVia(specs, at("/products"))), { blue: 100 });
+        });
 
         it("names the subsets a blue/green rule may target", () => {
             const source = configSource({ routes: { "product-service": [{ name: "r", headers: { "x-a": { exact: "b" } }, to: "v2" }] } });

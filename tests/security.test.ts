@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { render } from "../scripts/render";
 import { ConfigValue } from "../scripts/mock-program";
-import { configProblems, helmReleases, named, ofKind, refused, run } from "./harness";
+import { configProblems, helmReleases, must, named, ofKind, refused, resource, run, waitsFor } from "./harness";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "fixtures", name), "utf8");
 const TLS = { tlsCertificate: fixture("test-only-tls.crt"), tlsPrivateKey: fixture("test-only-tls.key") };
@@ -14,6 +14,14 @@ const problems = (values: Record<string, unknown>, secretKeys: readonly string[]
 const policies = async (stack: string, overrides: Record<string, ConfigValue> = {}) => ofKind(await run(stack, overrides), "AuthorizationPolicy");
 
 describe("zero trust", () => {
+    it("creates the JWT policies in the gateway namespace after the gateway release whose pods they select", async () => {
+        const result = await run("prod");
+        const gateway = resource(result, "helm.sh/v3:Release", "istio-ingressgateway");
+        for (const name of ["istio-ingress-ingress-jwt", "istio-ingress-ingress-require-jwt"]) {
+            assert.ok(waitsFor(result, must(result.resources.find((r) => r.name === name), name), gateway), name);
+        }
+    });
+
     describe("mutual TLS", () => {
         it("is STRICT in staging and prod, with DestinationRules that send Istio mutual TLS", async () => {
             for (const stack of ["staging", "prod"]) {
@@ -33,7 +41,7 @@ describe("zero trust", () => {
         });
 
         it("a production stack refuses PERMISSIVE and turning deny-by-default off", () => {
-            assert.deepEqual(problems({ production: true, mtlsMode: "PERMISSIVE", denyByDefault: false }).map((p) => p.key).sort(), ["denyByDefault", "mtlsMode"]);
+            assert.deepEqual(problems({ production: true, gatewayReplicas: "2", mtlsMode: "PERMISSIVE", denyByDefault: false }).map((p) => p.key).sort(), ["denyByDefault", "mtlsMode"]);
         });
     });
 

@@ -46,6 +46,13 @@ describe("GitHub Actions workflows", () => {
         assert.equal(up.jobs.up.environment, "${{ inputs.stack }}");
     });
 
+    it("the end-to-end cluster runs a Kubernetes release Istio 1.30 supports (1.32 or newer)", () => {
+        const e2e = parse(read("e2e.yml")) as { jobs: { kind: { steps: { uses?: string; with?: Record<string, string> }[] } } };
+        const kind = e2e.jobs.kind.steps.find((s) => s.uses?.startsWith("helm/kind-action"));
+        const [, major, minor] = /^kindest\/node:v(\d+)\.(\d+)\.\d+$/.exec(kind?.with?.node_image ?? "") ?? [];
+        assert.ok(Number(major) === 1 && Number(minor) >= 32, kind?.with?.node_image);
+    });
+
     it("the end-to-end run probes 10, 50 and 100, the header rule, and blue/green both ways, with valid probe flags", () => {
         const e2e = parse(read("e2e.yml")) as { env: { PROBE: string }; jobs: { kind: { steps: { run?: string }[] } } };
         const probes = e2e.jobs.kind.steps

@@ -33,6 +33,8 @@ describe("versioned workloads", () => {
         const hardening = must(container.securityContext, "container securityContext");
         assert.deepEqual([hardening.readOnlyRootFilesystem, hardening.allowPrivilegeEscalation, hardening.capabilities?.drop], [true, false, ["ALL"]]);
         assert.equal(pod.securityContext?.runAsNonRoot, true);
+        // http-echo 1.0.0 is distroless and runs as `nonroot`: UID and GID 65532.
+        assert.deepEqual([pod.securityContext?.runAsUser, pod.securityContext?.runAsGroup], [65532, 65532]);
         assert.equal(pod.serviceAccountName, "product-service");
     });
 
