@@ -111,16 +111,25 @@ export class Reader {
         return text;
     }
 
+    /**
+     * A structured key as the CLI passes it (JSON), or the raw string when it is not JSON. Objects come back
+     * without a prototype, so a key such as `__proto__` or `constructor` is a plain string like any other.
+     */
+    json(key: string): unknown {
+        const raw = this.raw(key);
+        if (raw === undefined) return undefined;
+        try {
+            return JSON.parse(raw, (_name, value: unknown) => (isRecord(value) ? Object.assign(Object.create(null) as Record<string, unknown>, value) : value));
+        } catch {
+            return raw;
+        }
+    }
+
     /** An object-valued key (the CLI passes it as JSON); undefined when unset or not an object. */
     object(key: string, shape: string, fix: string): Record<string, unknown> | undefined {
         const raw = this.raw(key);
         if (raw === undefined) return undefined;
-        let parsed: unknown;
-        try {
-            parsed = JSON.parse(raw);
-        } catch {
-            parsed = raw;
-        }
+        const parsed = this.json(key);
         if (!isRecord(parsed)) {
             this.fail(key, show(raw), `must be an object: ${shape}`, fix);
             return undefined;

@@ -123,12 +123,7 @@ export function readEgress(r: Reader): EgressSettings {
     const hosts: EgressHost[] = [];
     const raw = r.raw("egressHosts");
     if (raw !== undefined) {
-        let parsed: unknown;
-        try {
-            parsed = JSON.parse(raw);
-        } catch {
-            parsed = raw;
-        }
+        const parsed = r.json("egressHosts");
         if (!Array.isArray(parsed)) {
             r.fail("egressHosts", show(raw), "must be a list of { host, ports, resolution? }", setPathCommand("egressHosts[0].host", "api.github.com"));
         } else {

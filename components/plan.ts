@@ -158,10 +158,7 @@ function planService(service: ServiceSettings, settings: Settings): ServicePlan 
     const publicRules = new Set(policies.routes.filter((r) => r.public).map((r) => r.name));
     // The last rule has no match: it carries the release split.
     const split = rules[rules.length - 1].destinations;
-    const responseText: Record<string, string> = {};
-    for (const s of subsets) {
-        responseText[s.version] = s.name === s.version ? `${service.name} ${s.version}` : `${service.name} ${s.version} (${s.name})`;
-    }
+    const responseText = Object.fromEntries(subsets.map((s) => [s.version, s.name === s.version ? `${service.name} ${s.version}` : `${service.name} ${s.version} (${s.name})`]));
     return {
         name: service.name,
         namespace: settings.appNamespace,

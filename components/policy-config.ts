@@ -3,6 +3,7 @@
 import { durationMs, isRecord, Reader, setCommand, setPathCommand, show } from "./config-reader";
 import type { ServiceSettings } from "./config";
 import { subsetsOf } from "./plan";
+import { RE2JS } from "re2js";
 
 export type StringMatch = { readonly exact: string } | { readonly prefix: string } | { readonly regex: string };
 
@@ -99,14 +100,16 @@ const RETRY_ON = new Set([
 /** The route rule names this program writes itself. */
 export const RESERVED_RULE_NAMES = ["release", "preview-blue", "preview-green"];
 
-/** Does `pattern` compile as a regular expression Istio (RE2) accepts? RE2 has no lookaround or backreferences. */
-export function isRe2(pattern: string): boolean {
-    if (/\(\?<?[=!]|\\[1-9]/.test(pattern)) return false;
+/**
+ * Why RE2 refuses `pattern`, in RE2's own words, or undefined when it compiles. Istio validates regexes with
+ * RE2's syntax and Envoy runs them with RE2; re2js is a port of that parser.
+ */
+export function re2Refusal(pattern: string): string | undefined {
     try {
-        new RegExp(pattern);
-        return true;
-    } catch {
-        return false;
+        RE2JS.compile(pattern);
+        return undefined;
+    } catch (error) {
+        return error instanceof Error ? error.message : String(error);
     }
 }
 
@@ -162,8 +165,9 @@ function readStringMatch(r: Reader, at: string, value: unknown, allowPrefix: boo
         return undefined;
     }
     const [kind, text] = entries[0] as [string, string];
-    if (kind === "regex" && !isRe2(text)) {
-        r.fail(`${at}.regex`, show(text), "must be a regular expression that compiles in RE2 (no lookaround or backreferences)", setPathCommand(`${at}.regex`, "'^.+$'"));
+    const refusal = kind === "regex" ? re2Refusal(text) : undefined;
+    if (refusal !== undefined) {
+        r.fail(`${at}.regex`, show(text), `must be a regular expression RE2 accepts, as Istio and Envoy use it; RE2 says: ${refusal}`, setPathCommand(`${at}.regex`, "'^.+$'"));
         return undefined;
     }
     return kind === "exact" ? { exact: text } : kind === "prefix" ? { prefix: text } : { regex: text };
@@ -179,7 +183,7 @@ function readRule(r: Reader, at: string, value: unknown, service: ServiceSetting
     }
     if (name !== undefined) taken.add(name);
 
-    const headers: Record<string, StringMatch> = {};
+    const headers: [string, StringMatch][] = [];
     if (value.headers !== undefined) {
         if (!isRecord(value.headers)) {
             r.fail(`${at}.headers`, show(value.headers), "must be an object of header name -> { exact | prefix | regex }", setPathCommand(`${at}.headers.x-user-type.exact`, "beta"));
@@ -192,7 +196,7 @@ function readRule(r: Reader, at: string, value: unknown, service: ServiceSetting
                     r.fail(`${at}.headers.cookie`, show(match), "match cookies with the rule's cookie field", setPathCommand(`${at}.cookie.name`, "experiment"));
                 }
                 const parsed = readStringMatch(r, `${at}.headers.${header}`, match, true);
-                if (parsed !== undefined) headers[header] = parsed;
+                if (parsed !== undefined) headers.push([header, parsed]);
             }
         }
     }
@@ -226,7 +230,8 @@ function readRule(r: Reader, at: string, value: unknown, service: ServiceSetting
         r.fail(`${at}.public`, show(value.public), "must be true or false (true lets anonymous requests at the ingress satisfy this rule whatever edgeRuleAccess says)", setPathCommand(`${at}.public`, true));
     }
     if (r.problems.length !== before || name === undefined || typeof to !== "string") return undefined;
-    return { name, headers, ...(cookie === undefined ? {} : { cookie }), ...(path === undefined ? {} : { path }), to, public: value.public === true };
+    // fromEntries defines each header as a property of its own, whatever its name (`__proto__` included).
+    return { name, headers: Object.fromEntries(headers), ...(cookie === undefined ? {} : { cookie }), ...(path === undefined ? {} : { path }), to, public: value.public === true };
 }
 
 function readFault(r: Reader, at: string, value: unknown): FaultSettings | undefined {

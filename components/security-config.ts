@@ -73,12 +73,7 @@ function stringList(r: Reader, at: string, value: unknown, item: RegExp | readon
 function readEdges(r: Reader, services: readonly ServiceSettings[], namespace: string): MeshEdge[] {
     const raw = r.raw("meshEdges");
     if (raw === undefined) return [];
-    let parsed: unknown;
-    try {
-        parsed = JSON.parse(raw);
-    } catch {
-        parsed = raw;
-    }
+    const parsed = r.json("meshEdges");
     const fix = setPathCommand("meshEdges[0].from", "user-service");
     if (!Array.isArray(parsed)) {
         r.fail("meshEdges", show(raw), "must be a list of { from, to, methods?, paths? }", fix);

@@ -1,6 +1,7 @@
 // `npm run render -- --stack dev [--set canaryWeight=50]`: runs the program under Pulumi's mocks (no CLI,
 // no cluster) and writes what `pulumi up` would apply: one YAML file per Kubernetes object and one per Helm
 // release, under rendered/<stack>/. Every object is checked against its schema first.
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { stringify } from "yaml";
@@ -14,7 +15,8 @@ const USAGE = `Usage: npm run render -- --stack <name> [--set key=value ...] [--
 
   --stack <name>     stack to render: one of the Pulumi.<name>.yaml files (${stackNames().join(", ")})
   --set key=value    override one config key for this render, as 'pulumi config set key value' would
-  --out <dir>        where to write (default: rendered/<stack>)
+  --out <dir>        where to write (default: rendered/<stack>): a new or empty folder, or an earlier render,
+                     which is replaced whole; never the repository or a folder holding it
   --help             show this help`;
 
 export interface RenderOptions {
@@ -55,11 +57,41 @@ export function parseArgs(argv: readonly string[]): RenderOptions | "help" {
     if (!stackNames().includes(stack)) {
         throw args.error(`Unknown stack "${stack}": there is no Pulumi.${stack}.yaml (stacks: ${stackNames().join(", ")})`);
     }
-    return { stack, overrides, out: out ?? path.join(PROJECT_ROOT, "rendered", stack) };
+    const target = out ?? path.join(PROJECT_ROOT, "rendered", stack);
+    const refusal = outDirRefusal(target);
+    if (refusal !== undefined) throw args.error(refusal);
+    return { stack, overrides, out: target };
 }
 
-function fileName(...parts: string[]): string {
-    return `${parts.join("-").toLowerCase().replace(/[^a-z0-9.-]+/g, "-")}.yaml`;
+/** The file render leaves in its output folder, so that a later render may replace that folder and no other. */
+export const RENDER_MARKER = ".istio-delivery-render";
+
+const real = (dir: string) => (fs.existsSync(dir) ? fs.realpathSync(dir) : path.resolve(dir));
+
+/** Why render may not write to `out`, or undefined if it may: it replaces the folder whole. */
+export function outDirRefusal(out: string): string | undefined {
+    const target = real(out);
+    const fromTarget = path.relative(target, real(PROJECT_ROOT));
+    if (fromTarget === "" || (!fromTarget.startsWith("..") && !path.isAbsolute(fromTarget))) {
+        return `--out ${JSON.stringify(out)} is the repository or a folder holding it (${PROJECT_ROOT}); render replaces its output folder whole. Fix: --out rendered/<stack>, or leave --out out`;
+    }
+    if (!fs.existsSync(target)) return undefined;
+    if (!fs.statSync(target).isDirectory()) return `--out ${JSON.stringify(out)} is a file, not a folder. Fix: name a new folder, such as --out rendered/<stack>`;
+    const entries = fs.readdirSync(target);
+    if (entries.length > 0 && !entries.includes(RENDER_MARKER)) {
+        return `--out ${JSON.stringify(out)} holds ${entries.length} entr${entries.length === 1 ? "y" : "ies"} that no render wrote (no ${RENDER_MARKER} file); render replaces its output folder whole. Fix: name a new or empty folder, or an earlier render's`;
+    }
+    return undefined;
+}
+
+/** File systems allow 255 bytes a name; longer object names are cut and keep a hash of the whole, so they stay unique and stable. */
+const MAX_FILE_NAME = 120;
+
+export function fileName(...parts: string[]): string {
+    const base = parts.join("-").toLowerCase().replace(/[^a-z0-9.-]+/g, "-");
+    if (base.length + ".yaml".length <= MAX_FILE_NAME) return `${base}.yaml`;
+    const hash = createHash("sha256").update(parts.join("/")).digest("hex").slice(0, 12);
+    return `${base.slice(0, MAX_FILE_NAME - ".yaml".length - hash.length - 1)}-${hash}.yaml`;
 }
 
 function isObjectRef(inputs: Record<string, unknown>): inputs is Record<string, unknown> & ObjectRef {
@@ -74,14 +106,41 @@ export function redactSecret(object: Record<string, unknown> & ObjectRef): Recor
     return { ...object, ...("data" in object && { data: redact(object.data) }), ...("stringData" in object && { stringData: redact(object.stringData) }) };
 }
 
-/** Writes the run's objects and Helm releases; returns the file names written. */
+/**
+ * Writes the run's objects and Helm releases into a new folder beside `out`, then swaps it in: a failure
+ * leaves the previous render as it was. Returns the file names written.
+ */
 export async function writeRendered(result: ProgramRun, out: string): Promise<string[]> {
+    const refusal = outDirRefusal(out);
+    if (refusal !== undefined) throw new UsageError(refusal, USAGE);
     const objects = result.resources.filter((r) => r.custom).map((r) => r.inputs).filter(isObjectRef);
     await validateObjects(objects);
-    fs.rmSync(out, { recursive: true, force: true });
-    fs.mkdirSync(out, { recursive: true });
+    const target = real(out);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    const staging = fs.mkdtempSync(path.join(path.dirname(target), `.${path.basename(target)}.rendering-`));
+    let written: string[];
+    try {
+        written = writeFiles(result, objects, staging);
+        fs.writeFileSync(path.join(staging, RENDER_MARKER), "Written by npm run render; the next render replaces this folder whole.\n");
+    } catch (error) {
+        fs.rmSync(staging, { recursive: true, force: true });
+        throw error;
+    }
+    if (fs.existsSync(target)) {
+        const previous = `${staging}.previous`;
+        fs.renameSync(target, previous);
+        fs.renameSync(staging, target);
+        fs.rmSync(previous, { recursive: true, force: true });
+    } else {
+        fs.renameSync(staging, target);
+    }
+    return written;
+}
+
+function writeFiles(result: ProgramRun, objects: readonly (Record<string, unknown> & ObjectRef)[], out: string): string[] {
     const written: string[] = [];
     const write = (name: string, document: object) => {
+        if (written.includes(name)) throw new Error(`Two rendered objects would share the file ${name}`);
         fs.writeFileSync(path.join(out, name), stringify(document));
         written.push(name);
     };

@@ -5,6 +5,7 @@ import { HttpMatch, ingressVirtualServiceSpec, meshVirtualServiceSpec, VirtualSe
 import { ConfigError, ConfigProblem, ConfigSource } from "../components/config-reader";
 import { readSettings, Settings } from "../components/config";
 import { JWT_CLAIM_HEADER, planTraffic, TrafficPlan } from "../components/plan";
+import { RE2JS } from "re2js";
 import type { IDestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule" with { "resolution-mode": "import" };
 import type { IGateway } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway" with { "resolution-mode": "import" };
 import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService" with { "resolution-mode": "import" };
@@ -162,7 +163,8 @@ function stringMatches(match: StringMatch, value: string | undefined): boolean {
     if (value === undefined) return false;
     if (match.exact !== undefined) return value === match.exact;
     if (match.prefix !== undefined) return value.startsWith(match.prefix);
-    if (match.regex !== undefined) return new RegExp(`^(?:${match.regex})$`).test(value);
+    // Istio matches the whole value, with RE2.
+    if (match.regex !== undefined) return RE2JS.compile(match.regex).matches(value);
     return true;
 }
 

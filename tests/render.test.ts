@@ -5,8 +5,9 @@ import * as path from "path";
 import { spawnSync } from "child_process";
 import { parse } from "yaml";
 import { UsageError } from "../scripts/cli";
-import { parseArgs, render } from "../scripts/render";
-import { PROJECT_ROOT } from "../scripts/mock-program";
+import { fileName, outDirRefusal, parseArgs, render, RENDER_MARKER, writeRendered } from "../scripts/render";
+import { PROJECT_ROOT, ProgramRun } from "../scripts/mock-program";
+import { must } from "./harness";
 
 describe("npm run render", () => {
     let out: string;
@@ -20,7 +21,7 @@ describe("npm run render", () => {
     it("writes one file per object and per Helm release, and prints the split", async () => {
         const lines: string[] = [];
         const written = await render({ stack: "dev", overrides: { canaryWeight: "50" }, out }, (l) => lines.push(l));
-        assert.deepEqual(fs.readdirSync(out).sort(), written);
+        assert.deepEqual(fs.readdirSync(out).filter((f) => f !== RENDER_MARKER).sort(), written);
         assert.ok(written.includes("virtualservice-backend-user-service-ingress.yaml"));
         const vs = parse(fs.readFileSync(path.join(out, "virtualservice-backend-user-service.yaml"), "utf8")) as { spec: { http: { name: string; route: { weight: number }[] }[] } };
         assert.deepEqual(vs.spec.http.find((r) => r.name === "release")?.route.map((r) => r.weight), [50, 50]);
@@ -33,10 +34,55 @@ describe("npm run render", () => {
         assert.match(printed, /^ {4}preview-green: x-preview=green -> green$/m);
     });
 
-    it("replaces what an earlier render left", async () => {
+    it("replaces what an earlier render left, whole", async () => {
+        await render({ stack: "dev", overrides: {}, out }, () => undefined);
         fs.writeFileSync(path.join(out, "stale.yaml"), "old");
         await render({ stack: "prod", overrides: {}, out }, () => undefined);
         assert.ok(!fs.existsSync(path.join(out, "stale.yaml")));
+        assert.ok(fs.existsSync(path.join(out, "helm-release-istio-egressgateway.yaml")));
+        assert.deepEqual(fs.readdirSync(path.dirname(out)).filter((f) => f.startsWith(`.${path.basename(out)}.rendering-`)), [], "no staging folder left");
+    });
+
+    it("never deletes what it did not write: a folder with other files, the repository, or a folder holding it", async () => {
+        fs.mkdirSync(path.join(out, ".git"));
+        fs.writeFileSync(path.join(out, ".git", "HEAD"), "ref: refs/heads/main\n");
+        await assert.rejects(render({ stack: "dev", overrides: {}, out }, () => undefined), (e: Error) => e instanceof UsageError && /holds 1 entry that no render wrote/.test(e.message));
+        assert.equal(fs.readFileSync(path.join(out, ".git", "HEAD"), "utf8"), "ref: refs/heads/main\n");
+        for (const dir of [PROJECT_ROOT, path.dirname(PROJECT_ROOT), "/"]) {
+            assert.match(must(outDirRefusal(dir), dir), /is the repository or a folder holding it/);
+        }
+        assert.equal(outDirRefusal(path.join(PROJECT_ROOT, "rendered", "dev")), undefined);
+        const file = path.join(out, "a-file");
+        fs.writeFileSync(file, "x");
+        assert.match(must(outDirRefusal(file), file), /is a file/);
+    });
+
+    it("leaves the previous render intact when a render fails", async () => {
+        await render({ stack: "dev", overrides: {}, out }, () => undefined);
+        const before = fs.readdirSync(out).sort();
+        const broken: ProgramRun = { resources: [{ type: "kubernetes:core/v1:Service", name: "x", custom: true, dependsOn: [], inputs: { apiVersion: "v1", kind: "Service", metadata: { name: "x" }, spec: { ports: "eighty" } } }], outputs: {} };
+        await assert.rejects(writeRendered(broken, out), /Schema validation failed/);
+        assert.deepEqual(fs.readdirSync(out).sort(), before);
+        assert.deepEqual(fs.readdirSync(path.dirname(out)).filter((f) => f.startsWith(`.${path.basename(out)}.rendering-`)), []);
+    });
+
+    it("keeps file names short and unique for long object names", () => {
+        const long = "a".repeat(250);
+        const name = fileName("virtualservice", "backend", long);
+        assert.ok(name.length <= 120 && name.endsWith(".yaml"));
+        assert.notEqual(name, fileName("virtualservice", "backend", `${long}b`));
+        assert.equal(name, fileName("virtualservice", "backend", long));
+    });
+
+    it("refuses --out . in the repository with a message, not a stack trace", () => {
+        const result = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin"), "scripts/render.ts", "--stack", "dev", "--out", "."], {
+            cwd: PROJECT_ROOT,
+            encoding: "utf8",
+            env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" },
+        });
+        assert.equal(result.status, 2, result.stderr);
+        assert.match(result.stderr, /^--out "\." is the repository or a folder holding it/);
+        assert.doesNotMatch(result.stderr, /\n\s+at /);
     });
 
     it("parses flags and refuses unknown ones, unknown stacks and malformed --set", () => {
