@@ -8,11 +8,13 @@ import { AppNamespace } from "./components/namespace";
 import { planTraffic } from "./components/plan";
 import { AppRouting } from "./components/routing";
 import { AppWorkloads } from "./components/workloads";
-import { stackConfigSource } from "./components/stack-config";
+import { keepConfigSecretsSecret, stackConfigSource } from "./components/stack-config";
 import { curlCommands, ingressUrl, policySummary, trafficSplit as splitOf } from "./components/outputs";
 
-const settings = readSettings(stackConfigSource());
+const config = stackConfigSource();
+const settings = readSettings(config);
 const plan = planTraffic(settings);
+const exported = keepConfigSecretsSecret(config);
 
 const mesh = new IstioMesh("istio", {
     version: settings.istioVersion,
@@ -70,15 +72,15 @@ for (const service of plan.services) {
     });
 }
 
-export const istioVersion = settings.istioVersion;
-export const canaryWeight = settings.canaryWeight;
-export const activeColor = settings.activeColor;
-export const trafficSplit = splitOf(plan);
-export const routingPolicies = policySummary(plan);
-export const ingressAddress = mesh.ingressAddress;
+export const istioVersion = exported(settings.istioVersion);
+export const canaryWeight = exported(settings.canaryWeight);
+export const activeColor = exported(settings.activeColor);
+export const trafficSplit = exported(splitOf(plan));
+export const routingPolicies = exported(policySummary(plan));
+export const ingressAddress = exported(mesh.ingressAddress);
 const https = settings.security.tls !== undefined;
-export const url = ingressAddress.apply((address) => ingressUrl(address, settings.ingressHost, https));
-export const tryIt = ingressAddress.apply((address) => curlCommands(plan, address, settings.ingressHost, https));
+export const url = exported(mesh.ingressAddress.apply((address) => ingressUrl(address, settings.ingressHost, https)));
+export const tryIt = exported(mesh.ingressAddress.apply((address) => curlCommands(plan, address, settings.ingressHost, https)));
 /** PromQL for each multi-version service's success rate and p95 latency by destination_version. */
-export const releaseQueries = queriesOf(plan);
-export const dashboards = settings.observability.enabled ? dashboardCommands() : {};
+export const releaseQueries = exported(queriesOf(plan));
+export const dashboards = exported(settings.observability.enabled ? dashboardCommands() : {});

@@ -17,23 +17,63 @@ export interface ConfigProblem {
     readonly fix: string;
 }
 
+/**
+ * Text from config made safe to print: control characters (newlines, escape sequences), line and paragraph
+ * separators and other invisible format characters become escapes, so an echoed value cannot forge lines or
+ * move the terminal's cursor.
+ */
+export function printable(text: string): string {
+    return text.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, (c) => (c === "\n" ? "\\n" : c === "\t" ? "\\t" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+}
+
 export class ConfigError extends Error {
     constructor(readonly problems: readonly ConfigProblem[]) {
         super(
             `Invalid stack config (${problems.length} problem${problems.length === 1 ? "" : "s"}); nothing was changed:\n` +
-                problems.map((p) => `  - ${p.key} = ${p.value}: ${p.allowed}.\n    Fix: ${p.fix}`).join("\n"),
+                problems.map((p) => `  - ${printable(p.key)} = ${printable(p.value)}: ${printable(p.allowed)}.\n    Fix: ${printable(p.fix)}`).join("\n"),
         );
         this.name = "ConfigError";
     }
 }
 
+/** Edit distance, for "did you mean" on a misspelled key or field. */
+function distance(a: string, b: string): number {
+    let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+        const next = [i];
+        for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
+        row = next;
+    }
+    return row[b.length];
+}
+
+/** The known name closest to a misspelled one, when it is close enough to be what was meant. */
+export function nearest(name: string, known: readonly string[]): string | undefined {
+    let best: { name: string; distance: number } | undefined;
+    for (const candidate of known) {
+        const d = distance(name, candidate);
+        if (best === undefined || d < best.distance) best = { name: candidate, distance: d };
+    }
+    return best !== undefined && best.distance <= Math.max(2, Math.floor(best.name.length / 3)) ? best.name : undefined;
+}
+
+export const didYouMean = (name: string, known: readonly string[]): string => {
+    const guess = nearest(name, known);
+    return guess === undefined ? "" : ` (did you mean ${guess}?)`;
+};
+
 export function isRecord(value: unknown): value is Record<string, unknown> {
     return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** How a value is shown in an error: raw strings quoted, parsed values as JSON. */
+/** The longest value an error echoes in full. */
+const MAX_SHOWN = 200;
+
+/** How a value is shown in an error: raw strings quoted, parsed values as JSON, long ones cut. */
 export function show(value: unknown): string {
-    return value === undefined ? "(unset)" : JSON.stringify(value);
+    if (value === undefined) return "(unset)";
+    const text = JSON.stringify(value);
+    return text.length <= MAX_SHOWN ? text : `${text.slice(0, MAX_SHOWN)}... (${text.length} characters)`;
 }
 
 export const setCommand = (key: string, example: string | number | boolean): string => `pulumi config set ${key} ${String(example)}`;
@@ -41,6 +81,13 @@ export const setPathCommand = (path: string, example: string | number | boolean)
 
 export const DURATION = /^\d+(\.\d+)?(ms|s|m|h)$/;
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** The durations a field accepts, and one it suggests. */
+export interface DurationRange {
+    readonly min: string;
+    readonly max: string;
+    readonly example: string;
+}
 
 /** Milliseconds of a duration that matches DURATION. */
 export function durationMs(duration: string): number {
@@ -61,8 +108,10 @@ export class Reader {
         return this.source.isSecret(key);
     }
 
+    /** Records a problem; the value of a key set with --secret is never echoed. */
     fail(key: string, value: string, allowed: string, fix: string): void {
-        this.problems.push({ key, value, allowed, fix });
+        const top = /^[^.[]*/.exec(key)?.[0] ?? key;
+        this.problems.push({ key, value: this.source.keys().includes(top) && this.source.isSecret(top) ? "[secret]" : value, allowed, fix });
     }
 
     integer(key: string, fallback: number, min: number, max: number, meaning: string, example: number): number {
@@ -147,7 +196,7 @@ export class Reader {
         const before = this.problems.length;
         for (const field of Object.keys(value)) {
             if (!allowed.includes(field)) {
-                this.fail(`${at}.${field}`, show(value[field]), `unknown field; allowed: ${allowed.join(", ")}`, `pulumi config rm --path '${at}.${field}'`);
+                this.fail(`${at}.${field}`, show(value[field]), `unknown field${didYouMean(field, allowed)}; allowed: ${allowed.join(", ")}`, `pulumi config rm --path '${at}.${field}'`);
             }
         }
         return this.problems.length === before;
@@ -169,12 +218,14 @@ export class Reader {
         return value;
     }
 
-    durationAt(at: string, value: unknown, meaning: string): string | undefined {
-        if (typeof value !== "string" || !DURATION.test(value) || /^0+(\.0+)?[a-z]+$/.test(value)) {
-            this.fail(at, show(value), `must be a positive duration such as 5s, 250ms or 1m (${meaning})`, setPathCommand(at, "5s"));
+    /** A duration between `range.min` and `range.max` (each a duration such as 50ms or 1h), in one syntax for every field. */
+    durationAt(at: string, value: unknown, meaning: string, range: DurationRange): string | undefined {
+        const ms = typeof value === "string" && DURATION.test(value) ? durationMs(value) : NaN;
+        if (!(ms >= durationMs(range.min) && ms <= durationMs(range.max))) {
+            this.fail(at, show(value), `must be a duration from ${range.min} to ${range.max}, such as ${range.example}: a number and ms, s, m or h (${meaning})`, setPathCommand(at, range.example));
             return undefined;
         }
-        return value;
+        return String(value);
     }
 
     stringAt(at: string, value: unknown, re: RegExp, allowed: string, example: string): string | undefined {

@@ -1,9 +1,22 @@
 // Stack config -> a validated, typed settings model. Pure: no Pulumi resources are touched here, so a
 // bad value fails before anything is registered, and tests can call it directly.
-import { ConfigError, ConfigSource, isRecord, Reader, setCommand, show } from "./config-reader";
+import { ConfigError, ConfigSource, didYouMean, isRecord, Reader, setCommand, show } from "./config-reader";
 import { PolicySettings, POLICY_DEFAULTS, POLICY_KEYS, readPolicies } from "./policy-config";
 import { readSecurity, SecuritySettings, SECURITY_DEFAULTS, SECURITY_KEYS } from "./security-config";
 import { EgressSettings, ObservabilitySettings, OBSERVABILITY_DEFAULTS, OBSERVABILITY_KEYS, readEgress, readObservability } from "./observability-config";
+import {
+    deploymentName,
+    dnsNameProblem,
+    egressVirtualServiceName,
+    GeneratedName,
+    ingressPolicyName,
+    ingressVirtualServiceName,
+    meshPolicyName,
+    nameProblems,
+    parseImage,
+    rateLimitFilterName,
+    serviceEntryName,
+} from "./names";
 
 export { ConfigError, ConfigSource };
 
@@ -87,7 +100,6 @@ const SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
 const PATH_PREFIX = /^\/[A-Za-z0-9._~\-/]*$/;
 // A DNS name, optionally with a leading `*.` wildcard, or `*` alone (any host).
 const HOST = /^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
-const IMAGE_WITH_TAG = /^[a-z0-9][a-z0-9._\-/:]*[a-z0-9](:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[a-f0-9]{64})$/;
 
 const VERSION_COUNT: Record<ReleaseStrategy, number> = { canary: 2, blueGreen: 2, single: 1 };
 const SERVICE_FIELDS = ["path", "release", "versions"];
@@ -116,7 +128,7 @@ function readServices(reader: Reader): readonly ServiceSettings[] {
         }
         for (const field of Object.keys(entry)) {
             if (!SERVICE_FIELDS.includes(field)) {
-                reader.fail(`${at}.${field}`, JSON.stringify(entry[field]), `unknown field; a service has ${SERVICE_FIELDS.join(", ")}`, `pulumi config rm --path '${at}.${field}'`);
+                reader.fail(`${at}.${field}`, show(entry[field]), `unknown field${didYouMean(field, SERVICE_FIELDS)}; a service has ${SERVICE_FIELDS.join(", ")}`, `pulumi config rm --path '${at}.${field}'`);
             }
         }
         const { path, release, versions } = entry;
@@ -154,19 +166,72 @@ function readServices(reader: Reader): readonly ServiceSettings[] {
     return services;
 }
 
+/** Namespaces the app may not share: Istio's own, the gateways', and Kubernetes' system namespaces. */
+const RESERVED_NAMESPACES = /^(istio-system|istio-ingress|istio-egress|kube-.*)$/;
+
+/** Checks the image reference and that it pins a tag or digest (no implicit latest). */
+function readImage(r: Reader): string {
+    const image = r.pattern("image", DEFAULTS.image, /^\S+$/, "must be an image reference without spaces", DEFAULTS.image);
+    const parsed = parseImage(image);
+    if (typeof parsed === "string") {
+        r.fail("image", show(image.length > 200 ? `${image.slice(0, 200)}...` : image), `${parsed}; it must pin a tag or digest, such as hashicorp/http-echo:1.0.0`, setCommand("image", DEFAULTS.image));
+        return DEFAULTS.image;
+    }
+    if (parsed.tag === undefined && parsed.digest === undefined) {
+        r.fail("image", show(image), "must pin a tag or digest, such as hashicorp/http-echo:1.0.0 (no implicit latest)", setCommand("image", `${image}:1.0.0`));
+        return DEFAULTS.image;
+    }
+    return image;
+}
+
+/** Every object name made of config values, so each can be checked as Kubernetes will. */
+function generatedNames(s: Pick<Settings, "services" | "appNamespace" | "policies" | "security" | "egress">): GeneratedName[] {
+    const ns = s.appNamespace;
+    const names: GeneratedName[] = s.services.flatMap((service) => {
+        const app = { from: `services.${service.name}`, value: show(service.name), namespace: ns };
+        const versions = { from: `services.${service.name}.versions`, value: show(service.versions), namespace: ns };
+        return [
+            ...["ServiceAccount", "Service", "DestinationRule", "VirtualService"].map((kind) => ({ ...app, kind, name: service.name })),
+            { ...app, kind: "VirtualService", name: ingressVirtualServiceName(service.name) },
+            ...service.versions.map((version) => ({ ...versions, kind: "Deployment", name: deploymentName(service.name, version) })),
+            ...(s.policies.byService[service.name].rateLimit ? [{ ...app, kind: "EnvoyFilter", name: rateLimitFilterName(service.name) }] : []),
+            ...(s.security.denyByDefault
+                ? [
+                      { ...app, kind: "AuthorizationPolicy", name: ingressPolicyName(service.name) },
+                      { ...app, kind: "AuthorizationPolicy", name: meshPolicyName(service.name) },
+                  ]
+                : []),
+        ];
+    });
+    s.egress.hosts.forEach((h, i) => {
+        const host = { from: `egressHosts[${i}].host`, value: show(h.host) };
+        names.push({ ...host, kind: "ServiceEntry", namespace: ns, name: serviceEntryName(h.host) }, { ...host, kind: "VirtualService", namespace: "istio-egress", name: egressVirtualServiceName(h.host) });
+    });
+    return names;
+}
+
 /** Reads and validates every key; throws one ConfigError listing all problems. */
 export function readSettings(source: ConfigSource): Settings {
     const r = new Reader(source);
     const services = readServices(r);
-    const appNamespace = r.pattern("appNamespace", DEFAULTS.appNamespace, DNS_LABEL, "must be a Kubernetes namespace name (DNS label)", DEFAULTS.appNamespace);
-    const ingressHost = r.pattern("ingressHost", DEFAULTS.ingressHost, HOST, "must be a host name such as api.example.com, a wildcard such as *.example.com, or * for any host", "api.example.com");
+    let appNamespace = r.pattern("appNamespace", DEFAULTS.appNamespace, DNS_LABEL, "must be a Kubernetes namespace name (DNS label)", DEFAULTS.appNamespace);
+    if (RESERVED_NAMESPACES.test(appNamespace)) {
+        r.fail("appNamespace", show(appNamespace), "must not be istio-system, the gateways' istio-ingress or istio-egress, or a kube-* namespace: the app's policies would apply to them", setCommand("appNamespace", DEFAULTS.appNamespace));
+        appNamespace = DEFAULTS.appNamespace;
+    }
+    let ingressHost = r.pattern("ingressHost", DEFAULTS.ingressHost, HOST, "must be a host name such as api.example.com, a wildcard such as *.example.com, or * for any host", "api.example.com");
+    const hostProblem = dnsNameProblem(ingressHost);
+    if (hostProblem !== undefined) {
+        r.fail("ingressHost", show(ingressHost), hostProblem, setCommand("ingressHost", "api.example.com"));
+        ingressHost = DEFAULTS.ingressHost;
+    }
     const policies = readPolicies(r, services);
     const settings: Settings = {
         canaryWeight: r.integer("canaryWeight", DEFAULTS.canaryWeight, 0, 100, "percent of traffic on the candidate version of canary services", 50),
         activeColor: r.oneOf("activeColor", DEFAULTS.activeColor, COLORS, "the color of blue/green services that gets all traffic"),
         istioVersion: r.pattern("istioVersion", DEFAULTS.istioVersion, SEMVER, "must be an Istio release version such as 1.30.3 (the Helm chart version)", DEFAULTS.istioVersion),
         replicas: r.integer("replicas", DEFAULTS.replicas, 1, 50, "pods per service version", 3),
-        image: r.pattern("image", DEFAULTS.image, IMAGE_WITH_TAG, "must be an image with a pinned tag or digest, such as hashicorp/http-echo:1.0.0 (no implicit latest)", DEFAULTS.image),
+        image: readImage(r),
         appNamespace,
         ingressHost,
         gatewayServiceType: r.oneOf("gatewayServiceType", DEFAULTS.gatewayServiceType, GATEWAY_SERVICE_TYPES, "the ingress gateway's Kubernetes Service type"),
@@ -195,9 +260,12 @@ export function readSettings(source: ConfigSource): Settings {
         // networking.istio.io/v1 and security.istio.io/v1 are served from Istio 1.22 on.
         r.fail("istioVersion", show(settings.istioVersion), "must be 1.22.0 or newer (this program uses the v1 Istio APIs)", setCommand("istioVersion", DEFAULTS.istioVersion));
     }
+    for (const { name, problem } of nameProblems(generatedNames(settings))) {
+        r.fail(name.from, name.value, `${problem}; object names must be DNS labels of at most 63 characters, one per kind and namespace`, `pulumi config set --path '${name.from}' with a shorter or distinct name`);
+    }
     for (const key of source.keys()) {
         if (!CONFIG_KEYS.includes(key)) {
-            r.fail(key, source.isSecret(key) ? "[secret]" : show(source.get(key)), `is not a key this program reads; known keys: ${CONFIG_KEYS.join(", ")}`, `pulumi config rm ${key}`);
+            r.fail(key, show(source.get(key)), `is not a key this program reads${didYouMean(key, CONFIG_KEYS)}; known keys: ${CONFIG_KEYS.join(", ")}`, `pulumi config rm ${key}`);
         }
     }
     if (r.problems.length > 0) throw new ConfigError(r.problems);

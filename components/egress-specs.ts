@@ -5,6 +5,7 @@ import type { IAuthorizationPolicy } from "@kubernetes-models/istio/security.ist
 import type { IServiceEntry } from "@kubernetes-models/istio/networking.istio.io/v1/ServiceEntry" with { "resolution-mode": "import" };
 import { DestinationRuleSpec, GatewaySpec, MESH_GATEWAY, VirtualServiceSpec } from "./istio-specs";
 import { EGRESS_GATEWAY_PORTS, EgressHost } from "./observability-config";
+import { hostSlug } from "./names";
 
 export type ServiceEntrySpec = NonNullable<IServiceEntry["spec"]>;
 
@@ -14,10 +15,6 @@ export const EGRESS_SELECTOR = { istio: "egressgateway" } as const;
 export const EGRESS_GATEWAY = "egress-gateway";
 export const EGRESS_GATEWAY_HOST = `${EGRESS_RELEASE}.${EGRESS_NAMESPACE}.svc.cluster.local`;
 
-/** A Kubernetes-safe name for an external host, e.g. `api-github-com`, `wildcard-example-com`. */
-export function hostSlug(host: string): string {
-    return host.replace(/^\*\./, "wildcard.").replace(/\./g, "-");
-}
 
 export function serviceEntrySpec(entry: EgressHost): ServiceEntrySpec {
     return {

@@ -8,9 +8,9 @@ import {
     egressDestinationRuleSpec,
     egressGatewaySpec,
     egressVirtualServiceSpec,
-    hostSlug,
     serviceEntrySpec,
 } from "./egress-specs";
+import { egressVirtualServiceName, serviceEntryName } from "./names";
 import { helmRelease } from "./helm";
 import { GATEWAY_POD_SECURITY, ISTIO_CHART_REPO } from "./istio";
 import { NETWORKING_API } from "./istio-specs";
@@ -41,7 +41,7 @@ export class Egress extends pulumi.ComponentResource {
                 { ...childOpts, dependsOn: [...args.dependsOn, ...dependsOn] },
             );
 
-        const entries = settings.hosts.map((h) => istio("ServiceEntry", hostSlug(h.host), args.appNamespace, serviceEntrySpec(h)));
+        const entries = settings.hosts.map((h) => istio("ServiceEntry", serviceEntryName(h.host), args.appNamespace, serviceEntrySpec(h)));
         if (settings.gateway) {
             const namespace = new k8s.core.v1.Namespace(EGRESS_NAMESPACE, { metadata: { name: EGRESS_NAMESPACE, labels: podSecurityLabels(args.podSecurity) } }, childOpts);
             // Reached only from inside the mesh.
@@ -53,7 +53,7 @@ export class Egress extends pulumi.ComponentResource {
             istio("AuthorizationPolicy", "allow-app-namespace", EGRESS_NAMESPACE, egressAllowSpec(args.appNamespace), [release], SECURITY_API);
             const gateway = istio("Gateway", EGRESS_GATEWAY, EGRESS_NAMESPACE, egressGatewaySpec(settings.hosts), [release]);
             const rule = istio("DestinationRule", EGRESS_GATEWAY, EGRESS_NAMESPACE, egressDestinationRuleSpec(settings.hosts), [release]);
-            settings.hosts.forEach((h, i) => istio("VirtualService", `via-egress-${hostSlug(h.host)}`, EGRESS_NAMESPACE, egressVirtualServiceSpec(h), [gateway, rule, entries[i]]));
+            settings.hosts.forEach((h, i) => istio("VirtualService", egressVirtualServiceName(h.host), EGRESS_NAMESPACE, egressVirtualServiceSpec(h), [gateway, rule, entries[i]]));
         }
         this.registerOutputs({});
     }

@@ -5,6 +5,7 @@ import type { IGateway } from "@kubernetes-models/istio/networking.istio.io/v1/G
 import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService" with { "resolution-mode": "import" };
 import type { IEnvoyFilter } from "@kubernetes-models/istio/networking.istio.io/v1alpha3/EnvoyFilter" with { "resolution-mode": "import" };
 import { RateLimitSettings } from "./policy-config";
+import { durationMs } from "./config-reader";
 import { RouteRule, ServicePlan } from "./plan";
 
 export type VirtualServiceSpec = NonNullable<IVirtualService["spec"]>;
@@ -152,7 +153,8 @@ export function rateLimitFilterSpec(app: string, limit: RateLimitSettings): Envo
                             type_url: "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
                             value: {
                                 stat_prefix: "http_local_rate_limiter",
-                                token_bucket: { max_tokens: limit.maxTokens, tokens_per_fill: limit.tokensPerFill, fill_interval: limit.fillInterval },
+                                // A protobuf Duration in JSON form is seconds with an `s` ("0.05s"), not "50ms" or "1m".
+                                token_bucket: { max_tokens: limit.maxTokens, tokens_per_fill: limit.tokensPerFill, fill_interval: `${durationMs(limit.fillInterval) / 1000}s` },
                                 // Without these two the filter only counts; the labs' version never limited anything.
                                 filter_enabled: always("local_rate_limit_enabled"),
                                 filter_enforced: always("local_rate_limit_enforced"),

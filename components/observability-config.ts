@@ -1,6 +1,7 @@
 // Observability and egress settings from stack config: which add-ons to install, trace sampling and access
 // logs, and what may leave the mesh. Pure validation into typed settings.
 import { Reader, setCommand, setPathCommand, show } from "./config-reader";
+import { dnsNameProblem } from "./names";
 
 export type OutboundTrafficPolicy = "ALLOW_ANY" | "REGISTRY_ONLY";
 export const OUTBOUND_POLICIES: readonly OutboundTrafficPolicy[] = ["ALLOW_ANY", "REGISTRY_ONLY"];
@@ -90,7 +91,12 @@ function readEgressHost(r: Reader, at: string, value: unknown): EgressHost | und
     const fix = setPathCommand(`${at}.host`, "api.github.com");
     if (!r.fields(at, value, ["host", "ports", "resolution"], "{ host, ports: [{ number, protocol }], resolution? }", fix)) return undefined;
     const before = r.problems.length;
-    const host = r.stringAt(`${at}.host`, value.host, EXTERNAL_HOST, "must be an external DNS name such as api.github.com, or *.example.com", "api.github.com");
+    let host = r.stringAt(`${at}.host`, value.host, EXTERNAL_HOST, "must be an external DNS name such as api.github.com, or *.example.com", "api.github.com");
+    const hostProblem = host === undefined ? undefined : dnsNameProblem(host);
+    if (hostProblem !== undefined) {
+        r.fail(`${at}.host`, show(host), hostProblem, setPathCommand(`${at}.host`, "api.github.com"));
+        host = undefined;
+    }
     const resolution = value.resolution ?? (typeof host === "string" && host.startsWith("*.") ? "NONE" : "DNS");
     if (resolution !== "DNS" && resolution !== "NONE") {
         r.fail(`${at}.resolution`, show(resolution), "must be DNS (resolve the name) or NONE (pass through to the requested address; needed for wildcards)", setPathCommand(`${at}.resolution`, "DNS"));

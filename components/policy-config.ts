@@ -1,6 +1,6 @@
 // Routing policies from stack config: match rules, blue/green preview, mirroring, faults, resilience and
 // local rate limits, each keyed by service name. Pure validation into typed settings.
-import { durationMs, isRecord, Reader, setCommand, setPathCommand, show } from "./config-reader";
+import { DurationRange, durationMs, isRecord, Reader, setCommand, setPathCommand, show } from "./config-reader";
 import type { ServiceSettings } from "./config";
 import { subsetsOf } from "./plan";
 import { RE2JS } from "re2js";
@@ -97,6 +97,17 @@ const RETRY_ON = new Set([
     "5xx", "gateway-error", "reset", "connect-failure", "envoy-ratelimited", "retriable-4xx", "refused-stream",
     "retriable-status-codes", "retriable-headers", "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable",
 ]);
+/**
+ * Each duration field's range. Istio refuses durations under 1ms; Envoy's token bucket refills at most every
+ * 50ms; a fault delay beyond a minute is an outage rather than a test; an hour bounds every timeout.
+ */
+const DURATIONS = {
+    faultDelay: { min: "1ms", max: "60s", example: "2s" },
+    timeout: { min: "1ms", max: "1h", example: "5s" },
+    ejection: { min: "1ms", max: "1h", example: "30s" },
+    fillInterval: { min: "50ms", max: "1h", example: "1s" },
+} as const satisfies Record<string, DurationRange>;
+
 /** The route rule names this program writes itself. */
 export const RESERVED_RULE_NAMES = ["release", "preview-blue", "preview-green"];
 
@@ -241,7 +252,7 @@ function readFault(r: Reader, at: string, value: unknown): FaultSettings | undef
     let abort: FaultSettings["abort"];
     if (value.delay !== undefined && r.fields(`${at}.delay`, value.delay, ["percent", "fixedDelay"], "{ percent, fixedDelay }", fix)) {
         const percent = r.percentAt(`${at}.delay.percent`, value.delay.percent, "share of requests delayed");
-        const fixedDelay = r.durationAt(`${at}.delay.fixedDelay`, value.delay.fixedDelay, "how long each delayed request waits");
+        const fixedDelay = r.durationAt(`${at}.delay.fixedDelay`, value.delay.fixedDelay, "how long each delayed request waits", DURATIONS.faultDelay);
         if (percent !== undefined && fixedDelay !== undefined) delay = { percent, fixedDelay };
     }
     if (value.abort !== undefined && r.fields(`${at}.abort`, value.abort, ["percent", "httpStatus"], "{ percent, httpStatus }", fix)) {
@@ -260,11 +271,11 @@ function readResilience(r: Reader, at: string, value: unknown): ResilienceSettin
     const sections = ["timeout", "retries", "connectionPool", "outlierDetection"];
     if (!r.fields(at, value, sections, "{ timeout?, retries?, connectionPool?, outlierDetection? }", fix)) return {};
     const result: { -readonly [K in keyof ResilienceSettings]: ResilienceSettings[K] } = {};
-    if (value.timeout !== undefined) result.timeout = r.durationAt(`${at}.timeout`, value.timeout, "overall request timeout");
+    if (value.timeout !== undefined) result.timeout = r.durationAt(`${at}.timeout`, value.timeout, "overall request timeout", DURATIONS.timeout);
     const { retries, connectionPool: pool, outlierDetection: outlier } = value;
     if (retries !== undefined && r.fields(`${at}.retries`, retries, ["attempts", "perTryTimeout", "retryOn"], "{ attempts, perTryTimeout?, retryOn? }", setPathCommand(`${at}.retries.attempts`, 3))) {
         const attempts = r.integerAt(`${at}.retries.attempts`, retries.attempts, 0, 10, "retries after the first try", 3);
-        const perTryTimeout = retries.perTryTimeout === undefined ? undefined : r.durationAt(`${at}.retries.perTryTimeout`, retries.perTryTimeout, "timeout of each try");
+        const perTryTimeout = retries.perTryTimeout === undefined ? undefined : r.durationAt(`${at}.retries.perTryTimeout`, retries.perTryTimeout, "timeout of each try", DURATIONS.timeout);
         let retryOn: string | undefined;
         if (retries.retryOn !== undefined) {
             const conditions = typeof retries.retryOn === "string" ? retries.retryOn.split(",") : [];
@@ -287,8 +298,8 @@ function readResilience(r: Reader, at: string, value: unknown): ResilienceSettin
     if (outlier !== undefined && r.fields(`${at}.outlierDetection`, outlier, ["consecutive5xxErrors", "interval", "baseEjectionTime", "maxEjectionPercent"], "{ consecutive5xxErrors?, interval?, baseEjectionTime?, maxEjectionPercent? }", setPathCommand(`${at}.outlierDetection.consecutive5xxErrors`, 5))) {
         result.outlierDetection = {
             consecutive5xxErrors: outlier.consecutive5xxErrors === undefined ? undefined : r.integerAt(`${at}.outlierDetection.consecutive5xxErrors`, outlier.consecutive5xxErrors, 1, 1000, "5xx responses in a row that eject a pod", 5),
-            interval: outlier.interval === undefined ? undefined : r.durationAt(`${at}.outlierDetection.interval`, outlier.interval, "time between ejection sweeps"),
-            baseEjectionTime: outlier.baseEjectionTime === undefined ? undefined : r.durationAt(`${at}.outlierDetection.baseEjectionTime`, outlier.baseEjectionTime, "minimum ejection time"),
+            interval: outlier.interval === undefined ? undefined : r.durationAt(`${at}.outlierDetection.interval`, outlier.interval, "time between ejection sweeps", DURATIONS.ejection),
+            baseEjectionTime: outlier.baseEjectionTime === undefined ? undefined : r.durationAt(`${at}.outlierDetection.baseEjectionTime`, outlier.baseEjectionTime, "minimum ejection time", DURATIONS.ejection),
             maxEjectionPercent: outlier.maxEjectionPercent === undefined ? undefined : r.integerAt(`${at}.outlierDetection.maxEjectionPercent`, outlier.maxEjectionPercent, 0, 100, "percent of pods that may be ejected", 50),
         };
     }
@@ -318,11 +329,7 @@ function readRateLimit(r: Reader, at: string, value: unknown): RateLimitSettings
     if (!r.fields(at, value, ["maxTokens", "tokensPerFill", "fillInterval"], "{ maxTokens, tokensPerFill, fillInterval }", setPathCommand(`${at}.maxTokens`, 100))) return undefined;
     const maxTokens = r.integerAt(`${at}.maxTokens`, value.maxTokens, 1, 1_000_000, "bucket size: the largest burst a pod accepts", 100);
     const tokensPerFill = r.integerAt(`${at}.tokensPerFill`, value.tokensPerFill, 1, 1_000_000, "tokens added each interval", 100);
-    const fillInterval = r.durationAt(`${at}.fillInterval`, value.fillInterval, "how often tokens are added");
-    if (fillInterval !== undefined && /^\d+ms$/.test(fillInterval) && Number(fillInterval.slice(0, -2)) < 50) {
-        r.fail(`${at}.fillInterval`, show(fillInterval), "Envoy needs at least 50ms", setPathCommand(`${at}.fillInterval`, "1s"));
-        return undefined;
-    }
+    const fillInterval = r.durationAt(`${at}.fillInterval`, value.fillInterval, "how often tokens are added; Envoy needs at least 50ms", DURATIONS.fillInterval);
     if (maxTokens === undefined || tokensPerFill === undefined || fillInterval === undefined) return undefined;
     return { maxTokens, tokensPerFill, fillInterval };
 }

@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { destinationRuleSpec, ENVOY_FILTER_API, ingressVirtualServiceSpec, meshVirtualServiceSpec, NETWORKING_API, rateLimitFilterSpec } from "./istio-specs";
 import { ServicePlan } from "./plan";
+import { ingressVirtualServiceName, rateLimitFilterName } from "./names";
 
 export interface AppRoutingArgs {
     plan: ServicePlan;
@@ -43,11 +44,11 @@ export class AppRouting extends pulumi.ComponentResource {
                 routeOpts,
             ),
             new k8s.apiextensions.CustomResource(
-                `${plan.name}-ingress`,
+                ingressVirtualServiceName(plan.name),
                 {
                     apiVersion: NETWORKING_API,
                     kind: "VirtualService",
-                    metadata: metadata(`${plan.name}-ingress`),
+                    metadata: metadata(ingressVirtualServiceName(plan.name)),
                     spec: ingressVirtualServiceSpec(plan, args.gatewayRef, args.ingressHost),
                 },
                 routeOpts,
@@ -55,11 +56,11 @@ export class AppRouting extends pulumi.ComponentResource {
         ];
         if (plan.rateLimit !== undefined) {
             this.rateLimitFilter = new k8s.apiextensions.CustomResource(
-                `${plan.name}-local-ratelimit`,
+                rateLimitFilterName(plan.name),
                 {
                     apiVersion: ENVOY_FILTER_API,
                     kind: "EnvoyFilter",
-                    metadata: metadata(`${plan.name}-local-ratelimit`),
+                    metadata: metadata(rateLimitFilterName(plan.name)),
                     spec: rateLimitFilterSpec(plan.name, plan.rateLimit),
                 },
                 { parent: this, dependsOn: [...args.dependsOn, ...args.workloads] },

@@ -199,8 +199,14 @@ export function readSecurity(r: Reader, services: readonly ServiceSettings[], na
         r.fail("denyByDefault", "false", "a production stack denies by default", setCommand("denyByDefault", true));
     }
     const podSecurity = r.oneOf("podSecurity", SECURITY_DEFAULTS.podSecurity, POD_SECURITY_LEVELS, "Pod Security level enforced on the app namespace; baseline and restricted install Istio's CNI chart");
+    if (production && podSecurity === "privileged") {
+        r.fail("podSecurity", show(podSecurity), "a production stack enforces baseline or restricted Pod Security on the app namespace", setCommand("podSecurity", "restricted"));
+    }
     const jwt = readJwt(r);
     const tls = readTls(r, ingressHost);
+    if (production && tls === undefined && !r.problems.some((p) => p.key.startsWith("tls"))) {
+        r.fail("tlsCredentialName", show(""), "a production stack serves HTTPS at the ingress: name an existing kubernetes.io/tls Secret in istio-ingress, or set tlsCertificate and tlsPrivateKey", setCommand("tlsCredentialName", "api-example-com-tls"));
+    }
     return {
         mtlsMode,
         denyByDefault,

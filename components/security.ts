@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ServicePlan } from "./plan";
+import { ingressPolicyName, meshPolicyName } from "./names";
 import { SecuritySettings } from "./security-config";
 import {
     allowNothingSpec,
@@ -46,13 +47,15 @@ export class MeshSecurity extends pulumi.ComponentResource {
         if (settings.denyByDefault) {
             policy("AuthorizationPolicy", "allow-nothing", args.appNamespace, allowNothingSpec());
             for (const service of args.services) {
-                policy("AuthorizationPolicy", `${service.name}-from-ingress`, args.appNamespace, ingressAllowSpec(service.name, service.path, args.gatewayServiceAccount));
+                policy("AuthorizationPolicy", ingressPolicyName(service.name), args.appNamespace, ingressAllowSpec(service.name, service.path, args.gatewayServiceAccount));
                 const edges = settings.meshEdges.filter((e) => e.to === service.name);
-                if (edges.length > 0) policy("AuthorizationPolicy", `${service.name}-from-mesh`, args.appNamespace, meshAllowSpec(service.name, edges));
+                if (edges.length > 0) policy("AuthorizationPolicy", meshPolicyName(service.name), args.appNamespace, meshAllowSpec(service.name, edges));
             }
         }
         if (settings.jwt !== undefined) {
-            policy("RequestAuthentication", "ingress-jwt", args.gatewayNamespace, requestAuthenticationSpec(settings.jwt, args.gatewaySelector), [args.gatewayRelease]);
+            const spec = requestAuthenticationSpec(settings.jwt, args.gatewaySelector);
+            // Inline key material is handled as a secret: encrypted in state, masked in previews.
+            policy("RequestAuthentication", "ingress-jwt", args.gatewayNamespace, settings.jwt.jwks === undefined ? spec : pulumi.secret(spec), [args.gatewayRelease]);
             policy("AuthorizationPolicy", "ingress-require-jwt", args.gatewayNamespace, requireJwtSpec(settings.jwt, args.gatewaySelector), [args.gatewayRelease]);
         }
         this.registerOutputs({});

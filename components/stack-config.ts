@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigSource } from "./config-reader";
+import { SECRET_KEYS } from "./security-config";
 
 /**
  * The running stack's config as a ConfigSource. Values are read raw (secrets too, so they can be validated
@@ -14,4 +15,23 @@ export function stackConfigSource(): ConfigSource {
         keys: () => Object.keys(pulumi.runtime.allConfig()).filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)),
         isSecret: (key) => typeof isConfigSecret === "function" && Reflect.apply(isConfigSecret, undefined, [prefix + key]) === true,
     };
+}
+
+/** The parts of a resource's inputs that carry config values; names and kinds stay readable in every diff. */
+const CONFIG_DERIVED_INPUTS = new Set(["spec", "values", "data", "stringData"]);
+
+/**
+ * Keeps every key set with `--secret` secret. The TLS keys have their own Secret; any other secret key may
+ * reach any object or output, so all of them are stored as Pulumi secrets: encrypted in state, masked in
+ * previews and outputs. Returns how to export an output under that rule.
+ */
+export function keepConfigSecretsSecret(source: ConfigSource): <T>(value: T) => pulumi.Output<pulumi.Unwrap<T>> {
+    const secretKeys = source.keys().filter((key) => source.isSecret(key) && !(SECRET_KEYS as readonly string[]).includes(key));
+    if (secretKeys.length === 0) return (value) => pulumi.output(value);
+    pulumi.runtime.registerStackTransformation((args) => {
+        if (!(args.resource instanceof pulumi.CustomResource)) return undefined;
+        const props = Object.fromEntries(Object.entries(args.props).map(([name, value]) => [name, CONFIG_DERIVED_INPUTS.has(name) ? pulumi.secret(value) : value]));
+        return { props, opts: args.opts };
+    });
+    return (value) => pulumi.secret(value);
 }

@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { CONTAINER_PORT, SERVICE_PORT } from "./istio-specs";
 import { ServicePlan } from "./plan";
+import { deploymentName } from "./names";
 
 export interface AppWorkloadsArgs {
     plan: ServicePlan;
@@ -84,9 +85,9 @@ export class AppWorkloads extends pulumi.ComponentResource {
         this.deployments = plan.subsets.map(
             ({ version }) =>
                 new k8s.apps.v1.Deployment(
-                    `${plan.name}-${version}`,
+                    deploymentName(plan.name, version),
                     {
-                        metadata: { name: `${plan.name}-${version}`, namespace: args.namespace, labels: { ...labels, version } },
+                        metadata: { name: deploymentName(plan.name, version), namespace: args.namespace, labels: { ...labels, version } },
                         spec: deploymentSpec(plan, version, args.image, args.replicas),
                     },
                     childOpts,

@@ -53,7 +53,7 @@ export function measureProgram(services: number): Promise<Measurement> {
 /** `resources` VirtualServices with no parent, dependency or Output among them, under the same mocks, in this process. */
 export function measureSdkAlone(resources: number): Promise<Measurement> {
     return timed(() =>
-        runUnderMocks("bench", {}, () => {
+        runUnderMocks("bench", {}, [], () => {
             for (let i = 0; i < resources; i++) {
                 const name = `bare-${String(i)}`;
                 new k8s.apiextensions.CustomResource(name, {

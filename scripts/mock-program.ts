@@ -3,7 +3,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { parse } from "yaml";
+import { parse, parseDocument } from "yaml";
 import { SECRET_KEYS } from "../components/security-config";
 
 /** The folder with Pulumi.yaml: the parent of scripts/, also when running compiled from bin/scripts/. */
@@ -21,11 +21,15 @@ export interface RegisteredResource {
     /** Logical name of the parent component, if any. */
     readonly parent?: string;
     readonly custom: boolean;
+    /** Did any of its inputs reach the provider as a Pulumi secret (encrypted in state, masked in diffs)? */
+    readonly secretInputs: boolean;
 }
 
 export interface ProgramRun {
     readonly resources: readonly RegisteredResource[];
     readonly outputs: Record<string, unknown>;
+    /** The stack outputs exported as secrets. */
+    readonly secretOutputs: readonly string[];
 }
 
 export type ConfigValue = string | number | boolean | object;
@@ -47,13 +51,45 @@ export function stackNames(): string[] {
         .sort();
 }
 
+/** A stack file that is not valid YAML: where, what, and how to fix it. */
+export class StackFileError extends Error {
+    constructor(
+        readonly file: string,
+        readonly line: number,
+        readonly column: number,
+        readonly problem: string,
+        readonly fix: string,
+    ) {
+        super(`${file} line ${line}, column ${column}: ${problem}.\n    Fix: ${fix}`);
+        this.name = "StackFileError";
+    }
+}
+
+const YAML_FIXES: Readonly<Record<string, string>> = {
+    DUPLICATE_KEY: "a key may appear once in a map; delete one of the two, or merge them",
+    TAB_AS_INDENT: "indent with spaces; YAML does not allow tabs",
+};
+
+/** Parses a stack file, turning YAML's errors into a StackFileError that names the file, the line and a fix. */
+function parseStackFile(file: string): unknown {
+    const doc = parseDocument(fs.readFileSync(file, "utf8"), { uniqueKeys: true });
+    if (doc.errors.length > 0) {
+        const error = doc.errors[0];
+        const position = error.linePos?.[0] ?? { line: 1, col: 1 };
+        const problem = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+        const fix = YAML_FIXES[error.code] ?? "line the keys of one map up under each other, indent each value under its key, and close every [ and {";
+        throw new StackFileError(path.basename(file), position.line, position.col, problem, fix);
+    }
+    return doc.toJS() as unknown;
+}
+
 /** A stack file's config, keyed without the project prefix. */
 export function stackConfig(stack: string): Record<string, ConfigValue> {
     const file = path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`);
     if (!fs.existsSync(file)) {
         throw new Error(`Unknown stack "${stack}": there is no Pulumi.${stack}.yaml. Stacks: ${stackNames().join(", ")}`);
     }
-    const doc: unknown = parse(fs.readFileSync(file, "utf8")) ?? {};
+    const doc: unknown = parseStackFile(file) ?? {};
     const config = typeof doc === "object" && doc !== null && "config" in doc ? doc.config : undefined;
     const prefix = `${projectName()}:`;
     const result: Record<string, ConfigValue> = {};
@@ -76,17 +112,27 @@ function asCliString(value: ConfigValue): string {
 
 const logicalName = (type: string, name: string) => `${type}::${name}`;
 
+const isSecretWrapper = (value: unknown): boolean =>
+    typeof value === "object" && value !== null && (value as Record<string, unknown>)[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
+
+function containsSecret(value: unknown): boolean {
+    if (isSecretWrapper(value)) return true;
+    if (Array.isArray(value)) return value.some(containsSecret);
+    return typeof value === "object" && value !== null && Object.values(value).some(containsSecret);
+}
+
 /** Inputs as the provider would see them: Pulumi's wrapper around a secret value replaced by the value. */
 function unwrapSecrets(value: unknown): unknown {
     if (Array.isArray(value)) return value.map(unwrapSecrets);
     if (typeof value !== "object" || value === null) return value;
     const record = value as Record<string, unknown>;
-    if (record[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig) return unwrapSecrets(record.value);
+    if (isSecretWrapper(record)) return unwrapSecrets(record.value);
     return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, unwrapSecrets(v)]));
 }
 
 class RecordingMocks implements pulumi.runtime.Mocks {
     readonly registered = new Map<string, Record<string, unknown>>();
+    readonly withSecrets = new Set<string>();
 
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
         const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
@@ -99,6 +145,7 @@ class RecordingMocks implements pulumi.runtime.Mocks {
             state.status = { loadBalancer: { ingress: [{ ip: "203.0.113.10" }] } };
         }
         if (args.custom !== false) this.registered.set(logicalName(args.type, args.name), inputs);
+        if (containsSecret(args.inputs)) this.withSecrets.add(logicalName(args.type, args.name));
         return { id: args.id || `${args.name}-id`, state };
     }
 
@@ -119,11 +166,12 @@ export class ProgramError extends Error {
 }
 
 /**
- * Runs the program for `stack` with `overrides` on top of the stack file. Rejects with a ProgramError if
- * the program throws (for example on invalid config).
+ * Runs the program for `stack` with `overrides` on top of the stack file, the keys in `secretKeys` set as
+ * `pulumi config set --secret` sets them. Rejects with a ProgramError if the program throws (for example on
+ * invalid config).
  */
-export function runProgram(stack: string, overrides: Record<string, ConfigValue> = {}): Promise<ProgramRun> {
-    return runUnderMocks(stack, { ...stackConfig(stack), ...overrides }, () => {
+export function runProgram(stack: string, overrides: Record<string, ConfigValue> = {}, secretKeys: readonly string[] = []): Promise<ProgramRun> {
+    return runUnderMocks(stack, { ...stackConfig(stack), ...overrides }, secretKeys, () => {
         // A fresh evaluation of index.ts per run: Node caches modules, and the program is its top-level code.
         require.cache[require.resolve(PROGRAM)] = undefined;
         // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -135,16 +183,17 @@ export function runProgram(stack: string, overrides: Record<string, ConfigValue>
  * Runs `program` (code that registers resources and returns the stack outputs) as stack `stack` with config
  * `values`, under mocks that record every resource as the provider would receive it.
  */
-export async function runUnderMocks(stack: string, values: Record<string, ConfigValue>, program: () => Record<string, unknown>): Promise<ProgramRun> {
+export async function runUnderMocks(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[], program: () => Record<string, unknown>): Promise<ProgramRun> {
     const project = projectName();
     const mocks = new RecordingMocks();
     await pulumi.runtime.setMocks(mocks, project, stack, false);
     pulumi.runtime.setAllConfig(
         Object.fromEntries(Object.entries(values).map(([k, v]) => [`${project}:${k}`, asCliString(v)])),
         // Keys the program requires to be secrets are marked so, as `pulumi config set --secret` would.
-        SECRET_KEYS.filter((k) => k in values).map((k) => `${project}:${k}`),
+        [...new Set([...SECRET_KEYS.filter((k) => k in values), ...secretKeys])].map((k) => `${project}:${k}`),
     );
 
+    let exportsOfProgram: Record<string, unknown> = {};
     const seen: { resource: pulumi.Resource; type: string; name: string; dependsOn: pulumi.Resource[]; parent?: pulumi.Resource; custom: boolean }[] = [];
     const run = pulumi.runtime.runInPulumiStack(() => {
         // Records each resource's dependencies, which the mock monitor does not pass on.
@@ -160,7 +209,8 @@ export async function runUnderMocks(stack: string, values: Record<string, Config
             });
             return undefined;
         });
-        return Promise.resolve(program());
+        exportsOfProgram = program();
+        return Promise.resolve(exportsOfProgram);
     });
     // When the program throws, Pulumi's stack resource rejects a few internal promises with the same error
     // besides the one returned here; those are expected, anything else is re-raised.
@@ -189,8 +239,13 @@ export async function runUnderMocks(stack: string, values: Record<string, Config
         dependsOn: s.dependsOn.map((d) => nameOf.get(d) ?? "(outside the program)"),
         parent: s.parent === undefined ? undefined : nameOf.get(s.parent),
         custom: s.custom,
+        secretInputs: mocks.withSecrets.has(logicalName(s.type, s.name)),
     }));
-    return { resources, outputs: outputs ?? {} };
+    const secretOutputs: string[] = [];
+    for (const [name, value] of Object.entries(exportsOfProgram)) {
+        if (pulumi.Output.isInstance(value) && (await pulumi.isSecret(value))) secretOutputs.push(name);
+    }
+    return { resources, outputs: outputs ?? {}, secretOutputs };
 }
 
 async function waitForRegistrations(): Promise<void> {

@@ -6,8 +6,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { stringify } from "yaml";
 import { ConfigError } from "../components/config";
+import { ConfigProblem, isRecord } from "../components/config-reader";
 import { PolicySummary, splitTable, TrafficSplit } from "../components/outputs";
-import { ConfigValue, PROJECT_ROOT, ProgramError, ProgramRun, runProgram, stackNames } from "./mock-program";
+import { ConfigValue, PROJECT_ROOT, ProgramError, ProgramRun, runProgram, StackFileError, stackNames } from "./mock-program";
 import { ArgvReader, UsageError } from "./cli";
 import { ObjectRef, validateObjects } from "./validate";
 
@@ -98,11 +99,20 @@ function isObjectRef(inputs: Record<string, unknown>): inputs is Record<string, 
     return typeof inputs.apiVersion === "string" && typeof inputs.kind === "string";
 }
 
-/** A Secret's values come from Pulumi secret config: the rendered file names its keys, never the material. */
+const REDACTED = "<redacted: from Pulumi secret config>";
+
+/**
+ * A Secret's values come from Pulumi secret config, and so may inline JWKS: the rendered file names the
+ * Secret's keys and the JWT rule's issuer, never the material.
+ */
 export function redactSecret(object: Record<string, unknown> & ObjectRef): Record<string, unknown> {
+    if (object.kind === "RequestAuthentication" && isRecord(object.spec) && Array.isArray(object.spec.jwtRules)) {
+        const jwtRules: unknown[] = object.spec.jwtRules.map((rule: unknown) => (isRecord(rule) && "jwks" in rule ? { ...rule, jwks: REDACTED } : rule));
+        return { ...object, spec: { ...object.spec, jwtRules } };
+    }
     if (object.kind !== "Secret") return object;
     const redact = (values: unknown) =>
-        typeof values === "object" && values !== null ? Object.fromEntries(Object.keys(values).map((k) => [k, "<redacted: from Pulumi secret config>"])) : values;
+        typeof values === "object" && values !== null ? Object.fromEntries(Object.keys(values).map((k) => [k, REDACTED])) : values;
     return { ...object, ...("data" in object && { data: redact(object.data) }), ...("stringData" in object && { stringData: redact(object.stringData) }) };
 }
 
@@ -155,9 +165,33 @@ function writeFiles(result: ProgramRun, objects: readonly (Record<string, unknow
     return written.sort();
 }
 
+/** The top-level key of a problem's key path (`routes` of `routes.user-service[0].to`). */
+const topKey = (key: string) => /^[^.[]*/.exec(key)?.[0] ?? key;
+
+/**
+ * A problem's fix in render's words when the value came from `--set`: `--set key=value` instead of
+ * `pulumi config set key value`, which would change the stack rather than this render.
+ */
+export function renderFix(problem: ConfigProblem, overrides: Readonly<Record<string, string>>): ConfigProblem {
+    const top = topKey(problem.key);
+    if (!(top in overrides)) return problem;
+    const plain = /^pulumi config set (\S+) (.+)$/.exec(problem.fix);
+    if (plain !== null && plain[1] === top) return { ...problem, fix: `--set ${top}=${plain[2]}` };
+    const path = /^pulumi config set --path '([^']+)' (.+)$/.exec(problem.fix);
+    if (path !== null) return { ...problem, fix: `in --set ${top}=<JSON>, set ${path[1]} to ${path[2]}` };
+    return { ...problem, fix: `${problem.fix.replace(/^pulumi config rm (--path )?/, "remove ")} from --set ${top}=...` };
+}
+
 export async function render(options: RenderOptions, log: (line: string) => void): Promise<string[]> {
     const overrides: Record<string, ConfigValue> = options.overrides;
-    const result = await runProgram(options.stack, overrides);
+    let result: ProgramRun;
+    try {
+        result = await runProgram(options.stack, overrides);
+    } catch (error) {
+        const cause = error instanceof ProgramError ? error.cause : error;
+        if (cause instanceof ConfigError) throw new ConfigError(cause.problems.map((p) => renderFix(p, options.overrides)));
+        throw error;
+    }
     const written = await writeRendered(result, options.out);
     log(`Rendered stack ${options.stack}: ${written.length} files in ${path.relative(process.cwd(), options.out) || "."}`);
     log("");
@@ -177,6 +211,16 @@ export async function render(options: RenderOptions, log: (line: string) => void
     return written;
 }
 
+/**
+ * Render's exit status for an error: 2 for input it refuses (flags, config, a stack file), with the message
+ * alone; 1 for anything else, which is a bug worth its stack trace.
+ */
+export function exitStatus(error: unknown): { code: 1 | 2; message: string } {
+    const cause = error instanceof ProgramError ? error.cause : error;
+    if (cause instanceof UsageError || cause instanceof ConfigError || cause instanceof StackFileError) return { code: 2, message: cause.message };
+    return { code: 1, message: cause instanceof Error ? (cause.stack ?? cause.message) : String(cause) };
+}
+
 async function main(): Promise<number> {
     try {
         const options = parseArgs(process.argv.slice(2));
@@ -189,13 +233,9 @@ async function main(): Promise<number> {
         });
         return 0;
     } catch (error) {
-        const cause = error instanceof ProgramError ? error.cause : error;
-        if (cause instanceof UsageError || cause instanceof ConfigError) {
-            console.error(cause.message);
-            return 2;
-        }
-        console.error(cause);
-        return 1;
+        const { code, message } = exitStatus(error);
+        console.error(message);
+        return code;
     }
 }
 

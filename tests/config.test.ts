@@ -61,7 +61,7 @@ describe("stack config", () => {
     it("refuses a misspelled key instead of ignoring it", () => {
         const [problem] = problemsOf({ canaryWieght: "50" });
         assert.equal(problem.key, "canaryWieght");
-        assert.match(problem.allowed, /not a key this program reads; known keys: .*canaryWeight/);
+        assert.match(problem.allowed, /not a key this program reads \(did you mean canaryWeight\?\); known keys: .*canaryWeight/);
         assert.equal(problem.fix, "pulumi config rm canaryWieght");
     });
 

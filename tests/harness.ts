@@ -26,13 +26,13 @@ export { runProgram, ProgramError, ProgramRun, RegisteredResource };
 const runs = new Map<string, Promise<ProgramRun>>();
 
 /** runProgram, memoised per stack and overrides: most tests only read the result. */
-export function run(stack: string, overrides: Record<string, ConfigValue> = {}): Promise<ProgramRun> {
-    const key = JSON.stringify([stack, overrides]);
+export function run(stack: string, overrides: Record<string, ConfigValue> = {}, secretKeys: readonly string[] = []): Promise<ProgramRun> {
+    const key = JSON.stringify([stack, overrides, secretKeys]);
     let result = runs.get(key);
     if (result === undefined) {
         // Runs share Pulumi's global runtime state, so they go one at a time.
         const previous = [...runs.values()].pop() ?? Promise.resolve(undefined);
-        result = previous.catch(() => undefined).then(() => runProgram(stack, overrides));
+        result = previous.catch(() => undefined).then(() => runProgram(stack, overrides, secretKeys));
         runs.set(key, result);
     }
     return result;
@@ -260,6 +260,9 @@ export function configProblems(values: Record<string, unknown>, secretKeys: read
     }
     return [];
 }
+
+/** The least a production stack must set besides `production`, for tests of one more production rule. */
+export const PRODUCTION_MINIMUM = { production: true, gatewayReplicas: "2", tlsCredentialName: "api-example-com-tls" } as const;
 
 /** The value, or a failed assertion naming what was missing. */
 export function must<T>(value: T | undefined | null, what: string): T {

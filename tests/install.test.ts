@@ -1,5 +1,5 @@
 import { strict as assert } from "assert";
-import { configProblems, helmReleases, named, objects, resource, run, settingsFor, waitsFor } from "./harness";
+import { PRODUCTION_MINIMUM, configProblems, helmReleases, named, objects, resource, run, settingsFor, waitsFor } from "./harness";
 import { chartPlatform, gatewayChartValues, usesCni } from "../components/istio";
 import { PLATFORMS } from "../components/config";
 
@@ -104,7 +104,7 @@ describe("Istio installation", () => {
         const dev = await gateway("dev");
         assert.deepEqual([dev.autoscaling, dev.podDisruptionBudget], [{ minReplicas: 1, maxReplicas: 5 }, undefined]);
         assert.deepEqual(gatewayChartValues({ ...settingsFor("prod"), gatewayReplicas: 8 }).autoscaling, { minReplicas: 8, maxReplicas: 8 });
-        const [problem] = configProblems({ production: true, gatewayReplicas: "1" });
+        const [problem] = configProblems({ ...PRODUCTION_MINIMUM, gatewayReplicas: "1" });
         assert.deepEqual([problem.key, problem.value, problem.fix], ["gatewayReplicas", '"1"', "pulumi config set gatewayReplicas 2"]);
     });
 

@@ -1,5 +1,5 @@
 import { strict as assert } from "assert";
-import { configProblems, helmReleases, must, named, ofKind, resource, run, waitsFor } from "./harness";
+import { PRODUCTION_MINIMUM, configProblems, helmReleases, must, named, ofKind, resource, run, waitsFor } from "./harness";
 import { dashboardCommands, JAEGER_COLLECTOR, JAEGER_QUERY } from "../components/observability";
 
 const problemKeys = (values: Record<string, unknown>) => configProblems(values).map((p) => p.key);
@@ -62,10 +62,10 @@ describe("observability", () => {
         assert.deepEqual(await volume("dev"), { enabled: false });
         assert.deepEqual(await volume("prod"), { enabled: true, size: "50Gi" });
         assert.deepEqual(await volume("staging", { prometheusStorageClass: "premium-rwo" }), { enabled: true, size: "20Gi", storageClass: "premium-rwo" });
-        const [missing] = configProblems({ production: true, gatewayReplicas: "2", observability: "true" });
+        const [missing] = configProblems({ ...PRODUCTION_MINIMUM, observability: "true" });
         assert.deepEqual([missing.key, missing.value, missing.fix], ["prometheusVolumeSize", '""', "pulumi config set prometheusVolumeSize 20Gi"]);
         assert.match(missing.allowed, /persistent volume/);
-        assert.deepEqual(problemKeys({ production: true, gatewayReplicas: "2", observability: "false" }), []);
+        assert.deepEqual(problemKeys({ ...PRODUCTION_MINIMUM, observability: "false" }), []);
         assert.deepEqual(problemKeys({ prometheusVolumeSize: "20GB" }), ["prometheusVolumeSize"]);
         assert.deepEqual(problemKeys({ prometheusStorageClass: "fast" }), ["prometheusStorageClass"]);
     });

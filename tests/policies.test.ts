@@ -2,7 +2,7 @@ import { strict as assert } from "assert";
 import { readSettings } from "../components/config";
 import { cookieRegex } from "../components/plan";
 import { re2Refusal } from "../components/policy-config";
-import { configProblems, configSource, fqdn, INGRESS, must, named, ofKind, planFor, ProgramRun, refused, Request, routeRequest, routeVia, run, shares, virtualServiceSpecs } from "./harness";
+import { PRODUCTION_MINIMUM, configProblems, configSource, fqdn, INGRESS, must, named, ofKind, planFor, ProgramRun, refused, Request, routeRequest, routeVia, run, shares, virtualServiceSpecs } from "./harness";
 import { rateLimitFilterSpec } from "../components/istio-specs";
 import { policySummary } from "../components/outputs";
 
@@ -134,7 +134,7 @@ describe("routing policies", () => {
             const routes = { "user-service": [{ name: "korea", headers: { "x-region": { exact: "kr" } }, to: "v2", public: true }] };
             const specs = virtualServiceSpecs(planFor("prod", { routes }));
             assert.deepEqual(shares(routeVia(specs, prodUsers({ "x-region": "kr" }))), { v2: 100 });
-            const prod = { production: true, gatewayReplicas: "2" };
+            const prod = PRODUCTION_MINIMUM;
             assert.deepEqual(problemKeys({ ...prod, routes }), []);
             const [problem] = configProblems({ ...prod, routes: { "user-service": [{ ...routes["user-service"][0], public: false }] }, previewHeader: "x-preview" });
             assert.deepEqual([problem.key, problem.value, problem.fix], ["edgeRuleAccess", '"public"', "pulumi config set edgeRuleAccess authenticated"]);

@@ -2,9 +2,9 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { render } from "../scripts/render";
+import { redactSecret, render } from "../scripts/render";
 import { ConfigValue } from "../scripts/mock-program";
-import { configProblems, helmReleases, must, named, ofKind, refused, resource, run, waitsFor } from "./harness";
+import { PRODUCTION_MINIMUM, configProblems, helmReleases, must, named, ofKind, refused, resource, run, waitsFor } from "./harness";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "fixtures", name), "utf8");
 const TLS = { tlsCertificate: fixture("test-only-tls.crt"), tlsPrivateKey: fixture("test-only-tls.key") };
@@ -12,6 +12,38 @@ const TLS = { tlsCertificate: fixture("test-only-tls.crt"), tlsPrivateKey: fixtu
 const problems = (values: Record<string, unknown>, secretKeys: readonly string[] = ["tlsCertificate", "tlsPrivateKey"]) => configProblems(values, secretKeys);
 
 const policies = async (stack: string, overrides: Record<string, ConfigValue> = {}) => ofKind(await run(stack, overrides), "AuthorizationPolicy");
+
+describe("secrets", () => {
+    it("a key set with --secret keeps every object it may reach and every output secret", async () => {
+        const plain = await run("dev", { canaryWeight: 30 });
+        assert.deepEqual(plain.secretOutputs, []);
+        assert.ok(!plain.resources.some((r) => r.type.endsWith("VirtualService") && r.secretInputs));
+        const secret = await run("dev", { canaryWeight: 30 }, ["canaryWeight"]);
+        assert.deepEqual([...secret.secretOutputs].sort(), Object.keys(secret.outputs).sort());
+        for (const r of secret.resources.filter((x) => x.custom && ("spec" in x.inputs || "values" in x.inputs))) assert.ok(r.secretInputs, `${r.type} ${r.name}`);
+        // The values still reach the provider: only their storage and display change.
+        assert.deepEqual(secret.outputs.trafficSplit, plain.outputs.trafficSplit);
+    });
+
+    it("an error about a secret key never echoes its value", () => {
+        const [problem] = configProblems({ canaryWeight: "hunter2" }, ["canaryWeight"]);
+        assert.deepEqual([problem.key, problem.value], ["canaryWeight", "[secret]"]);
+        const [nested] = configProblems({ routes: { "user-service": [{ name: "r", headers: { "x-token": { exact: "s3cr3t" } }, to: "v9" }] } }, ["routes"]);
+        assert.equal(nested.value, "[secret]");
+        assert.doesNotMatch(JSON.stringify(nested), /s3cr3t/);
+    });
+
+    it("handles inline JWKS as a secret: in state and in rendered files", async () => {
+        const jwks = { keys: [{ kty: "RSA", e: "AQAB", n: "bm90LWEtcmVhbC1rZXk", kid: "test" }] };
+        const jwt = { issuer: "https://issuer.example.com", jwks, protectedPaths: ["/orders*"] };
+        const result = await run("dev", { jwt });
+        const ra = must(result.resources.find((r) => r.name === "istio-ingress-ingress-jwt"), "RequestAuthentication");
+        assert.ok(ra.secretInputs);
+        const redacted = redactSecret(ra.inputs as Record<string, unknown> & { apiVersion: string; kind: string });
+        assert.doesNotMatch(JSON.stringify(redacted), /bm90LWEtcmVhbC1rZXk/);
+        assert.match(JSON.stringify(redacted), /https:\/\/issuer.example.com/);
+    });
+});
 
 describe("zero trust", () => {
     it("creates the JWT policies in the gateway namespace after the gateway release whose pods they select", async () => {
@@ -41,7 +73,7 @@ describe("zero trust", () => {
         });
 
         it("a production stack refuses PERMISSIVE and turning deny-by-default off", () => {
-            assert.deepEqual(problems({ production: true, gatewayReplicas: "2", mtlsMode: "PERMISSIVE", denyByDefault: false }).map((p) => p.key).sort(), ["denyByDefault", "mtlsMode"]);
+            assert.deepEqual(problems({ ...PRODUCTION_MINIMUM, mtlsMode: "PERMISSIVE", denyByDefault: false }).map((p) => p.key).sort(), ["denyByDefault", "mtlsMode"]);
         });
     });
 
