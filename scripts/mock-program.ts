@@ -71,7 +71,7 @@ const YAML_FIXES: Readonly<Record<string, string>> = {
 };
 
 /** Parses a stack file, turning YAML's errors into a StackFileError that names the file, the line and a fix. */
-function parseStackFile(file: string): unknown {
+export function parseStackFile(file: string): unknown {
     const doc = parseDocument(fs.readFileSync(file, "utf8"), { uniqueKeys: true });
     if (doc.errors.length > 0) {
         const error = doc.errors[0];

@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { CONFIG_KEYS } from "../components/config";
 import { ConfigError, printable } from "../components/config-reader";
-import { ConfigValue, ProgramError, runProgram } from "../scripts/mock-program";
+import { ConfigValue, parseStackFile, ProgramError, runProgram, StackFileError } from "../scripts/mock-program";
 import { exitStatus, parseArgs, render, renderFix } from "../scripts/render";
 import { configProblems, INGRESS, planFor, PRODUCTION_MINIMUM, routeVia, shares, virtualServiceSpecs } from "./harness";
 
@@ -219,6 +219,25 @@ describe("bad input: every config key and render flag is refused before anything
                 error = e;
             }
             assert.deepEqual([exitStatus(error).code, message.test(exitStatus(error).message)], [2, true], exitStatus(error).message);
+        });
+    }
+
+    for (const [what, text, line, problem, fix] of [
+        ["a duplicate key", "config:\n  p:canaryWeight: 10\n  p:canaryWeight: 50\n", 3, /Map keys must be unique/, /a key may appear once in a map/],
+        ["a key indented too far", "config:\n  p:a: 1\n   p:b: 2\n", 2, /Nested mappings are not allowed/, /line the keys of one map up/],
+        ["a tab", "config:\n\tp:a: 1\n", 2, /Tabs are not allowed/, /indent with spaces/],
+    ] as const) {
+        it(`reports ${what} in a stack file with the file, line and a fix, as render's exit 2`, () => {
+            const file = path.join(out, "..", `Pulumi.broken-${process.pid}.yaml`);
+            fs.writeFileSync(file, text);
+            try {
+                assert.throws(
+                    () => parseStackFile(file),
+                    (e: unknown) => e instanceof StackFileError && e.line === line && problem.test(e.problem) && fix.test(e.fix) && exitStatus(e).code === 2 && !exitStatus(e).message.includes("    at "),
+                );
+            } finally {
+                fs.rmSync(file);
+            }
         });
     }
 
