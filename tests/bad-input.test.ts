@@ -249,6 +249,14 @@ describe("bad input: every config key and render flag is refused before anything
         assert.match(renderFix(nested, { routes: "{}" }).fix, /^in --set routes=<JSON>, set routes.user-service\[0\].to to v2$/);
     });
 
+    it("accepts what RE2 accepts, which JavaScript's RegExp does not", () => {
+        for (const regex of ["(?i)beta", "(?P<tier>gold|silver)", "\\pL+", "[[:alpha:]]+"]) {
+            assert.deepEqual(configProblems(rule({ headers: { "x-a": { regex } } })), [], regex);
+        }
+        const [refusal] = configProblems(rule({ headers: { "x-a": { regex: "a\\Z" } } }));
+        assert.match(refusal.allowed, /RE2 says: error parsing regexp: invalid escape sequence: `\\Z`/);
+    });
+
     it("suggests the field that was meant", () => {
         const [problem] = configProblems(rule({ too: "v2" }));
         assert.match(problem.allowed, /unknown field \(did you mean to\?\)/);
