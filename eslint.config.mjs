@@ -5,7 +5,7 @@ export default tseslint.config(
     { ignores: ["node_modules/", "bin/", "coverage/", "rendered/", "*.mjs"] },
     ...tseslint.configs.strictTypeChecked,
     {
-        languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+        languageOptions: { parserOptions: { project: "./tsconfig.json", tsconfigRootDir: import.meta.dirname } },
         plugins: { "@pulumi": pulumi },
         rules: {
             "@pulumi/no-output-in-template-literal": "error",

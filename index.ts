@@ -1,15 +1,17 @@
 // Entry point: read and validate stack config once, plan the traffic, compose the components, export outputs.
-import { readSettings } from "./components/config";
-import { GATEWAY_NAMESPACE, GATEWAY_RELEASE, GATEWAY_SELECTOR, IstioMesh } from "./components/istio";
-import { MeshSecurity } from "./components/security";
-import { dashboardCommands, Observability, releaseQueries as queriesOf, tracingExtensionProvider } from "./components/observability";
-import { Egress } from "./components/egress";
-import { AppNamespace } from "./components/namespace";
-import { planTraffic } from "./components/plan";
-import { AppRouting } from "./components/routing";
-import { AppWorkloads } from "./components/workloads";
-import { keepConfigSecretsSecret, stackConfigSource } from "./components/stack-config";
-import { curlCommands, ingressUrl, policySummary, trafficSplit as splitOf } from "./components/outputs";
+import { readSettings } from "./components/config/config";
+import { keepConfigSecretsSecret, stackConfigSource } from "./components/config/stack-config";
+import { planTraffic } from "./components/plan/plan";
+import { curlCommands, ingressUrl, policySummary, trafficSplit as splitOf } from "./components/plan/outputs";
+import { GATEWAY_NAMESPACE, GATEWAY_RELEASE, GATEWAY_SELECTOR } from "./components/specs/mesh-specs";
+import { dashboardCommands, releaseQueries as queriesOf, tracingExtensionProvider } from "./components/specs/observability-specs";
+import { Egress } from "./components/resources/egress";
+import { IstioMesh } from "./components/resources/istio";
+import { AppNamespace } from "./components/resources/namespace";
+import { Observability } from "./components/resources/observability";
+import { AppRouting } from "./components/resources/routing";
+import { MeshSecurity } from "./components/resources/security";
+import { AppWorkloads } from "./components/resources/workloads";
 
 const config = stackConfigSource();
 const settings = readSettings(config);

@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse, parseDocument } from "yaml";
-import { SECRET_KEYS } from "../components/security-config";
+import { SECRET_KEYS } from "../components/config/security-config";
 
 /** The folder with Pulumi.yaml: the parent of scripts/, also when running compiled from bin/scripts/. */
 export const PROJECT_ROOT = [path.resolve(__dirname, ".."), path.resolve(__dirname, "..", "..")].find((dir) => fs.existsSync(path.join(dir, "Pulumi.yaml"))) ?? path.resolve(__dirname, "..");

@@ -5,9 +5,9 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { stringify } from "yaml";
-import { ConfigError } from "../components/config";
-import { ConfigProblem, isRecord } from "../components/config-reader";
-import { PolicySummary, splitTable, TrafficSplit } from "../components/outputs";
+import { ConfigError } from "../components/config/config";
+import { ConfigProblem, isRecord } from "../components/config/config-reader";
+import { PolicySummary, splitTable, TrafficSplit } from "../components/plan/outputs";
 import { ConfigValue, PROJECT_ROOT, ProgramError, ProgramRun, runProgram, StackFileError, stackNames } from "./mock-program";
 import { ArgvReader, UsageError } from "./cli";
 import { ObjectRef, validateObjects } from "./validate";
@@ -221,26 +221,25 @@ export function exitStatus(error: unknown): { code: 1 | 2; message: string } {
     return { code: 1, message: cause instanceof Error ? (cause.stack ?? cause.message) : String(cause) };
 }
 
-async function main(): Promise<number> {
+/** The command: parses `argv`, renders, and returns the exit status; `out` and `err` print a line each. */
+export async function main(argv: readonly string[], out: (line: string) => void, err: (line: string) => void): Promise<number> {
     try {
-        const options = parseArgs(process.argv.slice(2));
+        const options = parseArgs(argv);
         if (options === "help") {
-            console.log(USAGE);
+            out(USAGE);
             return 0;
         }
-        await render(options, (line) => {
-            console.log(line);
-        });
+        await render(options, out);
         return 0;
     } catch (error) {
         const { code, message } = exitStatus(error);
-        console.error(message);
+        err(message);
         return code;
     }
 }
 
 if (require.main === module) {
-    void main().then((code) => {
+    void main(process.argv.slice(2), console.log, console.error).then((code) => {
         process.exitCode = code;
     });
 }

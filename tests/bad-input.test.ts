@@ -5,9 +5,9 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { CONFIG_KEYS } from "../components/config";
-import { ConfigError, printable } from "../components/config-reader";
-import { ConfigValue, parseStackFile, ProgramError, runProgram, StackFileError } from "../scripts/mock-program";
+import { CONFIG_KEYS } from "../components/config/config";
+import { ConfigError, printable } from "../components/config/config-reader";
+import { ConfigValue, parseStackFile, ProgramError, PROJECT_ROOT, runProgram, StackFileError } from "../scripts/mock-program";
 import { exitStatus, parseArgs, render, renderFix } from "../scripts/render";
 import { configProblems, INGRESS, planFor, PRODUCTION_MINIMUM, routeVia, shares, virtualServiceSpecs } from "./harness";
 
@@ -208,7 +208,7 @@ describe("bad input: every config key and render flag is refused before anything
         ["--set without =", ["--stack", "dev", "--set", "canaryWeight"], /--set takes key=value/],
         ["--set with an empty key", ["--stack", "dev", "--set", "=5"], /--set takes key=value/],
         ["--out without a value", ["--stack", "dev", "--out"], /--out needs a value/],
-        ["--out of the repository", ["--stack", "dev", "--out", path.resolve(__dirname, "..")], /is the repository or a folder holding it/],
+        ["--out of the repository", ["--stack", "dev", "--out", PROJECT_ROOT], /is the repository or a folder holding it/],
         ["--out of a folder render did not write", ["--stack", "dev", "--out", os.tmpdir()], /that no render wrote/],
     ] as const) {
         it(`refuses the render flags: ${what}`, () => {

@@ -1,7 +1,8 @@
 import { strict as assert } from "assert";
-import { ConfigError, DEFAULTS, DEFAULT_SERVICES, readSettings } from "../components/config";
+import { ConfigError, DEFAULTS, readSettings } from "../components/config/config";
+import { DEFAULT_SERVICES } from "../components/config/catalogue";
 import { configProblems, configSource, refused } from "./harness";
-import { ConfigProblem } from "../components/config-reader";
+import { ConfigProblem } from "../components/config/config-reader";
 
 const source = (values: Record<string, string>) => configSource(values);
 

@@ -3,8 +3,8 @@
 // (DNS labels of at most 63 characters) and no two alike per kind and namespace.
 import { strict as assert } from "assert";
 import fc from "fast-check";
-import { ConfigError } from "../components/config-reader";
-import { DNS_LABEL } from "../components/names";
+import { ConfigError } from "../components/config/config-reader";
+import { DNS_LABEL } from "../components/config/names";
 import { ProgramError, runProgram } from "../scripts/mock-program";
 import { validateObjects } from "../scripts/validate";
 import { objects } from "./harness";

@@ -1,10 +1,10 @@
 // Test helpers: run the program under mocks, find its resources, and answer "where does this request go"
 // by evaluating the rendered VirtualServices the way Istio does (first matching rule wins).
 import { ProgramError, ProgramRun, RegisteredResource, runProgram, ConfigValue, stackConfig } from "../scripts/mock-program";
-import { HttpMatch, ingressVirtualServiceSpec, meshVirtualServiceSpec, VirtualServiceSpec } from "../components/istio-specs";
-import { ConfigError, ConfigProblem, ConfigSource } from "../components/config-reader";
-import { readSettings, Settings } from "../components/config";
-import { JWT_CLAIM_HEADER, planTraffic, TrafficPlan } from "../components/plan";
+import { HttpMatch, ingressVirtualServiceSpec, meshVirtualServiceSpec, VirtualServiceSpec } from "../components/specs/istio-specs";
+import { ConfigError, ConfigProblem, ConfigSource } from "../components/config/config-reader";
+import { readSettings, Settings } from "../components/config/config";
+import { JWT_CLAIM_HEADER, planTraffic, TrafficPlan } from "../components/plan/plan";
 import { RE2JS } from "re2js";
 import type { IDestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule" with { "resolution-mode": "import" };
 import type { IGateway } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway" with { "resolution-mode": "import" };

@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import { PRODUCTION_MINIMUM, configProblems, helmReleases, named, objects, resource, run, settingsFor, waitsFor } from "./harness";
-import { chartPlatform, gatewayChartValues, usesCni } from "../components/istio";
-import { PLATFORMS } from "../components/config";
+import { chartPlatform, gatewayChartValues, usesCni } from "../components/specs/mesh-specs";
+import { PLATFORMS } from "../components/config/config";
 
 describe("Istio installation", () => {
     it("installs base, istiod and gateway from Istio's chart repository at istioVersion", async () => {

@@ -1,6 +1,6 @@
 import { strict as assert } from "assert";
 import { PRODUCTION_MINIMUM, configProblems, helmReleases, must, named, ofKind, resource, run, waitsFor } from "./harness";
-import { dashboardCommands, JAEGER_COLLECTOR, JAEGER_QUERY } from "../components/observability";
+import { dashboardCommands, JAEGER_COLLECTOR, JAEGER_QUERY } from "../components/specs/observability-specs";
 
 const problemKeys = (values: Record<string, unknown>) => configProblems(values).map((p) => p.key);
 

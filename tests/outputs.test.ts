@@ -1,8 +1,8 @@
 import { strict as assert } from "assert";
-import { curlCommands, hostHeader, splitTable } from "../components/outputs";
-import { loadBalancerAddress } from "../components/istio";
-import { planTraffic } from "../components/plan";
-import { readSettings } from "../components/config";
+import { curlCommands, hostHeader, splitTable } from "../components/plan/outputs";
+import { loadBalancerAddress } from "../components/specs/mesh-specs";
+import { planTraffic } from "../components/plan/plan";
+import { readSettings } from "../components/config/config";
 import { configSource, run } from "./harness";
 
 describe("stack outputs", () => {

@@ -1,10 +1,10 @@
 import { strict as assert } from "assert";
-import { readSettings } from "../components/config";
-import { cookieRegex } from "../components/plan";
-import { re2Refusal } from "../components/policy-config";
+import { readSettings } from "../components/config/config";
+import { cookieRegex } from "../components/plan/plan";
+import { re2Refusal } from "../components/config/policy-config";
 import { PRODUCTION_MINIMUM, configProblems, configSource, fqdn, INGRESS, must, named, ofKind, planFor, ProgramRun, refused, Request, routeRequest, routeVia, run, shares, virtualServiceSpecs } from "./harness";
-import { rateLimitFilterSpec } from "../components/istio-specs";
-import { policySummary } from "../components/outputs";
+import { rateLimitFilterSpec } from "../components/specs/istio-specs";
+import { policySummary } from "../components/plan/outputs";
 
 const request = (gateway: string, service: string, path: string, headers: Record<string, string> = {}) => ({
     gateway,

@@ -2,9 +2,9 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
-import { CONFIG_KEYS, SCALAR_DEFAULTS } from "../components/config";
+import { CONFIG_KEYS, SCALAR_DEFAULTS } from "../components/config/config";
 import { PROJECT_ROOT, stackConfig, stackNames } from "../scripts/mock-program";
-import { DECIMAL_KEYS } from "../components/observability-config";
+import { DECIMAL_KEYS } from "../components/config/observability-config";
 
 const read = (file: string) => fs.readFileSync(path.join(PROJECT_ROOT, file), "utf8");
 

@@ -2,10 +2,9 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { spawnSync } from "child_process";
 import { parse } from "yaml";
 import { UsageError } from "../scripts/cli";
-import { fileName, outDirRefusal, parseArgs, render, RENDER_MARKER, writeRendered } from "../scripts/render";
+import { fileName, main, outDirRefusal, parseArgs, render, RENDER_MARKER, writeRendered } from "../scripts/render";
 import { PROJECT_ROOT, ProgramRun } from "../scripts/mock-program";
 import { must } from "./harness";
 
@@ -74,12 +73,16 @@ describe("npm run render", () => {
         assert.equal(name, fileName("virtualservice", "backend", long));
     });
 
-    it("refuses --out . in the repository with a message, not a stack trace", () => {
-        const result = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin"), "scripts/render.ts", "--stack", "dev", "--out", "."], {
-            cwd: PROJECT_ROOT,
-            encoding: "utf8",
-            env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" },
-        });
+    /** The command as a shell runs it, in this process: exit status and what it printed. */
+    async function command(argv: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+        const [stdout, stderr]: string[][] = [[], []];
+        const status = await main(argv, (l) => stdout.push(l), (l) => stderr.push(l));
+        return { status, stdout: stdout.join("\n"), stderr: stderr.join("\n") };
+    }
+
+    it("refuses --out . in the repository with a message, not a stack trace", async () => {
+        assert.equal(process.cwd(), PROJECT_ROOT, "the suite runs from the repository");
+        const result = await command(["--stack", "dev", "--out", "."]);
         assert.equal(result.status, 2, result.stderr);
         assert.match(result.stderr, /^--out "\." is the repository or a folder holding it/);
         assert.doesNotMatch(result.stderr, /\n\s+at /);
@@ -99,14 +102,16 @@ describe("npm run render", () => {
         assert.throws(() => parseArgs([]), /--stack is required/);
     });
 
-    it("exits 2 with the config error, and writes nothing, when a --set value is invalid", () => {
-        const result = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin"), "scripts/render.ts", "--stack", "dev", "--set", "canaryWeight=150", "--out", out], {
-            cwd: PROJECT_ROOT,
-            encoding: "utf8",
-            env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" },
-        });
+    it("exits 2 with the config error, and writes nothing, when a --set value is invalid", async () => {
+        const result = await command(["--stack", "dev", "--set", "canaryWeight=150", "--out", out]);
         assert.equal(result.status, 2, result.stderr);
         assert.match(result.stderr, /canaryWeight = "150": must be a whole number from 0 to 100/);
+        assert.match(result.stderr, /Fix: --set canaryWeight=50/);
         assert.deepEqual(fs.readdirSync(out), []);
+    });
+
+    it("prints its usage with --help, exit 0", async () => {
+        const result = await command(["--help"]);
+        assert.deepEqual([result.status, /^Usage: npm run render/.test(result.stdout)], [0, true]);
     });
 });

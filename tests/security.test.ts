@@ -3,10 +3,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { redactSecret, render } from "../scripts/render";
-import { ConfigValue } from "../scripts/mock-program";
+import { ConfigValue, PROJECT_ROOT } from "../scripts/mock-program";
 import { PRODUCTION_MINIMUM, configProblems, helmReleases, must, named, ofKind, refused, resource, run, waitsFor } from "./harness";
 
-const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "fixtures", name), "utf8");
+const fixture = (name: string) => fs.readFileSync(path.join(PROJECT_ROOT, "tests", "fixtures", name), "utf8");
 const TLS = { tlsCertificate: fixture("test-only-tls.crt"), tlsPrivateKey: fixture("test-only-tls.key") };
 
 const problems = (values: Record<string, unknown>, secretKeys: readonly string[] = ["tlsCertificate", "tlsPrivateKey"]) => configProblems(values, secretKeys);

@@ -1,14 +1,8 @@
 // The traffic plan: which versions of each service run, how they are named as Istio subsets, and which share
 // of requests each subset receives. Pure data from the settings model; the components only render it.
-import type { Color, Settings, ServiceSettings } from "./config";
-import type { FaultSettings, RateLimitSettings, ResilienceSettings, ServicePolicies, StringMatch } from "./policy-config";
-
-export interface Subset {
-    /** Subset name in the DestinationRule (`v1`, or `blue` / `green` for blue/green services). */
-    readonly name: string;
-    /** Value of the pods' `version` label. */
-    readonly version: string;
-}
+import type { Settings } from "../config/config";
+import { candidateSubset, ServiceSettings, Subset, subsetsOf } from "../config/catalogue";
+import type { FaultSettings, RateLimitSettings, ResilienceSettings, ServicePolicies, StringMatch } from "../config/policy-config";
 
 export interface WeightedSubset {
     readonly subset: string;
@@ -58,29 +52,6 @@ export interface TrafficPlan {
     readonly namespace: string;
     readonly ingressHost: string;
     readonly services: readonly ServicePlan[];
-}
-
-export function subsetsOf(service: ServiceSettings): Subset[] {
-    if (service.release === "blueGreen") {
-        const [blue, green] = service.versions;
-        return [
-            { name: "blue", version: blue },
-            { name: "green", version: green },
-        ];
-    }
-    return service.versions.map((version) => ({ name: version, version }));
-}
-
-/** The version that receives mirrored traffic: a canary's candidate, or the idle color of a blue/green pair. */
-export function candidateSubset(service: ServiceSettings, activeColor: Color): string | undefined {
-    switch (service.release) {
-        case "canary":
-            return service.versions[1];
-        case "blueGreen":
-            return activeColor === "blue" ? "green" : "blue";
-        case "single":
-            return undefined;
-    }
 }
 
 /** Istio's regex for one cookie in the Cookie header (RE2, matched against the whole header). */

@@ -1,6 +1,7 @@
 // Stack config -> a validated, typed settings model. Pure: no Pulumi resources are touched here, so a
 // bad value fails before anything is registered, and tests can call it directly.
-import { ConfigError, ConfigSource, didYouMean, isRecord, Reader, setCommand, show } from "./config-reader";
+import { ConfigError, ConfigSource, didYouMean, Reader, setCommand, show } from "./config-reader";
+import { COLORS, Color, readServices, ServiceSettings } from "./catalogue";
 import { PolicySettings, POLICY_DEFAULTS, POLICY_KEYS, readPolicies } from "./policy-config";
 import { readSecurity, SecuritySettings, SECURITY_DEFAULTS, SECURITY_KEYS } from "./security-config";
 import { EgressSettings, ObservabilitySettings, OBSERVABILITY_DEFAULTS, OBSERVABILITY_KEYS, readEgress, readObservability } from "./observability-config";
@@ -20,26 +21,12 @@ import {
 
 export { ConfigError, ConfigSource };
 
-export type ReleaseStrategy = "canary" | "blueGreen" | "single";
-export type Color = "blue" | "green";
 export type GatewayServiceType = "LoadBalancer" | "NodePort" | "ClusterIP";
 /** The Kubernetes distribution the stack runs on; empty for a generic cluster. */
 export type Platform = "" | "kind" | "gke" | "eks" | "aks" | "openshift";
 
-export const RELEASE_STRATEGIES: readonly ReleaseStrategy[] = ["canary", "blueGreen", "single"];
-export const COLORS: readonly Color[] = ["blue", "green"];
 export const GATEWAY_SERVICE_TYPES: readonly GatewayServiceType[] = ["LoadBalancer", "NodePort", "ClusterIP"];
 export const PLATFORMS: readonly Platform[] = ["", "kind", "gke", "eks", "aks", "openshift"];
-
-/** One application in the catalogue: where the ingress exposes it and which versions run. */
-export interface ServiceSettings {
-    readonly name: string;
-    /** Path prefix on the ingress gateway, e.g. `/users`. */
-    readonly path: string;
-    /** canary: [stable, candidate]; blueGreen: [blue, green]; single: [only]. */
-    readonly release: ReleaseStrategy;
-    readonly versions: readonly string[];
-}
 
 export interface Settings {
     readonly canaryWeight: number;
@@ -61,13 +48,6 @@ export interface Settings {
     readonly observability: ObservabilitySettings;
     readonly egress: EgressSettings;
 }
-
-/** The catalogue a fresh stack gets: the labs' three services. */
-export const DEFAULT_SERVICES: readonly ServiceSettings[] = [
-    { name: "user-service", path: "/users", release: "canary", versions: ["v1", "v2"] },
-    { name: "product-service", path: "/products", release: "blueGreen", versions: ["v1", "v2"] },
-    { name: "order-service", path: "/orders", release: "single", versions: ["v1"] },
-];
 
 /**
  * Defaults of the core scalar keys (each settings module has its own). `Pulumi.yaml` declares the same
@@ -95,76 +75,11 @@ export const CONFIG_KEYS: readonly string[] = [...Object.keys(DEFAULTS), "servic
 /** Every scalar key's default, as Pulumi.yaml declares them. */
 export const SCALAR_DEFAULTS = { ...DEFAULTS, ...POLICY_DEFAULTS, ...SECURITY_DEFAULTS, ...OBSERVABILITY_DEFAULTS };
 
-const DNS_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** A namespace name: a DNS-1123 label of at most 63 characters. */
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
-const PATH_PREFIX = /^\/[A-Za-z0-9._~\-/]*$/;
 // A DNS name, optionally with a leading `*.` wildcard, or `*` alone (any host).
 const HOST = /^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
-
-const VERSION_COUNT: Record<ReleaseStrategy, number> = { canary: 2, blueGreen: 2, single: 1 };
-const SERVICE_FIELDS = ["path", "release", "versions"];
-const SERVICES_FIX =
-    "pulumi config set --path 'services.user-service.path' /users (and .release, .versions[0], .versions[1]); " +
-    "see the README's services example";
-
-function readServices(reader: Reader): readonly ServiceSettings[] {
-    if (reader.raw("services") === undefined) return DEFAULT_SERVICES;
-    const parsed = reader.object("services", "service name -> { path, release, versions }", SERVICES_FIX);
-    if (parsed === undefined) return DEFAULT_SERVICES;
-    if (Object.keys(parsed).length === 0) {
-        reader.fail("services", "{}", "must list at least one service", SERVICES_FIX);
-        return DEFAULT_SERVICES;
-    }
-    const services: ServiceSettings[] = [];
-    for (const [name, entry] of Object.entries(parsed)) {
-        const at = `services.${name}`;
-        const before = reader.problems.length;
-        if (!DNS_LABEL.test(name)) {
-            reader.fail(at, JSON.stringify(name), "a service name must be a DNS label: lowercase letters, digits and '-', starting with a letter, at most 63 characters", SERVICES_FIX);
-        }
-        if (!isRecord(entry)) {
-            reader.fail(at, JSON.stringify(entry), "must be an object { path, release, versions }", SERVICES_FIX);
-            continue;
-        }
-        for (const field of Object.keys(entry)) {
-            if (!SERVICE_FIELDS.includes(field)) {
-                reader.fail(`${at}.${field}`, show(entry[field]), `unknown field${didYouMean(field, SERVICE_FIELDS)}; a service has ${SERVICE_FIELDS.join(", ")}`, `pulumi config rm --path '${at}.${field}'`);
-            }
-        }
-        const { path, release, versions } = entry;
-        if (typeof path !== "string" || !PATH_PREFIX.test(path) || path === "/") {
-            reader.fail(`${at}.path`, JSON.stringify(path), "must be a URL path prefix other than '/', such as /users", `pulumi config set --path '${at}.path' /${name.replace(/-service$/, "")}`);
-        }
-        const strategy = RELEASE_STRATEGIES.find((s) => s === release);
-        if (strategy === undefined) {
-            reader.fail(`${at}.release`, JSON.stringify(release), `must be one of ${RELEASE_STRATEGIES.join(", ")}`, `pulumi config set --path '${at}.release' canary`);
-        }
-        const versionList = Array.isArray(versions) ? versions : undefined;
-        const wanted = strategy === undefined ? undefined : VERSION_COUNT[strategy];
-        if (
-            versionList === undefined ||
-            versionList.some((v) => typeof v !== "string" || !DNS_LABEL.test(v)) ||
-            new Set(versionList).size !== versionList.length ||
-            (wanted !== undefined && versionList.length !== wanted)
-        ) {
-            const shape = strategy === "blueGreen" ? "[blue version, green version]" : strategy === "canary" ? "[stable version, candidate version]" : "[version]";
-            reader.fail(`${at}.versions`, JSON.stringify(versions), `must be a list of ${wanted ?? "1 or 2"} distinct version labels (DNS labels such as v1): ${shape}`, `pulumi config set --path '${at}.versions[0]' v1`);
-        }
-        if (reader.problems.length === before && typeof path === "string" && strategy !== undefined && versionList !== undefined) {
-            services.push({ name, path, release: strategy, versions: versionList.map(String) });
-        }
-    }
-    // The gateway matches each service's path as a string prefix, one VirtualService per service, and Istio
-    // orders one host's VirtualServices by creation time: where one path starts another, which service
-    // answers would be left to chance.
-    services.forEach((s, i) => {
-        const other = services.slice(0, i).find((o) => s.path.startsWith(o.path) || o.path.startsWith(s.path));
-        if (other === undefined) return;
-        const clash = other.path === s.path ? `must be unique; ${other.name} already uses it` : `must not overlap services.${other.name}.path ${JSON.stringify(other.path)}: the ingress matches path prefixes, so which of the two services answers a request under both would be left to chance`;
-        reader.fail(`services.${s.name}.path`, JSON.stringify(s.path), clash, `pulumi config set --path 'services.${s.name}.path' /${s.name}`);
-    });
-    return services;
-}
 
 /** Namespaces the app may not share: Istio's own, the gateways', and Kubernetes' system namespaces. */
 const RESERVED_NAMESPACES = /^(istio-system|istio-ingress|istio-egress|kube-.*)$/;
@@ -214,7 +129,7 @@ function generatedNames(s: Pick<Settings, "services" | "appNamespace" | "policie
 export function readSettings(source: ConfigSource): Settings {
     const r = new Reader(source);
     const services = readServices(r);
-    let appNamespace = r.pattern("appNamespace", DEFAULTS.appNamespace, DNS_LABEL, "must be a Kubernetes namespace name (DNS label)", DEFAULTS.appNamespace);
+    let appNamespace = r.pattern("appNamespace", DEFAULTS.appNamespace, NAMESPACE, "must be a Kubernetes namespace name: a DNS label of at most 63 characters", DEFAULTS.appNamespace);
     if (RESERVED_NAMESPACES.test(appNamespace)) {
         r.fail("appNamespace", show(appNamespace), "must not be istio-system, the gateways' istio-ingress or istio-egress, or a kube-* namespace: the app's policies would apply to them", setCommand("appNamespace", DEFAULTS.appNamespace));
         appNamespace = DEFAULTS.appNamespace;

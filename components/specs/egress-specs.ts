@@ -4,8 +4,8 @@
 import type { IAuthorizationPolicy } from "@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy" with { "resolution-mode": "import" };
 import type { IServiceEntry } from "@kubernetes-models/istio/networking.istio.io/v1/ServiceEntry" with { "resolution-mode": "import" };
 import { DestinationRuleSpec, GatewaySpec, MESH_GATEWAY, VirtualServiceSpec } from "./istio-specs";
-import { EGRESS_GATEWAY_PORTS, EgressHost } from "./observability-config";
-import { hostSlug } from "./names";
+import { EGRESS_GATEWAY_PORTS, EgressHost } from "../config/observability-config";
+import { hostSlug } from "../config/names";
 
 export type ServiceEntrySpec = NonNullable<IServiceEntry["spec"]>;
 

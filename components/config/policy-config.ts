@@ -1,8 +1,7 @@
 // Routing policies from stack config: match rules, blue/green preview, mirroring, faults, resilience and
 // local rate limits, each keyed by service name. Pure validation into typed settings.
 import { DurationRange, durationMs, isRecord, Reader, setCommand, setPathCommand, show } from "./config-reader";
-import type { ServiceSettings } from "./config";
-import { subsetsOf } from "./plan";
+import { ServiceSettings, subsetsOf } from "./catalogue";
 import { RE2JS } from "re2js";
 
 export type StringMatch = { readonly exact: string } | { readonly prefix: string } | { readonly regex: string };

@@ -1,12 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-
-/** A chart in a repository, at a pinned version. */
-export interface HelmChart {
-    readonly repo: string;
-    readonly chart: string;
-    readonly version: string;
-}
+import { HelmChart } from "../specs/helm-chart";
 
 /**
  * A Helm release with a fixed name (no random suffix, so labels derived from it are known), that waits until

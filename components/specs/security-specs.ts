@@ -2,7 +2,7 @@
 import type { IAuthorizationPolicy } from "@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy" with { "resolution-mode": "import" };
 import type { IPeerAuthentication } from "@kubernetes-models/istio/security.istio.io/v1/PeerAuthentication" with { "resolution-mode": "import" };
 import type { IRequestAuthentication } from "@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication" with { "resolution-mode": "import" };
-import { JwtSettings, MeshEdge, MtlsMode } from "./security-config";
+import { JwtSettings, MeshEdge, MtlsMode } from "../config/security-config";
 
 export type AuthorizationPolicySpec = NonNullable<IAuthorizationPolicy["spec"]>;
 export type PeerAuthenticationSpec = NonNullable<IPeerAuthentication["spec"]>;

@@ -1,9 +1,9 @@
-import * as k8s from "@pulumi/kubernetes";
-import * as pulumi from "@pulumi/pulumi";
+// Pure values for watching a release: the add-on charts and their values, the Telemetry spec, Istio's tracing
+// provider, and the PromQL a release is judged by.
 import type { ITelemetry } from "@kubernetes-models/istio/telemetry.istio.io/v1/Telemetry" with { "resolution-mode": "import" };
-import { HelmChart, helmRelease } from "./helm";
-import { ObservabilitySettings } from "./observability-config";
-import { TrafficPlan } from "./plan";
+import type { HelmChart } from "./helm-chart";
+import type { ObservabilitySettings } from "../config/observability-config";
+import type { TrafficPlan } from "../plan/plan";
 
 export type TelemetrySpec = NonNullable<ITelemetry["spec"]>;
 
@@ -128,35 +128,3 @@ export function releaseQueries(plan: TrafficPlan): Record<string, { successRate:
     );
 }
 
-export interface ObservabilityArgs {
-    settings: ObservabilitySettings;
-    /** A local cluster (platform kind): Kiali lets anyone in without a token. */
-    localCluster: boolean;
-    /** istiod and its namespace: the add-ons and the Telemetry resource need both. */
-    dependsOn: pulumi.Input<pulumi.Resource>[];
-}
-
-/** Prometheus, Grafana, Kiali and Jaeger from their charts, and the mesh's Telemetry resource. */
-export class Observability extends pulumi.ComponentResource {
-    constructor(name: string, args: ObservabilityArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("istio-delivery:index:Observability", name, {}, opts);
-        const childOpts = { parent: this, dependsOn: args.dependsOn };
-        if (args.settings.enabled) {
-            const release = (releaseName: keyof typeof ADDON_CHARTS, values: object, dependsOn: pulumi.Resource[] = []) =>
-                helmRelease(releaseName, ADDON_CHARTS[releaseName], ADDON_NAMESPACE, values, { ...childOpts, dependsOn: [...args.dependsOn, ...dependsOn] });
-            const prometheus = release("prometheus", prometheusValues(args.settings.prometheusVolume));
-            const grafana = release("grafana", grafanaValues(), [prometheus]);
-            const jaeger = release("jaeger", jaegerValues());
-            release("kiali", kialiValues(args.localCluster), [prometheus, grafana, jaeger]);
-        }
-        const spec = telemetrySpec(args.settings);
-        if (spec !== undefined) {
-            new k8s.apiextensions.CustomResource(
-                "mesh-default",
-                { apiVersion: "telemetry.istio.io/v1", kind: "Telemetry", metadata: { name: "mesh-default", namespace: ADDON_NAMESPACE }, spec },
-                childOpts,
-            );
-        }
-        this.registerOutputs({});
-    }
-}

@@ -4,9 +4,9 @@ import type { IDestinationRule } from "@kubernetes-models/istio/networking.istio
 import type { IGateway } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway" with { "resolution-mode": "import" };
 import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService" with { "resolution-mode": "import" };
 import type { IEnvoyFilter } from "@kubernetes-models/istio/networking.istio.io/v1alpha3/EnvoyFilter" with { "resolution-mode": "import" };
-import { RateLimitSettings } from "./policy-config";
-import { durationMs } from "./config-reader";
-import { RouteRule, ServicePlan } from "./plan";
+import { RateLimitSettings } from "../config/policy-config";
+import { durationMs } from "../config/config-reader";
+import { RouteRule, ServicePlan } from "../plan/plan";
 
 export type VirtualServiceSpec = NonNullable<IVirtualService["spec"]>;
 export type HttpRoute = NonNullable<VirtualServiceSpec["http"]>[number];

@@ -9,15 +9,15 @@ import {
     egressGatewaySpec,
     egressVirtualServiceSpec,
     serviceEntrySpec,
-} from "./egress-specs";
-import { egressVirtualServiceName, serviceEntryName } from "./names";
+} from "../specs/egress-specs";
+import { egressVirtualServiceName, serviceEntryName } from "../config/names";
 import { helmRelease } from "./helm";
-import { GATEWAY_POD_SECURITY, ISTIO_CHART_REPO } from "./istio";
-import { NETWORKING_API } from "./istio-specs";
-import { podSecurityLabels } from "./namespace";
-import { EgressSettings } from "./observability-config";
-import { SECURITY_API } from "./security-specs";
-import { PodSecurityLevel } from "./security-config";
+import { GATEWAY_POD_SECURITY, ISTIO_CHART_REPO } from "../specs/mesh-specs";
+import { NETWORKING_API } from "../specs/istio-specs";
+import { podSecurityLabels } from "../specs/workload-specs";
+import { EgressSettings } from "../config/observability-config";
+import { SECURITY_API } from "../specs/security-specs";
+import { PodSecurityLevel } from "../config/security-config";
 
 export interface EgressArgs {
     settings: EgressSettings;

@@ -1,8 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ServicePlan } from "./plan";
-import { ingressPolicyName, meshPolicyName } from "./names";
-import { SecuritySettings } from "./security-config";
+import { ServicePlan } from "../plan/plan";
+import { ingressPolicyName, meshPolicyName } from "../config/names";
+import { SecuritySettings } from "../config/security-config";
 import {
     allowNothingSpec,
     ingressAllowSpec,
@@ -11,7 +11,7 @@ import {
     requestAuthenticationSpec,
     requireJwtSpec,
     SECURITY_API,
-} from "./security-specs";
+} from "../specs/security-specs";
 
 export interface MeshSecurityArgs {
     settings: SecuritySettings;

@@ -1,79 +1,25 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { GatewayServiceType, Platform } from "./config";
+import { GatewayServiceType, Platform } from "../config/config";
+import { GatewayTls, PodSecurityLevel } from "../config/security-config";
+import { OutboundTrafficPolicy } from "../config/observability-config";
+import { gatewaySpec, NETWORKING_API } from "../specs/istio-specs";
+import {
+    GATEWAY_NAMESPACE,
+    GATEWAY_RELEASE,
+    GATEWAY_SELECTOR,
+    gatewayChartValues,
+    ISTIO_CHART_REPO,
+    ISTIO_NAMESPACE,
+    IstiodChartValues,
+    loadBalancerAddress,
+    platformValues,
+    PUBLIC_GATEWAY,
+    usesCni,
+} from "../specs/mesh-specs";
+import { TracingExtensionProvider } from "../specs/observability-specs";
+import { podSecurityLabels } from "../specs/workload-specs";
 import { helmRelease } from "./helm";
-import { podSecurityLabels } from "./namespace";
-import { gatewaySpec, NETWORKING_API } from "./istio-specs";
-import { GatewayTls, PodSecurityLevel } from "./security-config";
-import { OutboundTrafficPolicy } from "./observability-config";
-import { TracingExtensionProvider } from "./observability";
-
-export const ISTIO_CHART_REPO = "https://istio-release.storage.googleapis.com/charts";
-export const ISTIO_NAMESPACE = "istio-system";
-export const GATEWAY_NAMESPACE = "istio-ingress";
-/**
- * Fixed Helm release name of the ingress gateway. The `gateway` chart labels its pods `app: <name>` and
- * `istio: <name without "istio-">`, so the Gateway resource can select `istio: ingressgateway`.
- */
-export const GATEWAY_RELEASE = "istio-ingressgateway";
-export const GATEWAY_SELECTOR = { istio: "ingressgateway" } as const;
-export const PUBLIC_GATEWAY = "public-gateway";
-
-interface ServicePort {
-    name: string;
-    port: number;
-    protocol: "TCP";
-    targetPort: number;
-    nodePort?: number;
-}
-
-/** The `gateway` chart values this program sets (see the chart's values.schema.json). */
-export interface GatewayChartValues {
-    service: { type: GatewayServiceType; ports: ServicePort[] };
-    /** The chart's HorizontalPodAutoscaler is on by default; its minimum is the floor of gateway pods. */
-    autoscaling: { minReplicas: number; maxReplicas: number };
-    podDisruptionBudget?: { maxUnavailable: number };
-    securityContext: PodSecurityContext;
-}
-
-/** The gateway pods' security context: the chart's default (the unprivileged-ports sysctl) plus a seccomp profile. */
-export interface PodSecurityContext {
-    seccompProfile: { type: "RuntimeDefault" };
-    sysctls: { name: string; value: string }[];
-}
-
-/** Values shared by every Istio chart that reads a platform profile (`files/profile-platform-<name>.yaml`). */
-export interface PlatformValues {
-    global?: { platform: ChartPlatform };
-}
-
-/** The `istiod` chart values this program sets (Istio 1.30's istiod chart takes them at the top level). */
-export interface IstiodChartValues {
-    meshConfig: {
-        defaultConfig: { holdApplicationUntilProxyStarts: boolean };
-        outboundTrafficPolicy: { mode: OutboundTrafficPolicy };
-        extensionProviders?: TracingExtensionProvider[];
-    };
-    /** With the CNI node agent, injected pods need no NET_ADMIN init container. */
-    cni: { enabled: boolean };
-    global?: { platform: ChartPlatform };
-}
-
-/** The platform profiles Istio 1.30's charts ship (kind, EKS and AKS need none: the generic defaults fit them). */
-export type ChartPlatform = "gke" | "openshift";
-
-/**
- * The charts' `global.platform` for a platform, or undefined where the generic defaults apply. The charts fail
- * on a platform they have no profile for, so `kind`, `eks` and `aks` are not passed on.
- */
-export function chartPlatform(platform: Platform): ChartPlatform | undefined {
-    return platform === "gke" || platform === "openshift" ? platform : undefined;
-}
-
-export function platformValues(platform: Platform): PlatformValues {
-    const chart = chartPlatform(platform);
-    return chart === undefined ? {} : { global: { platform: chart } };
-}
 
 export interface IstioMeshArgs {
     /** Chart version of base, istiod and gateway: the Istio release. */
@@ -93,51 +39,6 @@ export interface IstioMeshArgs {
     outboundTrafficPolicy: OutboundTrafficPolicy;
     /** Where proxies send traces, when observability is on. */
     tracingProvider?: TracingExtensionProvider;
-}
-
-/** OpenShift runs Istio only with its CNI plugin; elsewhere CNI is what lets app pods pass Pod Security. */
-export const usesCni = (level: PodSecurityLevel, platform: Platform): boolean => level !== "privileged" || platform === "openshift";
-
-/**
- * The gateway chart's pod security context. The chart's default has only the sysctl that lets Envoy bind
- * ports 80 and 443 unprivileged (safe since Kubernetes 1.22); a RuntimeDefault seccomp profile is what the
- * restricted Pod Security level adds, and the chart's proxy container already drops every capability.
- */
-export const GATEWAY_POD_SECURITY: PodSecurityContext = {
-    seccompProfile: { type: "RuntimeDefault" },
-    sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "0" }],
-};
-
-/** How far the chart's autoscaler may scale the gateway by default. */
-const GATEWAY_MAX_REPLICAS = 5;
-
-export function gatewayChartValues(args: Pick<IstioMeshArgs, "gatewayServiceType" | "gatewayHttpNodePort" | "gatewayHttpsNodePort" | "gatewayReplicas">): GatewayChartValues {
-    const nodePort = (port: number) => (args.gatewayServiceType === "NodePort" ? { nodePort: port } : {});
-    return {
-        service: {
-            type: args.gatewayServiceType,
-            // The chart's default ports, with a fixed node port for HTTP so a kind port mapping can reach it.
-            ports: [
-                { name: "status-port", port: 15021, protocol: "TCP", targetPort: 15021 },
-                { name: "http2", port: 80, protocol: "TCP", targetPort: 80, ...nodePort(args.gatewayHttpNodePort) },
-                { name: "https", port: 443, protocol: "TCP", targetPort: 443, ...nodePort(args.gatewayHttpsNodePort) },
-            ],
-        },
-        autoscaling: { minReplicas: args.gatewayReplicas, maxReplicas: Math.max(GATEWAY_MAX_REPLICAS, args.gatewayReplicas) },
-        // A node drain evicts one gateway pod at a time, so the edge keeps serving.
-        ...(args.gatewayReplicas >= 2 && { podDisruptionBudget: { maxUnavailable: 1 } }),
-        securityContext: GATEWAY_POD_SECURITY,
-    };
-}
-
-/** What a cloud load balancer may have reported so far: nothing, an IP, or a host name. */
-export interface LoadBalancerStatus {
-    loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] };
-}
-
-export function loadBalancerAddress(status: LoadBalancerStatus | undefined): string {
-    const ingress = status?.loadBalancer?.ingress?.[0];
-    return ingress?.ip ?? ingress?.hostname ?? `pending (kubectl -n ${GATEWAY_NAMESPACE} get svc ${GATEWAY_RELEASE})`;
 }
 
 /**

@@ -1,17 +1,10 @@
-import * as k8s from "@pulumi/kubernetes";
-import * as pulumi from "@pulumi/pulumi";
-import { CONTAINER_PORT, SERVICE_PORT } from "./istio-specs";
-import { ServicePlan } from "./plan";
-import { deploymentName } from "./names";
-
-export interface AppWorkloadsArgs {
-    plan: ServicePlan;
-    image: string;
-    replicas: number;
-    /** Created in the app namespace, after istiod: pods must get their sidecar on first start. */
-    namespace: string;
-    dependsOn: pulumi.Input<pulumi.Resource>[];
-}
+// Pure specs of the workloads: Deployments per version with their labels, and namespace labels.
+import type * as k8s from "@pulumi/kubernetes";
+// The policy pack finds a production stack by this label; one definition serves both.
+import { PRODUCTION_LABEL } from "../../policy/checks";
+import type { PodSecurityLevel } from "../config/security-config";
+import type { ServicePlan } from "../plan/plan";
+import { CONTAINER_PORT } from "./istio-specs";
 
 /** Labels that every object of one app carries; `app` alone selects all its versions. */
 export function appLabels(app: string): Record<string, string> {
@@ -58,41 +51,21 @@ export function deploymentSpec(plan: ServicePlan, version: string, image: string
     };
 }
 
-/** One app: a ServiceAccount, one Service spanning all versions, and a Deployment per version. */
-export class AppWorkloads extends pulumi.ComponentResource {
-    readonly deployments: k8s.apps.v1.Deployment[];
-    readonly service: k8s.core.v1.Service;
-
-    constructor(name: string, args: AppWorkloadsArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("istio-delivery:index:AppWorkloads", name, {}, opts);
-        const { plan } = args;
-        const childOpts = { parent: this, dependsOn: args.dependsOn };
-        const labels = appLabels(plan.name);
-
-        new k8s.core.v1.ServiceAccount(plan.name, { metadata: { name: plan.name, namespace: args.namespace, labels } }, childOpts);
-        this.service = new k8s.core.v1.Service(
-            plan.name,
-            {
-                metadata: { name: plan.name, namespace: args.namespace, labels },
-                spec: {
-                    // `app` only, so the Service spans every version and Istio picks the version by subset.
-                    selector: { app: plan.name },
-                    ports: [{ name: "http", port: SERVICE_PORT, targetPort: "http", protocol: "TCP" }],
-                },
-            },
-            childOpts,
-        );
-        this.deployments = plan.subsets.map(
-            ({ version }) =>
-                new k8s.apps.v1.Deployment(
-                    deploymentName(plan.name, version),
-                    {
-                        metadata: { name: deploymentName(plan.name, version), namespace: args.namespace, labels: { ...labels, version } },
-                        spec: deploymentSpec(plan, version, args.image, args.replicas),
-                    },
-                    childOpts,
-                ),
-        );
-        this.registerOutputs({ service: this.service.metadata.name });
-    }
+/** Pod Security labels: enforced, and warned and audited at the same level so kubectl shows why a pod was refused. */
+export function podSecurityLabels(level: PodSecurityLevel): Record<string, string> {
+    return {
+        "pod-security.kubernetes.io/enforce": level,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/warn": level,
+        "pod-security.kubernetes.io/audit": level,
+    };
 }
+
+export function namespaceLabels(args: { podSecurity: PodSecurityLevel; production: boolean }): Record<string, string> {
+    return {
+        "istio-injection": "enabled",
+        ...podSecurityLabels(args.podSecurity),
+        ...(args.production && { [PRODUCTION_LABEL]: "true" }),
+    };
+}
+

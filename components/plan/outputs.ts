@@ -1,6 +1,6 @@
 // Human-facing views of the plan: stack outputs and the render summary share them.
 import { JWT_CLAIM_HEADER, RequestMatch, RouteRule, ServicePlan, TrafficPlan } from "./plan";
-import { StringMatch } from "./policy-config";
+import { StringMatch } from "../config/policy-config";
 
 /** Where clients reach the gateway: the ingress host when it is a name, else the gateway's address. */
 export function ingressUrl(address: string, ingressHost: string, https: boolean): string {

@@ -2,7 +2,7 @@
 // namespaces' Pod Security level. Pure validation into typed settings.
 import { X509Certificate, createPrivateKey } from "crypto";
 import { isRecord, Reader, setCommand, setPathCommand, show } from "./config-reader";
-import type { ServiceSettings } from "./config";
+import type { ServiceSettings } from "./catalogue";
 
 export type MtlsMode = "STRICT" | "PERMISSIVE";
 export type PodSecurityLevel = "privileged" | "baseline" | "restricted";

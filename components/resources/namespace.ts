@@ -1,26 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-// The policy pack finds a production stack by this label; one definition serves both.
-import { PRODUCTION_LABEL } from "../policy/checks";
-import { PodSecurityLevel } from "./security-config";
-
-/** Pod Security labels: enforced, and warned and audited at the same level so kubectl shows why a pod was refused. */
-export function podSecurityLabels(level: PodSecurityLevel): Record<string, string> {
-    return {
-        "pod-security.kubernetes.io/enforce": level,
-        "pod-security.kubernetes.io/enforce-version": "latest",
-        "pod-security.kubernetes.io/warn": level,
-        "pod-security.kubernetes.io/audit": level,
-    };
-}
-
-export function namespaceLabels(args: Pick<AppNamespaceArgs, "podSecurity" | "production">): Record<string, string> {
-    return {
-        "istio-injection": "enabled",
-        ...podSecurityLabels(args.podSecurity),
-        ...(args.production && { [PRODUCTION_LABEL]: "true" }),
-    };
-}
+import { PodSecurityLevel } from "../config/security-config";
+import { namespaceLabels } from "../specs/workload-specs";
 
 export interface AppNamespaceArgs {
     name: string;

@@ -1,8 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { destinationRuleSpec, ENVOY_FILTER_API, ingressVirtualServiceSpec, meshVirtualServiceSpec, NETWORKING_API, rateLimitFilterSpec } from "./istio-specs";
-import { ServicePlan } from "./plan";
-import { ingressVirtualServiceName, rateLimitFilterName } from "./names";
+import { destinationRuleSpec, ENVOY_FILTER_API, ingressVirtualServiceSpec, meshVirtualServiceSpec, NETWORKING_API, rateLimitFilterSpec } from "../specs/istio-specs";
+import { ServicePlan } from "../plan/plan";
+import { ingressVirtualServiceName, rateLimitFilterName } from "../config/names";
 
 export interface AppRoutingArgs {
     plan: ServicePlan;

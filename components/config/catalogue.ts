@@ -1,0 +1,127 @@
+// The catalogue: which applications run, where the ingress exposes them, which versions each runs and how a
+// release moves between them. The base of the config layer: the policy and security settings refer to it.
+import { didYouMean, isRecord, Reader, show } from "./config-reader";
+
+export type ReleaseStrategy = "canary" | "blueGreen" | "single";
+export type Color = "blue" | "green";
+
+export const RELEASE_STRATEGIES: readonly ReleaseStrategy[] = ["canary", "blueGreen", "single"];
+export const COLORS: readonly Color[] = ["blue", "green"];
+
+/** One application in the catalogue: where the ingress exposes it and which versions run. */
+export interface ServiceSettings {
+    readonly name: string;
+    /** Path prefix on the ingress gateway, e.g. `/users`. */
+    readonly path: string;
+    /** canary: [stable, candidate]; blueGreen: [blue, green]; single: [only]. */
+    readonly release: ReleaseStrategy;
+    readonly versions: readonly string[];
+}
+
+/** The catalogue a fresh stack gets: the labs' three services. */
+export const DEFAULT_SERVICES: readonly ServiceSettings[] = [
+    { name: "user-service", path: "/users", release: "canary", versions: ["v1", "v2"] },
+    { name: "product-service", path: "/products", release: "blueGreen", versions: ["v1", "v2"] },
+    { name: "order-service", path: "/orders", release: "single", versions: ["v1"] },
+];
+
+export interface Subset {
+    /** Subset name in the DestinationRule (`v1`, or `blue` / `green` for blue/green services). */
+    readonly name: string;
+    /** Value of the pods' `version` label. */
+    readonly version: string;
+}
+
+/** The subsets a service's routes may name: its versions, or its two colors. */
+export function subsetsOf(service: ServiceSettings): Subset[] {
+    if (service.release === "blueGreen") {
+        const [blue, green] = service.versions;
+        return [
+            { name: "blue", version: blue },
+            { name: "green", version: green },
+        ];
+    }
+    return service.versions.map((version) => ({ name: version, version }));
+}
+
+/** The version that receives mirrored traffic: a canary's candidate, or the idle color of a blue/green pair. */
+export function candidateSubset(service: ServiceSettings, activeColor: Color): string | undefined {
+    switch (service.release) {
+        case "canary":
+            return service.versions[1];
+        case "blueGreen":
+            return activeColor === "blue" ? "green" : "blue";
+        case "single":
+            return undefined;
+    }
+}
+
+/** Service and version names: DNS-1035 labels, as a Service name must be (a letter first). */
+const SERVICE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const PATH_PREFIX = /^\/[A-Za-z0-9._~\-/]*$/;
+
+const VERSION_COUNT: Record<ReleaseStrategy, number> = { canary: 2, blueGreen: 2, single: 1 };
+const SERVICE_FIELDS = ["path", "release", "versions"];
+const SERVICES_FIX =
+    "pulumi config set --path 'services.user-service.path' /users (and .release, .versions[0], .versions[1]); " +
+    "see the README's services example";
+
+export function readServices(reader: Reader): readonly ServiceSettings[] {
+    if (reader.raw("services") === undefined) return DEFAULT_SERVICES;
+    const parsed = reader.object("services", "service name -> { path, release, versions }", SERVICES_FIX);
+    if (parsed === undefined) return DEFAULT_SERVICES;
+    if (Object.keys(parsed).length === 0) {
+        reader.fail("services", "{}", "must list at least one service", SERVICES_FIX);
+        return DEFAULT_SERVICES;
+    }
+    const services: ServiceSettings[] = [];
+    for (const [name, entry] of Object.entries(parsed)) {
+        const at = `services.${name}`;
+        const before = reader.problems.length;
+        if (!SERVICE_NAME.test(name)) {
+            reader.fail(at, show(name), "a service name must be a DNS label: lowercase letters, digits and '-', starting with a letter, at most 63 characters", SERVICES_FIX);
+        }
+        if (!isRecord(entry)) {
+            reader.fail(at, show(entry), "must be an object { path, release, versions }", SERVICES_FIX);
+            continue;
+        }
+        for (const field of Object.keys(entry)) {
+            if (!SERVICE_FIELDS.includes(field)) {
+                reader.fail(`${at}.${field}`, show(entry[field]), `unknown field${didYouMean(field, SERVICE_FIELDS)}; a service has ${SERVICE_FIELDS.join(", ")}`, `pulumi config rm --path '${at}.${field}'`);
+            }
+        }
+        const { path, release, versions } = entry;
+        if (typeof path !== "string" || !PATH_PREFIX.test(path) || path === "/") {
+            reader.fail(`${at}.path`, show(path), "must be a URL path prefix other than '/', such as /users", `pulumi config set --path '${at}.path' /${name.replace(/-service$/, "")}`);
+        }
+        const strategy = RELEASE_STRATEGIES.find((s) => s === release);
+        if (strategy === undefined) {
+            reader.fail(`${at}.release`, show(release), `must be one of ${RELEASE_STRATEGIES.join(", ")}`, `pulumi config set --path '${at}.release' canary`);
+        }
+        const versionList = Array.isArray(versions) ? versions : undefined;
+        const wanted = strategy === undefined ? undefined : VERSION_COUNT[strategy];
+        if (
+            versionList === undefined ||
+            versionList.some((v) => typeof v !== "string" || !SERVICE_NAME.test(v)) ||
+            new Set(versionList).size !== versionList.length ||
+            (wanted !== undefined && versionList.length !== wanted)
+        ) {
+            const shape = strategy === "blueGreen" ? "[blue version, green version]" : strategy === "canary" ? "[stable version, candidate version]" : "[version]";
+            reader.fail(`${at}.versions`, show(versions), `must be a list of ${wanted ?? "1 or 2"} distinct version labels (DNS labels such as v1): ${shape}`, `pulumi config set --path '${at}.versions[0]' v1`);
+        }
+        if (reader.problems.length === before && typeof path === "string" && strategy !== undefined && versionList !== undefined) {
+            services.push({ name, path, release: strategy, versions: versionList.map(String) });
+        }
+    }
+    // The gateway matches each service's path as a string prefix, one VirtualService per service, and Istio
+    // orders one host's VirtualServices by creation time: where one path starts another, which service
+    // answers would be left to chance.
+    services.forEach((s, i) => {
+        const other = services.slice(0, i).find((o) => s.path.startsWith(o.path) || o.path.startsWith(s.path));
+        if (other === undefined) return;
+        const clash = other.path === s.path ? `must be unique; ${other.name} already uses it` : `must not overlap services.${other.name}.path ${JSON.stringify(other.path)}: the ingress matches path prefixes, so which of the two services answers a request under both would be left to chance`;
+        reader.fail(`services.${s.name}.path`, show(s.path), clash, `pulumi config set --path 'services.${s.name}.path' /${s.name}`);
+    });
+    return services;
+}
+
