@@ -2,7 +2,7 @@ import tseslint from "typescript-eslint";
 import pulumi from "@pulumi/eslint-plugin";
 
 export default tseslint.config(
-    { ignores: ["node_modules/", "bin/", "coverage/", "rendered/", "*.mjs"] },
+    { ignores: ["node_modules/", "bin/", "coverage/", "rendered/", "**/*.mjs", "policy/bin/"] },
     ...tseslint.configs.strictTypeChecked,
     {
         languageOptions: { parserOptions: { project: "./tsconfig.json", tsconfigRootDir: import.meta.dirname } },

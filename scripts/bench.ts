@@ -1,12 +1,15 @@
 // `npm run bench`: times the whole program's evaluation under Pulumi's mocks, with peak memory, for 3, 30 and
-// 300 services (a synthetic catalogue on the dev stack), each size in its own process so memory is its own.
-// Beside each size it measures the Pulumi SDK alone registering as many bare resources with no program around
-// them: the floor any program of that size pays, so a regression can be told apart as ours or the SDK's.
-// It runs the program compiled by tsc: ts-node's source-map support makes every stack trace Pulumi captures
-// (several per resource) about twice as slow.
+// 300 services (a synthetic catalogue on the dev stack), each in its own process so memory is its own. Beside
+// each it replays the program's own registrations through the SDK with no program around them (the same
+// resources, inputs, parents and dependencies, in the same order): the floor of that output, so the ratio of
+// the two is what the program itself costs. It runs compiled by tsc: ts-node's source-map support makes every
+// stack trace Pulumi captures (several per resource) about twice as slow.
 import { spawnSync } from "child_process";
-import * as k8s from "@pulumi/kubernetes";
-import { PROJECT_ROOT, ProgramRun, runProgram, runUnderMocks } from "./mock-program";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { PROJECT_ROOT, ProgramRun, RegisteredResource, runProgram, runUnderMocks } from "./mock-program";
 
 /** One evaluation: how many resources it registered, how long it took, and the process's peak resident memory. */
 export interface Measurement {
@@ -18,11 +21,14 @@ export interface Measurement {
 export interface BenchRow {
     services: number;
     program: Measurement;
-    /** The same number of bare resources registered by the SDK with no program around them. */
-    sdkAlone: Measurement;
+    /** The program's registrations replayed through the SDK alone. */
+    replay: Measurement;
 }
 
-type Subject = "program" | "sdk-alone";
+/** The ratio the benchmark holds the program to: its time and peak memory over its replay's. */
+export const TARGET_RATIO = 1.15;
+
+type Subject = "program" | "replay";
 
 const RELEASES = ["canary", "blueGreen", "single"] as const;
 
@@ -37,53 +43,73 @@ export function syntheticServices(count: number): Record<string, { path: string;
     );
 }
 
-async function timed(run: () => Promise<ProgramRun>): Promise<Measurement> {
+async function timed(run: () => Promise<ProgramRun>): Promise<{ measurement: Measurement; result: ProgramRun }> {
     const start = process.hrtime.bigint();
     const result = await run();
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    return { resources: result.resources.length, seconds, peakMb: process.resourceUsage().maxRSS / 1024 };
+    return { measurement: { resources: result.resources.length, seconds, peakMb: process.resourceUsage().maxRSS / 1024 }, result };
 }
 
-/** The program for `services` synthetic services, in this process. */
-export function measureProgram(services: number): Promise<Measurement> {
+/** The program for `services` synthetic services, in this process; its registrations are written to `log`. */
+export async function measureProgram(services: number, log: string): Promise<Measurement> {
     // The dev stack's routes and mesh edges name the lab services, which a synthetic catalogue does not have.
-    return timed(() => runProgram("dev", { services: syntheticServices(services), routes: {}, meshEdges: [] }));
+    const { measurement, result } = await timed(() => runProgram("dev", { services: syntheticServices(services), routes: {}, meshEdges: [] }));
+    fs.writeFileSync(log, JSON.stringify(result.resources));
+    return measurement;
 }
 
-/** `resources` VirtualServices with no parent, dependency or Output among them, under the same mocks, in this process. */
-export function measureSdkAlone(resources: number): Promise<Measurement> {
-    return timed(() =>
-        runUnderMocks("bench", {}, [], () => {
-            for (let i = 0; i < resources; i++) {
-                const name = `bare-${String(i)}`;
-                new k8s.apiextensions.CustomResource(name, {
-                    apiVersion: "networking.istio.io/v1",
-                    kind: "VirtualService",
-                    metadata: { name, namespace: "apps" },
-                    spec: { hosts: [name], http: [{ name: "release", route: [{ destination: { host: name, subset: "v1" }, weight: 100 }] }] },
-                });
-            }
+/** A resource registered as recorded: the SDK's own registration, with no provider class around it. */
+class RecordedResource extends pulumi.CustomResource {}
+
+/**
+ * Registers `resources` as recorded, and nothing else: each with its inputs, every property its provider class
+ * named (outputs as placeholders), the options that class added (provider version, aliases, secret outputs, a
+ * read's ID), its parent and its dependencies, in the program's order.
+ */
+export function replay(resources: readonly RegisteredResource[]): void {
+    const byName = new Map<string, pulumi.Resource>();
+    for (const r of resources) {
+        const parent = r.parent === undefined ? undefined : byName.get(r.parent);
+        const dependsOn = r.dependsOn.flatMap((d) => byName.get(d) ?? []);
+        const { propertyNames, version, aliasTypes, additionalSecretOutputs, readId } = r.registration;
+        const props = Object.fromEntries(propertyNames.map((name) => [name, r.inputs[name]]));
+        const opts: pulumi.CustomResourceOptions = { parent, dependsOn, version, aliases: aliasTypes.map((type) => ({ type })), additionalSecretOutputs: [...additionalSecretOutputs], ...(readId !== undefined && { id: readId }) };
+        const resource = r.custom ? new RecordedResource(r.type, r.name, props, opts) : new pulumi.ComponentResource(r.type, r.name, {}, { parent, dependsOn });
+        byName.set(`${r.type}::${r.name}`, resource);
+    }
+}
+
+/** The registrations in `log`, replayed under the same mocks, in this process. */
+export async function measureReplay(log: string): Promise<Measurement> {
+    const resources = JSON.parse(fs.readFileSync(log, "utf8")) as RegisteredResource[];
+    const { measurement } = await timed(() =>
+        runUnderMocks("dev", {}, [], () => {
+            replay(resources);
             return {};
         }),
     );
+    return measurement;
 }
 
+const ratio = (program: number, floor: number) => `${(program / floor).toFixed(2)}x`;
+
 export function formatTable(rows: readonly BenchRow[]): string {
-    const lines = ["SERVICES  RESOURCES  SECONDS  PEAK MB  MS/SERVICE  SDK ALONE: SECONDS  PEAK MB"];
-    for (const { services, program, sdkAlone } of rows) {
+    const lines = ["SERVICES  RESOURCES  SECONDS  PEAK MB  REPLAY: SECONDS  PEAK MB  RATIO: TIME  MEMORY"];
+    for (const { services, program, replay: floor } of rows) {
         lines.push(
             [
                 String(services).padStart(8),
                 String(program.resources).padStart(9),
                 program.seconds.toFixed(2).padStart(7),
                 program.peakMb.toFixed(0).padStart(7),
-                ((program.seconds * 1000) / services).toFixed(1).padStart(10),
-                sdkAlone.seconds.toFixed(2).padStart(18),
-                sdkAlone.peakMb.toFixed(0).padStart(7),
+                floor.seconds.toFixed(2).padStart(15),
+                floor.peakMb.toFixed(0).padStart(7),
+                ratio(program.seconds, floor.seconds).padStart(11),
+                ratio(program.peakMb, floor.peakMb).padStart(6),
             ].join("  "),
         );
     }
-    lines.push("SDK alone: as many bare resources registered under the same mocks with no program around them.");
+    lines.push(`Replay: the program's own registrations through the SDK with no program around them. Target: ${TARGET_RATIO.toFixed(2)}x or better.`);
     return lines.join("\n");
 }
 
@@ -91,16 +117,9 @@ function isMeasurement(value: unknown): value is Measurement {
     return typeof value === "object" && value !== null && ["resources", "seconds", "peakMb"].every((k) => typeof (value as Record<string, unknown>)[k] === "number");
 }
 
-/** Measures `subject` at `count` (services for the program, resources for the SDK alone) in a fresh Node process. */
-export function measureInChild(subject: Subject, count: number): Measurement {
-    // Compiled (npm run bench builds first) it runs on plain Node, as a large stack should be run; from source
-    // (the tests) through ts-node.
-    const loader = __filename.endsWith(".ts") ? ["-r", "ts-node/register/transpile-only"] : [];
-    const child = spawnSync(process.execPath, [...loader, __filename, "--child", subject, String(count)], {
-        cwd: PROJECT_ROOT,
-        encoding: "utf8",
-        maxBuffer: 16 * 1024 * 1024,
-    });
+/** Measures `subject` in a fresh Node process: the program at `arg` services, or the replay of log `arg`. */
+export function measureInChild(subject: Subject, arg: string, log: string): Measurement {
+    const child = spawnSync(process.execPath, [__filename, "--child", subject, arg, log], { cwd: PROJECT_ROOT, encoding: "utf8", maxBuffer: 16 * 1024 * 1024 });
     const lastLine = child.stdout.trim().split("\n").pop() ?? "";
     let measurement: unknown;
     try {
@@ -108,20 +127,26 @@ export function measureInChild(subject: Subject, count: number): Measurement {
     } catch {
         measurement = undefined;
     }
-    if (child.status !== 0 || !isMeasurement(measurement)) throw new Error(`benchmark of ${subject} at ${String(count)} failed:\n${child.stderr}`);
+    if (child.status !== 0 || !isMeasurement(measurement)) throw new Error(`benchmark of ${subject} ${arg} failed:\n${child.stderr}`);
     return measurement;
 }
 
 export function benchRow(services: number): BenchRow {
-    const program = measureInChild("program", services);
-    return { services, program, sdkAlone: measureInChild("sdk-alone", program.resources) };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-"));
+    try {
+        const log = path.join(dir, "registrations.json");
+        const program = measureInChild("program", String(services), log);
+        return { services, program, replay: measureInChild("replay", "", log) };
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
 }
 
 async function main(): Promise<void> {
     const args = process.argv.slice(2);
     if (args[0] === "--child") {
-        const count = Number(args[2]);
-        console.log(JSON.stringify(await (args[1] === "sdk-alone" ? measureSdkAlone(count) : measureProgram(count))));
+        const [, subject, arg, log] = args;
+        console.log(JSON.stringify(await (subject === "replay" ? measureReplay(log) : measureProgram(Number(arg), log))));
         return;
     }
     const sizes = args.length > 0 ? args.map(Number) : [3, 30, 300];

@@ -23,6 +23,29 @@ export interface RegisteredResource {
     readonly custom: boolean;
     /** Did any of its inputs reach the provider as a Pulumi secret (encrypted in state, masked in diffs)? */
     readonly secretInputs: boolean;
+    /** What the provider's class handed the SDK besides the inputs, so a benchmark can register it again. */
+    readonly registration: Registration;
+}
+
+/** A registration's shape: every property named (outputs as placeholders) and the options a provider class adds. */
+export interface Registration {
+    readonly propertyNames: readonly string[];
+    readonly version?: string;
+    readonly aliasTypes: readonly string[];
+    readonly additionalSecretOutputs: readonly string[];
+    /** The ID of a resource read from the cluster rather than created. */
+    readonly readId?: string;
+}
+
+function registrationOf(props: Record<string, unknown>, opts: pulumi.CustomResourceOptions): Registration {
+    const aliases = Array.isArray(opts.aliases) ? opts.aliases : [];
+    return {
+        propertyNames: Object.keys(props),
+        ...(typeof opts.version === "string" && { version: opts.version }),
+        aliasTypes: aliases.flatMap((a: unknown) => (typeof a === "object" && a !== null && "type" in a && typeof a.type === "string" ? [a.type] : [])),
+        additionalSecretOutputs: opts.additionalSecretOutputs ?? [],
+        ...(typeof opts.id === "string" && { readId: opts.id }),
+    };
 }
 
 export interface ProgramRun {
@@ -194,7 +217,7 @@ export async function runUnderMocks(stack: string, values: Record<string, Config
     );
 
     let exportsOfProgram: Record<string, unknown> = {};
-    const seen: { resource: pulumi.Resource; type: string; name: string; dependsOn: pulumi.Resource[]; parent?: pulumi.Resource; custom: boolean }[] = [];
+    const seen: { resource: pulumi.Resource; type: string; name: string; dependsOn: pulumi.Resource[]; parent?: pulumi.Resource; custom: boolean; registration: Registration }[] = [];
     const run = pulumi.runtime.runInPulumiStack(() => {
         // Records each resource's dependencies, which the mock monitor does not pass on.
         pulumi.runtime.registerStackTransformation((args) => {
@@ -206,6 +229,7 @@ export async function runUnderMocks(stack: string, values: Record<string, Config
                 dependsOn: Array.isArray(dependsOn) ? (dependsOn as pulumi.Resource[]) : dependsOn instanceof pulumi.Resource ? [dependsOn] : [],
                 parent: args.opts.parent,
                 custom: args.resource instanceof pulumi.CustomResource,
+                registration: registrationOf(args.props, args.opts),
             });
             return undefined;
         });
@@ -240,6 +264,7 @@ export async function runUnderMocks(stack: string, values: Record<string, Config
         parent: s.parent === undefined ? undefined : nameOf.get(s.parent),
         custom: s.custom,
         secretInputs: mocks.withSecrets.has(logicalName(s.type, s.name)),
+        registration: s.registration,
     }));
     const secretOutputs: string[] = [];
     for (const [name, value] of Object.entries(exportsOfProgram)) {

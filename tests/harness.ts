@@ -1,7 +1,8 @@
 // Test helpers: run the program under mocks, find its resources, and answer "where does this request go"
 // by evaluating the rendered VirtualServices the way Istio does (first matching rule wins).
 import { ProgramError, ProgramRun, RegisteredResource, runProgram, ConfigValue, stackConfig } from "../scripts/mock-program";
-import { HttpMatch, ingressVirtualServiceSpec, meshVirtualServiceSpec, VirtualServiceSpec } from "../components/specs/istio-specs";
+import { destinationRuleSpec, HttpMatch, ingressVirtualServiceSpec, meshVirtualServiceSpec, VirtualServiceSpec } from "../components/specs/istio-specs";
+import { ingressVirtualServiceName } from "../components/config/names";
 import { ConfigError, ConfigProblem, ConfigSource } from "../components/config/config-reader";
 import { readSettings, Settings } from "../components/config/config";
 import { JWT_CLAIM_HEADER, planTraffic, TrafficPlan } from "../components/plan/plan";
@@ -27,7 +28,11 @@ const runs = new Map<string, Promise<ProgramRun>>();
 
 /** runProgram, memoised per stack and overrides: most tests only read the result. */
 export function run(stack: string, overrides: Record<string, ConfigValue> = {}, secretKeys: readonly string[] = []): Promise<ProgramRun> {
-    const key = JSON.stringify([stack, overrides, secretKeys]);
+    // Keyed by the config the program sees, as the CLI passes it: an override equal to the stack's value is no change.
+    const asCli = (v: ConfigValue): string => (typeof v === "string" ? v : JSON.stringify(v));
+    const config: Record<string, ConfigValue> = { ...stackConfig(stack), ...overrides };
+    const effective = Object.keys(config).sort().map((k) => [k, asCli(config[k])]);
+    const key = JSON.stringify([stack, effective, secretKeys]);
     let result = runs.get(key);
     if (result === undefined) {
         // Runs share Pulumi's global runtime state, so they go one at a time.
@@ -239,6 +244,23 @@ export function planFor(stack: string, overrides: Record<string, unknown> = {}):
 /** The VirtualService specs the routing renders for a plan, in the order the program creates them. */
 export function virtualServiceSpecs(plan: TrafficPlan): VirtualServiceSpec[] {
     return plan.services.flatMap((s) => [meshVirtualServiceSpec(s), ingressVirtualServiceSpec(s, INGRESS, plan.ingressHost)]);
+}
+
+/** That the pure routing above is what the program registers: tests run it in place of the whole program. */
+export function registeredVirtualServiceSpecs(result: ProgramRun): VirtualServiceSpec[] {
+    return ofKind(result, "VirtualService").filter((vs) => vs.metadata?.namespace !== "istio-egress").map((vs) => vs.spec ?? {});
+}
+
+/** A stack's routing from the pure core, no Pulumi: where requests go, and the specs by object name. */
+export function routingOf(stack: string, overrides: Record<string, unknown> = {}) {
+    const plan = planFor(stack, overrides);
+    const virtualServices = new Map(plan.services.flatMap((s) => [[s.name, meshVirtualServiceSpec(s)], [ingressVirtualServiceName(s.name), ingressVirtualServiceSpec(s, INGRESS, plan.ingressHost)]] as const));
+    return {
+        plan,
+        route: (request: Request) => routeVia([...virtualServices.values()], request),
+        virtualService: (name: string) => must(virtualServices.get(name), `VirtualService ${name}`),
+        destinationRule: (name: string) => destinationRuleSpec(must(plan.services.find((s) => s.name === name), `service ${name}`)),
+    };
 }
 
 /** A ConfigSource over plain values, as the CLI would pass them (objects as JSON). */

@@ -2,7 +2,7 @@ import { strict as assert } from "assert";
 import { readSettings } from "../components/config/config";
 import { cookieRegex } from "../components/plan/plan";
 import { re2Refusal } from "../components/config/policy-config";
-import { PRODUCTION_MINIMUM, configProblems, configSource, fqdn, INGRESS, must, named, ofKind, planFor, ProgramRun, refused, Request, routeRequest, routeVia, run, shares, virtualServiceSpecs } from "./harness";
+import { PRODUCTION_MINIMUM, routingOf, configProblems, configSource, fqdn, INGRESS, must, planFor, ProgramRun, refused, Request, routeVia, run, shares, virtualServiceSpecs } from "./harness";
 import { rateLimitFilterSpec } from "../components/specs/istio-specs";
 import { policySummary } from "../components/plan/outputs";
 
@@ -26,63 +26,62 @@ function changedResources(before: ProgramRun, after: ProgramRun): string[] {
 describe("routing policies", () => {
     describe("match rules (dev stack: the labs' scenarios)", () => {
         for (const gateway of [INGRESS, "mesh"]) {
-            it(`x-user-type: beta reaches v2 entirely while plain requests keep the canary weight (${gateway})`, async () => {
-                const result = await run("dev", { canaryWeight: 10 });
-                assert.deepEqual(shares(routeRequest(result, users(gateway, { "x-user-type": "beta" }))), { v2: 100 });
-                assert.deepEqual(shares(routeRequest(result, users(gateway, { "x-user-type": "alpha" }))), { v1: 90, v2: 10 });
-                assert.deepEqual(shares(routeRequest(result, users(gateway))), { v1: 90, v2: 10 });
+            it(`x-user-type: beta reaches v2 entirely while plain requests keep the canary weight (${gateway})`, () => {
+                const result = routingOf("dev", { canaryWeight: 10 });
+                assert.deepEqual(shares(result.route(users(gateway, { "x-user-type": "beta" }))), { v2: 100 });
+                assert.deepEqual(shares(result.route(users(gateway, { "x-user-type": "alpha" }))), { v1: 90, v2: 10 });
+                assert.deepEqual(shares(result.route(users(gateway))), { v1: 90, v2: 10 });
             });
         }
 
-        it("x-region: kr reaches product-service green while blue is active", async () => {
-            const result = await run("dev", { activeColor: "blue" });
-            assert.deepEqual(shares(routeRequest(result, products(INGRESS, { "x-region": "kr" }))), { green: 100 });
-            assert.deepEqual(shares(routeRequest(result, products(INGRESS, { "x-region": "us" }))), { blue: 100 });
+        it("x-region: kr reaches product-service green while blue is active", () => {
+            const result = routingOf("dev", { activeColor: "blue" });
+            assert.deepEqual(shares(result.route(products(INGRESS, { "x-region": "kr" }))), { green: 100 });
+            assert.deepEqual(shares(result.route(products(INGRESS, { "x-region": "us" }))), { blue: 100 });
         });
 
-        it("the experiment cookie reaches v2 wherever it sits in the Cookie header, and only that value does", async () => {
-            const result = await run("dev", { canaryWeight: 0 });
+        it("the experiment cookie reaches v2 wherever it sits in the Cookie header, and only that value does", () => {
+            const result = routingOf("dev", { canaryWeight: 0 });
             for (const cookie of ["experiment=new-ui", "a=1; experiment=new-ui", "a=1; experiment=new-ui; b=2"]) {
-                assert.deepEqual(shares(routeRequest(result, users(INGRESS, { cookie }))), { v2: 100 }, cookie);
+                assert.deepEqual(shares(result.route(users(INGRESS, { cookie }))), { v2: 100 }, cookie);
             }
             for (const cookie of ["experiment=old-ui", "myexperiment=new-ui", "experiment=new-ui-2"]) {
-                assert.deepEqual(shares(routeRequest(result, users(INGRESS, { cookie }))), { v1: 100 }, cookie);
+                assert.deepEqual(shares(result.route(users(INGRESS, { cookie }))), { v1: 100 }, cookie);
             }
         });
 
-        it("release testing: a tester's testuser header reaches v2 while canaryWeight is 0 (prod)", async () => {
-            const result = await run("prod");
+        it("release testing: a tester's testuser header reaches v2 while canaryWeight is 0 (prod)", () => {
+            const result = routingOf("prod");
             const tester = { groups: ["staff", "release-testers"] };
-            assert.deepEqual(shares(routeRequest(result, { gateway: INGRESS, host: "api.example.com", path: "/users", headers: { testuser: "alice" }, claims: tester })), { v2: 100 });
-            assert.deepEqual(shares(routeRequest(result, { gateway: INGRESS, host: "api.example.com", path: "/users", claims: tester })), { v1: 100 });
-            assert.deepEqual(shares(routeRequest(result, { gateway: "mesh", host: fqdn("user-service"), path: "/users", headers: { testuser: "alice" } })), { v2: 100 });
+            assert.deepEqual(shares(result.route({ gateway: INGRESS, host: "api.example.com", path: "/users", headers: { testuser: "alice" }, claims: tester })), { v2: 100 });
+            assert.deepEqual(shares(result.route({ gateway: INGRESS, host: "api.example.com", path: "/users", claims: tester })), { v1: 100 });
+            assert.deepEqual(shares(result.route({ gateway: "mesh", host: fqdn("user-service"), path: "/users", headers: { testuser: "alice" } })), { v2: 100 });
         });
 
-        it("blue/green preview: x-preview reaches either color, whichever is active", async () => {
+        it("blue/green preview: x-preview reaches either color, whichever is active", () => {
             for (const active of ["blue", "green"]) {
-                const result = await run("dev", { activeColor: active });
+                const result = routingOf("dev", { activeColor: active });
                 for (const color of ["blue", "green"]) {
                     for (const gateway of [INGRESS, "mesh"]) {
-                        assert.deepEqual(shares(routeRequest(result, products(gateway, { "x-preview": color }))), { [color]: 100 }, `${active} active, preview ${color}`);
+                        assert.deepEqual(shares(result.route(products(gateway, { "x-preview": color }))), { [color]: 100 }, `${active} active, preview ${color}`);
                     }
                 }
-                assert.deepEqual(shares(routeRequest(result, products(INGRESS))), { [active]: 100 });
+                assert.deepEqual(shares(result.route(products(INGRESS))), { [active]: 100 });
             }
         });
 
-        it("evaluates rules in config order, first match wins, and every condition of a rule must hold", async () => {
+        it("evaluates rules in config order, first match wins, and every condition of a rule must hold", () => {
             const routes = {
                 "user-service": [
                     { name: "beta-api", headers: { "x-user-type": { exact: "beta" } }, path: { prefix: "/users/api" }, to: "v1" },
                     { name: "beta", headers: { "x-user-type": { exact: "beta" } }, to: "v2" },
                 ],
             };
-            const result = await run("dev", { routes, canaryWeight: 50 });
-            assert.deepEqual(shares(routeRequest(result, request(INGRESS, "user-service", "/users/api/x", { "x-user-type": "beta" }))), { v1: 100 });
-            assert.deepEqual(shares(routeRequest(result, request(INGRESS, "user-service", "/users/web", { "x-user-type": "beta" }))), { v2: 100 });
-            assert.deepEqual(shares(routeRequest(result, request(INGRESS, "user-service", "/users/api/x"))), { v1: 50, v2: 50 });
-            const vs = named(result, "VirtualService", "user-service");
-            assert.deepEqual(vs.spec?.http?.map((r) => r.name), ["beta-api", "beta", "release"]);
+            const result = routingOf("dev", { routes, canaryWeight: 50 });
+            assert.deepEqual(shares(result.route(request(INGRESS, "user-service", "/users/api/x", { "x-user-type": "beta" }))), { v1: 100 });
+            assert.deepEqual(shares(result.route(request(INGRESS, "user-service", "/users/web", { "x-user-type": "beta" }))), { v2: 100 });
+            assert.deepEqual(shares(result.route(request(INGRESS, "user-service", "/users/api/x"))), { v1: 50, v2: 50 });
+            assert.deepEqual(result.virtualService("user-service").http?.map((r) => r.name), ["beta-api", "beta", "release"]);
         });
     });
 
@@ -152,19 +151,19 @@ describe("routing policies", () => {
     });
 
     describe("mirroring", () => {
-        it("copies a percent of plain traffic to the canary's candidate only", async () => {
-            const result = await run("dev", { mirror: { "user-service": 20 } });
-            for (const vs of ofKind(result, "VirtualService").filter((v) => v.metadata?.labels?.app === "user-service")) {
-                const routes = vs.spec?.http ?? [];
+        it("copies a percent of plain traffic to the canary's candidate only", () => {
+            const result = routingOf("dev", { mirror: { "user-service": 20 } });
+            for (const name of ["user-service", "user-service-ingress"]) {
+                const routes = result.virtualService(name).http ?? [];
                 const release = routes.find((r) => r.name === "release");
                 assert.deepEqual(release?.mirrors, [{ destination: { host: fqdn("user-service"), subset: "v2", port: { number: 80 } }, percentage: { value: 20 } }]);
                 assert.ok(routes.filter((r) => r.name !== "release").every((r) => r.mirrors === undefined));
             }
         });
 
-        it("mirrors a blue/green service to the idle color, and refuses a single-version service", async () => {
-            const result = await run("dev", { mirror: { "product-service": 5 }, activeColor: "green" });
-            const release = named(result, "VirtualService", "product-service").spec?.http?.find((r) => r.name === "release");
+        it("mirrors a blue/green service to the idle color, and refuses a single-version service", () => {
+            const result = routingOf("dev", { mirror: { "product-service": 5 }, activeColor: "green" });
+            const release = result.virtualService("product-service").http?.find((r) => r.name === "release");
             assert.equal(release?.mirrors?.[0].destination.subset, "blue");
             assert.deepEqual(problemKeys({ mirror: { "order-service": 10 } }), ["mirror.order-service"]);
             assert.deepEqual(problemKeys({ mirror: { "user-service": 120 } }), ["mirror.user-service"]);
@@ -174,14 +173,14 @@ describe("routing policies", () => {
     describe("fault injection", () => {
         const faults = { "order-service": { delay: { percent: 50, fixedDelay: "5s" }, abort: { percent: 10, httpStatus: 503 } } };
 
-        it("injects delay and abort on every rule of the service, from the mesh and the ingress", async () => {
-            const result = await run("dev", { faults });
+        it("injects delay and abort on every rule of the service, from the mesh and the ingress", () => {
+            const result = routingOf("dev", { faults });
             for (const name of ["order-service", "order-service-ingress"]) {
-                for (const route of named(result, "VirtualService", name).spec?.http ?? []) {
+                for (const route of result.virtualService(name).http ?? []) {
                     assert.deepEqual(route.fault, { delay: { percentage: { value: 50 }, fixedDelay: "5s" }, abort: { percentage: { value: 10 }, httpStatus: 503 } });
                 }
             }
-            assert.ok((named(result, "VirtualService", "user-service").spec?.http ?? []).every((r) => r.fault === undefined));
+            assert.ok((result.virtualService("user-service").http ?? []).every((r) => r.fault === undefined));
         });
 
         it("is refused on a production stack unless allowFaultsInProduction is set", async () => {
@@ -189,8 +188,8 @@ describe("routing policies", () => {
             assert.match(error.message, /faults.order-service = .*fault injection is refused on a production stack/);
             assert.match(error.message, /pulumi config set allowFaultsInProduction true/);
             assert.deepEqual(error.registered, []);
-            const allowed = await run("prod", { faults, allowFaultsInProduction: true });
-            assert.ok(named(allowed, "VirtualService", "order-service").spec?.http?.[0].fault);
+            const allowed = routingOf("prod", { faults, allowFaultsInProduction: true });
+            assert.ok(allowed.virtualService("order-service").http?.[0].fault);
         });
 
         it("refuses percents over 100, statuses outside 200-599 and bad durations", () => {
@@ -201,30 +200,30 @@ describe("routing policies", () => {
     });
 
     describe("resilience", () => {
-        it("sets timeout and retries on routes, and circuit breaking on the DestinationRule", async () => {
-            const result = await run("staging");
-            const route = must(named(result, "VirtualService", "user-service").spec?.http?.find((r) => r.name === "release"), "release route");
+        it("sets timeout and retries on routes, and circuit breaking on the DestinationRule", () => {
+            const result = routingOf("staging");
+            const route = must(result.virtualService("user-service").http?.find((r) => r.name === "release"), "release route");
             assert.equal(route.timeout, "5s");
             assert.deepEqual(route.retries, { attempts: 3, perTryTimeout: "1s", retryOn: "5xx,reset,connect-failure,refused-stream" });
-            assert.deepEqual(named(result, "DestinationRule", "user-service").spec?.trafficPolicy, {
+            assert.deepEqual(result.destinationRule("user-service").trafficPolicy, {
                 connectionPool: { tcp: { maxConnections: 100 }, http: { http1MaxPendingRequests: 50 } },
                 outlierDetection: { consecutive5xxErrors: 5, interval: "10s", baseEjectionTime: "30s", maxEjectionPercent: 50 },
                 tls: { mode: "ISTIO_MUTUAL" },
             });
         });
 
-        it("lets one service replace a section of the \"*\" defaults", async () => {
+        it("lets one service replace a section of the \"*\" defaults", () => {
             const resilience = { "*": { timeout: "5s", retries: { attempts: 3 } }, "order-service": { timeout: "1s" } };
-            const result = await run("dev", { resilience });
-            const release = (name: string) => named(result, "VirtualService", name).spec?.http?.find((r) => r.name === "release");
+            const result = routingOf("dev", { resilience });
+            const release = (name: string) => result.virtualService(name).http?.find((r) => r.name === "release");
             assert.deepEqual([release("order-service")?.timeout, release("order-service")?.retries], ["1s", { attempts: 3 }]);
             assert.equal(release("user-service")?.timeout, "5s");
-            assert.equal(named(result, "DestinationRule", "user-service").spec?.trafficPolicy, undefined);
+            assert.equal(result.destinationRule("user-service").trafficPolicy, undefined);
         });
 
-        it("gives each environment its own defaults: lenient in dev, strict in staging and prod", async () => {
-            const timeout = async (stack: string) => named(await run(stack), "VirtualService", "order-service").spec?.http?.[0].timeout;
-            assert.deepEqual([await timeout("dev"), await timeout("staging"), await timeout("prod")], ["10s", "5s", "5s"]);
+        it("gives each environment its own defaults: lenient in dev, strict in staging and prod", () => {
+            const timeout = (stack: string) => routingOf(stack).virtualService("order-service").http?.[0].timeout;
+            assert.deepEqual([timeout("dev"), timeout("staging"), timeout("prod")], ["10s", "5s", "5s"]);
         });
 
         it("refuses retries that cannot fit in the timeout: (attempts + 1) x perTryTimeout must fit", () => {
