@@ -5,8 +5,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { stringify } from "yaml";
-import { ConfigError } from "../components/config/config";
-import { ConfigProblem, isRecord } from "../components/config/config-reader";
+import { ConfigError, ConfigProblem, isRecord } from "../components/config/config-reader";
 import { PolicySummary, splitTable, TrafficSplit } from "../components/plan/outputs";
 import { ConfigValue, PROJECT_ROOT, ProgramError, ProgramRun, runProgram, StackFileError, stackNames } from "./mock-program";
 import { ArgvReader, UsageError } from "./cli";
@@ -188,8 +187,9 @@ export async function render(options: RenderOptions, log: (line: string) => void
     try {
         result = await runProgram(options.stack, overrides);
     } catch (error) {
-        const cause = error instanceof ProgramError ? error.cause : error;
-        if (cause instanceof ConfigError) throw new ConfigError(cause.problems.map((p) => renderFix(p, options.overrides)));
+        if (error instanceof ProgramError && error.cause instanceof ConfigError) {
+            throw new ProgramError(new ConfigError(error.cause.problems.map((p) => renderFix(p, options.overrides))), error.registered);
+        }
         throw error;
     }
     const written = await writeRendered(result, options.out);

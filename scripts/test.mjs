@@ -1,7 +1,10 @@
-// `npm test`: builds one TypeScript program, type-checks it (strict) and emits it to bin/, then runs the suite
-// (mocha under c8's coverage thresholds) while typescript-eslint lints that same program, so the type
-// information is built once rather than once by tsc and again by the linter, and the two cores both work.
-// Plain JavaScript: it runs before anything is compiled. Exits non-zero if any of the three fails.
+// `npm test`: type-check (strict), lint and run the suite, with the two cores both busy.
+// 1. Every file is transpiled on its own into bin/ (tsconfig's isolatedModules makes that the JavaScript tsc
+//    would emit), with source maps, so the suite can start at once.
+// 2. The suite (mocha under c8's coverage thresholds) runs in a child process, its output held back.
+// 3. Meanwhile one TypeScript program is built and type-checked, and typescript-eslint lints that same
+//    program, so the type information is built once rather than once by tsc and again by the linter.
+// Plain JavaScript: it runs before anything is compiled. Exits non-zero if the types, the lint or the suite fail.
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
@@ -10,26 +13,33 @@ import ts from "typescript";
 import { ESLint } from "eslint";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const host = { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => fail([d]) };
-const format = {
-    getCanonicalFileName: (f) => f,
-    getCurrentDirectory: () => root,
-    getNewLine: () => "\n",
-};
+const formatHost = { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => "\n" };
+const formatted = (diagnostics) => ts.formatDiagnosticsWithColorAndContext(diagnostics, formatHost);
 
-function fail(diagnostics) {
-    process.stderr.write(ts.formatDiagnosticsWithColorAndContext(diagnostics, format));
+const config = ts.getParsedCommandLineOfConfigFile(path.join(root, "tsconfig.json"), {}, {
+    ...ts.sys,
+    onUnRecoverableConfigFileDiagnostic: (d) => {
+        process.stderr.write(formatted([d]));
+        process.exit(1);
+    },
+});
+if (config.errors.length > 0) {
+    process.stderr.write(formatted(config.errors));
     process.exit(1);
 }
 
-const config = ts.getParsedCommandLineOfConfigFile(path.join(root, "tsconfig.json"), {}, host);
-if (config.errors.length > 0) fail(config.errors);
-fs.rmSync(path.join(root, config.options.outDir), { recursive: true, force: true });
-const program = ts.createProgram({ rootNames: config.fileNames, options: config.options });
-const diagnostics = [...ts.getPreEmitDiagnostics(program), ...program.emit().diagnostics];
-if (diagnostics.length > 0) fail(diagnostics);
+const outDir = config.options.outDir;
+fs.rmSync(outDir, { recursive: true, force: true });
+for (const file of config.fileNames) {
+    const js = path.join(outDir, path.relative(root, file)).replace(/\.ts$/, ".js");
+    const { outputText, sourceMapText } = ts.transpileModule(fs.readFileSync(file, "utf8"), { compilerOptions: config.options, fileName: file });
+    const map = JSON.parse(sourceMapText);
+    map.sources = [path.relative(path.dirname(js), file)];
+    fs.mkdirSync(path.dirname(js), { recursive: true });
+    fs.writeFileSync(js, outputText);
+    fs.writeFileSync(`${js}.map`, JSON.stringify(map));
+}
 
-// The suite in a child process, its output held back so it does not interleave with the linter's.
 const suite = new Promise((resolve) => {
     const child = spawn(path.join(root, "node_modules", ".bin", "c8"), ["mocha"], { cwd: root, env: { ...process.env, FORCE_COLOR: "0" } });
     const output = [];
@@ -38,12 +48,15 @@ const suite = new Promise((resolve) => {
     child.on("close", (code) => resolve({ code: code ?? 1, output: Buffer.concat(output).toString() }));
 });
 
+const program = ts.createProgram({ rootNames: config.fileNames, options: { ...config.options, noEmit: true } });
+const typeErrors = ts.getPreEmitDiagnostics(program);
+process.stdout.write(typeErrors.length > 0 ? formatted(typeErrors) : "types: no errors (tsc strict)\n");
+
 const eslint = new ESLint({ cwd: root, overrideConfig: { languageOptions: { parserOptions: { programs: [program] } } } });
 const results = await eslint.lintFiles(["."]);
-const lint = (await eslint.loadFormatter("stylish")).format(results);
 const lintFailed = results.some((r) => r.errorCount > 0);
-process.stdout.write(lint || "lint: no problems\n");
+process.stdout.write((await eslint.loadFormatter("stylish")).format(results) || "lint: no problems\n");
 
 const { code, output } = await suite;
 process.stdout.write(output);
-process.exit(lintFailed || code !== 0 ? 1 : 0);
+process.exit(typeErrors.length > 0 || lintFailed || code !== 0 ? 1 : 0);

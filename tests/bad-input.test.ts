@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { CONFIG_KEYS } from "../components/config/config";
 import { ConfigError, printable } from "../components/config/config-reader";
-import { ConfigValue, parseStackFile, ProgramError, PROJECT_ROOT, runProgram, StackFileError } from "../scripts/mock-program";
+import { ConfigValue, parseStackFile, ProgramError, PROJECT_ROOT, StackFileError } from "../scripts/mock-program";
 import { exitStatus, parseArgs, render, renderFix } from "../scripts/render";
 import { configProblems, INGRESS, planFor, PRODUCTION_MINIMUM, routeVia, shares, virtualServiceSpecs } from "./harness";
 
@@ -183,20 +183,19 @@ describe("bad input: every config key and render flag is refused before anything
 
     for (const [what, { stack, overrides }, key] of CASES) {
         it(`refuses ${what}`, async () => {
-            const error = await runProgram(stack, overrides).then(
+            const error = await render({ stack, overrides: asFlags(overrides), out }, () => undefined).then(
                 () => assert.fail("accepted"),
                 (e: unknown) => e,
             );
+            assert.equal(exitStatus(error).code, 2);
             assert.ok(error instanceof ProgramError && error.cause instanceof ConfigError, String(error));
             assert.deepEqual(error.registered, [], "registered nothing");
+            assert.deepEqual(fs.readdirSync(out), [], "wrote nothing");
             const problem = error.cause.problems.find((p) => p.key === key);
             assert.ok(problem, `no problem names ${key}: ${error.message}`);
             for (const part of [problem.value, problem.allowed, problem.fix]) assert.ok(part.trim().length > 0, error.message);
             assert.ok(error.message.includes(`- ${printable(key)} = `), error.message);
             assert.doesNotMatch(error.message, /[\u0000-\u0008\u000b-\u001f\u007f]/, "no raw control characters");
-
-            await assert.rejects(render({ stack, overrides: asFlags(overrides), out }, () => undefined), (e: unknown) => exitStatus(e).code === 2);
-            assert.deepEqual(fs.readdirSync(out), [], "wrote nothing");
         });
     }
 

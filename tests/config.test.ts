@@ -1,5 +1,6 @@
 import { strict as assert } from "assert";
-import { ConfigError, DEFAULTS, readSettings } from "../components/config/config";
+import { DEFAULTS, readSettings } from "../components/config/config";
+import { ConfigError } from "../components/config/config-reader";
 import { DEFAULT_SERVICES } from "../components/config/catalogue";
 import { configProblems, configSource, refused } from "./harness";
 import { ConfigProblem } from "../components/config/config-reader";

@@ -22,7 +22,8 @@ import type { IRequestAuthentication } from "@kubernetes-models/istio/security.i
 import type { IServiceEntry } from "@kubernetes-models/istio/networking.istio.io/v1/ServiceEntry" with { "resolution-mode": "import" };
 import type { ITelemetry } from "@kubernetes-models/istio/telemetry.istio.io/v1/Telemetry" with { "resolution-mode": "import" };
 
-export { runProgram, ProgramError, ProgramRun, RegisteredResource };
+export { runProgram, ProgramError };
+export type { ProgramRun, RegisteredResource };
 
 const runs = new Map<string, Promise<ProgramRun>>();
 

@@ -1,6 +1,6 @@
 import { strict as assert } from "assert";
-import { PRODUCTION_MINIMUM, configProblems, helmReleases, must, named, ofKind, resource, run, waitsFor } from "./harness";
-import { dashboardCommands, JAEGER_COLLECTOR, JAEGER_QUERY } from "../components/specs/observability-specs";
+import { PRODUCTION_MINIMUM, settingsFor, configProblems, helmReleases, must, named, ofKind, resource, run, waitsFor } from "./harness";
+import { dashboardCommands, JAEGER_COLLECTOR, JAEGER_QUERY, kialiValues, prometheusValues, telemetrySpec } from "../components/specs/observability-specs";
 
 const problemKeys = (values: Record<string, unknown>) => configProblems(values).map((p) => p.key);
 
@@ -51,7 +51,7 @@ describe("observability", () => {
         const strategy = async (stack: string, overrides: Record<string, string> = {}) =>
             (helmReleases(await run(stack, overrides)).find((r) => r.name === "kiali")?.values as { auth: { strategy: string } }).auth.strategy;
         assert.equal(await strategy("dev"), "anonymous");
-        assert.equal(await strategy("dev", { platform: "" }), "token");
+        assert.equal(kialiValues(settingsFor("dev", { platform: "" }).platform === "kind").auth.strategy, "token");
         assert.equal(await strategy("staging"), "token");
         assert.equal(await strategy("prod"), "token");
     });
@@ -61,7 +61,8 @@ describe("observability", () => {
             (helmReleases(await run(stack, overrides)).find((r) => r.name === "prometheus")?.values as { server: { persistentVolume: unknown } }).server.persistentVolume;
         assert.deepEqual(await volume("dev"), { enabled: false });
         assert.deepEqual(await volume("prod"), { enabled: true, size: "50Gi" });
-        assert.deepEqual(await volume("staging", { prometheusStorageClass: "premium-rwo" }), { enabled: true, size: "20Gi", storageClass: "premium-rwo" });
+        const staging = settingsFor("staging", { prometheusStorageClass: "premium-rwo" }).observability.prometheusVolume;
+        assert.deepEqual(prometheusValues(staging).server.persistentVolume, { enabled: true, size: "20Gi", storageClass: "premium-rwo" });
         const [missing] = configProblems({ ...PRODUCTION_MINIMUM, observability: "true" });
         assert.deepEqual([missing.key, missing.value, missing.fix], ["prometheusVolumeSize", '""', "pulumi config set prometheusVolumeSize 20Gi"]);
         assert.match(missing.allowed, /persistent volume/);
@@ -75,8 +76,8 @@ describe("observability", () => {
         assert.equal(telemetry.metadata?.namespace, "istio-system");
         assert.deepEqual(telemetry.spec?.tracing, [{ providers: [{ name: "jaeger" }], randomSamplingPercentage: 100 }]);
         assert.deepEqual(telemetry.spec?.accessLogging, [{ providers: [{ name: "envoy" }] }]);
-        assert.equal(named(await run("dev", { traceSamplingPercent: "0.5" }), "Telemetry", "mesh-default").spec?.tracing?.[0].randomSamplingPercentage, 0.5);
-        assert.deepEqual(ofKind(await run("dev", { observability: false, accessLogging: false }), "Telemetry"), []);
+        assert.equal(telemetrySpec(settingsFor("dev", { traceSamplingPercent: "0.5" }).observability)?.tracing?.[0].randomSamplingPercentage, 0.5);
+        assert.equal(telemetrySpec(settingsFor("dev", { observability: false, accessLogging: false }).observability), undefined);
         assert.deepEqual(problemKeys({ traceSamplingPercent: "150" }), ["traceSamplingPercent"]);
     });
 

@@ -46,7 +46,7 @@ export function telemetrySpec(settings: ObservabilitySettings): TelemetrySpec | 
     };
 }
 
-export function prometheusValues(volume: ObservabilitySettings["prometheusVolume"]): object {
+export function prometheusValues(volume: ObservabilitySettings["prometheusVolume"]) {
     const persistentVolume = volume === undefined ? { enabled: false } : { enabled: true, size: volume.size, ...(volume.storageClass !== undefined && { storageClass: volume.storageClass }) };
     return {
         // Istio's sidecars publish merged app and proxy metrics behind prometheus.io annotations, which the
@@ -85,7 +85,7 @@ export function jaegerValues(): object {
  * Kiali's service account may create and delete Istio objects cluster-wide, and anonymous login hands that to
  * anyone who reaches the UI: anonymous only on a local (kind) cluster, a Kubernetes token everywhere else.
  */
-export function kialiValues(localCluster: boolean): object {
+export function kialiValues(localCluster: boolean) {
     return {
         auth: { strategy: localCluster ? "anonymous" : "token" },
         external_services: {
