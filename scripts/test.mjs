@@ -41,8 +41,11 @@ for (const file of config.fileNames) {
 }
 
 const suite = new Promise((resolve) => {
-    const child = spawn(path.join(root, "node_modules", ".bin", "c8"), ["mocha"], { cwd: root, env: { ...process.env, FORCE_COLOR: "0" } });
+    const bin = path.join(root, "node_modules", ".bin");
+    const env = { ...process.env, FORCE_COLOR: "0", PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}` };
+    const child = spawn(path.join(bin, "c8"), ["mocha"], { cwd: root, env });
     const output = [];
+    child.on("error", (error) => resolve({ code: 1, output: String(error) }));
     child.stdout.on("data", (chunk) => output.push(chunk));
     child.stderr.on("data", (chunk) => output.push(chunk));
     child.on("close", (code) => resolve({ code: code ?? 1, output: Buffer.concat(output).toString() }));

@@ -2,7 +2,7 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
-import { CONFIG_KEYS, SCALAR_DEFAULTS } from "../components/config/config";
+import { SCALAR_DEFAULTS } from "../components/config/config";
 import { PROJECT_ROOT, stackConfig, stackNames } from "../scripts/mock-program";
 import { DECIMAL_KEYS } from "../components/config/observability-config";
 
@@ -31,16 +31,6 @@ describe("project files agree with the code", () => {
                 if (declared !== undefined) assert.equal(yamlType(value), declared, `Pulumi.${stack}.yaml ${key}`);
             }
         }
-    });
-
-    it("the README's config table has one row per key the program reads", () => {
-        const readme = read("README.md");
-        const section = readme.slice(readme.indexOf("## Config reference"), readme.indexOf("\n## ", readme.indexOf("## Config reference") + 1));
-        const rows = section
-            .split("\n")
-            .map((line) => /^\| `([A-Za-z]+)` \|/.exec(line)?.[1])
-            .filter((key): key is string => key !== undefined);
-        assert.deepEqual([...rows].sort(), [...CONFIG_KEYS].sort());
     });
 
     it("CI runs the README's install-and-test command", () => {

@@ -64,7 +64,7 @@ const VERSION_COUNT: Record<ReleaseStrategy, number> = { canary: 2, blueGreen: 2
 const SERVICE_FIELDS = ["path", "release", "versions"];
 const SERVICES_FIX =
     "pulumi config set --path 'services.user-service.path' /users (and .release, .versions[0], .versions[1]); " +
-    "see the README's services example";
+    "see docs/configuration.md, Services are data";
 
 export function readServices(reader: Reader): readonly ServiceSettings[] {
     if (reader.raw("services") === undefined) return DEFAULT_SERVICES;

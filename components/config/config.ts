@@ -68,7 +68,7 @@ export const DEFAULTS = {
     gatewayHttpsNodePort: 30443,
 } as const satisfies Omit<Settings, "services" | "policies" | "security" | "observability" | "egress">;
 
-/** Every key this program reads, for the error on an unknown key and the README/Pulumi.yaml checks. */
+/** Every key this program reads, for the error on an unknown key and the docs' and Pulumi.yaml's checks. */
 export const CONFIG_KEYS: readonly string[] = [...Object.keys(DEFAULTS), "services", ...POLICY_KEYS, ...SECURITY_KEYS, ...OBSERVABILITY_KEYS];
 
 /** Every scalar key's default, as Pulumi.yaml declares them. */
@@ -163,7 +163,7 @@ export function readSettings(source: ConfigSource): Settings {
         r.fail("gatewayHttpsNodePort", show(String(settings.gatewayHttpsNodePort)), "must differ from gatewayHttpNodePort", setCommand("gatewayHttpsNodePort", settings.gatewayHttpNodePort === 30443 ? 30444 : 30443));
     }
     if (policies.edgeRuleAccess === "authenticated" && settings.security.jwt === undefined) {
-        r.fail("edgeRuleAccess", show(policies.edgeRuleAccess), "needs jwt: edge rules match claims of a token the ingress gateway has validated", `${setCommand("edgeRuleAccess", "meshOnly")}, or configure jwt (see the README's JWT section)`);
+        r.fail("edgeRuleAccess", show(policies.edgeRuleAccess), "needs jwt: edge rules match claims of a token the ingress gateway has validated", `${setCommand("edgeRuleAccess", "meshOnly")}, or configure jwt (see docs/security.md, JWT at the edge)`);
     }
     if (policies.production && settings.gatewayReplicas < 2) {
         // One gateway pod means every node drain or rollout of it is an outage of the whole edge.
