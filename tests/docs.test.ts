@@ -10,7 +10,7 @@ import { ADDON_CHARTS } from "../components/specs/observability-specs";
 import { TARGET_RATIO } from "../scripts/bench";
 import { ConfigValue, PROJECT_ROOT, stackConfig } from "../scripts/mock-program";
 import { render } from "../scripts/render";
-import { configProblems } from "./harness";
+import { configProblems, must, settingsFor } from "./harness";
 
 const read = (file: string) => fs.readFileSync(path.join(PROJECT_ROOT, file), "utf8");
 const DOCS = ["README.md", ...fs.readdirSync(path.join(PROJECT_ROOT, "docs")).map((f) => `docs/${f}`)];
@@ -131,6 +131,22 @@ describe("docs", () => {
         const c8 = JSON.parse(read(".c8rc.json")) as { lines: number; branches: number };
         assert.ok(read("docs/testing.md").includes(`${String(c8.lines)} % of lines, ${String(c8.branches)} % of branches`));
         assert.ok(operations.includes(`${TARGET_RATIO.toFixed(2)}x or`));
+    });
+
+    it("the environments table says what each stack file sets", () => {
+        const doc = read("docs/configuration.md");
+        const table = doc.slice(doc.indexOf("## Environments"), doc.indexOf("## Config reference"));
+        const row = (label: string) => must(table.split("\n").find((l) => l.startsWith(`| ${label} |`)), label).split(" | ").slice(1).map((c) => c.replace(/ \|$/, ""));
+        const stacks = ["dev", "staging", "prod"].map((s) => settingsFor(s));
+        assert.deepEqual(row("replicas per version"), stacks.map((s) => String(s.replicas)));
+        assert.deepEqual(row("ingress gateway pods (min, with a PodDisruptionBudget from 2)"), stacks.map((s) => String(s.gatewayReplicas)));
+        assert.deepEqual(row("canaryWeight").map((c) => c.split(" ")[0]), stacks.map((s) => String(s.canaryWeight)));
+        assert.deepEqual(row("mtlsMode"), stacks.map((s) => s.security.mtlsMode));
+        assert.deepEqual(row("edgeRuleAccess").map((c) => c.split(" ")[0]), stacks.map((s) => s.policies.edgeRuleAccess));
+        assert.deepEqual(row("production (faults refused)"), stacks.map((s) => (s.policies.production ? "yes" : "no")));
+        assert.deepEqual(row("podSecurity").map((c) => c.split(" ")[0]), stacks.map((s) => s.security.podSecurity));
+        const sampling = row("observability (trace sampling)").map((c) => /(\d+) %/.exec(c)?.[1]);
+        assert.deepEqual(sampling, stacks.map((s) => String(s.observability.traceSamplingPercent)));
     });
 
     it("every example config in the docs is accepted as written on its stack", () => {
