@@ -60,8 +60,6 @@ new Egress("egress", {
 for (const service of plan.services) {
     const workloads = new AppWorkloads(service.name, {
         plan: service,
-        image: settings.image,
-        replicas: settings.replicas,
         namespace: settings.appNamespace,
         dependsOn: [mesh.istiod, appNamespace],
     });

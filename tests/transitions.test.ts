@@ -32,9 +32,9 @@ describe("a release transition changes only routing", () => {
         assert.deepEqual(diff(start, await run("staging", { canaryWeight: 10, activeColor: "blue", replicas: 2 })), []);
     });
 
-    it("a change of replicas, by contrast, touches Deployments and no routing", async () => {
+    it("a change of replicas, by contrast, touches Deployments (and their disruption budgets) and no routing", async () => {
         const changed = diff(await run("dev", { replicas: 1 }), await run("dev", { replicas: 2 }));
         assert.ok(changed.length > 0);
-        assert.ok(changed.every((k) => k.includes("apps/v1:Deployment")), changed.join(", "));
+        assert.ok(changed.every((k) => /apps\/v1:Deployment|policy\/v1:PodDisruptionBudget/.test(k)), changed.join(", "));
     });
 });

@@ -1,10 +1,86 @@
 import { strict as assert } from "assert";
 import type { IDeployment } from "kubernetes-models/apps/v1/Deployment" with { "resolution-mode": "import" };
-import { must, named, ofKind, run } from "./harness";
+import { configProblems, must, named, ofKind, run } from "./harness";
 
 const podSpec = (d: IDeployment) => must(d.spec?.template.spec, `${d.metadata?.name ?? ""} pod spec`);
 
+/** A catalogue with one service of the team's own, on the dev stack (whose lab routes and edges it drops). */
+const own = (service: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    services: {
+        "user-service": {
+            path: "/users",
+            release: "canary",
+            port: 9090,
+            protocol: "http2",
+            health: { path: "/healthz" },
+            resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "256Mi" } },
+            env: { LOG_LEVEL: "info" },
+            versions: [
+                { name: "v1", image: `ghcr.io/acme/user@sha256:${"a".repeat(64)}`, replicas: 3 },
+                { name: "v2", image: "ghcr.io/acme/user:1.5.0", env: { FEATURE_X: "on", LOG_LEVEL: "debug" } },
+            ],
+            ...service,
+        },
+    },
+    routes: {},
+    meshEdges: [],
+    ...extra,
+});
+
 describe("versioned workloads", () => {
+    it("runs a team's own images with their port, protocol, health, resources and env; versions override the service", async () => {
+        const result = await run("dev", own({}));
+        const [v1, v2] = ["user-service-v1", "user-service-v2"].map((n) => named(result, "Deployment", n));
+        const c1 = podSpec(v1).containers[0];
+        const c2 = podSpec(v2).containers[0];
+        assert.deepEqual([c1.image, c2.image], [`ghcr.io/acme/user@sha256:${"a".repeat(64)}`, "ghcr.io/acme/user:1.5.0"]);
+        assert.deepEqual([v1.spec?.replicas, v2.spec?.replicas], [3, 1]);
+        assert.deepEqual(c1.env, [{ name: "LOG_LEVEL", value: "info" }]);
+        assert.deepEqual(c2.env, [{ name: "LOG_LEVEL", value: "debug" }, { name: "FEATURE_X", value: "on" }]);
+        assert.equal(c1.args, undefined, "http-echo's flags go to http-echo only");
+        assert.deepEqual(c1.ports?.map((p) => [p.name, p.containerPort]), [["http2", 9090]]);
+        assert.deepEqual(c1.readinessProbe?.httpGet, { path: "/healthz", port: 9090 });
+        assert.deepEqual(c1.resources, { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "256Mi" } });
+        assert.equal(podSpec(v1).securityContext?.runAsUser, undefined, "the image's own non-root user");
+        const port = must(named(result, "Service", "user-service").spec?.ports, "ports")[0];
+        assert.deepEqual([port.name, port.port, port.targetPort, port.appProtocol], ["http2", 80, 9090, "kubernetes.io/h2c"]);
+    });
+
+    it("builds each Deployment with kubernetesx, selector and pod labels carrying app and version", async () => {
+        const result = await run("dev", own({}));
+        for (const d of result.resources.filter((r) => r.type === "kubernetes:apps/v1:Deployment")) {
+            assert.ok(d.parent?.startsWith("istio-delivery:index:AppWorkloads::"), d.name);
+        }
+        for (const d of ofKind(result, "Deployment")) {
+            const version = must(d.metadata?.labels?.version, "version label");
+            assert.deepEqual(d.spec?.selector.matchLabels, { app: "user-service", version });
+            assert.deepEqual([d.spec?.template.metadata?.labels?.app, d.spec?.template.metadata?.labels?.version], ["user-service", version]);
+        }
+    });
+
+    it("refuses bad workload values with the usual errors", () => {
+        const keys = (service: Record<string, unknown>) => configProblems(own(service)).map((p) => p.key);
+        assert.deepEqual(keys({ port: 70000 }), ["services.user-service.port"]);
+        assert.deepEqual(keys({ protocol: "tcp" }), ["services.user-service.protocol"]);
+        assert.deepEqual(keys({ env: { "1BAD": "x" } }), ["services.user-service.env.1BAD"]);
+        assert.deepEqual(keys({ env: { RETRIES: 3 } }), ["services.user-service.env.RETRIES"]);
+        assert.deepEqual(keys({ resources: { requests: { cpu: "lots" } } }), ["services.user-service.resources.requests.cpu"]);
+        assert.deepEqual(keys({ resources: { limits: { memory: "1GB" } } }), ["services.user-service.resources.limits.memory"]);
+        assert.deepEqual(keys({ versions: ["v1", { name: "v2", image: "nginx" }] }).sort(), ["services.user-service.versions", "services.user-service.versions[1].image"]);
+        assert.deepEqual(keys({ health: { path: "healthz" } }), ["services.user-service.health.path"]);
+    });
+
+    it("scales a version with an autoscaler, and guards every version of 2 or more pods with a disruption budget", async () => {
+        const result = await run("dev", own({ autoscaling: { minReplicas: 2, maxReplicas: 6, cpuUtilization: 60 } }));
+        const hpa = result.resources.filter((r) => r.type === "kubernetes:autoscaling/v2:HorizontalPodAutoscaler").map((r) => r.inputs as { spec: { scaleTargetRef: { name: string }; minReplicas: number; maxReplicas: number } });
+        assert.deepEqual(hpa.map((h) => [h.spec.scaleTargetRef.name, h.spec.minReplicas, h.spec.maxReplicas]), [["user-service-v1", 2, 6], ["user-service-v2", 2, 6]]);
+        assert.ok(ofKind(result, "Deployment").every((d) => d.spec?.replicas === undefined), "the autoscaler owns the count");
+        const pdbs = (r: typeof result) => r.resources.filter((x) => x.type === "kubernetes:policy/v1:PodDisruptionBudget").map((x) => x.name);
+        assert.deepEqual(pdbs(result), ["user-service-v1", "user-service-v2"]);
+        assert.deepEqual(pdbs(await run("dev", own({}))), ["user-service-v1"], "3 pods of v1, 1 of v2");
+        assert.deepEqual(configProblems(own({ autoscaling: { minReplicas: 5, maxReplicas: 2 } })).map((p) => p.key), ["services.user-service.autoscaling.maxReplicas"]);
+    });
+
     it("runs one Deployment per app and version, named <app>-<version>", async () => {
         const names = ofKind(await run("dev"), "Deployment").map((d) => d.metadata?.name).sort();
         assert.deepEqual(names, ["order-service-v1", "product-service-v1", "product-service-v2", "user-service-v1", "user-service-v2"]);
@@ -27,8 +103,8 @@ describe("versioned workloads", () => {
         assert.ok(container.args?.includes("-text=product-service v2 (green)"));
         assert.ok(container.args?.includes("-listen=:8080"));
         assert.deepEqual(container.ports?.map((p) => [p.name, p.containerPort]), [["http", 8080]]);
-        assert.deepEqual(container.readinessProbe?.httpGet, { path: "/health", port: "http" });
-        assert.deepEqual(container.livenessProbe?.httpGet, { path: "/health", port: "http" });
+        assert.deepEqual(container.readinessProbe?.httpGet, { path: "/health", port: 8080 });
+        assert.deepEqual(container.livenessProbe?.httpGet, { path: "/health", port: 8080 });
         assert.ok(container.resources?.requests?.cpu !== undefined && container.resources.limits?.memory !== undefined);
         const hardening = must(container.securityContext, "container securityContext");
         assert.deepEqual([hardening.readOnlyRootFilesystem, hardening.allowPrivilegeEscalation, hardening.capabilities?.drop], [true, false, ["ALL"]]);
@@ -43,7 +119,7 @@ describe("versioned workloads", () => {
         assert.deepEqual(ofKind(result, "Service").map((s) => s.metadata?.name).sort(), ["order-service", "product-service", "user-service"]);
         const svc = named(result, "Service", "user-service");
         assert.deepEqual(svc.spec?.selector, { app: "user-service" });
-        assert.deepEqual(must(must(svc.spec, "spec").ports, "ports").map((p) => [p.name, p.port, p.targetPort]), [["http", 80, "http"]]);
+        assert.deepEqual(must(must(svc.spec, "spec").ports, "ports").map((p) => [p.name, p.port, p.targetPort, p.appProtocol]), [["http", 80, 8080, "http"]]);
         assert.deepEqual(ofKind(result, "ServiceAccount").map((s) => s.metadata?.name).sort(), ["order-service", "product-service", "user-service"]);
     });
 

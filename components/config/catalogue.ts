@@ -1,6 +1,18 @@
 // The catalogue: which applications run, where the ingress exposes them, which versions each runs and how a
 // release moves between them. The base of the config layer: the policy and security settings refer to it.
 import { didYouMean, isRecord, Reader, show } from "./config-reader";
+import {
+    Autoscaling,
+    DEFAULT_WORKLOAD,
+    readAutoscaling,
+    readStickyCanary,
+    readVersion,
+    readWorkload,
+    StickyCanary,
+    VersionSettings,
+    WORKLOAD_FIELDS,
+    WorkloadSettings,
+} from "./workload-config";
 
 export type ReleaseStrategy = "canary" | "blueGreen" | "single";
 export type Color = "blue" | "green";
@@ -8,21 +20,38 @@ export type Color = "blue" | "green";
 export const RELEASE_STRATEGIES: readonly ReleaseStrategy[] = ["canary", "blueGreen", "single"];
 export const COLORS: readonly Color[] = ["blue", "green"];
 
-/** One application in the catalogue: where the ingress exposes it and which versions run. */
+/** One application in the catalogue: where the ingress exposes it, which versions run, and what they run. */
 export interface ServiceSettings {
     readonly name: string;
     /** Path prefix on the ingress gateway, e.g. `/users`. */
     readonly path: string;
     /** canary: [stable, candidate]; blueGreen: [blue, green]; single: [only]. */
     readonly release: ReleaseStrategy;
+    /** The version names, in the order `release` reads them. */
     readonly versions: readonly string[];
+    /** Each version's own image, replicas, resources and env, in the same order. */
+    readonly versionSettings: readonly VersionSettings[];
+    readonly workload: WorkloadSettings;
+    /** A canary's own weight; unset, the stack's canaryWeight. */
+    readonly canaryWeight?: number;
+    readonly stickyCanary?: StickyCanary;
+    readonly autoscaling?: Autoscaling;
 }
+
+const labService = (name: string, path: string, release: ReleaseStrategy, versions: readonly string[]): ServiceSettings => ({
+    name,
+    path,
+    release,
+    versions,
+    versionSettings: versions.map((v) => ({ name: v, env: {} })),
+    workload: DEFAULT_WORKLOAD,
+});
 
 /** The catalogue a fresh stack gets: the labs' three services. */
 export const DEFAULT_SERVICES: readonly ServiceSettings[] = [
-    { name: "user-service", path: "/users", release: "canary", versions: ["v1", "v2"] },
-    { name: "product-service", path: "/products", release: "blueGreen", versions: ["v1", "v2"] },
-    { name: "order-service", path: "/orders", release: "single", versions: ["v1"] },
+    labService("user-service", "/users", "canary", ["v1", "v2"]),
+    labService("product-service", "/products", "blueGreen", ["v1", "v2"]),
+    labService("order-service", "/orders", "single", ["v1"]),
 ];
 
 export interface Subset {
@@ -61,7 +90,7 @@ const SERVICE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const PATH_PREFIX = /^\/[A-Za-z0-9._~\-/]*$/;
 
 const VERSION_COUNT: Record<ReleaseStrategy, number> = { canary: 2, blueGreen: 2, single: 1 };
-const SERVICE_FIELDS = ["path", "release", "versions"];
+const SERVICE_FIELDS = ["path", "release", "versions", ...WORKLOAD_FIELDS, "canaryWeight", "stickyCanary", "autoscaling"];
 const SERVICES_FIX =
     "pulumi config set --path 'services.user-service.path' /users (and .release, .versions[0], .versions[1]); " +
     "see docs/configuration.md, Services are data";
@@ -98,19 +127,43 @@ export function readServices(reader: Reader): readonly ServiceSettings[] {
         if (strategy === undefined) {
             reader.fail(`${at}.release`, show(release), `must be one of ${RELEASE_STRATEGIES.join(", ")}`, `pulumi config set --path '${at}.release' canary`);
         }
-        const versionList = Array.isArray(versions) ? versions : undefined;
         const wanted = strategy === undefined ? undefined : VERSION_COUNT[strategy];
+        const versionList = Array.isArray(versions) ? versions.map((v: unknown, i) => readVersion(reader, `${at}.versions[${i}]`, v, SERVICE_NAME)) : undefined;
+        const names = versionList?.map((v) => v?.name);
         if (
             versionList === undefined ||
-            versionList.some((v) => typeof v !== "string" || !SERVICE_NAME.test(v)) ||
-            new Set(versionList).size !== versionList.length ||
-            (wanted !== undefined && versionList.length !== wanted)
+            names === undefined ||
+            names.some((v) => v === undefined) ||
+            new Set(names).size !== names.length ||
+            (wanted !== undefined && names.length !== wanted)
         ) {
             const shape = strategy === "blueGreen" ? "[blue version, green version]" : strategy === "canary" ? "[stable version, candidate version]" : "[version]";
-            reader.fail(`${at}.versions`, show(versions), `must be a list of ${wanted ?? "1 or 2"} distinct version labels (DNS labels such as v1): ${shape}`, `pulumi config set --path '${at}.versions[0]' v1`);
+            reader.fail(`${at}.versions`, show(versions), `must be a list of ${wanted ?? "1 or 2"} distinct versions, each a label (a DNS label such as v1) or { name, image?, replicas?, resources?, env? }: ${shape}`, `pulumi config set --path '${at}.versions[0]' v1`);
         }
-        if (reader.problems.length === before && typeof path === "string" && strategy !== undefined && versionList !== undefined) {
-            services.push({ name, path, release: strategy, versions: versionList.map(String) });
+        const workload = readWorkload(reader, at, entry);
+        let canaryWeight: number | undefined;
+        if (entry.canaryWeight !== undefined) {
+            canaryWeight = reader.integerAt(`${at}.canaryWeight`, entry.canaryWeight, 0, 100, "percent of this service's traffic on its candidate", 10);
+            if (strategy !== "canary") reader.fail(`${at}.canaryWeight`, show(entry.canaryWeight), "applies to a canary service only", `pulumi config rm --path '${at}.canaryWeight'`);
+        }
+        const stickyCanary = entry.stickyCanary === undefined ? undefined : readStickyCanary(reader, `${at}.stickyCanary`, entry.stickyCanary);
+        if (entry.stickyCanary !== undefined && strategy !== "canary") {
+            reader.fail(`${at}.stickyCanary`, show(entry.stickyCanary), "applies to a canary service only", `pulumi config rm --path '${at}.stickyCanary'`);
+        }
+        const autoscaling = entry.autoscaling === undefined ? undefined : readAutoscaling(reader, `${at}.autoscaling`, entry.autoscaling);
+        const versionSettings = versionList?.flatMap((v) => (v === undefined ? [] : [v]));
+        if (reader.problems.length === before && typeof path === "string" && strategy !== undefined && versionSettings !== undefined) {
+            services.push({
+                name,
+                path,
+                release: strategy,
+                versions: versionSettings.map((v) => v.name),
+                versionSettings,
+                workload,
+                ...(canaryWeight !== undefined && { canaryWeight }),
+                ...(stickyCanary && { stickyCanary }),
+                ...(autoscaling && { autoscaling }),
+            });
         }
     }
     // The gateway matches each service's path as a string prefix, one VirtualService per service, and Istio

@@ -13,8 +13,8 @@ import {
     ingressPolicyName,
     ingressVirtualServiceName,
     meshPolicyName,
+    imageProblem,
     nameProblems,
-    parseImage,
     rateLimitFilterName,
     serviceEntryName,
 } from "./names";
@@ -86,13 +86,9 @@ const RESERVED_NAMESPACES = /^(istio-system|istio-ingress|istio-egress|kube-.*)$
 /** Checks the image reference and that it pins a tag or digest (no implicit latest). */
 function readImage(r: Reader): string {
     const image = r.pattern("image", DEFAULTS.image, /^\S+$/, "must be an image reference without spaces", DEFAULTS.image);
-    const parsed = parseImage(image);
-    if (typeof parsed === "string") {
-        r.fail("image", show(image.length > 200 ? `${image.slice(0, 200)}...` : image), `${parsed}; it must pin a tag or digest, such as hashicorp/http-echo:1.0.0`, setCommand("image", DEFAULTS.image));
-        return DEFAULTS.image;
-    }
-    if (parsed.tag === undefined && parsed.digest === undefined) {
-        r.fail("image", show(image), "must pin a tag or digest, such as hashicorp/http-echo:1.0.0 (no implicit latest)", setCommand("image", `${image}:1.0.0`));
+    const problem = imageProblem(image);
+    if (problem !== undefined) {
+        r.fail("image", show(image), `${problem}; it must pin a tag or digest, such as hashicorp/http-echo:1.0.0 (no implicit latest)`, setCommand("image", DEFAULTS.image));
         return DEFAULTS.image;
     }
     return image;

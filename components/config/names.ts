@@ -66,6 +66,19 @@ export function parseImage(reference: string): ImageReference | string {
     return { name, ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
 }
 
+/** Why `reference` is no image this program runs (a pinned tag or digest is required), or undefined. */
+export function imageProblem(reference: string): string | undefined {
+    const parsed = parseImage(reference);
+    if (typeof parsed === "string") return parsed;
+    return parsed.tag === undefined && parsed.digest === undefined ? "pins no tag or digest (an implicit latest)" : undefined;
+}
+
+/** hashicorp/http-echo, the labs' image: it takes its answer and port as flags. */
+export function isHttpEcho(reference: string): boolean {
+    const parsed = parseImage(reference);
+    return typeof parsed !== "string" && /^(docker\.io\/)?hashicorp\/http-echo$/.test(parsed.name);
+}
+
 /** One object the program will create, and the config key its name comes from. */
 export interface GeneratedName {
     readonly kind: string;

@@ -108,7 +108,7 @@ const DURATIONS = {
 } as const satisfies Record<string, DurationRange>;
 
 /** The route rule names this program writes itself. */
-export const RESERVED_RULE_NAMES = ["release", "preview-blue", "preview-green"];
+export const RESERVED_RULE_NAMES = ["release", "preview-blue", "preview-green", "sticky-canary"];
 
 /**
  * Why RE2 refuses `pattern`, in RE2's own words, or undefined when it compiles. Istio validates regexes with

@@ -2,11 +2,15 @@
 // of requests each subset receives. Pure data from the settings model; the components only render it.
 import type { Settings } from "../config/config";
 import { candidateSubset, ServiceSettings, Subset, subsetsOf } from "../config/catalogue";
+import { isHttpEcho } from "../config/names";
+import type { Autoscaling, Resources, WorkloadSettings } from "../config/workload-config";
 import type { FaultSettings, RateLimitSettings, ResilienceSettings, ServicePolicies, StringMatch } from "../config/policy-config";
 
 export interface WeightedSubset {
     readonly subset: string;
     readonly weight: number;
+    /** A Set-Cookie the response carries when this destination served it (a sticky canary). */
+    readonly setCookie?: string;
 }
 
 /** Conditions of a rule; all must hold. Header names are lowercase. */
@@ -27,6 +31,22 @@ export interface RouteRule {
     readonly retries?: ResilienceSettings["retries"];
 }
 
+/** What one version runs: the Deployment's decisions, for the specs to render. */
+export interface VersionWorkload {
+    readonly version: string;
+    readonly image: string;
+    /** Unset when an autoscaler owns the count. */
+    readonly replicas?: number;
+    /** The fewest pods the version runs: with 2 or more it gets a PodDisruptionBudget. */
+    readonly minPods: number;
+    /** http-echo's flags (its answer and port); other images run their own command. */
+    readonly args: readonly string[];
+    readonly env: Readonly<Record<string, string>>;
+    readonly resources: Resources;
+    /** The numeric user of images known to run as one (runAsNonRoot needs a number to verify). */
+    readonly runAsUser?: number;
+}
+
 export interface ServicePlan {
     readonly name: string;
     readonly namespace: string;
@@ -41,8 +61,10 @@ export interface ServicePlan {
     readonly ingressRules: readonly RouteRule[];
     /** Percent of plain requests per subset (the default rule), for outputs and summaries. */
     readonly split: Readonly<Record<string, number>>;
-    /** The text each version's pods answer with, so a curl shows which version served it. */
-    readonly responseText: Readonly<Record<string, string>>;
+    /** The container port, protocol and health check every version shares. */
+    readonly workload: Pick<WorkloadSettings, "port" | "protocol" | "health">;
+    readonly workloads: readonly VersionWorkload[];
+    readonly autoscaling?: Autoscaling;
     /** Circuit breaking for the DestinationRule, and Istio mutual TLS when the namespace requires it. */
     readonly trafficPolicy: Pick<ResilienceSettings, "connectionPool" | "outlierDetection"> & { readonly istioMutualTls?: boolean };
     readonly rateLimit?: RateLimitSettings;
@@ -53,6 +75,12 @@ export interface TrafficPlan {
     readonly ingressHost: string;
     readonly services: readonly ServicePlan[];
 }
+
+// hashicorp/http-echo 1.0.0 is a distroless image that runs as `nonroot`, UID and GID 65532.
+export const HTTP_ECHO_UID = 65532;
+const HTTP_ECHO_RESOURCES: Resources = { requests: { cpu: "10m", memory: "16Mi" }, limits: { cpu: "100m", memory: "64Mi" } };
+/** What a service that says nothing of its resources gets: a request to schedule by, and a memory ceiling. */
+const DEFAULT_RESOURCES: Resources = { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "256Mi" } };
 
 /** Istio's regex for one cookie in the Cookie header (RE2, matched against the whole header). */
 export function cookieRegex(name: string, match: { exact: string } | { regex: string }): string {
@@ -78,10 +106,22 @@ function rulesOf(service: ServiceSettings, settings: Settings, policies: Service
         rules.push({ name: route.name, match, destinations: [{ subset: route.to, weight: 100 }], ...common });
     }
     const candidate = candidateSubset(service, settings.activeColor);
+    const split = releaseSplit(service, settings);
+    const sticky = service.stickyCanary;
+    const candidateWeight = split.find((d) => d.subset === candidate)?.weight ?? 0;
+    // A sticky canary: the candidate's responses set a cookie, and the cookie keeps its holder on the candidate.
+    // Only while the candidate has weight: at 0 it is unreleased, and the rule would let a forged cookie in.
+    if (sticky !== undefined && candidate !== undefined && candidateWeight > 0) {
+        rules.push({ name: STICKY_RULE, match: { headers: { cookie: { regex: cookieRegex(sticky.cookie, { exact: candidate }) } } }, destinations: [{ subset: candidate, weight: 100 }], ...common });
+    }
+    const destinations = sticky === undefined ? split : split.map((d) => (d.subset === candidate ? { ...d, setCookie: `${sticky.cookie}=${candidate}; Max-Age=${String(sticky.maxAgeSeconds)}; Path=/` } : d));
     const mirror = policies.mirrorPercent !== undefined && candidate !== undefined ? { subset: candidate, percent: policies.mirrorPercent } : undefined;
-    rules.push({ name: "release", destinations: releaseSplit(service, settings), ...(mirror && { mirror }), ...common });
+    rules.push({ name: "release", destinations, ...(mirror && { mirror }), ...common });
     return rules;
 }
+
+/** The rule that keeps a sticky canary's users on the candidate. */
+export const STICKY_RULE = "sticky-canary";
 
 /** The pseudo-header under which Istio's ingress gateway matches a claim of the JWT it validated. */
 export const JWT_CLAIM_HEADER = "@request.auth.claims.";
@@ -106,9 +146,10 @@ export function releaseSplit(service: ServiceSettings, settings: Pick<Settings, 
     switch (service.release) {
         case "canary": {
             const [stable, candidate] = service.versions;
+            const weight = service.canaryWeight ?? settings.canaryWeight;
             return [
-                { subset: stable, weight: 100 - settings.canaryWeight },
-                { subset: candidate, weight: settings.canaryWeight },
+                { subset: stable, weight: 100 - weight },
+                { subset: candidate, weight },
             ];
         }
         case "blueGreen":
@@ -126,10 +167,29 @@ function planService(service: ServiceSettings, settings: Settings): ServicePlan 
     const policies = settings.policies.byService[service.name];
     const { connectionPool, outlierDetection } = policies.resilience;
     const rules = rulesOf(service, settings, policies);
-    const publicRules = new Set(policies.routes.filter((r) => r.public).map((r) => r.name));
+    // The sticky rule matches a cookie the candidate's own responses set, while it is released; not a version pick.
+    const publicRules = new Set([...policies.routes.filter((r) => r.public).map((r) => r.name), STICKY_RULE]);
     // The last rule has no match: it carries the release split.
     const split = rules[rules.length - 1].destinations;
-    const responseText = Object.fromEntries(subsets.map((s) => [s.version, s.name === s.version ? `${service.name} ${s.version}` : `${service.name} ${s.version} (${s.name})`]));
+    const { port, protocol, health } = service.workload;
+    const workloads = subsets.map((s, i): VersionWorkload => {
+        const own = service.versionSettings[i];
+        const image = own.image ?? settings.image;
+        const echo = isHttpEcho(image);
+        const replicas = own.replicas ?? settings.replicas;
+        // http-echo answers with text naming app and version (and color), so a curl shows who served it.
+        const text = s.name === s.version ? `${service.name} ${s.version}` : `${service.name} ${s.version} (${s.name})`;
+        return {
+            version: s.version,
+            image,
+            ...(service.autoscaling === undefined && { replicas }),
+            minPods: service.autoscaling?.minReplicas ?? replicas,
+            args: echo ? [`-text=${text}`, `-listen=:${String(port)}`] : [],
+            env: { ...service.workload.env, ...own.env },
+            resources: own.resources ?? service.workload.resources ?? (echo ? HTTP_ECHO_RESOURCES : DEFAULT_RESOURCES),
+            ...(echo && { runAsUser: HTTP_ECHO_UID }),
+        };
+    });
     return {
         name: service.name,
         namespace: settings.appNamespace,
@@ -140,7 +200,9 @@ function planService(service: ServiceSettings, settings: Settings): ServicePlan 
         rules,
         ingressRules: ingressRulesOf(rules, publicRules, settings),
         split: Object.fromEntries(split.map((d) => [d.subset, d.weight])),
-        responseText,
+        workload: { port, protocol, health },
+        workloads,
+        ...(service.autoscaling && { autoscaling: service.autoscaling }),
         trafficPolicy: {
             ...(connectionPool && { connectionPool }),
             ...(outlierDetection && { outlierDetection }),

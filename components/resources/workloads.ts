@@ -1,20 +1,21 @@
 import * as k8s from "@pulumi/kubernetes";
+import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
 import { deploymentName } from "../config/names";
 import { ServicePlan } from "../plan/plan";
-import { SERVICE_PORT } from "../specs/istio-specs";
-import { appLabels, deploymentSpec } from "../specs/workload-specs";
+import { appLabels, autoscalerSpec, deploymentSpec, disruptionBudgetSpec, servicePort } from "../specs/workload-specs";
 
 export interface AppWorkloadsArgs {
     plan: ServicePlan;
-    image: string;
-    replicas: number;
     /** Created in the app namespace, after istiod: pods must get their sidecar on first start. */
     namespace: string;
     dependsOn: pulumi.Input<pulumi.Resource>[];
 }
 
-/** One app: a ServiceAccount, one Service spanning all versions, and a Deployment per version. */
+/**
+ * One app: a ServiceAccount, one Service spanning all versions, and per version a Deployment (built with
+ * kubernetesx), an autoscaler where the service asks for one, and a PodDisruptionBudget from 2 pods.
+ */
 export class AppWorkloads extends pulumi.ComponentResource {
     readonly deployments: k8s.apps.v1.Deployment[];
     readonly service: k8s.core.v1.Service;
@@ -24,31 +25,27 @@ export class AppWorkloads extends pulumi.ComponentResource {
         const { plan } = args;
         const childOpts = { parent: this, dependsOn: args.dependsOn };
         const labels = appLabels(plan.name);
+        const metadata = (objectName: string, extra: Record<string, string> = {}) => ({ name: objectName, namespace: args.namespace, labels: { ...labels, ...extra } });
 
-        new k8s.core.v1.ServiceAccount(plan.name, { metadata: { name: plan.name, namespace: args.namespace, labels } }, childOpts);
+        new k8s.core.v1.ServiceAccount(plan.name, { metadata: metadata(plan.name) }, childOpts);
         this.service = new k8s.core.v1.Service(
             plan.name,
-            {
-                metadata: { name: plan.name, namespace: args.namespace, labels },
-                spec: {
-                    // `app` only, so the Service spans every version and Istio picks the version by subset.
-                    selector: { app: plan.name },
-                    ports: [{ name: "http", port: SERVICE_PORT, targetPort: "http", protocol: "TCP" }],
-                },
-            },
+            // `app` only, so the Service spans every version and Istio picks the version by subset.
+            { metadata: metadata(plan.name), spec: { selector: { app: plan.name }, ports: [servicePort(plan)] } },
             childOpts,
         );
-        this.deployments = plan.subsets.map(
-            ({ version }) =>
-                new k8s.apps.v1.Deployment(
-                    deploymentName(plan.name, version),
-                    {
-                        metadata: { name: deploymentName(plan.name, version), namespace: args.namespace, labels: { ...labels, version } },
-                        spec: deploymentSpec(plan, version, args.image, args.replicas),
-                    },
-                    childOpts,
-                ),
-        );
+        this.deployments = plan.workloads.map((workload) => {
+            const deployment = deploymentName(plan.name, workload.version);
+            const created = new kx.Deployment(deployment, { metadata: metadata(deployment, { version: workload.version }), spec: deploymentSpec(plan, workload) }, childOpts);
+            const versionOpts = { parent: this, dependsOn: [created] };
+            if (plan.autoscaling !== undefined) {
+                new k8s.autoscaling.v2.HorizontalPodAutoscaler(deployment, { metadata: metadata(deployment, { version: workload.version }), spec: autoscalerSpec(deployment, plan.autoscaling) }, versionOpts);
+            }
+            if (workload.minPods >= 2) {
+                new k8s.policy.v1.PodDisruptionBudget(deployment, { metadata: metadata(deployment, { version: workload.version }), spec: disruptionBudgetSpec(plan, workload.version) }, versionOpts);
+            }
+            return created;
+        });
         this.registerOutputs({ service: this.service.metadata.name });
     }
 }

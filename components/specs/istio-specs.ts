@@ -69,7 +69,14 @@ function httpRoutes(plan: ServicePlan, rules: readonly RouteRule[], scope: HttpM
         return {
             name: rule.name,
             ...(match && { match }),
-            route: rule.destinations.map((d) => ({ destination: destination(d.subset), weight: d.weight })),
+            // A destination at weight 0 is left out: a retired subset may then go without any route naming it.
+            route: rule.destinations
+                .filter((d) => d.weight > 0)
+                .map((d) => ({
+                    destination: destination(d.subset),
+                    weight: d.weight,
+                    ...(d.setCookie !== undefined && { headers: { response: { add: { "set-cookie": d.setCookie } } } }),
+                })),
             ...(mirror && { mirrors: [{ destination: destination(mirror.subset), percentage: { value: mirror.percent } }] }),
             ...(fault && {
                 fault: {

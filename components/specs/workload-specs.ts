@@ -1,10 +1,12 @@
 // Pure specs of the workloads: Deployments per version with their labels, and namespace labels.
 import type * as k8s from "@pulumi/kubernetes";
+import type * as kx from "@pulumi/kubernetesx";
 // The policy pack finds a production stack by this label; one definition serves both.
 import { PRODUCTION_LABEL } from "../../policy/checks";
 import type { PodSecurityLevel } from "../config/security-config";
-import type { ServicePlan } from "../plan/plan";
-import { CONTAINER_PORT } from "./istio-specs";
+import type { Autoscaling, Protocol, ResourceList, Resources } from "../config/workload-config";
+import type { ServicePlan, VersionWorkload } from "../plan/plan";
+import { SERVICE_PORT } from "./istio-specs";
 
 /** Labels that every object of one app carries; `app` alone selects all its versions. */
 export function appLabels(app: string): Record<string, string> {
@@ -16,39 +18,82 @@ export function versionSelector(app: string, version: string): Record<string, st
     return { app, version };
 }
 
-// hashicorp/http-echo 1.0.0 is a distroless image that runs as `nonroot`, UID and GID 65532; runAsNonRoot needs
-// the number to verify it, and a different UID would leave the process without its image's ownership.
-export const HTTP_ECHO_UID = 65532;
+/** The Service's port: always 80, named for its protocol (Istio's protocol selection) and to the container's port. */
+export function servicePort(plan: ServicePlan): k8s.types.input.core.v1.ServicePort {
+    const { protocol, port } = plan.workload;
+    return { name: protocol, port: SERVICE_PORT, targetPort: port, protocol: "TCP", appProtocol: APP_PROTOCOL[protocol] };
+}
 
-export function deploymentSpec(plan: ServicePlan, version: string, image: string, replicas: number): k8s.types.input.apps.v1.DeploymentSpec {
-    const podLabels = { ...appLabels(plan.name), ...versionSelector(plan.name, version), "app.kubernetes.io/version": version };
+const APP_PROTOCOL: Readonly<Record<Protocol, string>> = { http: "http", http2: "kubernetes.io/h2c", grpc: "grpc" };
+
+/** Requests and limits as Kubernetes lists them. */
+function resourceRequirements(resources: Resources): k8s.types.input.core.v1.ResourceRequirements {
+    const list = (l: ResourceList | undefined) => (l === undefined ? undefined : Object.fromEntries(Object.entries(l).filter((e): e is [string, string] => typeof e[1] === "string")));
+    const requests = list(resources.requests);
+    const limits = list(resources.limits);
+    return { ...(requests && { requests }), ...(limits && { limits }) };
+}
+
+function probe(plan: ServicePlan): k8s.types.input.core.v1.Probe {
+    const { health, port } = plan.workload;
+    // Istio rewrites HTTP and gRPC probes to its agent, so kubelet's probes pass mTLS and authorization.
+    return "path" in health ? { httpGet: { path: health.path, port } } : { grpc: { port } };
+}
+
+/**
+ * One version's Deployment spec, in kubernetesx's builder types (env and ports as maps). Selector and pod
+ * labels carry `app` and `version` explicitly, so kubernetesx's `{ app: <container> }` default never applies
+ * and Istio's subsets select exactly this version's pods.
+ */
+export function deploymentSpec(plan: ServicePlan, workload: VersionWorkload): kx.types.DeploymentSpec {
+    const podLabels = { ...appLabels(plan.name), ...versionSelector(plan.name, workload.version), "app.kubernetes.io/version": workload.version };
+    const { protocol, port } = plan.workload;
     return {
-        replicas,
-        selector: { matchLabels: versionSelector(plan.name, version) },
+        ...(workload.replicas !== undefined && { replicas: workload.replicas }),
+        selector: { matchLabels: versionSelector(plan.name, workload.version) },
         template: {
-            // Istio rewrites HTTP probes to its agent (port 15020), so kubelet's probes pass mTLS and
-            // deny-by-default authorization; said explicitly so a mesh-wide change cannot break them.
+            // Said explicitly so a mesh-wide change cannot break the probes.
             metadata: { labels: podLabels, annotations: { "sidecar.istio.io/rewriteAppHTTPProbers": "true" } },
             spec: {
                 serviceAccountName: plan.name,
                 // The app never calls the Kubernetes API; the sidecar gets its own projected token.
                 automountServiceAccountToken: false,
-                securityContext: { runAsNonRoot: true, runAsUser: HTTP_ECHO_UID, runAsGroup: HTTP_ECHO_UID, seccompProfile: { type: "RuntimeDefault" } },
+                securityContext: {
+                    runAsNonRoot: true,
+                    ...(workload.runAsUser !== undefined && { runAsUser: workload.runAsUser, runAsGroup: workload.runAsUser }),
+                    seccompProfile: { type: "RuntimeDefault" },
+                },
                 containers: [
                     {
                         name: plan.name,
-                        image,
-                        args: [`-text=${plan.responseText[version]}`, `-listen=:${CONTAINER_PORT}`],
-                        ports: [{ name: "http", containerPort: CONTAINER_PORT, protocol: "TCP" }],
-                        readinessProbe: { httpGet: { path: "/health", port: "http" }, periodSeconds: 5, failureThreshold: 3 },
-                        livenessProbe: { httpGet: { path: "/health", port: "http" }, initialDelaySeconds: 5, periodSeconds: 10, failureThreshold: 3 },
-                        resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { cpu: "100m", memory: "64Mi" } },
+                        image: workload.image,
+                        ...(workload.args.length > 0 && { args: [...workload.args] }),
+                        env: { ...workload.env },
+                        ports: { [protocol]: port },
+                        readinessProbe: { ...probe(plan), periodSeconds: 5, failureThreshold: 3 },
+                        livenessProbe: { ...probe(plan), initialDelaySeconds: 5, periodSeconds: 10, failureThreshold: 3 },
+                        resources: resourceRequirements(workload.resources),
                         securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
                     },
                 ],
             },
         },
     };
+}
+
+/** Scales one version's Deployment on CPU, between the service's bounds. */
+export function autoscalerSpec(deployment: string, autoscaling: Autoscaling): k8s.types.input.autoscaling.v2.HorizontalPodAutoscalerSpec {
+    return {
+        scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: deployment },
+        minReplicas: autoscaling.minReplicas,
+        maxReplicas: autoscaling.maxReplicas,
+        metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: autoscaling.cpuUtilization } } }],
+    };
+}
+
+/** A node drain evicts one pod of the version at a time. */
+export function disruptionBudgetSpec(plan: ServicePlan, version: string): k8s.types.input.policy.v1.PodDisruptionBudgetSpec {
+    return { maxUnavailable: 1, selector: { matchLabels: versionSelector(plan.name, version) } };
 }
 
 /** Pod Security labels: enforced, and warned and audited at the same level so kubectl shows why a pod was refused. */
