@@ -1,7 +1,7 @@
 // Test helpers: run the program under mocks, find its resources, and answer "where does this request go"
 // by evaluating the rendered VirtualServices the way Istio does (first matching rule wins).
 import { ProgramError, ProgramRun, RegisteredResource, runProgram, ConfigValue, stackConfig } from "../scripts/mock-program";
-import { destinationRuleSpec, HttpMatch, ingressVirtualServiceSpec, meshVirtualServiceSpec, VirtualServiceSpec } from "../components/specs/istio-specs";
+import { destinationRuleSpec, HttpMatch, HttpRoute, ingressVirtualServiceSpec, meshVirtualServiceSpec, VirtualServiceSpec } from "../components/specs/istio-specs";
 import { ingressVirtualServiceName } from "../components/config/names";
 import { ConfigError, ConfigProblem, ConfigSource } from "../components/config/config-reader";
 import { readSettings, Settings } from "../components/config/config";
@@ -200,24 +200,36 @@ export function routeRequest(result: ProgramRun, request: Request): Distribution
     );
 }
 
-/** Where Istio sends `request`, given VirtualService specs in creation order (first match wins). */
-export function routeVia(specs: readonly VirtualServiceSpec[], request: Request): Distribution | undefined {
+/** The HTTP route Istio applies to `request`, given VirtualService specs in creation order (first match wins). */
+export function matchedRoute(specs: readonly VirtualServiceSpec[], request: Request): HttpRoute | undefined {
     for (const spec of specs) {
         const gateways = spec.gateways ?? ["mesh"];
         if (!gateways.includes(request.gateway)) continue;
         if (!(spec.hosts ?? []).some((h) => hostMatches(h, request.host))) continue;
-        for (const rule of spec.http ?? []) {
-            const matches = rule.match ?? [];
-            if (matches.length > 0 && !matches.some((m) => requestMatches(m, request, gateways))) continue;
-            const distribution: Distribution = {};
-            for (const r of rule.route ?? []) {
-                const key = `${r.destination.host}/${r.destination.subset ?? ""}`;
-                distribution[key] = (distribution[key] ?? 0) + (r.weight ?? 100);
-            }
-            return distribution;
-        }
+        const rule = (spec.http ?? []).find((r) => (r.match ?? []).length === 0 || (r.match ?? []).some((m) => requestMatches(m, request, gateways)));
+        if (rule !== undefined) return rule;
     }
     return undefined;
+}
+
+/** Where Istio sends `request`: percent per destination `host/subset`. */
+export function routeVia(specs: readonly VirtualServiceSpec[], request: Request): Distribution | undefined {
+    const rule = matchedRoute(specs, request);
+    if (rule === undefined) return undefined;
+    const distribution: Distribution = {};
+    for (const r of rule.route ?? []) {
+        const key = `${r.destination.host}/${r.destination.subset ?? ""}`;
+        distribution[key] = (distribution[key] ?? 0) + (r.weight ?? 100);
+    }
+    return distribution;
+}
+
+/** The Set-Cookie each destination of the matched route adds to its responses, by subset. */
+export function setCookies(specs: readonly VirtualServiceSpec[], request: Request): Record<string, string> {
+    return Object.fromEntries((matchedRoute(specs, request)?.route ?? []).flatMap((r) => {
+        const cookie = r.headers?.response?.add?.["set-cookie"];
+        return cookie === undefined ? [] : [[r.destination.subset ?? "", cookie]];
+    }));
 }
 
 /** Shares per subset of one service host, leaving out zero-weight destinations. */

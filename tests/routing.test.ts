@@ -1,5 +1,5 @@
 import { strict as assert } from "assert";
-import { fqdn, INGRESS, named, ofKind, planFor, registeredVirtualServiceSpecs, routingOf, run, shares, virtualServiceSpecs } from "./harness";
+import { configProblems, fqdn, INGRESS, named, ofKind, planFor, registeredVirtualServiceSpecs, Request, routeVia, routingOf, run, setCookies, shares, virtualServiceSpecs } from "./harness";
 
 const users = (gateway: string) => ({ gateway, host: gateway === "mesh" ? fqdn("user-service") : "any.host", path: "/users" });
 const products = (gateway: string) => ({ gateway, host: gateway === "mesh" ? fqdn("product-service") : "any.host", path: "/products/42" });
@@ -77,5 +77,53 @@ describe("traffic routing", () => {
         assert.deepEqual([mesh.hosts, mesh.gateways], [[fqdn("user-service")], ["mesh"]]);
         const ingress = virtualService("user-service-ingress");
         assert.deepEqual([ingress.hosts, ingress.gateways], [["*"], [INGRESS]]);
+    });
+});
+
+describe("a service's own canary", () => {
+    const catalogue = (user: Record<string, unknown>, payment: Record<string, unknown> = {}) => ({
+        services: {
+            "user-service": { path: "/users", release: "canary", versions: ["v1", "v2"], ...user },
+            "payment-service": { path: "/payments", release: "canary", versions: ["v3", "v4"], ...payment },
+        },
+        routes: {},
+        meshEdges: [],
+        canaryWeight: 10,
+    });
+    const at = (gateway: string, path: string, headers: Record<string, string> = {}): Request => ({
+        gateway,
+        host: gateway === "mesh" ? fqdn(path === "/users" ? "user-service" : "payment-service") : "any.host",
+        path,
+        headers,
+    });
+
+    it("moves two canaries independently: a service's canaryWeight, else the stack's", async () => {
+        const { route } = routingOf("dev", catalogue({}, { canaryWeight: 40 }));
+        assert.deepEqual(shares(route(at(INGRESS, "/users"))), { v1: 90, v2: 10 });
+        assert.deepEqual(shares(route(at(INGRESS, "/payments"))), { v3: 60, v4: 40 });
+        const { outputs } = await run("dev", catalogue({}, { canaryWeight: 40 }));
+        assert.deepEqual(outputs.trafficSplit, { "user-service": { v1: 90, v2: 10 }, "payment-service": { v3: 60, v4: 40 } });
+        assert.deepEqual(configProblems({ services: { x: { path: "/x", release: "single", versions: ["v1"], canaryWeight: 5 } }, routes: {}, meshEdges: [] }).map((p) => p.key), ["services.x.canaryWeight"]);
+    });
+
+    for (const gateway of [INGRESS, "mesh"]) {
+        it(`sticky canary: whom the candidate served stays on it, by the cookie its response set (${gateway})`, () => {
+            const { virtualService } = routingOf("dev", catalogue({ stickyCanary: { cookie: "canary", maxAge: "24h" } }));
+            const specs = [virtualService(gateway === "mesh" ? "user-service" : "user-service-ingress")];
+            // A first request is split by weight; only the candidate's responses set the cookie.
+            assert.deepEqual(shares(routeVia(specs, at(gateway, "/users"))), { v1: 90, v2: 10 });
+            assert.deepEqual(setCookies(specs, at(gateway, "/users")), { v2: "canary=v2; Max-Age=86400; Path=/" });
+            // Sent back, it keeps its holder on the candidate, wherever it sits among the cookies.
+            for (const cookie of ["canary=v2", "session=abc; canary=v2"]) {
+                assert.deepEqual(shares(routeVia(specs, at(gateway, "/users", { cookie }))), { v2: 100 }, cookie);
+            }
+            assert.deepEqual(shares(routeVia(specs, at(gateway, "/users", { cookie: "canary=v1" }))), { v1: 90, v2: 10 });
+        });
+    }
+
+    it("sticky canary: no rule while the candidate is unreleased, so a forged cookie reaches nothing new", () => {
+        const { route } = routingOf("dev", catalogue({ stickyCanary: { cookie: "canary", maxAge: "1h" }, canaryWeight: 0 }));
+        assert.deepEqual(shares(route(at(INGRESS, "/users", { cookie: "canary=v2" }))), { v1: 100 });
+        assert.deepEqual(configProblems(catalogue({ stickyCanary: { cookie: "can ary", maxAge: "forever" } })).map((p) => p.key).sort(), ["services.user-service.stickyCanary.cookie", "services.user-service.stickyCanary.maxAge"]);
     });
 });

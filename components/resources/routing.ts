@@ -33,7 +33,8 @@ export class AppRouting extends pulumi.ComponentResource {
         this.destinationRule = new k8s.apiextensions.CustomResource(
             plan.name,
             { apiVersion: NETWORKING_API, kind: "DestinationRule", metadata: metadata(plan.name), spec: destinationRuleSpec(plan) },
-            { parent: this, dependsOn: args.dependsOn },
+            // A subset names pods by their version label: they exist before it does (or before it is repointed).
+            { parent: this, dependsOn: [...args.dependsOn, ...args.workloads] },
         );
         // Make before break: subsets and their pods exist before any route points at them.
         const routeOpts = { parent: this, dependsOn: [...args.dependsOn, this.destinationRule, ...args.workloads] };
