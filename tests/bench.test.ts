@@ -1,5 +1,8 @@
 import { strict as assert } from "assert";
-import { benchRow, formatTable, replay, syntheticServices, TARGET_RATIO } from "../scripts/bench";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { BenchRow, formatTable, measureInChild, measureProgram, replay, syntheticServices, TARGET_RATIO } from "../scripts/bench";
 import { runUnderMocks } from "../scripts/mock-program";
 import { run } from "./harness";
 
@@ -20,18 +23,30 @@ describe("benchmark (npm run bench)", () => {
         assert.deepEqual(replayed.resources.map(view), program.resources.map(view));
     });
 
-    it("measures the program and its replay at the same resource count, each in its own process", () => {
-        const row = benchRow(1);
-        assert.equal(row.services, 1);
-        assert.ok(row.program.resources >= 30 && row.program.seconds > 0 && row.program.peakMb > 50, JSON.stringify(row.program));
-        assert.equal(row.replay.resources, row.program.resources);
-        assert.ok(row.replay.seconds > 0 && row.replay.peakMb > 50, JSON.stringify(row.replay));
-        const [header, line, note] = formatTable([row]).split("\n");
-        assert.match(header, /^SERVICES {2}RESOURCES {2}SECONDS {2}PEAK MB {2}REPLAY: SECONDS {2}PEAK MB {2}RATIO: TIME {2}MEMORY$/);
-        assert.equal(line.length, header.length);
-        const cells = line.trim().split(/\s+/);
-        assert.deepEqual(cells.slice(0, 2), ["1", String(row.program.resources)]);
-        assert.equal(cells[6], `${(row.program.seconds / row.replay.seconds).toFixed(2)}x`);
-        assert.match(note, new RegExp(`Target: ${TARGET_RATIO.toFixed(2)}x`));
+    it("measures a replay in its own process from the program's registration log, and tabulates the ratios", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-test-"));
+        try {
+            const log = path.join(dir, "registrations.json");
+            const program = await measureProgram(1, log);
+            // The replay runs as npm run bench runs it: a fresh process reading the log the program wrote.
+            const replayed = measureInChild("replay", "", log);
+            assert.ok(program.resources >= 30 && program.seconds > 0 && program.peakMb > 50, JSON.stringify(program));
+            assert.equal(replayed.resources, program.resources);
+            assert.ok(replayed.seconds > 0 && replayed.peakMb > 50, JSON.stringify(replayed));
+            checkTable({ services: 1, program, replay: replayed });
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
+
+/** The table has a row per size with its ratios, and says the target. */
+function checkTable(row: BenchRow): void {
+    const [header, line, note] = formatTable([row]).split("\n");
+    assert.match(header, /^SERVICES {2}RESOURCES {2}SECONDS {2}PEAK MB {2}REPLAY: SECONDS {2}PEAK MB {2}RATIO: TIME {2}MEMORY$/);
+    assert.equal(line.length, header.length);
+    const cells = line.trim().split(/\s+/);
+    assert.deepEqual(cells.slice(0, 2), [String(row.services), String(row.program.resources)]);
+    assert.equal(cells[6], `${(row.program.seconds / row.replay.seconds).toFixed(2)}x`);
+    assert.match(note, new RegExp(`Target: ${TARGET_RATIO.toFixed(2)}x`));
+}

@@ -10,7 +10,7 @@ import { validateObjects } from "../scripts/validate";
 import { objects } from "./harness";
 
 /** Mostly what is expected, sometimes what a person might mistype or an attacker might try. */
-const mostly = <T>(good: fc.Arbitrary<T>, bad: fc.Arbitrary<T>) => fc.oneof({ arbitrary: good, weight: 6 }, { arbitrary: bad, weight: 1 });
+const mostly = <T>(good: fc.Arbitrary<T>, bad: fc.Arbitrary<T>) => fc.oneof({ arbitrary: good, weight: 9 }, { arbitrary: bad, weight: 1 });
 
 const goodName = fc.stringMatching(/^[a-z][a-z0-9-]{0,14}[a-z0-9]$/);
 const nameLike = mostly(goodName, fc.constantFrom("__proto__", "constructor", "toString", "Web", "a_b", "", "b-c", "a-b", "x".repeat(70)));
@@ -73,7 +73,7 @@ describe("generated configs (fast-check)", () => {
                     seen.add(key);
                 }
             }),
-            { numRuns: 24, seed: 20261122 },
+            { numRuns: 20, seed: 20261122 },
         );
         // The property says little if nothing gets through: the generator must produce accepted configs too.
         assert.ok(accepted >= 5, `only ${accepted} configs accepted`);

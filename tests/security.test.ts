@@ -11,6 +11,9 @@ const TLS = { tlsCertificate: fixture("test-only-tls.crt"), tlsPrivateKey: fixtu
 
 const problems = (values: Record<string, unknown>, secretKeys: readonly string[] = ["tlsCertificate", "tlsPrivateKey"]) => configProblems(values, secretKeys);
 
+/** An inline JWKS, as a stack would give one (the key is no real key). */
+const INLINE_JWT = { issuer: "https://issuer.example.com", jwks: { keys: [{ kty: "RSA", e: "AQAB", n: "bm90LWEtcmVhbC1rZXk", kid: "test" }] }, protectedPaths: ["/orders*"] };
+
 const policies = async (stack: string, overrides: Record<string, ConfigValue> = {}) => ofKind(await run(stack, overrides), "AuthorizationPolicy");
 
 describe("secrets", () => {
@@ -34,9 +37,7 @@ describe("secrets", () => {
     });
 
     it("handles inline JWKS as a secret: in state and in rendered files", async () => {
-        const jwks = { keys: [{ kty: "RSA", e: "AQAB", n: "bm90LWEtcmVhbC1rZXk", kid: "test" }] };
-        const jwt = { issuer: "https://issuer.example.com", jwks, protectedPaths: ["/orders*"] };
-        const result = await run("dev", { jwt });
+        const result = await run("dev", { jwt: INLINE_JWT });
         const ra = must(result.resources.find((r) => r.name === "istio-ingress-ingress-jwt"), "RequestAuthentication");
         assert.ok(ra.secretInputs);
         const redacted = redactSecret(ra.inputs as Record<string, unknown> & { apiVersion: string; kind: string });
@@ -128,9 +129,8 @@ describe("zero trust", () => {
         });
 
         it("accepts an inline JWKS and refuses a rule with both, neither, or a plain-http URI", async () => {
-            const jwks = { keys: [{ kty: "RSA", e: "AQAB", n: "xyz", kid: "k1" }] };
-            const result = await run("dev", { jwt: { issuer: "testing@secure.istio.io", jwks, protectedPaths: ["/orders*"] } });
-            assert.equal(named(result, "RequestAuthentication", "ingress-jwt").spec?.jwtRules?.[0].jwks, JSON.stringify(jwks));
+            const result = await run("dev", { jwt: INLINE_JWT });
+            assert.equal(named(result, "RequestAuthentication", "ingress-jwt").spec?.jwtRules?.[0].jwks, JSON.stringify(INLINE_JWT.jwks));
             assert.deepEqual(problems({ jwt: { issuer: "i", protectedPaths: ["/a"] } }).map((p) => p.key), ["jwt"]);
             assert.deepEqual(problems({ jwt: { issuer: "i", jwksUri: "http://i/jwks", protectedPaths: ["/a"] } }).map((p) => p.key), ["jwt.jwksUri"]);
             assert.deepEqual(problems({ jwt: { issuer: "i", jwks: { keys: [] }, protectedPaths: ["a"] } }).map((p) => p.key).sort(), ["jwt.jwks", "jwt.protectedPaths"]);
