@@ -19,7 +19,6 @@ import {
     serviceEntryName,
 } from "./names";
 
-
 export type GatewayServiceType = "LoadBalancer" | "NodePort" | "ClusterIP";
 /** The Kubernetes distribution the stack runs on; empty for a generic cluster. */
 export type Platform = "" | "kind" | "gke" | "eks" | "aks" | "openshift";
