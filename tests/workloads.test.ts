@@ -79,6 +79,8 @@ describe("versioned workloads", () => {
         assert.deepEqual(pdbs(result), ["user-service-v1", "user-service-v2"]);
         assert.deepEqual(pdbs(await run("dev", own({}))), ["user-service-v1"], "3 pods of v1, 1 of v2");
         assert.deepEqual(configProblems(own({ autoscaling: { minReplicas: 5, maxReplicas: 2 } })).map((p) => p.key), ["services.user-service.autoscaling.maxReplicas"]);
+        const noCpu = own({ resources: { limits: { memory: "256Mi" } }, autoscaling: { minReplicas: 2, maxReplicas: 4 } });
+        assert.deepEqual(configProblems(noCpu).map((p) => [p.key, /requests no CPU/.test(p.allowed)]), [["services.user-service.autoscaling", true]]);
     });
 
     it("runs one Deployment per app and version, named <app>-<version>", async () => {

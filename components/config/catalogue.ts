@@ -152,6 +152,14 @@ export function readServices(reader: Reader): readonly ServiceSettings[] {
         }
         const autoscaling = entry.autoscaling === undefined ? undefined : readAutoscaling(reader, `${at}.autoscaling`, entry.autoscaling);
         const versionSettings = versionList?.flatMap((v) => (v === undefined ? [] : [v]));
+        // A CPU utilization target is a percent of the CPU request: every version must request CPU.
+        const withoutCpu = versionSettings?.find((v) => {
+            const resources = v.resources ?? workload.resources;
+            return resources !== undefined && resources.requests?.cpu === undefined;
+        });
+        if (autoscaling !== undefined && withoutCpu !== undefined) {
+            reader.fail(`${at}.autoscaling`, show(entry.autoscaling), `scales on CPU utilization, a percent of the CPU request, and version ${withoutCpu.name} requests no CPU`, `pulumi config set --path '${at}.resources.requests.cpu' 100m`);
+        }
         if (reader.problems.length === before && typeof path === "string" && strategy !== undefined && versionSettings !== undefined) {
             services.push({
                 name,
