@@ -117,7 +117,11 @@ export function checkImagesPinned(r: CheckedResource): string[] {
     });
 }
 
-/** App containers have readiness and liveness probes, and CPU and memory requests and limits. */
+/**
+ * App containers have readiness and liveness probes, CPU and memory requests (what the scheduler and an
+ * autoscaler go by) and a memory limit. A CPU limit is not required: it throttles a busy pod even on an idle
+ * node, which shows up as latency in exactly the p95 a canary is judged by.
+ */
 export function checkProbesAndLimits(r: CheckedResource): string[] {
     const pod = podSpecOf(r);
     if (pod === undefined) return [];
@@ -126,8 +130,8 @@ export function checkProbesAndLimits(r: CheckedResource): string[] {
         if (c.readinessProbe === undefined) missing.push("a readinessProbe");
         if (c.livenessProbe === undefined) missing.push("a livenessProbe");
         const resources = record(c.resources);
-        for (const kind of ["requests", "limits"]) {
-            for (const resource of ["cpu", "memory"]) if (record(resources[kind])[resource] === undefined) missing.push(`${kind}.${resource}`);
+        for (const [kind, resource] of [["requests", "cpu"], ["requests", "memory"], ["limits", "memory"]]) {
+            if (record(resources[kind])[resource] === undefined) missing.push(`${kind}.${resource}`);
         }
         return missing.length === 0 ? [] : [`${kindOf(r)} ${r.name} container ${String(c.name)} has no ${missing.join(", ")}`];
     });

@@ -44,7 +44,7 @@ export const policies: Policies = [
     resourcePolicy("route-weights-valid", "VirtualService route weights are whole percents that sum to 100.", checkRouteWeights),
     stackPolicy("routed-subsets-defined", "Every subset a VirtualService routes to is defined in a DestinationRule.", checkRoutedSubsets),
     resourcePolicy("images-pinned", "Container images are pinned to a tag other than latest, or a digest.", checkImagesPinned),
-    resourcePolicy("probes-and-limits", "Every app container has readiness and liveness probes and CPU/memory requests and limits.", checkProbesAndLimits),
+    resourcePolicy("probes-and-limits", "Every app container has readiness and liveness probes, CPU and memory requests and a memory limit.", checkProbesAndLimits),
     stackPolicy("production-strict-mtls", "Production app namespaces enforce STRICT mutual TLS.", checkProductionMtls),
     stackPolicy("production-gateway-tls", "A production ingress Gateway serves HTTPS.", checkProductionGatewayTls),
     stackPolicy("no-fault-injection-in-production", "Production routes inject no faults.", checkNoProductionFaults),
