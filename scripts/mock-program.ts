@@ -58,8 +58,20 @@ export interface ProgramRun {
 export type ConfigValue = string | number | boolean | object;
 
 /** The project name from Pulumi.yaml: config keys are `<project>:<key>`. */
+/** A YAML file's parse, kept while the file is unchanged: tests and the bench read the same files many times. */
+const parsedFiles = new Map<string, { readonly mtimeMs: number; readonly size: number; readonly value: unknown }>();
+
+function parsedOnce(file: string, parseFile: (file: string) => unknown): unknown {
+    const { mtimeMs, size } = fs.statSync(file);
+    const cached = parsedFiles.get(file);
+    if (cached !== undefined && cached.mtimeMs === mtimeMs && cached.size === size) return cached.value;
+    const value = parseFile(file);
+    parsedFiles.set(file, { mtimeMs, size, value });
+    return value;
+}
+
 export function projectName(): string {
-    const project: unknown = parse(fs.readFileSync(path.join(PROJECT_ROOT, "Pulumi.yaml"), "utf8"));
+    const project = parsedOnce(path.join(PROJECT_ROOT, "Pulumi.yaml"), (file) => parse(fs.readFileSync(file, "utf8")) as unknown);
     if (typeof project !== "object" || project === null || !("name" in project) || typeof project.name !== "string") {
         throw new Error("Pulumi.yaml has no project name");
     }
@@ -112,7 +124,7 @@ export function stackConfig(stack: string): Record<string, ConfigValue> {
     if (!fs.existsSync(file)) {
         throw new Error(`Unknown stack "${stack}": there is no Pulumi.${stack}.yaml. Stacks: ${stackNames().join(", ")}`);
     }
-    const doc: unknown = parseStackFile(file) ?? {};
+    const doc: unknown = structuredClone(parsedOnce(file, parseStackFile)) ?? {};
     const config = typeof doc === "object" && doc !== null && "config" in doc ? doc.config : undefined;
     const prefix = `${projectName()}:`;
     const result: Record<string, ConfigValue> = {};
