@@ -64,6 +64,8 @@ describe("versioned workloads", () => {
         assert.deepEqual(keys({ protocol: "tcp" }), ["services.user-service.protocol"]);
         assert.deepEqual(keys({ env: { "1BAD": "x" } }), ["services.user-service.env.1BAD"]);
         assert.deepEqual(keys({ env: { RETRIES: 3 } }), ["services.user-service.env.RETRIES"]);
+        // kubernetesx tells an env map from a list by its `length`, so a variable of that name cannot be carried.
+        assert.deepEqual(keys({ env: { length: "5" } }), ["services.user-service.env.length"]);
         assert.deepEqual(keys({ resources: { requests: { cpu: "lots" } } }), ["services.user-service.resources.requests.cpu"]);
         assert.deepEqual(keys({ resources: { limits: { memory: "1GB" } } }), ["services.user-service.resources.limits.memory"]);
         assert.deepEqual(keys({ versions: ["v1", { name: "v2", image: "nginx" }] }).sort(), ["services.user-service.versions", "services.user-service.versions[1].image"]);

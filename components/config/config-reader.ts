@@ -48,7 +48,7 @@ function distance(a: string, b: string): number {
 }
 
 /** The known name closest to a misspelled one, when it is close enough to be what was meant. */
-export function nearest(name: string, known: readonly string[]): string | undefined {
+function nearest(name: string, known: readonly string[]): string | undefined {
     let best: { name: string; distance: number } | undefined;
     for (const candidate of known) {
         const d = distance(name, candidate);

@@ -143,7 +143,7 @@ function hasTopLevelAlternative(pattern: string): boolean {
  * The text that every string a regex matches must start with (Istio matches the whole path): its leading
  * literal characters, up to the first operator, or up to a character a quantifier may drop or repeat.
  */
-export function regexLiteralPrefix(pattern: string): string {
+function regexLiteralPrefix(pattern: string): string {
     if (hasTopLevelAlternative(pattern)) return "";
     let prefix = "";
     for (let i = pattern.startsWith("^") ? 1 : 0; i < pattern.length; ) {
@@ -160,7 +160,7 @@ export function regexLiteralPrefix(pattern: string): string {
 }
 
 /** Does every path the match accepts lie under the service's ingress path prefix? */
-export function pathWithin(match: StringMatch, servicePath: string): boolean {
+function pathWithin(match: StringMatch, servicePath: string): boolean {
     const start = "regex" in match ? regexLiteralPrefix(match.regex) : "exact" in match ? match.exact : match.prefix;
     return start.startsWith(servicePath);
 }

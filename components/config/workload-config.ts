@@ -1,6 +1,6 @@
 // What runs behind each service: its container port and protocol, health checks, resources and environment,
 // per-version images, replicas and environment, autoscaling, and a sticky canary. Pure validation.
-import { DURATION, durationMs, isRecord, Reader, setPathCommand, show } from "./config-reader";
+import { durationMs, isRecord, Reader, setPathCommand, show } from "./config-reader";
 import { imageProblem } from "./names";
 
 export type Protocol = "http" | "http2" | "grpc";
@@ -144,7 +144,7 @@ export function readStickyCanary(r: Reader, at: string, value: unknown): StickyC
     if (!r.fields(at, value, ["cookie", "maxAge"], "{ cookie, maxAge }", fix)) return undefined;
     const cookie = r.stringAt(`${at}.cookie`, value.cookie, COOKIE_NAME, "must be a cookie name such as canary", "canary");
     const maxAge = r.durationAt(`${at}.maxAge`, value.maxAge, "how long a user stays on the candidate", { min: "1s", max: "8760h", example: "24h" });
-    return cookie === undefined || maxAge === undefined || !DURATION.test(maxAge) ? undefined : { cookie, maxAgeSeconds: Math.round(durationMs(maxAge) / 1000) };
+    return cookie === undefined || maxAge === undefined ? undefined : { cookie, maxAgeSeconds: Math.round(durationMs(maxAge) / 1000) };
 }
 
 export function readAutoscaling(r: Reader, at: string, value: unknown): Autoscaling | undefined {

@@ -77,7 +77,7 @@ export interface TrafficPlan {
 }
 
 // hashicorp/http-echo 1.0.0 is a distroless image that runs as `nonroot`, UID and GID 65532.
-export const HTTP_ECHO_UID = 65532;
+const HTTP_ECHO_UID = 65532;
 const HTTP_ECHO_RESOURCES: Resources = { requests: { cpu: "10m", memory: "16Mi" }, limits: { cpu: "100m", memory: "64Mi" } };
 /** What a service that says nothing of its resources gets: a request to schedule by, and a memory ceiling. */
 const DEFAULT_RESOURCES: Resources = { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "256Mi" } };

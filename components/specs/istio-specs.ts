@@ -111,9 +111,8 @@ export function ingressVirtualServiceSpec(plan: ServicePlan, gateway: string, in
     };
 }
 
-/** Port of every app Service; the container behind it listens on CONTAINER_PORT. */
+/** Port of every app Service; the container behind it listens on the service's own `port`. */
 export const SERVICE_PORT = 80;
-export const CONTAINER_PORT = 8080;
 
 /** HTTPS on the public Gateway: the Secret's name in the gateway namespace, and whether HTTP redirects. */
 export interface GatewayTlsSpec {
