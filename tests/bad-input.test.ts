@@ -18,6 +18,7 @@ const jwt = (fields: Record<string, unknown>) => ({ jwt: { issuer: "https://i.ex
 const resilience = (fields: Record<string, unknown>) => ({ resilience: { "*": fields } });
 const prod = (overrides: Record<string, ConfigValue>) => ({ stack: "prod", overrides });
 const long = (n: number) => "a".repeat(n);
+const rollout = (fields: Record<string, unknown>) => ({ rollout: fields });
 
 /** [what a user tried, stack and config, the key the error must name]. */
 const CASES: [string, { stack: string; overrides: Record<string, ConfigValue> }, string][] = [
@@ -159,6 +160,26 @@ const CASES: [string, { stack: string; overrides: Record<string, ConfigValue> },
     ["an egress gateway with nothing to carry", { stack: "dev", overrides: { egressGateway: true } }, "egressGateway"],
     ["TCP through the egress gateway", { stack: "dev", overrides: { egressGateway: true, ...egress({ ports: [{ number: 5432, protocol: "TCP" }] }) } }, "egressHosts[0].ports[0]"],
     ["an unknown outbound policy", { stack: "dev", overrides: { outboundTrafficPolicy: "DENY" } }, "outboundTrafficPolicy"],
+    ["rollout as a number", { stack: "dev", overrides: { rollout: "5" } }, "rollout"],
+    ["a misspelled rollout field", { stack: "dev", overrides: rollout({ intervall: "1m" }) }, "rollout.intervall"],
+    ["rollout steps that go down", { stack: "dev", overrides: rollout({ steps: [10, 5, 100] }) }, "rollout.steps"],
+    ["a rollout step over 100", { stack: "dev", overrides: rollout({ steps: [50, 150] }) }, "rollout.steps"],
+    ["a fractional rollout step, which pulumi config set --path would store as a string", { stack: "dev", overrides: rollout({ steps: [12.5, 100] }) }, "rollout.steps"],
+    ["no rollout steps", { stack: "dev", overrides: rollout({ steps: [] }) }, "rollout.steps"],
+    ["a rollout interval without a unit", { stack: "dev", overrides: rollout({ interval: "60" }) }, "rollout.interval"],
+    ["a rollout interval of a day", { stack: "dev", overrides: rollout({ interval: "24h" }) }, "rollout.interval"],
+    ["a success rate as a fraction over 100", { stack: "dev", overrides: rollout({ analysis: { minSuccessRate: 990 } }) }, "rollout.analysis.minSuccessRate"],
+    ["a p95 latency as a bare number", { stack: "dev", overrides: rollout({ analysis: { maxP95Latency: 500 } }) }, "rollout.analysis.maxP95Latency"],
+    ["zero minimum requests", { stack: "dev", overrides: rollout({ analysis: { minRequests: 0 } }) }, "rollout.analysis.minRequests"],
+    ["zero failed checks", { stack: "dev", overrides: rollout({ analysis: { failedChecks: 0 } }) }, "rollout.analysis.failedChecks"],
+    ["a progress deadline in days", { stack: "dev", overrides: rollout({ analysis: { progressDeadline: "2d" } }) }, "rollout.analysis.progressDeadline"],
+    ["a misspelled analysis field", { stack: "dev", overrides: rollout({ analysis: { threshold: 5 } }) }, "rollout.analysis.threshold"],
+    ["an unknown webhook", { stack: "dev", overrides: rollout({ webhooks: { preRolout: { url: "http://h.test/" } } }) }, "rollout.webhooks.preRolout"],
+    ["a webhook URL that is not http", { stack: "dev", overrides: rollout({ webhooks: { loadTest: { url: "ftp://h.test/" } } }) }, "rollout.webhooks.loadTest.url"],
+    ["a webhook URL with a password", { stack: "dev", overrides: rollout({ webhooks: { rollback: { url: "https://u:p@h.test/" } } }) }, "rollout.webhooks.rollback.url"],
+    ["a webhook timeout of a day", { stack: "dev", overrides: rollout({ webhooks: { confirmPromotion: { url: "http://h.test/", timeout: "24h" } } }) }, "rollout.webhooks.confirmPromotion.timeout"],
+    ["a Prometheus address without a scheme", { stack: "dev", overrides: rollout({ prometheusUrl: "localhost:9090" }) }, "rollout.prometheusUrl"],
+    ["an unknown blue/green traffic source", { stack: "dev", overrides: rollout({ blueGreenTraffic: "shadow" }) }, "rollout.blueGreenTraffic"],
     ["a misspelled key", { stack: "dev", overrides: { canaryWieght: "50" } }, "canaryWieght"],
     ["a key with a newline in it", { stack: "dev", overrides: { "canary\nWeight": "50" } }, "canary\nWeight"],
 ];

@@ -2,6 +2,7 @@ import { strict as assert } from "assert";
 import { DEFAULTS, readSettings } from "../components/config/config";
 import { ConfigError } from "../components/config/config-reader";
 import { DEFAULT_SERVICES } from "../components/config/catalogue";
+import { ROLLOUT_DEFAULTS } from "../components/config/rollout-config";
 import { configProblems, configSource, refused } from "./harness";
 import { ConfigProblem } from "../components/config/config-reader";
 
@@ -15,7 +16,9 @@ function problemsOf(values: Record<string, string>): readonly ConfigProblem[] {
 
 describe("stack config", () => {
     it("gives the documented defaults when nothing is set", () => {
-        const { services, policies, security, observability, egress, ...scalars } = readSettings(source({}));
+        const { services, policies, security, observability, egress, rollout, ...scalars } = readSettings(source({}));
+        assert.deepEqual(rollout, ROLLOUT_DEFAULTS);
+        assert.deepEqual([rollout.steps, rollout.interval, rollout.analysis.minSuccessRate, rollout.analysis.maxP95LatencyMs], [[5, 10, 25, 50, 100], "1m", 99, 500]);
         assert.deepEqual(observability, { enabled: false, traceSamplingPercent: 1, accessLogging: false });
         assert.deepEqual(egress, { hosts: [], gateway: false, outboundTrafficPolicy: "ALLOW_ANY" });
         assert.deepEqual(security, { mtlsMode: "STRICT", denyByDefault: true, meshEdges: [], podSecurity: "restricted" });

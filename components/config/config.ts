@@ -4,6 +4,7 @@ import { ConfigError, ConfigSource, didYouMean, Reader, setCommand, show } from 
 import { COLORS, Color, readServices, ServiceSettings } from "./catalogue";
 import { PolicySettings, POLICY_DEFAULTS, POLICY_KEYS, readPolicies } from "./policy-config";
 import { readSecurity, SecuritySettings, SECURITY_DEFAULTS, SECURITY_KEYS } from "./security-config";
+import { readRollout, RolloutSettings } from "./rollout-config";
 import { EgressSettings, ObservabilitySettings, OBSERVABILITY_DEFAULTS, OBSERVABILITY_KEYS, readEgress, readObservability } from "./observability-config";
 import {
     deploymentName,
@@ -45,6 +46,7 @@ export interface Settings {
     readonly security: SecuritySettings;
     readonly observability: ObservabilitySettings;
     readonly egress: EgressSettings;
+    readonly rollout: RolloutSettings;
 }
 
 /**
@@ -65,10 +67,10 @@ export const DEFAULTS = {
     platform: "",
     gatewayHttpNodePort: 30080,
     gatewayHttpsNodePort: 30443,
-} as const satisfies Omit<Settings, "services" | "policies" | "security" | "observability" | "egress">;
+} as const satisfies Omit<Settings, "services" | "policies" | "security" | "observability" | "egress" | "rollout">;
 
 /** Every key this program reads, for the error on an unknown key and the docs' and Pulumi.yaml's checks. */
-export const CONFIG_KEYS: readonly string[] = [...Object.keys(DEFAULTS), "services", ...POLICY_KEYS, ...SECURITY_KEYS, ...OBSERVABILITY_KEYS];
+export const CONFIG_KEYS: readonly string[] = [...Object.keys(DEFAULTS), "services", "rollout", ...POLICY_KEYS, ...SECURITY_KEYS, ...OBSERVABILITY_KEYS];
 
 /** Every scalar key's default, as Pulumi.yaml declares them. */
 export const SCALAR_DEFAULTS = { ...DEFAULTS, ...POLICY_DEFAULTS, ...SECURITY_DEFAULTS, ...OBSERVABILITY_DEFAULTS };
@@ -153,6 +155,7 @@ export function readSettings(source: ConfigSource): Settings {
         security: readSecurity(r, services, appNamespace, ingressHost, policies.production),
         observability: readObservability(r, policies.production),
         egress: readEgress(r),
+        rollout: readRollout(r),
     };
     if (settings.gatewayHttpNodePort === settings.gatewayHttpsNodePort) {
         r.fail("gatewayHttpsNodePort", show(String(settings.gatewayHttpsNodePort)), "must differ from gatewayHttpNodePort", setCommand("gatewayHttpsNodePort", settings.gatewayHttpNodePort === 30443 ? 30444 : 30443));

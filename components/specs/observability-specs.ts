@@ -106,22 +106,42 @@ export function dashboardCommands(): Record<string, string> {
     };
 }
 
+/** The PromQL of one service's release: requests, success rate and p95 latency per version, over one window. */
+export interface ReleaseQueries {
+    /** Requests each version received in the window. */
+    readonly requests: string;
+    /** Share of each version's requests (0-1) that did not answer 5xx; 0 for a version that answered only 5xx. */
+    readonly successRate: string;
+    readonly p95LatencyMs: string;
+}
+
+/** A window in Prometheus's duration syntax (whole units, no decimals). */
+export function promDuration(ms: number): string {
+    return ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
 /**
- * PromQL for each service that runs more than one version: success rate and p95 latency per version, from
- * Istio's standard metrics as the receiving proxy reports them (the labs queried by `version`, a label these
- * metrics do not have; the label is `destination_version`).
+ * PromQL for each service that runs more than one version: requests, success rate and p95 latency per version,
+ * from Istio's standard metrics as the receiving proxy reports them (the labs queried by `version`, a label
+ * these metrics do not have; the label is `destination_version`). The window is the rollout interval, so the
+ * queries a person runs are the ones `npm run rollout` judges each step by.
  */
-export function releaseQueries(plan: TrafficPlan): Record<string, { successRate: string; p95LatencyMs: string }> {
+export function releaseQueries(plan: TrafficPlan, windowMs: number): Record<string, ReleaseQueries> {
+    const window = promDuration(windowMs);
     return Object.fromEntries(
         plan.services
             .filter((s) => s.subsets.length > 1)
-            .map((s) => {
+            .map((s): [string, ReleaseQueries] => {
                 const selector = `reporter="destination", destination_workload_namespace="${s.namespace}", destination_app="${s.name}"`;
+                const all = `sum by (destination_version) (rate(istio_requests_total{${selector}}[${window}]))`;
+                const ok = `sum by (destination_version) (rate(istio_requests_total{${selector}, response_code!~"5.."}[${window}]))`;
                 return [
                     s.name,
                     {
-                        successRate: `sum by (destination_version) (rate(istio_requests_total{${selector}, response_code!~"5.."}[1m])) / sum by (destination_version) (rate(istio_requests_total{${selector}}[1m]))`,
-                        p95LatencyMs: `histogram_quantile(0.95, sum by (le, destination_version) (rate(istio_request_duration_milliseconds_bucket{${selector}}[1m])))`,
+                        requests: `sum by (destination_version) (increase(istio_requests_total{${selector}}[${window}]))`,
+                        // A version with only 5xx has no series in `ok`: `or ... * 0` makes its rate 0 rather than absent.
+                        successRate: `(${ok} or ${all} * 0) / ${all}`,
+                        p95LatencyMs: `histogram_quantile(0.95, sum by (le, destination_version) (rate(istio_request_duration_milliseconds_bucket{${selector}}[${window}])))`,
                     },
                 ];
             }),

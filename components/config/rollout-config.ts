@@ -1,0 +1,151 @@
+// The `rollout` key: how `npm run rollout` drives and judges a release (steps, interval, analysis thresholds,
+// webhooks, where Prometheus answers). The program reads it too: the interval is the window of the
+// releaseQueries output, so the queries a person runs are the ones the driver judges by.
+import { DurationRange, durationMs, Reader, setPathCommand, show } from "./config-reader";
+
+export type WebhookKind = "preRollout" | "loadTest" | "confirmPromotion" | "rollback";
+export const WEBHOOK_KINDS: readonly WebhookKind[] = ["preRollout", "loadTest", "confirmPromotion", "rollback"];
+
+/** How a blue/green service's idle color gets traffic to judge: a mirrored share of live traffic, or preview-header requests (a loadTest webhook's). */
+export type BlueGreenTraffic = "mirror" | "preview";
+export const BLUE_GREEN_TRAFFIC: readonly BlueGreenTraffic[] = ["mirror", "preview"];
+
+export interface Webhook {
+    readonly url: string;
+    readonly timeoutMs: number;
+}
+
+export interface AnalysisSettings {
+    /** Percent of the candidate's requests that must not answer 5xx. */
+    readonly minSuccessRate: number;
+    /** The candidate's p95 latency may not exceed this. */
+    readonly maxP95LatencyMs: number;
+    /** Fewer candidate requests in an interval than this is no evidence: the step holds. */
+    readonly minRequests: number;
+    /** Failed checks that roll the release back. */
+    readonly failedChecks: number;
+    /** How long a step may hold without a passing check before the release is rolled back. */
+    readonly progressDeadlineMs: number;
+}
+
+export interface RolloutSettings {
+    /** Percent of traffic on the candidate at each step (mirrored, for blue/green), increasing. */
+    readonly steps: readonly number[];
+    /** Each step's wait before it is judged, and the window of every query. */
+    readonly interval: string;
+    readonly intervalMs: number;
+    readonly analysis: AnalysisSettings;
+    readonly webhooks: Readonly<Partial<Record<WebhookKind, Webhook>>>;
+    /** Where the driver queries Prometheus: the port-forward of the `dashboards` output by default. */
+    readonly prometheusUrl: string;
+    readonly blueGreenTraffic: BlueGreenTraffic;
+}
+
+/** Flagger's analysis in the labs: success rate >= 99 %, p95 <= 500 ms, 1 m interval, 5 failed checks. */
+export const ROLLOUT_DEFAULTS: RolloutSettings = {
+    steps: [5, 10, 25, 50, 100],
+    interval: "1m",
+    intervalMs: 60_000,
+    analysis: { minSuccessRate: 99, maxP95LatencyMs: 500, minRequests: 20, failedChecks: 5, progressDeadlineMs: 600_000 },
+    webhooks: {},
+    prometheusUrl: "http://localhost:9090",
+    blueGreenTraffic: "mirror",
+};
+
+const ROLLOUT_FIELDS = ["steps", "interval", "analysis", "webhooks", "prometheusUrl", "blueGreenTraffic"];
+const ANALYSIS_FIELDS = ["minSuccessRate", "maxP95Latency", "minRequests", "failedChecks", "progressDeadline"];
+const SHAPE = "{ steps, interval, analysis: { minSuccessRate, maxP95Latency, minRequests, failedChecks, progressDeadline }, webhooks, prometheusUrl, blueGreenTraffic }";
+
+export const ROLLOUT_DURATIONS = {
+    interval: { min: "1s", max: "1h", example: "1m" },
+    maxP95Latency: { min: "1ms", max: "1m", example: "500ms" },
+    progressDeadline: { min: "1s", max: "24h", example: "10m" },
+    webhookTimeout: { min: "100ms", max: "10m", example: "30s" },
+} as const satisfies Record<string, DurationRange>;
+
+/** An http(s) URL with a host, and no credentials in it (they would land in the stack file and in logs). */
+export function urlProblem(text: string): string | undefined {
+    let url: URL;
+    try {
+        url = new URL(text);
+    } catch {
+        return "is not a URL";
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") return `uses ${url.protocol.slice(0, -1)}, not http or https`;
+    if (url.username !== "" || url.password !== "") return "carries credentials; keep them out of the stack file";
+    return undefined;
+}
+
+function readUrl(r: Reader, at: string, value: unknown, example: string): string | undefined {
+    const problem = typeof value === "string" ? urlProblem(value) : "is not a string";
+    if (problem !== undefined) {
+        r.fail(at, show(value), `must be an http or https URL such as ${example} (${problem})`, setPathCommand(at, example));
+        return undefined;
+    }
+    return typeof value === "string" ? value.replace(/\/+$/, "") : undefined;
+}
+
+function readSteps(r: Reader, value: unknown): readonly number[] | undefined {
+    const ok = Array.isArray(value) && value.length > 0 && value.length <= 20 && value.every((v, i) => typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 100 && (i === 0 || v > Number(value[i - 1])));
+    if (!ok) {
+        r.fail("rollout.steps", show(value), "must be 1 to 20 whole percents from 1 to 100, each larger than the one before, such as [5, 10, 25, 50, 100]", "pulumi config set --path 'rollout.steps[0]' 5 (and rollout.steps[1], ...)");
+        return undefined;
+    }
+    return value.map(Number);
+}
+
+function readAnalysis(r: Reader, value: unknown): AnalysisSettings {
+    const defaults = ROLLOUT_DEFAULTS.analysis;
+    if (value === undefined || !r.fields("rollout.analysis", value, ANALYSIS_FIELDS, `{ ${ANALYSIS_FIELDS.join(", ")} }`, setPathCommand("rollout.analysis.minSuccessRate", 99))) return defaults;
+    const at = (field: string) => `rollout.analysis.${field}`;
+    const minSuccessRate = value.minSuccessRate === undefined ? undefined : r.percentAt(at("minSuccessRate"), value.minSuccessRate, "percent of the candidate's requests that must not answer 5xx");
+    const latency = value.maxP95Latency === undefined ? undefined : r.durationAt(at("maxP95Latency"), value.maxP95Latency, "the candidate's p95 latency at most", ROLLOUT_DURATIONS.maxP95Latency);
+    const minRequests = value.minRequests === undefined ? undefined : r.integerAt(at("minRequests"), value.minRequests, 1, 1_000_000, "candidate requests an interval needs to count as evidence", 20);
+    const failedChecks = value.failedChecks === undefined ? undefined : r.integerAt(at("failedChecks"), value.failedChecks, 1, 100, "failed checks that roll the release back", 5);
+    const deadline = value.progressDeadline === undefined ? undefined : r.durationAt(at("progressDeadline"), value.progressDeadline, "how long a step may go without a passing check", ROLLOUT_DURATIONS.progressDeadline);
+    return {
+        minSuccessRate: minSuccessRate ?? defaults.minSuccessRate,
+        maxP95LatencyMs: latency === undefined ? defaults.maxP95LatencyMs : durationMs(latency),
+        minRequests: minRequests ?? defaults.minRequests,
+        failedChecks: failedChecks ?? defaults.failedChecks,
+        progressDeadlineMs: deadline === undefined ? defaults.progressDeadlineMs : durationMs(deadline),
+    };
+}
+
+function readWebhooks(r: Reader, value: unknown): RolloutSettings["webhooks"] {
+    if (value === undefined || !r.fields("rollout.webhooks", value, WEBHOOK_KINDS, `{ ${WEBHOOK_KINDS.join(", ")} }, each { url, timeout? }`, setPathCommand("rollout.webhooks.loadTest.url", "http://loadtester.test/"))) return {};
+    const webhooks: Partial<Record<WebhookKind, Webhook>> = {};
+    for (const kind of WEBHOOK_KINDS) {
+        const hook = value[kind];
+        if (hook === undefined) continue;
+        const at = `rollout.webhooks.${kind}`;
+        if (!r.fields(at, hook, ["url", "timeout"], "{ url, timeout? }", setPathCommand(`${at}.url`, "http://loadtester.test/"))) continue;
+        const url = readUrl(r, `${at}.url`, hook.url, "http://flagger-loadtester.test/");
+        const timeout = hook.timeout === undefined ? "30s" : r.durationAt(`${at}.timeout`, hook.timeout, "how long the driver waits for the hook's answer", ROLLOUT_DURATIONS.webhookTimeout);
+        if (url !== undefined && timeout !== undefined) webhooks[kind] = { url, timeoutMs: durationMs(timeout) };
+    }
+    return webhooks;
+}
+
+export function readRollout(r: Reader): RolloutSettings {
+    if (r.raw("rollout") === undefined) return ROLLOUT_DEFAULTS;
+    const value = r.object("rollout", SHAPE, setPathCommand("rollout.interval", "1m"));
+    if (value === undefined || !r.fields("rollout", value, ROLLOUT_FIELDS, SHAPE, setPathCommand("rollout.interval", "1m"))) return ROLLOUT_DEFAULTS;
+    const steps = value.steps === undefined ? undefined : readSteps(r, value.steps);
+    const interval = value.interval === undefined ? undefined : r.durationAt("rollout.interval", value.interval, "each step's wait before it is judged, and the window of the queries", ROLLOUT_DURATIONS.interval);
+    const prometheusUrl = value.prometheusUrl === undefined ? undefined : readUrl(r, "rollout.prometheusUrl", value.prometheusUrl, "http://localhost:9090");
+    const blueGreenTraffic = value.blueGreenTraffic === undefined ? undefined : BLUE_GREEN_TRAFFIC.find((t) => t === value.blueGreenTraffic);
+    if (value.blueGreenTraffic !== undefined && blueGreenTraffic === undefined) {
+        r.fail("rollout.blueGreenTraffic", show(value.blueGreenTraffic), "must be mirror (a share of live traffic copied to the idle color) or preview (requests with the preview header, such as a loadTest webhook sends)", setPathCommand("rollout.blueGreenTraffic", "mirror"));
+    }
+    const analysis = readAnalysis(r, value.analysis);
+    return {
+        steps: steps ?? ROLLOUT_DEFAULTS.steps,
+        interval: interval ?? ROLLOUT_DEFAULTS.interval,
+        intervalMs: interval === undefined ? ROLLOUT_DEFAULTS.intervalMs : durationMs(interval),
+        analysis,
+        webhooks: readWebhooks(r, value.webhooks),
+        prometheusUrl: prometheusUrl ?? ROLLOUT_DEFAULTS.prometheusUrl,
+        blueGreenTraffic: blueGreenTraffic ?? ROLLOUT_DEFAULTS.blueGreenTraffic,
+    };
+}
