@@ -118,11 +118,11 @@ export function parseStackFile(file: string): unknown {
     return doc.toJS() as unknown;
 }
 
-/** A stack file's config, keyed without the project prefix. */
-export function stackConfig(stack: string): Record<string, ConfigValue> {
-    const file = path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`);
+/** A stack file's config, keyed without the project prefix; `dir` holds the stack file (a copy of the project's, in tests). */
+export function stackConfig(stack: string, dir: string = PROJECT_ROOT): Record<string, ConfigValue> {
+    const file = path.join(dir, `Pulumi.${stack}.yaml`);
     if (!fs.existsSync(file)) {
-        throw new Error(`Unknown stack "${stack}": there is no Pulumi.${stack}.yaml. Stacks: ${stackNames().join(", ")}`);
+        throw new Error(`Unknown stack "${stack}": there is no Pulumi.${stack}.yaml in ${dir}. Stacks: ${stackNames().join(", ")}`);
     }
     const doc: unknown = structuredClone(parsedOnce(file, parseStackFile)) ?? {};
     const config = typeof doc === "object" && doc !== null && "config" in doc ? doc.config : undefined;
@@ -206,7 +206,12 @@ export class ProgramError extends Error {
  * invalid config).
  */
 export function runProgram(stack: string, overrides: Record<string, ConfigValue> = {}, secretKeys: readonly string[] = []): Promise<ProgramRun> {
-    return runUnderMocks(stack, { ...stackConfig(stack), ...overrides }, secretKeys, () => {
+    return runProgramWith(stack, { ...stackConfig(stack), ...overrides }, secretKeys);
+}
+
+/** Runs the program as stack `stack` with exactly this config (no stack file read). */
+export function runProgramWith(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[] = []): Promise<ProgramRun> {
+    return runUnderMocks(stack, values, secretKeys, () => {
         // A fresh evaluation of index.ts per run: Node caches modules, and the program is its top-level code.
         require.cache[require.resolve(PROGRAM)] = undefined;
         // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -214,11 +219,20 @@ export function runProgram(stack: string, overrides: Record<string, ConfigValue>
     });
 }
 
+/** The mocks and the config are process-wide: runs started together take turns. */
+let previousRun: Promise<unknown> = Promise.resolve();
+
 /**
  * Runs `program` (code that registers resources and returns the stack outputs) as stack `stack` with config
  * `values`, under mocks that record every resource as the provider would receive it.
  */
-export async function runUnderMocks(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[], program: () => Record<string, unknown>): Promise<ProgramRun> {
+export function runUnderMocks(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[], program: () => Record<string, unknown>): Promise<ProgramRun> {
+    const run = previousRun.catch(() => undefined).then(() => runOnce(stack, values, secretKeys, program));
+    previousRun = run;
+    return run;
+}
+
+async function runOnce(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[], program: () => Record<string, unknown>): Promise<ProgramRun> {
     const project = projectName();
     const mocks = new RecordingMocks();
     await pulumi.runtime.setMocks(mocks, project, stack, false);

@@ -36,9 +36,7 @@ export function run(stack: string, overrides: Record<string, ConfigValue> = {}, 
     const key = JSON.stringify([stack, effective, secretKeys]);
     let result = runs.get(key);
     if (result === undefined) {
-        // Runs share Pulumi's global runtime state, so they go one at a time.
-        const previous = [...runs.values()].pop() ?? Promise.resolve(undefined);
-        result = previous.catch(() => undefined).then(() => runProgram(stack, overrides, secretKeys));
+        result = runProgram(stack, overrides, secretKeys);
         runs.set(key, result);
     }
     return result;

@@ -1,0 +1,83 @@
+// A stack's config as the driver sees it, and the edits a rollout makes to it, in `pulumi config set --path`
+// terms: each edit is a path and a value (or a removal), so the Automation API and the stack-file writer apply
+// the very same edits.
+import { ConfigSource, isRecord } from "../components/config/config-reader";
+
+/** A config value as the stack file holds it: scalars, or objects and lists for structured keys. */
+export type ConfigValue = string | number | boolean | readonly ConfigValue[] | { readonly [key: string]: ConfigValue };
+
+/** Config keys without the project prefix. */
+export type StackConfig = Readonly<Record<string, ConfigValue>>;
+
+/** A key, then the fields and list indexes inside it: `["services", "user-service", "canaryWeight"]`. */
+export type ConfigPath = readonly [string, ...(string | number)[]];
+
+export interface ConfigEdit {
+    readonly path: ConfigPath;
+    /** Unset: the edit removes the value, as `pulumi config rm --path` does. */
+    readonly value?: ConfigValue;
+}
+
+/** A path as `pulumi config set --path` spells it: `services.user-service.canaryWeight`, `steps[0]`, `["a.b"]`. */
+export function pathKey(path: readonly (string | number)[]): string {
+    return path
+        .map((part, i) => (typeof part === "number" ? `[${part}]` : /^[A-Za-z0-9_-]+$/.test(part) ? (i === 0 ? part : `.${part}`) : `[${JSON.stringify(part)}]`))
+        .join("");
+}
+
+/**
+ * The value as Pulumi stores it: a top-level key is always a string; inside a path, integers and booleans keep
+ * their type and everything else is a string (`pulumi config set --path` infers exactly that).
+ */
+export function storedValue(path: ConfigPath, value: ConfigValue): ConfigValue {
+    if (path.length === 1 && typeof value !== "object") return String(value);
+    return value;
+}
+
+/** The config with the edits applied, in order; the input is not changed. */
+export function applyEdits(config: StackConfig, edits: readonly ConfigEdit[]): StackConfig {
+    let result: Record<string, ConfigValue> = { ...config };
+    for (const edit of edits) result = setIn(result, edit.path, edit.value === undefined ? undefined : storedValue(edit.path, edit.value)) as Record<string, ConfigValue>;
+    return result;
+}
+
+function setIn(container: ConfigValue | undefined, path: readonly (string | number)[], value: ConfigValue | undefined): ConfigValue | undefined {
+    if (path.length === 0) return value;
+    const [head, ...rest] = path;
+    if (typeof head === "number") {
+        const list = Array.isArray(container) ? [...(container as ConfigValue[])] : [];
+        const next = setIn(list[head], rest, value);
+        if (next === undefined) list.splice(head, 1);
+        else list[head] = next;
+        return list;
+    }
+    const record: Record<string, ConfigValue> = isRecord(container) ? { ...(container as Record<string, ConfigValue>) } : {};
+    const next = setIn(record[head], rest, value);
+    if (next === undefined) Reflect.deleteProperty(record, head);
+    else record[head] = next;
+    return record;
+}
+
+/** The value at a path, or undefined. */
+export function valueAt(config: StackConfig, path: readonly (string | number)[]): ConfigValue | undefined {
+    let current: unknown = config;
+    for (const part of path) {
+        if (typeof part === "number" ? !Array.isArray(current) : !isRecord(current)) return undefined;
+        current = (current as Record<string | number, unknown>)[part];
+    }
+    return current as ConfigValue | undefined;
+}
+
+/** What the program receives for a key: the CLI passes strings, objects and lists as JSON. */
+export function cliString(value: ConfigValue): string {
+    return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** The config as the program's ConfigSource, so the driver validates it with the program's own reader. */
+export function configSource(config: StackConfig, secretKeys: readonly string[] = []): ConfigSource {
+    return {
+        get: (key) => (key in config ? cliString(config[key]) : undefined),
+        keys: () => Object.keys(config),
+        isSecret: (key) => secretKeys.includes(key),
+    };
+}

@@ -1,0 +1,242 @@
+// The rollout loop: apply a step through the engine, wait an interval, judge each candidate by Prometheus,
+// then advance, hold or roll back; after the last step, promote as config. Every change is a config edit
+// applied by the engine, so the stack file always holds what was last applied, rolled back or promoted.
+import { ConfigError } from "../components/config/config-reader";
+import { readSettings, Settings } from "../components/config/config";
+import type { WebhookKind } from "../components/config/rollout-config";
+import { planTraffic } from "../components/plan/plan";
+import { ReleaseQueries, releaseQueries } from "../components/specs/observability-specs";
+import { AnalysisState, decide, judge, ServiceEvidence, Verdict } from "./analysis";
+import { ConfigEdit, configSource, StackConfig } from "./config-edit";
+import type { StackEngine } from "./engines";
+import { HeldRollout } from "./lock";
+import { RolloutPhases, rolloutPhases, RolloutRefusal, RolloutTarget, rolloutTargets } from "./plan";
+import { releaseEvidence } from "./prometheus";
+import { callWebhook, WebhookAnswer, WebhookPayload } from "./webhooks";
+
+/** Everything a rollout needs, checked before anything is changed. */
+export interface PreparedRollout {
+    readonly stack: string;
+    readonly config: StackConfig;
+    readonly settings: Settings;
+    readonly targets: readonly RolloutTarget[];
+    readonly phases: RolloutPhases;
+    readonly queries: Readonly<Record<string, ReleaseQueries>>;
+}
+
+/**
+ * Reads the stack's config, checks it and the services asked for, and builds every phase's config; each phase
+ * is validated as the program would validate it, so a rollout never starts towards a config `pulumi up` refuses.
+ */
+export async function prepareRollout(engine: StackEngine, stack: string, services: readonly string[], resume?: HeldRollout): Promise<PreparedRollout> {
+    const { config, secretKeys } = await engine.readConfig();
+    const settings = readSettings(configSource(config, secretKeys));
+    const checked = rolloutTargets(settings, config, services);
+    // A resumed rollout goes back to where it started, not to where it was held.
+    const targets = resume?.targets ?? checked;
+    const phases = rolloutPhases(targets, config, settings);
+    const check = (label: string, phaseConfig: StackConfig): void => {
+        try {
+            readSettings(configSource(phaseConfig, secretKeys));
+        } catch (error) {
+            if (!(error instanceof ConfigError)) throw error;
+            throw new RolloutRefusal(error.problems.map((p) => ({ ...p, allowed: `${p.allowed} (in the config ${label} would apply)` })));
+        }
+    };
+    phases.steps.forEach((s, i) => {
+        check(`step ${i + 1} (${s.percent}%)`, s.config);
+    });
+    if (phases.switch) check("the blue/green switch", phases.switch.config);
+    check("promotion", phases.promotion.config);
+    check("rollback", phases.rollback.config);
+    return { stack, config, settings, targets, phases, queries: releaseQueries(planTraffic(settings), settings.rollout.intervalMs) };
+}
+
+export type OutcomeKind = "promoted" | "rolledBack" | "held";
+
+export interface Outcome {
+    readonly kind: OutcomeKind;
+    readonly reason: string;
+    /** The metrics the last decision was made on, a line per service. */
+    readonly metrics: readonly string[];
+}
+
+export interface Clock {
+    now(): number;
+    /** Resolves after `ms`, or early (false) when `signal` aborts. */
+    sleep(ms: number, signal: AbortSignal): Promise<boolean>;
+}
+
+export const realClock: Clock = {
+    now: () => Date.now(),
+    sleep: (ms, signal) =>
+        new Promise((resolve) => {
+            if (signal.aborted) {
+                resolve(false);
+                return;
+            }
+            const onAbort = () => {
+                clearTimeout(timer);
+                resolve(false);
+            };
+            const timer = setTimeout(() => {
+                signal.removeEventListener("abort", onAbort);
+                resolve(true);
+            }, ms);
+            signal.addEventListener("abort", onAbort, { once: true });
+        }),
+};
+
+export interface DriverOptions {
+    readonly prepared: PreparedRollout;
+    readonly engine: StackEngine;
+    /** Aborted on Ctrl-C. */
+    readonly signal: AbortSignal;
+    readonly onInterrupt: "rollback" | "hold";
+    /** A held rollout to continue. */
+    readonly resume?: HeldRollout;
+    /** Called with the state to keep when an interrupt holds the rollout. */
+    readonly hold: (held: HeldRollout) => void;
+    readonly log: (line: string) => void;
+    readonly clock?: Clock;
+    readonly webhook?: (kind: WebhookKind, payload: WebhookPayload) => Promise<WebhookAnswer | undefined>;
+    readonly evidence?: (target: RolloutTarget, queries: ReleaseQueries, signal: AbortSignal) => Promise<ServiceEvidence>;
+}
+
+const time = (ms: number) => new Date(ms).toISOString().slice(11, 19);
+const fmt = (n: number | undefined, digits: number) => (n === undefined ? "-" : n.toFixed(digits).replace(/\.0+$/, ""));
+
+function describe(target: RolloutTarget, evidence: ServiceEvidence, verdict: Verdict): string {
+    if (evidence.error !== undefined) return `${target.service}: ${verdict.reasons.join(", ")}`;
+    const side = (version: string, m: ServiceEvidence["candidate"]) => `${version} ${fmt(m?.requests, 0)} req, ${fmt(m?.successRate, 2)}% ok, p95 ${fmt(m?.p95LatencyMs, 1)}ms`;
+    return `${target.service}: candidate ${side(target.candidateVersion, evidence.candidate)} | stable ${side(target.stableVersion, evidence.stable)} -> ${verdict.kind}${verdict.kind === "pass" ? "" : ` (${verdict.reasons.join(", ")})`}`;
+}
+
+type Judged = { readonly decision: "advance" | "rollback" | "interrupted"; readonly reason: string };
+
+class Rollout {
+    private state: AnalysisState;
+    private lastMetrics: string[] = [];
+    private readonly clock: Clock;
+    private readonly p: PreparedRollout;
+
+    constructor(private readonly o: DriverOptions) {
+        this.clock = o.clock ?? realClock;
+        this.p = o.prepared;
+        this.state = { failedChecks: o.resume?.failedChecks ?? {}, progressSinceMs: this.clock.now() };
+    }
+
+    private get services(): string[] {
+        return this.p.targets.map((t) => t.service);
+    }
+
+    private async webhook(kind: WebhookKind, percent?: number): Promise<WebhookAnswer | undefined> {
+        const payload: WebhookPayload = { stack: this.p.stack, services: this.services, phase: kind, ...(percent !== undefined && { percent }) };
+        if (this.o.webhook !== undefined) return this.o.webhook(kind, payload);
+        const hook = this.p.settings.rollout.webhooks[kind];
+        return hook === undefined ? undefined : callWebhook(hook, payload);
+    }
+
+    private async apply(edits: readonly ConfigEdit[], message: string): Promise<void> {
+        if (edits.length === 0) return;
+        const changed = await this.o.engine.apply(edits, `${message} (npm run rollout)`);
+        this.o.log(`[${time(this.clock.now())}] ${message}: ${changed.length === 0 ? "no object changed" : changed.join(", ")}`);
+    }
+
+    /** Waits and judges intervals at one phase until it passes, must roll back, or is interrupted. */
+    private async judgePhase(label: string): Promise<Judged> {
+        const { analysis, intervalMs } = this.p.settings.rollout;
+        this.state = { ...this.state, progressSinceMs: this.clock.now() };
+        for (;;) {
+            const loadTest = await this.webhook("loadTest");
+            this.o.log(`[${time(this.clock.now())}] ${label}: next decision at ${time(this.clock.now() + intervalMs)}`);
+            if (!(await this.clock.sleep(intervalMs, this.o.signal))) return { decision: "interrupted", reason: "interrupted" };
+            const verdicts: Record<string, Verdict> = {};
+            this.lastMetrics = [];
+            await Promise.all(
+                this.p.targets.map(async (target) => {
+                    const evidence = await (this.o.evidence ?? ((t, q, s) => releaseEvidence(this.p.settings.rollout.prometheusUrl, q, { stable: t.stableVersion, candidate: t.candidateVersion }, s)))(target, this.p.queries[target.service], this.o.signal);
+                    let verdict = judge(evidence, analysis);
+                    // A load test that cannot run means the interval's evidence is not what it should be: a failed check, as in Flagger.
+                    if (loadTest !== undefined && !loadTest.ok) verdict = { kind: "fail", reasons: [loadTest.detail, ...verdict.reasons] };
+                    verdicts[target.service] = verdict;
+                    this.lastMetrics.push(describe(target, evidence, verdict));
+                }),
+            );
+            const decision = decide(verdicts, this.state, analysis, this.clock.now());
+            this.state = decision.state;
+            for (const line of this.lastMetrics) this.o.log(`    ${line}`);
+            this.o.log(`[${time(this.clock.now())}] ${label}: ${decision.decision}${decision.decision === "advance" ? "" : `: ${decision.reason}`}`);
+            if (decision.decision !== "hold") return { decision: decision.decision, reason: decision.reason };
+        }
+    }
+
+    private async interrupted(stepIndex: number): Promise<Outcome> {
+        if (this.o.onInterrupt === "hold") {
+            this.o.hold({ stack: this.p.stack, services: this.services, targets: this.p.targets, stepIndex, failedChecks: this.state.failedChecks, heldAt: new Date(this.clock.now()).toISOString() });
+            return { kind: "held", reason: `interrupted at ${stepIndex < this.p.phases.steps.length ? `step ${stepIndex + 1}` : "promotion"}; the stack stays as it is. Continue with --resume`, metrics: this.lastMetrics };
+        }
+        return this.rollback("interrupted (Ctrl-C)");
+    }
+
+    private async rollback(reason: string): Promise<Outcome> {
+        await this.apply(this.p.phases.rollback.edits, "rollback");
+        const notified = await this.webhook("rollback");
+        if (notified !== undefined && !notified.ok) this.o.log(`    ${notified.detail}`);
+        return { kind: "rolledBack", reason, metrics: this.lastMetrics };
+    }
+
+    /** The confirmPromotion gate: asked each interval until it says yes, or the progress deadline passes. */
+    private async confirmed(): Promise<Judged> {
+        const { analysis, intervalMs } = this.p.settings.rollout;
+        const since = this.clock.now();
+        for (;;) {
+            const answer = await this.webhook("confirmPromotion");
+            if (answer === undefined || answer.ok) return { decision: "advance", reason: "promotion confirmed" };
+            if (this.clock.now() - since >= analysis.progressDeadlineMs) return { decision: "rollback", reason: `promotion not confirmed within the progress deadline: ${answer.detail}` };
+            this.o.log(`[${time(this.clock.now())}] promotion waits for confirmation: ${answer.detail}`);
+            if (!(await this.clock.sleep(intervalMs, this.o.signal))) return { decision: "interrupted", reason: "interrupted" };
+        }
+    }
+
+    async run(): Promise<Outcome> {
+        const { steps } = this.p.phases;
+        const start = this.o.resume?.stepIndex ?? 0;
+        if (this.o.resume === undefined) {
+            const pre = await this.webhook("preRollout");
+            if (pre !== undefined && !pre.ok) return { kind: "rolledBack", reason: `${pre.detail}; nothing was changed`, metrics: [] };
+        }
+        const what = this.p.targets.map((t) => `${t.service} ${t.candidateVersion}`).join(", ");
+        try {
+            for (let i = start; i < steps.length; i++) {
+                const step = steps[i];
+                await this.apply(step.edits, `step ${i + 1}/${steps.length}: ${what} at ${step.percent}%`);
+                const judged = await this.judgePhase(`step ${i + 1}/${steps.length} (${step.percent}%)`);
+                if (judged.decision === "interrupted") return await this.interrupted(i);
+                if (judged.decision === "rollback") return await this.rollback(`at step ${i + 1} (${step.percent}%): ${judged.reason}`);
+            }
+            const confirmation = await this.confirmed();
+            if (confirmation.decision === "interrupted") return await this.interrupted(steps.length);
+            if (confirmation.decision === "rollback") return await this.rollback(confirmation.reason);
+            const switched = this.p.phases.switch;
+            if (switched !== undefined) {
+                await this.apply(switched.edits, `switch: ${what} active`);
+                const judged = await this.judgePhase("after the switch");
+                if (judged.decision === "interrupted") return await this.rollback("interrupted after the switch");
+                if (judged.decision === "rollback") return await this.rollback(`after the switch: ${judged.reason}`);
+            }
+            await this.apply(this.p.phases.promotion.edits, `promote: ${what}`);
+        } catch (error) {
+            if (this.o.signal.aborted && this.o.onInterrupt === "hold") throw error;
+            const message = error instanceof Error ? error.message : String(error);
+            this.o.log(`An update failed (${message}); rolling back`);
+            return this.rollback(`an update failed: ${message}`);
+        }
+        return { kind: "promoted", reason: `${what} promoted after ${steps.length} step${steps.length === 1 ? "" : "s"}`, metrics: this.lastMetrics };
+    }
+}
+
+/** Runs the rollout to its outcome. The caller holds the stack's lock. */
+export function runRollout(options: DriverOptions): Promise<Outcome> {
+    return new Rollout(options).run();
+}

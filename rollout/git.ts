@@ -1,0 +1,36 @@
+// `--commit`: the stack file, which holds what the rollout last applied, committed with the outcome and the
+// metrics that decided it, so Git's history of the stack is the history of its releases.
+import { execFileSync } from "child_process";
+import * as path from "path";
+import type { Outcome } from "./driver";
+
+const git = (dir: string, args: readonly string[]) => execFileSync("git", ["-C", dir, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+
+/** Why `--commit` cannot be honoured, checked before anything changes: no repository, or the stack file has uncommitted edits of its own. */
+export function commitProblem(stackFile: string): string | undefined {
+    const dir = path.dirname(stackFile);
+    try {
+        git(dir, ["rev-parse", "--is-inside-work-tree"]);
+    } catch {
+        return `--commit needs a Git repository, and ${dir} is not in one. Fix: leave out --commit, or run from a clone`;
+    }
+    const pending = git(dir, ["status", "--porcelain", "--", path.basename(stackFile)]);
+    if (pending !== "" && !pending.startsWith("??")) {
+        return `--commit would commit edits to ${path.basename(stackFile)} that are not the rollout's (git status: ${pending}). Fix: commit or stash them first`;
+    }
+    return undefined;
+}
+
+export function commitMessage(stack: string, services: readonly string[], outcome: Outcome): string {
+    const verb = outcome.kind === "promoted" ? "promoted" : outcome.kind === "rolledBack" ? "rolled back" : "held";
+    return [`rollout(${stack}): ${services.join(", ")} ${verb}`, "", outcome.reason, ...(outcome.metrics.length > 0 ? ["", "Deciding metrics:", ...outcome.metrics.map((m) => `  ${m}`)] : [])].join("\n");
+}
+
+/** Commits the stack file alone; returns the new commit's hash. */
+export function commitStackFile(stackFile: string, message: string): string {
+    const dir = path.dirname(stackFile);
+    const file = path.basename(stackFile);
+    git(dir, ["add", "--", file]);
+    git(dir, ["commit", "--quiet", "-m", message, "--", file]);
+    return git(dir, ["rev-parse", "HEAD"]);
+}

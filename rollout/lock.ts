@@ -1,0 +1,104 @@
+// One rollout per stack and working copy: a lock file taken atomically, and the state a held rollout leaves
+// for `--resume`. Both live in .rollout/ beside the stack files (ignored by Git). Across machines (CI runners),
+// the rollout workflow's concurrency group serializes rollouts of a stack.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import type { AnalysisState } from "./analysis";
+import type { RolloutTarget } from "./plan";
+
+export const ROLLOUT_DIR = ".rollout";
+
+/** The rollout could not start for a reason of its set-up (a lock held, a held rollout to resume). */
+export class SetupError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "SetupError";
+    }
+}
+
+interface LockInfo {
+    readonly pid: number;
+    readonly host: string;
+    readonly startedAt: string;
+    readonly services: readonly string[];
+}
+
+function alive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch (error) {
+        return (error as NodeJS.ErrnoException).code === "EPERM";
+    }
+}
+
+export class RolloutLock {
+    private constructor(private readonly file: string) {}
+
+    /** Takes the stack's lock, or throws a SetupError naming who holds it. A lock left by a dead process on this host is taken over. */
+    static acquire(dir: string, stack: string, services: readonly string[]): RolloutLock {
+        const folder = path.join(dir, ROLLOUT_DIR);
+        fs.mkdirSync(folder, { recursive: true });
+        const file = path.join(folder, `${stack}.lock`);
+        const info: LockInfo = { pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString(), services };
+        for (let attempt = 0; attempt < 2; attempt++) {
+            try {
+                fs.writeFileSync(file, JSON.stringify(info), { flag: "wx" });
+                return new RolloutLock(file);
+            } catch (error) {
+                if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+            }
+            const holder = readLock(file);
+            if (holder !== undefined && (holder.host !== os.hostname() || alive(holder.pid))) {
+                throw new SetupError(
+                    `Stack ${stack} is locked by another rollout (${holder.services.join(", ")}; pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}). ` +
+                        `Two rollouts on one stack would interleave their steps. Fix: wait for it to end; if it is gone, delete ${path.relative(process.cwd(), file) || file}`,
+                );
+            }
+            fs.rmSync(file, { force: true });
+        }
+        throw new SetupError(`Could not take the lock ${file}: another rollout took it at the same moment. Fix: run again`);
+    }
+
+    release(): void {
+        fs.rmSync(this.file, { force: true });
+    }
+}
+
+function readLock(file: string): LockInfo | undefined {
+    try {
+        return JSON.parse(fs.readFileSync(file, "utf8")) as LockInfo;
+    } catch {
+        return undefined;
+    }
+}
+
+/** Where an interrupted rollout stood, so `--resume` continues it. */
+export interface HeldRollout {
+    readonly stack: string;
+    readonly services: readonly string[];
+    /** The targets as they were when the rollout started (colors and mirror shares to go back to). */
+    readonly targets: readonly RolloutTarget[];
+    /** The step to (re)apply and judge; steps.length means promotion is next. */
+    readonly stepIndex: number;
+    readonly failedChecks: AnalysisState["failedChecks"];
+    readonly heldAt: string;
+}
+
+const stateFile = (dir: string, stack: string) => path.join(dir, ROLLOUT_DIR, `${stack}.held.json`);
+
+export function readHeld(dir: string, stack: string): HeldRollout | undefined {
+    const file = stateFile(dir, stack);
+    if (!fs.existsSync(file)) return undefined;
+    return JSON.parse(fs.readFileSync(file, "utf8")) as HeldRollout;
+}
+
+export function writeHeld(dir: string, held: HeldRollout): void {
+    fs.mkdirSync(path.join(dir, ROLLOUT_DIR), { recursive: true });
+    fs.writeFileSync(stateFile(dir, held.stack), JSON.stringify(held, null, 2));
+}
+
+export function clearHeld(dir: string, stack: string): void {
+    fs.rmSync(stateFile(dir, stack), { force: true });
+}

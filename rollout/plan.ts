@@ -1,0 +1,172 @@
+// What a rollout changes, as config edits: which key carries each service's weight, what each step sets, what
+// promotion and rollback write. Pure: the driver applies these edits and `--dry-run` prints them.
+import { ConfigProblem, isRecord, show } from "../components/config/config-reader";
+import { Color, DEFAULT_SERVICES, ServiceSettings, subsetsOf } from "../components/config/catalogue";
+import type { Settings } from "../components/config/config";
+import { applyEdits, ConfigEdit, ConfigPath, ConfigValue, pathKey, StackConfig, valueAt } from "./config-edit";
+
+/** One service a rollout moves: where its weight lives, and which versions are judged. */
+export interface RolloutTarget {
+    readonly service: string;
+    readonly release: "canary" | "blueGreen";
+    /** The version serving now (the active color's, for blue/green). */
+    readonly stableVersion: string;
+    /** The version being released. */
+    readonly candidateVersion: string;
+    /** Canary: the key holding the weight (the service's own, or the stack's canaryWeight). */
+    readonly weightPath?: ConfigPath;
+    /** Blue/green: the color serving now, and the mirror share the stack had before the rollout. */
+    readonly activeColor?: Color;
+    readonly mirrorBefore?: ConfigValue;
+}
+
+/** A problem with what was asked (`--service`), named like a config problem: flag, value, allowed, fix. */
+export class RolloutRefusal extends Error {
+    constructor(readonly problems: readonly ConfigProblem[]) {
+        super(`The rollout cannot start; nothing was changed:\n${problems.map((p) => `  - ${p.key} = ${p.value}: ${p.allowed}.\n    Fix: ${p.fix}`).join("\n")}`);
+        this.name = "RolloutRefusal";
+    }
+}
+
+const otherColor = (color: Color): Color => (color === "blue" ? "green" : "blue");
+
+/** The services `--service` names, checked: each runs two versions, and moving its weight moves no service left out. */
+export function rolloutTargets(settings: Settings, config: StackConfig, names: readonly string[]): RolloutTarget[] {
+    const problems: ConfigProblem[] = [];
+    const known = settings.services.map((s) => s.name);
+    const chosen: ServiceSettings[] = [];
+    for (const name of names) {
+        const service = settings.services.find((s) => s.name === name);
+        if (service === undefined) {
+            problems.push({ key: "--service", value: show(name), allowed: `is not a service of this stack (services: ${known.join(", ")})`, fix: `--service ${known.find((k) => settings.services.find((s) => s.name === k)?.release !== "single") ?? known[0]}` });
+        } else if (service.release === "single") {
+            problems.push({ key: "--service", value: show(name), allowed: "runs one version, so there is nothing to roll out", fix: `deploy a candidate first: pulumi config set --path 'services.${name}.release' canary, and add its version to services.${name}.versions` });
+        } else if (chosen.includes(service)) {
+            problems.push({ key: "--service", value: show(name), allowed: "is named twice", fix: `name each service once` });
+        } else {
+            chosen.push(service);
+        }
+    }
+    const left = (predicate: (s: ServiceSettings) => boolean) => settings.services.filter((s) => predicate(s) && !chosen.includes(s)).map((s) => s.name);
+    // The stack's canaryWeight moves every canary without a weight of its own; activeColor switches every blue/green service.
+    const sharedWeight = (s: ServiceSettings) => s.release === "canary" && s.canaryWeight === undefined;
+    if (chosen.some(sharedWeight) && left(sharedWeight).length > 0) {
+        const others = left(sharedWeight);
+        problems.push({
+            key: "--service",
+            value: show(chosen.filter(sharedWeight).map((s) => s.name).join(",")),
+            allowed: `moves the stack's canaryWeight, which also moves ${others.join(", ")}, left out of this rollout and of its analysis`,
+            fix: `roll them out together (--service ${others[0]}), or give ${others[0]} its own weight: pulumi config set --path 'services.${others[0]}.canaryWeight' ${settings.canaryWeight}`,
+        });
+    }
+    const blueGreen = (s: ServiceSettings) => s.release === "blueGreen";
+    if (chosen.some(blueGreen) && left(blueGreen).length > 0) {
+        const others = left(blueGreen);
+        problems.push({ key: "--service", value: show(chosen.filter(blueGreen).map((s) => s.name).join(",")), allowed: `switches the stack's activeColor, which also switches ${others.join(", ")}, left out of this rollout`, fix: `roll them out together: --service ${others[0]}` });
+    }
+    if (chosen.some(blueGreen) && settings.rollout.blueGreenTraffic === "preview" && settings.policies.previewHeader === undefined) {
+        problems.push({ key: "rollout.blueGreenTraffic", value: show("preview"), allowed: "judges the idle color by preview-header requests, and the stack has no previewHeader", fix: "pulumi config set previewHeader x-preview, or pulumi config set --path 'rollout.blueGreenTraffic' mirror" });
+    }
+    if (problems.length > 0) throw new RolloutRefusal(problems);
+    return chosen.map((service): RolloutTarget => {
+        if (service.release === "blueGreen") {
+            const active = settings.activeColor;
+            const version = (color: Color) => subsetsOf(service).find((s) => s.name === color)?.version ?? color;
+            return { service: service.name, release: "blueGreen", stableVersion: version(active), candidateVersion: version(otherColor(active)), activeColor: active, mirrorBefore: valueAt(config, ["mirror", service.name]) };
+        }
+        const [stableVersion, candidateVersion] = service.versions;
+        const weightPath: ConfigPath = service.canaryWeight === undefined ? ["canaryWeight"] : ["services", service.name, "canaryWeight"];
+        return { service: service.name, release: "canary", stableVersion, candidateVersion, weightPath };
+    });
+}
+
+const mirrorEdit = (target: RolloutTarget, value: ConfigValue | undefined): ConfigEdit => ({ path: ["mirror", target.service], ...(value !== undefined && { value }) });
+
+/** The edits of one step: each canary's weight, and the mirrored share of each blue/green idle color. */
+export function stepEdits(targets: readonly RolloutTarget[], percent: number, settings: Pick<Settings, "rollout">): ConfigEdit[] {
+    return dedupe(
+        targets.flatMap((t): ConfigEdit[] => {
+            if (t.weightPath !== undefined) return [{ path: t.weightPath, value: percent }];
+            return settings.rollout.blueGreenTraffic === "mirror" ? [mirrorEdit(t, percent)] : [];
+        }),
+    );
+}
+
+/** Back to where the rollout started, for its users: no weight on any candidate, every color as it was. */
+export function rollbackEdits(targets: readonly RolloutTarget[]): ConfigEdit[] {
+    return dedupe(
+        targets.flatMap((t): ConfigEdit[] => {
+            if (t.weightPath !== undefined) return [{ path: t.weightPath, value: 0 }];
+            return [{ path: ["activeColor"], value: t.activeColor ?? "blue" }, mirrorEdit(t, t.mirrorBefore)];
+        }),
+    );
+}
+
+/** Blue/green promotion: the idle color becomes active, the mirror share goes back to what it was. */
+export function switchEdits(targets: readonly RolloutTarget[]): ConfigEdit[] {
+    return dedupe(targets.flatMap((t): ConfigEdit[] => (t.release === "blueGreen" ? [{ path: ["activeColor"], value: otherColor(t.activeColor ?? "blue") }, mirrorEdit(t, t.mirrorBefore)] : [])));
+}
+
+/** The services key as config holds it: the stack's own, or the default catalogue written out. */
+function servicesConfig(config: StackConfig): Record<string, ConfigValue> {
+    const own = config.services;
+    if (isRecord(own)) return own;
+    return Object.fromEntries(DEFAULT_SERVICES.map((s) => [s.name, { path: s.path, release: s.release, versions: [...s.versions] }]));
+}
+
+/**
+ * Canary promotion, as config: the candidate becomes the service's only version (release: single), and the
+ * old stable version is deleted by the `pulumi up` that applies it. The weight key goes back to 0 for the next
+ * release; the service's own weight, sticky cookie and mirror, which only a canary has, are removed.
+ */
+export function promotionEdits(targets: readonly RolloutTarget[], config: StackConfig): ConfigEdit[] {
+    const canaries = targets.filter((t) => t.release === "canary");
+    if (canaries.length === 0) return [];
+    const services = { ...servicesConfig(config) };
+    for (const t of canaries) {
+        const entry = services[t.service];
+        const versions = isRecord(entry) && Array.isArray(entry.versions) ? (entry.versions as ConfigValue[]) : [];
+        const candidate = versions.find((v) => v === t.candidateVersion || (isRecord(v) && v.name === t.candidateVersion)) ?? t.candidateVersion;
+        const rest = isRecord(entry) ? Object.fromEntries(Object.entries(entry).filter(([field]) => !["canaryWeight", "stickyCanary", "versions", "release"].includes(field))) : {};
+        services[t.service] = { ...(rest as Record<string, ConfigValue>), release: "single", versions: [candidate] };
+    }
+    const edits: ConfigEdit[] = [{ path: ["services"], value: services }];
+    if (canaries.some((t) => t.weightPath?.length === 1)) edits.push({ path: ["canaryWeight"], value: 0 });
+    for (const t of canaries) if (valueAt(config, ["mirror", t.service]) !== undefined) edits.push({ path: ["mirror", t.service] });
+    return edits;
+}
+
+/** The last edit to each path wins; one edit per path keeps the printed plan readable. */
+function dedupe(edits: readonly ConfigEdit[]): ConfigEdit[] {
+    const byPath = new Map(edits.map((e) => [pathKey(e.path), e]));
+    return [...byPath.values()];
+}
+
+/** The stack config after each phase, for checking every one of them before anything is applied. */
+export interface RolloutPhases {
+    readonly steps: readonly { readonly percent: number; readonly edits: readonly ConfigEdit[]; readonly config: StackConfig }[];
+    /** Blue/green: the switch, judged before canaries are promoted. */
+    readonly switch?: { readonly edits: readonly ConfigEdit[]; readonly config: StackConfig };
+    readonly promotion: { readonly edits: readonly ConfigEdit[]; readonly config: StackConfig };
+    readonly rollback: { readonly edits: readonly ConfigEdit[]; readonly config: StackConfig };
+}
+
+export function rolloutPhases(targets: readonly RolloutTarget[], config: StackConfig, settings: Pick<Settings, "rollout">): RolloutPhases {
+    let current = config;
+    const steps = settings.rollout.steps.map((percent) => {
+        const edits = stepEdits(targets, percent, settings);
+        current = applyEdits(current, edits);
+        return { percent, edits, config: current };
+    });
+    const switched = switchEdits(targets);
+    const afterSwitch = switched.length > 0 ? applyEdits(current, switched) : current;
+    const promotion = promotionEdits(targets, afterSwitch);
+    const rollback = rollbackEdits(targets);
+    return {
+        steps,
+        ...(switched.length > 0 && { switch: { edits: switched, config: afterSwitch } }),
+        promotion: { edits: promotion, config: applyEdits(afterSwitch, promotion) },
+        // A rollback may come at any step; from the last one it undoes the most.
+        rollback: { edits: rollback, config: applyEdits(current, rollback) },
+    };
+}

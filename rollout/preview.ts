@@ -1,0 +1,72 @@
+// `--dry-run`: what a rollout would do, touching nothing. Each phase's config is run through the program under
+// the mocks, so the split and the objects each step changes are the program's own answer.
+import type { TrafficSplit } from "../components/plan/outputs";
+import { promDuration } from "../components/specs/observability-specs";
+import { runProgramWith } from "../scripts/mock-program";
+import { worstCaseRequests } from "./analysis";
+import { ConfigEdit, pathKey, StackConfig } from "./config-edit";
+import { changedObjects } from "./diff";
+import type { PreparedRollout } from "./driver";
+import { instantQuery } from "./prometheus";
+
+const editLine = (e: ConfigEdit) => (e.value === undefined ? `pulumi config rm --path '${pathKey(e.path)}'` : `pulumi config set${e.path.length > 1 ? " --path" : ""} '${pathKey(e.path)}' ${typeof e.value === "object" ? `'${JSON.stringify(e.value)}'` : String(e.value)}`);
+
+/** Requests per second each service receives now, from the same requests query the analysis uses. */
+export async function observedRates(p: PreparedRollout): Promise<Record<string, number>> {
+    const seconds = p.settings.rollout.intervalMs / 1000;
+    const rates: Record<string, number> = {};
+    for (const t of p.targets) {
+        const byVersion = await instantQuery(p.settings.rollout.prometheusUrl, p.queries[t.service].requests);
+        rates[t.service] = [...byVersion.values()].reduce((a, b) => a + b, 0) / seconds;
+    }
+    return rates;
+}
+
+export async function previewRollout(p: PreparedRollout, rates: Readonly<Record<string, number>> | undefined, rateSource: string, log: (line: string) => void): Promise<void> {
+    const { rollout } = p.settings;
+    const { analysis } = rollout;
+    const services = p.targets.map((t) => t.service);
+    log(`Rollout of ${p.targets.map((t) => `${t.service} (${t.release}: ${t.stableVersion} -> ${t.candidateVersion})`).join(", ")} on stack ${p.stack}: a dry run, nothing is changed.`);
+    log("");
+    log(`Each step waits ${rollout.interval}, then judges every candidate by Prometheus at ${rollout.prometheusUrl}:`);
+    log(`  pass when: success rate >= ${analysis.minSuccessRate}% and p95 <= ${analysis.maxP95LatencyMs}ms over at least ${analysis.minRequests} candidate requests`);
+    log(`  fewer requests or no data: hold (never promote); ${analysis.failedChecks} failed checks, or ${promDuration(analysis.progressDeadlineMs)} without a pass: roll back`);
+    for (const t of p.targets) {
+        log(`  ${t.service}:`);
+        for (const [name, query] of Object.entries(p.queries[t.service])) log(`    ${name}: ${query}`);
+    }
+    const phases: { label: string; edits: readonly ConfigEdit[]; config: StackConfig }[] = [
+        ...p.phases.steps.map((s, i) => ({ label: `step ${i + 1}/${p.phases.steps.length} (${s.percent}%)`, edits: s.edits, config: s.config })),
+        ...(p.phases.switch ? [{ label: "switch", edits: p.phases.switch.edits, config: p.phases.switch.config }] : []),
+        { label: "promote", edits: p.phases.promotion.edits, config: p.phases.promotion.config },
+    ];
+    let before = await runProgramWith(p.stack, { ...p.config });
+    let lastStep = before;
+    // A rollback may come at any step; from the last one it undoes the most, so its diff is taken from there.
+    for (const phase of [...phases, { label: "rollback (at any step)", edits: p.phases.rollback.edits, config: p.phases.rollback.config }]) {
+        if (phase.label.startsWith("rollback")) before = lastStep;
+        const after = await runProgramWith(p.stack, { ...phase.config });
+        const split = after.outputs.trafficSplit as TrafficSplit;
+        log("");
+        log(`${phase.label}:`);
+        for (const e of phase.edits) log(`  ${editLine(e)}`);
+        for (const s of services) if (s in split) log(`  ${s}: ${Object.entries(split[s]).map(([v, w]) => `${v}=${w}%`).join("  ")}`);
+        const changed = changedObjects(before, after);
+        log(`  changes: ${changed.length === 0 ? "no object" : changed.join(", ")}`);
+        if (phase.label.startsWith("step")) lastStep = after;
+        before = after;
+    }
+    log("");
+    if (rates === undefined) {
+        log(`Worst case before a rollback: unknown, no request rate (${rateSource}); pass --request-rate <requests per second>.`);
+        return;
+    }
+    log(`Worst case before a rollback, at ${rateSource}: a candidate that turns bad at a step serves at most`);
+    for (const t of p.targets) {
+        const rate = rates[t.service] ?? 0;
+        // Mirrored requests are answered by the active color: a blue/green candidate serves users only after the switch.
+        const served = t.release === "blueGreen" ? [100] : rollout.steps;
+        const worst = served.map((percent) => worstCaseRequests(percent, rate, rollout.intervalMs, analysis));
+        log(`  ${t.service} (${rate.toFixed(1)} requests/s): ${served.map((percent, i) => `${worst[i]} at ${t.release === "blueGreen" ? "the switch" : `${percent}%`}`).join(", ")}; at most ${Math.max(...worst)}`);
+    }
+}
