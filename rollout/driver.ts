@@ -227,7 +227,6 @@ class Rollout {
             }
             await this.apply(this.p.phases.promotion.edits, `promote: ${what}`);
         } catch (error) {
-            if (this.o.signal.aborted && this.o.onInterrupt === "hold") throw error;
             const message = error instanceof Error ? error.message : String(error);
             this.o.log(`An update failed (${message}); rolling back`);
             return this.rollback(`an update failed: ${message}`);

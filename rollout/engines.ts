@@ -6,10 +6,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseDocument } from "yaml";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import { isRecord } from "../components/config/config-reader";
 import { ProgramRun, projectName, runProgramWith, stackConfig } from "../scripts/mock-program";
 import { writeRendered } from "../scripts/render";
-import { ConfigEdit, ConfigValue, pathKey, StackConfig, storedValue } from "./config-edit";
+import { applyEdits, ConfigEdit, ConfigValue, pathKey, StackConfig, storedValue } from "./config-edit";
 import { changedObjects } from "./diff";
 import { SetupError } from "./lock";
 
@@ -66,10 +65,17 @@ export class AutomationEngine implements StackEngine {
         const stack = await this.selected();
         for (const edit of edits) {
             const isPath = edit.path.length > 1;
-            // A structured value is written leaf by leaf, as `pulumi config set --path` would, after removing the old one.
-            if (edit.value === undefined || typeof edit.value === "object") await stack.removeConfig(pathKey(edit.path), isPath);
-            if (edit.value === undefined) continue;
-            for (const [leaf, value] of leaves(edit.path, edit.value)) await stack.setConfig(pathKey(leaf), { value: String(value) }, leaf.length > 1);
+            if (edit.value === undefined) {
+                await stack.removeConfig(pathKey(edit.path), isPath);
+            } else if (typeof edit.value === "object") {
+                // A structured value goes whole, with its types, as `pulumi config set-all --json` takes it: set
+                // leaf by leaf with --path, a string such as an env value "8080" would turn into a number.
+                const [key] = edit.path;
+                const whole = applyEdits((await this.readConfig()).config, [edit])[key];
+                await stack.setAllConfigJson(JSON.stringify({ [`${projectName()}:${key}`]: { value: JSON.stringify(whole), objectValue: whole, secret: false } }));
+            } else {
+                await stack.setConfig(pathKey(edit.path), { value: String(edit.value) }, isPath);
+            }
         }
         const result = await stack.up({ message, onOutput: (out) => {
                 this.log(out.trimEnd());
@@ -89,13 +95,6 @@ function parseStructured(value: string): ConfigValue {
     } catch {
         return value;
     }
-}
-
-/** The scalar leaves of a value with their paths: what `pulumi config set --path` can set one at a time. */
-function leaves(at: readonly [string, ...(string | number)[]], value: ConfigValue): [readonly [string, ...(string | number)[]], string | number | boolean][] {
-    if (Array.isArray(value)) return (value as readonly ConfigValue[]).flatMap((v, i) => leaves([...at, i], v));
-    if (isRecord(value)) return Object.entries(value as Record<string, ConfigValue>).flatMap(([k, v]) => leaves([...at, k], v));
-    return [[at, value as string | number | boolean]];
 }
 
 /** Edits a stack file in place as `pulumi config set --path` / `pulumi config rm --path` would, keeping its comments. */
