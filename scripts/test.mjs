@@ -1,9 +1,9 @@
 // `npm test`: type-check (strict), lint and run the suite, with the two cores both busy.
 // 1. Every file is transpiled on its own into bin/ (tsconfig's isolatedModules makes that the JavaScript tsc
 //    would emit), with source maps, so the suite can start at once.
-// 2. The suite (mocha under c8's coverage thresholds) runs in a child process, its output held back. Its
-//    rollout scenarios query Debian's `prometheus`, which is found or installed, and started, first
-//    (prometheus.mjs); they mostly wait, so they run beside the rest of the suite.
+// 2. The suite and the rollout scenarios (two mochas under one c8 and its coverage thresholds, suites.mjs) run
+//    in a child process, their output held back. The scenarios query Debian's `prometheus`, which is found
+//    or installed, and started, first (prometheus.mjs).
 // 3. Meanwhile one TypeScript program is built and type-checked, and typescript-eslint lints that same
 //    program, so the type information is built once rather than once by tsc and again by the linter.
 // Plain JavaScript: it runs before anything is compiled. Exits non-zero if the types, the lint or the suite fail.
@@ -56,7 +56,7 @@ for (const file of config.fileNames) {
 const suite = new Promise((resolve) => {
     const bin = path.join(root, "node_modules", ".bin");
     const env = { ...process.env, FORCE_COLOR: "0", ROLLOUT_TEST_PROMETHEUS: prometheus.url, ROLLOUT_TEST_EXPORTER_PORT: String(exporterPort), PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}` };
-    const child = spawn(path.join(bin, "c8"), ["mocha"], { cwd: root, env });
+    const child = spawn(path.join(bin, "c8"), ["node", path.join(root, "scripts", "suites.mjs")], { cwd: root, env });
     const output = [];
     child.on("error", (error) => resolve({ code: 1, output: String(error) }));
     child.stdout.on("data", (chunk) => output.push(chunk));

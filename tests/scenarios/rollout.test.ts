@@ -1,8 +1,8 @@
 // `npm run rollout` end to end with real parts: the CLI's own entry point on the render engine (the program
 // under the mocks, the render, the stack file edited as `pulumi config set` would), Debian's Prometheus
 // evaluating the driver's queries, and an exporter serving Istio's metrics for traffic that follows the
-// rendered routes. The scenarios start before the suite's first test and run all at once, beside it (they
-// mostly wait: intervals of seconds); .mocharc lists this file last, so its checks come when they are done.
+// rendered routes. They run all at once (intervals of seconds), in a mocha of their own beside the suite's
+// (scripts/suites.mjs).
 import { strict as assert } from "assert";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
@@ -157,7 +157,7 @@ async function startScenarios(): Promise<Map<string, Promise<Result>>> {
 
 let started: Promise<Map<string, Promise<Result>>> | undefined;
 
-// Root hooks: the scenarios start before the suite's first test and run beside it.
+// The scenarios start together before the first check.
 before(() => {
     started = startScenarios();
     // Checked by the tests below; until then a failure is not yet anyone's to report.
