@@ -7,7 +7,7 @@ import type { WebhookKind } from "../components/config/rollout-config";
 import { planTraffic } from "../components/plan/plan";
 import { ReleaseQueries, releaseQueries } from "../components/specs/observability-specs";
 import { AnalysisState, decide, judge, ServiceEvidence, Verdict } from "./analysis";
-import { ConfigEdit, configSource, StackConfig } from "./config-edit";
+import { ConfigEdit, configSource, StackConfig, valueAt } from "./config-edit";
 import type { StackEngine } from "./engines";
 import { HeldRollout } from "./lock";
 import { RolloutPhases, rolloutPhases, RolloutRefusal, RolloutTarget, rolloutTargets } from "./plan";
@@ -179,8 +179,9 @@ class Rollout {
         return this.rollback("interrupted (Ctrl-C)");
     }
 
-    private async rollback(reason: string): Promise<Outcome> {
-        await this.apply(this.p.phases.rollback.edits, "rollback");
+    /** `undo` first: edits that take back a promotion whose update failed. */
+    private async rollback(reason: string, undo: readonly ConfigEdit[] = []): Promise<Outcome> {
+        await this.apply([...undo, ...this.p.phases.rollback.edits], "rollback");
         const notified = await this.webhook("rollback");
         if (notified !== undefined && !notified.ok) this.o.log(`    ${notified.detail}`);
         return { kind: "rolledBack", reason, metrics: this.lastMetrics };
@@ -207,6 +208,8 @@ class Rollout {
             if (pre !== undefined && !pre.ok) return { kind: "rolledBack", reason: `${pre.detail}; nothing was changed`, metrics: [] };
         }
         const what = this.p.targets.map((t) => `${t.service} ${t.candidateVersion}`).join(", ");
+        // A promotion whose update fails is taken back to the config before it, then rolled back.
+        let undo: ConfigEdit[] = [];
         try {
             for (let i = start; i < steps.length; i++) {
                 const step = steps[i];
@@ -225,11 +228,16 @@ class Rollout {
                 if (judged.decision === "interrupted") return await this.rollback("interrupted after the switch");
                 if (judged.decision === "rollback") return await this.rollback(`after the switch: ${judged.reason}`);
             }
+            const beforePromotion = (switched ?? steps[steps.length - 1]).config;
+            undo = this.p.phases.promotion.edits.map((e) => {
+                const value = valueAt(beforePromotion, e.path);
+                return value === undefined ? { path: e.path } : { path: e.path, value };
+            });
             await this.apply(this.p.phases.promotion.edits, `promote: ${what}`);
         } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
             this.o.log(`An update failed (${message}); rolling back`);
-            return this.rollback(`an update failed: ${message}`);
+            return this.rollback(`an update failed: ${message}`, undo);
         }
         return { kind: "promoted", reason: `${what} promoted after ${steps.length} step${steps.length === 1 ? "" : "s"}`, metrics: this.lastMetrics };
     }

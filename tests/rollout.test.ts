@@ -33,8 +33,9 @@ class MemoryEngine implements StackEngine {
         return Promise.resolve({ config: this.config, secretKeys: [] });
     }
     apply(edits: readonly ConfigEdit[], message: string) {
-        if (this.failOn !== undefined && message.includes(this.failOn)) return Promise.reject(new Error("the cluster said no"));
+        // As the engines do: the config is set, then the update may fail.
         this.config = applyEdits(this.config, edits);
+        if (this.failOn !== undefined && message.includes(this.failOn)) return Promise.reject(new Error("the cluster said no"));
         this.applied.push({ edits, message });
         return Promise.resolve([]);
     }
@@ -225,6 +226,11 @@ describe("rollout: the loop", () => {
         assert.equal(failed.kind, "rolledBack");
         assert.match(failed.reason, /an update failed: the cluster said no/);
         assert.equal(settingsOf(failing.config).canaryWeight, 0);
+        // A promotion whose update fails: back to two versions, the candidate at 0.
+        const unpromoted = new MemoryEngine(fast(dev()), "promote");
+        assert.equal((await drive(unpromoted)).kind, "rolledBack");
+        const after = settingsOf(unpromoted.config);
+        assert.deepEqual([after.services[0].release, after.services[0].versions, after.canaryWeight], ["canary", ["v1", "v2"], 0]);
     });
 });
 
