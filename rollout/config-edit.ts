@@ -69,12 +69,12 @@ export function valueAt(config: StackConfig, path: readonly (string | number)[])
 }
 
 /** What the program receives for a key: the CLI passes strings, objects and lists as JSON. */
-export function cliString(value: ConfigValue): string {
+export function cliString(value: unknown): string {
     return typeof value === "string" ? value : JSON.stringify(value);
 }
 
 /** The config as the program's ConfigSource, so the driver validates it with the program's own reader. */
-export function configSource(config: StackConfig, secretKeys: readonly string[] = []): ConfigSource {
+export function configSource(config: Readonly<Record<string, unknown>>, secretKeys: readonly string[] = []): ConfigSource {
     return {
         get: (key) => (key in config ? cliString(config[key]) : undefined),
         keys: () => Object.keys(config),

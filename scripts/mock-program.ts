@@ -5,6 +5,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse, parseDocument } from "yaml";
 import { SECRET_KEYS } from "../components/config/security-config";
+import { cliString } from "../rollout/config-edit";
 
 /** The folder with Pulumi.yaml: the parent of scripts/, also when running compiled from bin/scripts/. */
 export const PROJECT_ROOT = [path.resolve(__dirname, ".."), path.resolve(__dirname, "..", "..")].find((dir) => fs.existsSync(path.join(dir, "Pulumi.yaml"))) ?? path.resolve(__dirname, "..");
@@ -140,11 +141,6 @@ export function stackConfig(stack: string, dir: string = PROJECT_ROOT): Record<s
     return result;
 }
 
-/** The CLI hands every config value to the program as a string; objects and arrays as JSON. */
-function asCliString(value: ConfigValue): string {
-    return typeof value === "string" ? value : JSON.stringify(value);
-}
-
 const logicalName = (type: string, name: string) => `${type}::${name}`;
 
 const isSecretWrapper = (value: unknown): boolean =>
@@ -237,7 +233,7 @@ async function runOnce(stack: string, values: Record<string, ConfigValue>, secre
     const mocks = new RecordingMocks();
     await pulumi.runtime.setMocks(mocks, project, stack, false);
     pulumi.runtime.setAllConfig(
-        Object.fromEntries(Object.entries(values).map(([k, v]) => [`${project}:${k}`, asCliString(v)])),
+        Object.fromEntries(Object.entries(values).map(([k, v]) => [`${project}:${k}`, cliString(v)])),
         // Keys the program requires to be secrets are marked so, as `pulumi config set --secret` would.
         [...new Set([...SECRET_KEYS.filter((k) => k in values), ...secretKeys])].map((k) => `${project}:${k}`),
     );

@@ -3,10 +3,11 @@
 import { ProgramError, ProgramRun, RegisteredResource, runProgram, ConfigValue, stackConfig } from "../scripts/mock-program";
 import { destinationRuleSpec, HttpMatch, HttpRoute, ingressVirtualServiceSpec, meshVirtualServiceSpec, VirtualServiceSpec } from "../components/specs/istio-specs";
 import { ingressVirtualServiceName } from "../components/config/names";
-import { ConfigError, ConfigProblem, ConfigSource } from "../components/config/config-reader";
+import { ConfigError, ConfigProblem } from "../components/config/config-reader";
 import { readSettings, Settings } from "../components/config/config";
 import { JWT_CLAIM_HEADER, planTraffic, TrafficPlan } from "../components/plan/plan";
 import { RE2JS } from "re2js";
+import { configSource } from "../rollout/config-edit";
 import type { IDestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule" with { "resolution-mode": "import" };
 import type { IGateway } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway" with { "resolution-mode": "import" };
 import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService" with { "resolution-mode": "import" };
@@ -22,7 +23,7 @@ import type { IRequestAuthentication } from "@kubernetes-models/istio/security.i
 import type { IServiceEntry } from "@kubernetes-models/istio/networking.istio.io/v1/ServiceEntry" with { "resolution-mode": "import" };
 import type { ITelemetry } from "@kubernetes-models/istio/telemetry.istio.io/v1/Telemetry" with { "resolution-mode": "import" };
 
-export { runProgram, ProgramError };
+export { runProgram, ProgramError, configSource };
 export type { ProgramRun, RegisteredResource };
 
 const runs = new Map<string, Promise<ProgramRun>>();
@@ -274,14 +275,6 @@ export function routingOf(stack: string, overrides: Record<string, unknown> = {}
     };
 }
 
-/** A ConfigSource over plain values, as the CLI would pass them (objects as JSON). */
-export function configSource(values: Record<string, unknown>, secretKeys: readonly string[] = []): ConfigSource {
-    return {
-        get: (key) => (key in values ? (typeof values[key] === "string" ? values[key] : JSON.stringify(values[key])) : undefined),
-        keys: () => Object.keys(values),
-        isSecret: (key) => secretKeys.includes(key),
-    };
-}
 
 /** What readSettings refuses in `values` (empty when it accepts them). */
 export function configProblems(values: Record<string, unknown>, secretKeys: readonly string[] = []): readonly ConfigProblem[] {
