@@ -9,6 +9,19 @@ export type ConfigValue = string | number | boolean | readonly ConfigValue[] | {
 /** Config keys without the project prefix. */
 export type StackConfig = Readonly<Record<string, ConfigValue>>;
 
+function isConfigValue(value: unknown): value is ConfigValue {
+    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") return true;
+    if (Array.isArray(value)) return value.every(isConfigValue);
+    return isRecord(value) && Object.values(value).every(isConfigValue);
+}
+
+/** A stack file's parsed config as the driver's StackConfig; a value YAML can hold but config cannot (null) is refused. */
+export function asStackConfig(parsed: Readonly<Record<string, unknown>>): StackConfig {
+    const wrong = Object.entries(parsed).find(([, value]) => !isConfigValue(value));
+    if (wrong !== undefined) throw new Error(`config key ${wrong[0]} holds ${JSON.stringify(wrong[1])}, which is not a config value (a string, number, boolean, list or object)`);
+    return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, ConfigValue] => isConfigValue(entry[1])));
+}
+
 /** A key, then the fields and list indexes inside it: `["services", "user-service", "canaryWeight"]`. */
 export type ConfigPath = readonly [string, ...(string | number)[]];
 

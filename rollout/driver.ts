@@ -6,12 +6,13 @@ import { readSettings, Settings } from "../components/config/config";
 import type { WebhookKind } from "../components/config/rollout-config";
 import { planTraffic } from "../components/plan/plan";
 import { ReleaseQueries, releaseQueries } from "../components/specs/observability-specs";
-import { AnalysisState, decide, judge, ServiceEvidence, Verdict } from "./analysis";
+import { AnalysisState, decide, judge, NEW_RECORD, ServiceEvidence, Verdict } from "./analysis";
 import { ConfigEdit, configSource, StackConfig, valueAt } from "./config-edit";
 import type { StackEngine } from "./engines";
 import { HeldRollout } from "./lock";
 import { RolloutPhases, rolloutPhases, RolloutRefusal, RolloutTarget, rolloutTargets } from "./plan";
 import { releaseEvidence } from "./prometheus";
+import { histogramQuantile } from "./statistics";
 import { callWebhook, WebhookAnswer, WebhookPayload } from "./webhooks";
 
 /** Everything a rollout needs, checked before anything is changed. */
@@ -108,8 +109,12 @@ const fmt = (n: number | undefined, digits: number) => (n === undefined ? "-" : 
 
 function describe(target: RolloutTarget, evidence: ServiceEvidence, verdict: Verdict): string {
     if (evidence.error !== undefined) return `${target.service}: ${verdict.reasons.join(", ")}`;
-    const side = (version: string, m: ServiceEvidence["candidate"]) => `${version} ${fmt(m?.requests, 0)} req, ${fmt(m?.successRate, 2)}% ok, p95 ${fmt(m?.p95LatencyMs, 1)}ms`;
-    return `${target.service}: candidate ${side(target.candidateVersion, evidence.candidate)} | stable ${side(target.stableVersion, evidence.stable)} -> ${verdict.kind}${verdict.kind === "pass" ? "" : ` (${verdict.reasons.join(", ")})`}`;
+    const side = (version: string, m: ServiceEvidence["candidate"]) => {
+        const p95 = m === undefined ? undefined : histogramQuantile(0.95, m.latency);
+        return `${version} ${fmt(m?.requests, 0)} req, ${fmt(m?.errors, 0)} 5xx, p95 ${fmt(p95, 1)}ms`;
+    };
+    const { errors, latency } = verdict.record;
+    return `${target.service}: candidate ${side(target.candidateVersion, evidence.candidate)} | stable ${side(target.stableVersion, evidence.stable)} -> limits ${verdict.limits}, errors test ${errors.outcome}, latency test ${latency.outcome} (${verdict.reasons.join(", ")})`;
 }
 
 type Judged = { readonly decision: "advance" | "rollback" | "interrupted"; readonly reason: string };
@@ -123,7 +128,7 @@ class Rollout {
     constructor(private readonly o: DriverOptions) {
         this.clock = o.clock ?? realClock;
         this.p = o.prepared;
-        this.state = { failedChecks: o.resume?.failedChecks ?? {}, progressSinceMs: this.clock.now() };
+        this.state = { services: o.resume?.analysis ?? {}, progressSinceMs: this.clock.now() };
     }
 
     private get services(): string[] {
@@ -144,7 +149,7 @@ class Rollout {
     }
 
     /** Waits and judges intervals at one phase until it passes, must roll back, or is interrupted. */
-    private async judgePhase(label: string): Promise<Judged> {
+    private async judgePhase(label: string, requiresProof: boolean): Promise<Judged> {
         const { analysis, intervalMs } = this.p.settings.rollout;
         this.state = { ...this.state, progressSinceMs: this.clock.now() };
         for (;;) {
@@ -156,14 +161,14 @@ class Rollout {
             await Promise.all(
                 this.p.targets.map(async (target) => {
                     const evidence = await (this.o.evidence ?? ((t, q, s) => releaseEvidence(this.p.settings.rollout.prometheusUrl, q, { stable: t.stableVersion, candidate: t.candidateVersion }, s)))(target, this.p.queries[target.service], this.o.signal);
-                    let verdict = judge(evidence, analysis);
+                    let verdict = judge(evidence, analysis, this.state.services[target.service] ?? NEW_RECORD);
                     // A load test that cannot run means the interval's evidence is not what it should be: a failed check, as in Flagger.
-                    if (loadTest !== undefined && !loadTest.ok) verdict = { kind: "fail", reasons: [loadTest.detail, ...verdict.reasons] };
+                    if (loadTest !== undefined && !loadTest.ok) verdict = { ...verdict, limits: "fail", reasons: [loadTest.detail, ...verdict.reasons] };
                     verdicts[target.service] = verdict;
                     this.lastMetrics.push(describe(target, evidence, verdict));
                 }),
             );
-            const decision = decide(verdicts, this.state, analysis, this.clock.now());
+            const decision = decide(verdicts, this.state, analysis, this.clock.now(), requiresProof);
             this.state = decision.state;
             for (const line of this.lastMetrics) this.o.log(`    ${line}`);
             this.o.log(`[${time(this.clock.now())}] ${label}: ${decision.decision}${decision.decision === "advance" ? "" : `: ${decision.reason}`}`);
@@ -173,7 +178,7 @@ class Rollout {
 
     private async interrupted(stepIndex: number): Promise<Outcome> {
         if (this.o.onInterrupt === "hold") {
-            this.o.hold({ stack: this.p.stack, services: this.services, targets: this.p.targets, stepIndex, failedChecks: this.state.failedChecks, heldAt: new Date(this.clock.now()).toISOString() });
+            this.o.hold({ stack: this.p.stack, services: this.services, targets: this.p.targets, stepIndex, analysis: this.state.services, heldAt: new Date(this.clock.now()).toISOString() });
             return { kind: "held", reason: `interrupted at ${stepIndex < this.p.phases.steps.length ? `step ${stepIndex + 1}` : "promotion"}; the stack stays as it is. Continue with --resume`, metrics: this.lastMetrics };
         }
         return this.rollback("interrupted (Ctrl-C)");
@@ -214,7 +219,7 @@ class Rollout {
             for (let i = start; i < steps.length; i++) {
                 const step = steps[i];
                 await this.apply(step.edits, `step ${i + 1}/${steps.length}: ${what} at ${step.percent}%`);
-                const judged = await this.judgePhase(`step ${i + 1}/${steps.length} (${step.percent}%)`);
+                const judged = await this.judgePhase(`step ${i + 1}/${steps.length} (${step.percent}%)`, i === this.p.phases.proofStep);
                 if (judged.decision === "interrupted") return await this.interrupted(i);
                 if (judged.decision === "rollback") return await this.rollback(`at step ${i + 1} (${step.percent}%): ${judged.reason}`);
             }
@@ -224,7 +229,7 @@ class Rollout {
             const switched = this.p.phases.switch;
             if (switched !== undefined) {
                 await this.apply(switched.edits, `switch: ${what} active`);
-                const judged = await this.judgePhase("after the switch");
+                const judged = await this.judgePhase("after the switch", false);
                 if (judged.decision === "interrupted") return await this.rollback("interrupted after the switch");
                 if (judged.decision === "rollback") return await this.rollback(`after the switch: ${judged.reason}`);
             }

@@ -8,7 +8,7 @@ import { parseDocument } from "yaml";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { ProgramRun, projectName, runProgramWith, stackConfig } from "../scripts/mock-program";
 import { writeRendered } from "../scripts/render";
-import { applyEdits, ConfigEdit, ConfigValue, pathKey, StackConfig, storedValue } from "./config-edit";
+import { applyEdits, asStackConfig, ConfigEdit, ConfigValue, pathKey, StackConfig, storedValue } from "./config-edit";
 import { changedObjects } from "./diff";
 import { SetupError } from "./lock";
 
@@ -132,7 +132,7 @@ export class RenderEngine implements StackEngine {
     }
 
     readConfig(): Promise<{ config: StackConfig; secretKeys: string[] }> {
-        return Promise.resolve({ config: stackConfig(this.stackName, this.dir) as StackConfig, secretKeys: [] });
+        return Promise.resolve({ config: asStackConfig(stackConfig(this.stackName, this.dir)), secretKeys: [] });
     }
 
     /** What the last update applied (for tests that drive traffic from it). */

@@ -82,7 +82,8 @@ export interface HeldRollout {
     readonly targets: readonly RolloutTarget[];
     /** The step to (re)apply and judge; steps.length means promotion is next. */
     readonly stepIndex: number;
-    readonly failedChecks: AnalysisState["failedChecks"];
+    /** What the analysis had learned: failed checks and the sequential tests so far. */
+    readonly analysis: AnalysisState["services"];
     readonly heldAt: string;
 }
 

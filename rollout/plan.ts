@@ -67,6 +67,9 @@ export function rolloutTargets(settings: Settings, config: StackConfig, names: r
     if (chosen.some(blueGreen) && settings.rollout.blueGreenTraffic === "preview" && settings.policies.previewHeader === undefined) {
         problems.push({ key: "rollout.blueGreenTraffic", value: show("preview"), allowed: "judges the idle color by preview-header requests, and the stack has no previewHeader", fix: "pulumi config set previewHeader x-preview, or pulumi config set --path 'rollout.blueGreenTraffic' mirror" });
     }
+    if (chosen.some((s) => s.release === "canary") && !settings.rollout.steps.some((percent) => percent < 100)) {
+        problems.push({ key: "rollout.steps", value: show(settings.rollout.steps), allowed: "has no step below 100, so a canary is never judged against its stable version while both serve", fix: "pulumi config set --path 'rollout.steps[0]' 10 (and the steps after it)" });
+    }
     if (problems.length > 0) throw new RolloutRefusal(problems);
     return chosen.map((service): RolloutTarget => {
         if (service.release === "blueGreen") {
@@ -145,6 +148,11 @@ function dedupe(edits: readonly ConfigEdit[]): ConfigEdit[] {
 /** The stack config after each phase, for checking every one of them before anything is applied. */
 export interface RolloutPhases {
     readonly steps: readonly { readonly percent: number; readonly edits: readonly ConfigEdit[]; readonly config: StackConfig }[];
+    /**
+     * The step the rollout leaves only once the sequential tests show every candidate no worse: the last at which
+     * the stable versions still serve (below 100 % for a canary; a mirrored blue/green step leaves it serving all).
+     */
+    readonly proofStep: number;
     /** Blue/green: the switch, judged before canaries are promoted. */
     readonly switch?: { readonly edits: readonly ConfigEdit[]; readonly config: StackConfig };
     readonly promotion: { readonly edits: readonly ConfigEdit[]; readonly config: StackConfig };
@@ -162,8 +170,10 @@ export function rolloutPhases(targets: readonly RolloutTarget[], config: StackCo
     const afterSwitch = switched.length > 0 ? applyEdits(current, switched) : current;
     const promotion = promotionEdits(targets, afterSwitch);
     const rollback = rollbackEdits(targets);
+    const proofStep = targets.some((t) => t.release === "canary") ? steps.reduce((last, s, i) => (s.percent < 100 ? i : last), -1) : steps.length - 1;
     return {
         steps,
+        proofStep,
         ...(switched.length > 0 && { switch: { edits: switched, config: afterSwitch } }),
         promotion: { edits: promotion, config: applyEdits(afterSwitch, promotion) },
         // A rollback may come at any step; from the last one it undoes the most.

@@ -7,7 +7,7 @@ import { worstCaseRequests } from "./analysis";
 import { ConfigEdit, pathKey, StackConfig } from "./config-edit";
 import { changedObjects } from "./diff";
 import type { PreparedRollout } from "./driver";
-import { instantQuery } from "./prometheus";
+import { byVersion } from "./prometheus";
 
 const editLine = (e: ConfigEdit) => (e.value === undefined ? `pulumi config rm --path '${pathKey(e.path)}'` : `pulumi config set${e.path.length > 1 ? " --path" : ""} '${pathKey(e.path)}' ${typeof e.value === "object" ? `'${JSON.stringify(e.value)}'` : String(e.value)}`);
 
@@ -16,11 +16,13 @@ export async function observedRates(p: PreparedRollout): Promise<Record<string, 
     const seconds = p.settings.rollout.intervalMs / 1000;
     const rates: Record<string, number> = {};
     for (const t of p.targets) {
-        const byVersion = await instantQuery(p.settings.rollout.prometheusUrl, p.queries[t.service].requests);
-        rates[t.service] = [...byVersion.values()].reduce((a, b) => a + b, 0) / seconds;
+        const requests = await byVersion(p.settings.rollout.prometheusUrl, p.queries[t.service].requests);
+        rates[t.service] = [...requests.values()].reduce((a, b) => a + b, 0) / seconds;
     }
     return rates;
 }
+
+const proofLabel = (p: PreparedRollout) => `step ${p.phases.proofStep + 1} (${p.phases.steps[p.phases.proofStep].percent}%)`;
 
 export async function previewRollout(p: PreparedRollout, rates: Readonly<Record<string, number>> | undefined, rateSource: string, log: (line: string) => void): Promise<void> {
     const { rollout } = p.settings;
@@ -29,8 +31,9 @@ export async function previewRollout(p: PreparedRollout, rates: Readonly<Record<
     log(`Rollout of ${p.targets.map((t) => `${t.service} (${t.release}: ${t.stableVersion} -> ${t.candidateVersion})`).join(", ")} on stack ${p.stack}: a dry run, nothing is changed.`);
     log("");
     log(`Each step waits ${rollout.interval}, then judges every candidate by Prometheus at ${rollout.prometheusUrl}:`);
-    log(`  pass when: success rate >= ${analysis.minSuccessRate}% and p95 <= ${analysis.maxP95LatencyMs}ms over at least ${analysis.minRequests} candidate requests`);
-    log(`  fewer requests or no data: hold (never promote); ${analysis.failedChecks} failed checks, or ${promDuration(analysis.progressDeadlineMs)} without a pass: roll back`);
+    log(`  against its stable version, by sequential tests: roll back when worse by ${analysis.errorMarginPoints} points of errors or ${analysis.slowRatio}x the slow requests (false rollbacks at most ${analysis.falseRollbackPercent}%); leave ${proofLabel(p)} only once shown no worse (missed regressions at most ${analysis.missedRegressionPercent}%)`);
+    log(`  hard limits on each interval of at least ${analysis.minRequests} candidate requests: success rate >= ${analysis.minSuccessRate}%, p95 <= ${analysis.maxP95LatencyMs}ms; ${analysis.failedChecks} failed checks roll back`);
+    log(`  a step advances after an interval whose candidate requests were within the limits; no data: hold (never promote); ${promDuration(analysis.progressDeadlineMs)} failing or unobserved: roll back`);
     for (const t of p.targets) {
         log(`  ${t.service}:`);
         for (const [name, query] of Object.entries(p.queries[t.service])) log(`    ${name}: ${query}`);

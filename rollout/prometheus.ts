@@ -1,37 +1,55 @@
 // Reads a release's evidence from Prometheus's HTTP API, with the releaseQueries the program exports.
 import type { ReleaseQueries } from "../components/specs/observability-specs";
-import type { ServiceEvidence, VersionMetrics } from "./analysis";
+import type { ServiceEvidence, VersionCounts } from "./analysis";
+import type { LatencyBucket } from "./statistics";
 
 const QUERY_TIMEOUT_MS = 10_000;
 
-/** One instant query: each series' `destination_version` and value; NaN values (no data) left out. */
-export async function instantQuery(baseUrl: string, query: string, signal?: AbortSignal): Promise<Map<string, number>> {
+export interface Sample {
+    readonly labels: Readonly<Partial<Record<string, string>>>;
+    readonly value: number;
+}
+
+/** One instant query's series; NaN values (no data) left out. */
+export async function instantQuery(baseUrl: string, query: string, signal?: AbortSignal): Promise<Sample[]> {
     const timeout = AbortSignal.timeout(QUERY_TIMEOUT_MS);
     const response = await fetch(`${baseUrl}/api/v1/query?${new URLSearchParams({ query }).toString()}`, { signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) });
     const body = (await response.json().catch(() => undefined)) as { status?: string; error?: string; data?: { result?: { metric?: Record<string, string>; value?: [number, string] }[] } } | undefined;
     if (!response.ok || body?.status !== "success") throw new Error(`Prometheus answered ${response.status}${body?.error === undefined ? "" : `: ${body.error}`}`);
+    return (body.data?.result ?? []).map((series) => ({ labels: series.metric ?? {}, value: Number(series.value?.[1]) })).filter((s) => Number.isFinite(s.value));
+}
+
+/** Per `destination_version`, one value. */
+export async function byVersion(baseUrl: string, query: string, signal?: AbortSignal): Promise<Map<string, number>> {
     const values = new Map<string, number>();
-    for (const series of body.data?.result ?? []) {
-        const value = Number(series.value?.[1]);
-        const version = series.metric?.destination_version;
-        if (version !== undefined && Number.isFinite(value)) values.set(version, value);
-    }
+    for (const s of await instantQuery(baseUrl, query, signal)) if (s.labels.destination_version !== undefined) values.set(s.labels.destination_version, s.value);
     return values;
 }
 
-/** The candidate's and the stable version's metrics over the queries' window; a failure becomes `error`, never a pass. */
+/** Each version's histogram, bounds ascending (`+Inf` as Infinity). */
+function histograms(samples: readonly Sample[]): Map<string, LatencyBucket[]> {
+    const out = new Map<string, LatencyBucket[]>();
+    for (const s of samples) {
+        const version = s.labels.destination_version;
+        const le = s.labels.le === "+Inf" ? Infinity : Number(s.labels.le);
+        if (version === undefined || Number.isNaN(le)) continue;
+        out.set(version, [...(out.get(version) ?? []), { le, count: s.value }]);
+    }
+    for (const buckets of out.values()) buckets.sort((a, b) => a.le - b.le);
+    return out;
+}
+
+/** The candidate's and the stable version's counts over the queries' window; a failure becomes `error`, never a pass. */
 export async function releaseEvidence(baseUrl: string, queries: ReleaseQueries, versions: { readonly stable: string; readonly candidate: string }, signal?: AbortSignal): Promise<ServiceEvidence> {
     try {
-        const [requests, successRate, p95] = await Promise.all([queries.requests, queries.successRate, queries.p95LatencyMs].map((q) => instantQuery(baseUrl, q, signal)));
-        const metricsOf = (version: string): VersionMetrics | undefined => {
+        const [requests, errors, buckets] = await Promise.all([byVersion(baseUrl, queries.requests, signal), byVersion(baseUrl, queries.errors, signal), instantQuery(baseUrl, queries.latencyBuckets, signal)]);
+        const latency = histograms(buckets);
+        const countsOf = (version: string): VersionCounts | undefined => {
             const count = requests.get(version);
-            if (count === undefined) return undefined;
-            const rate = successRate.get(version);
-            const latency = p95.get(version);
-            return { requests: count, ...(rate !== undefined && { successRate: rate * 100 }), ...(latency !== undefined && { p95LatencyMs: latency }) };
+            return count === undefined ? undefined : { requests: count, errors: errors.get(version) ?? 0, latency: latency.get(version) ?? [] };
         };
-        const candidate = metricsOf(versions.candidate);
-        const stable = metricsOf(versions.stable);
+        const candidate = countsOf(versions.candidate);
+        const stable = countsOf(versions.stable);
         return { ...(candidate && { candidate }), ...(stable && { stable }) };
     } catch (error) {
         const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : "";

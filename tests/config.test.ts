@@ -18,7 +18,8 @@ describe("stack config", () => {
     it("gives the documented defaults when nothing is set", () => {
         const { services, policies, security, observability, egress, rollout, ...scalars } = readSettings(source({}));
         assert.deepEqual(rollout, ROLLOUT_DEFAULTS);
-        assert.deepEqual([rollout.steps, rollout.interval, rollout.analysis.minSuccessRate, rollout.analysis.maxP95LatencyMs], [[5, 10, 25, 50, 100], "1m", 99, 500]);
+        assert.deepEqual([rollout.steps, rollout.interval, rollout.analysis.minSuccessRate, rollout.analysis.maxP95LatencyMs], [[5, 10, 25, 50], "1m", 99, 500]);
+        assert.deepEqual([rollout.analysis.falseRollbackPercent, rollout.analysis.missedRegressionPercent, rollout.analysis.errorMarginPoints, rollout.analysis.slowRatio], [1, 5, 1, 2]);
         assert.deepEqual(observability, { enabled: false, traceSamplingPercent: 1, accessLogging: false });
         assert.deepEqual(egress, { hosts: [], gateway: false, outboundTrafficPolicy: "ALLOW_ANY" });
         assert.deepEqual(security, { mtlsMode: "STRICT", denyByDefault: true, meshEdges: [], podSecurity: "restricted" });

@@ -7,8 +7,8 @@ import * as path from "path";
 import { parse, stringify } from "yaml";
 import { readSettings, Settings } from "../components/config/config";
 import { ROLLOUT_DEFAULTS } from "../components/config/rollout-config";
-import { decide, judge, worstCaseRequests } from "../rollout/analysis";
-import { applyEdits, ConfigEdit, configSource, pathKey, StackConfig } from "../rollout/config-edit";
+import { AnalysisState, decide, judge, NEW_RECORD, ServiceEvidence, VersionCounts, worstCaseRequests } from "../rollout/analysis";
+import { applyEdits, asStackConfig, ConfigEdit, configSource, pathKey, StackConfig } from "../rollout/config-edit";
 import { Clock, Outcome, prepareRollout, runRollout } from "../rollout/driver";
 import { editStackFile, StackEngine } from "../rollout/engines";
 import { RolloutLock } from "../rollout/lock";
@@ -60,11 +60,21 @@ function fakeClock(abortAfterSleeps?: { count: number; controller: AbortControll
     return clock;
 }
 
-const healthy = { candidate: { requests: 500, successRate: 100, p95LatencyMs: 80 }, stable: { requests: 4500, successRate: 99.9, p95LatencyMs: 75 } };
-const dev = () => stackConfig("dev") as StackConfig;
+/** A version's requests in an interval: `slowShare` of them between 50 and 100 ms, the rest under 50 ms. */
+const counts = (requests: number, errors: number, slowShare = 0.1): VersionCounts => ({
+    requests,
+    errors,
+    latency: [
+        { le: 50, count: requests * (1 - slowShare) },
+        { le: 100, count: requests },
+        { le: Infinity, count: requests },
+    ],
+});
+const healthy: ServiceEvidence = { candidate: counts(500, 0), stable: counts(4500, 5) };
+const dev = () => asStackConfig(stackConfig("dev"));
 const fast = (config: StackConfig): StackConfig => ({ ...config, rollout: { steps: [20, 100], interval: "1s", analysis: { failedChecks: 2, progressDeadline: "3s", minRequests: 10 } } });
 
-async function drive(engine: MemoryEngine, options: { evidence?: typeof healthy | { error: string }; webhook?: (kind: string) => boolean; clock?: Clock; signal?: AbortSignal; onInterrupt?: "rollback" | "hold" } = {}): Promise<Outcome> {
+async function drive(engine: MemoryEngine, options: { evidence?: ServiceEvidence; webhook?: (kind: string) => boolean; clock?: Clock; signal?: AbortSignal; onInterrupt?: "rollback" | "hold" } = {}): Promise<Outcome> {
     const prepared = await prepareRollout(engine, "memory", ["user-service"]);
     return runRollout({
         prepared,
@@ -155,35 +165,70 @@ describe("rollout: what moves", () => {
         // A rule that names the version promotion deletes: the promoted config would be refused by the program.
         const toStable = { ...dev(), routes: { "user-service": [{ name: "old", headers: { "x-old": { exact: "1" } }, to: "v1" }] } };
         assert.match(await refusal(toStable, ["user-service"]), /routes\.user-service\[0\]\.to = "v1": .*\(in the config promotion would apply\)/);
+        // At 100 % the stable version serves nobody, so a canary must be compared at some step below it.
+        assert.match(await refusal({ ...dev(), rollout: { steps: [100] } }, ["user-service"]), /rollout\.steps = .*100.*: has no step below 100/);
+        assert.equal((await prepareRollout(new MemoryEngine({ ...dev(), rollout: { steps: [100] } }), "memory", ["product-service"])).phases.proofStep, 0, "a mirrored blue/green step leaves the stable serving");
     });
 });
 
 describe("rollout: analysis", () => {
-    it("never passes on missing or thin data", () => {
-        assert.equal(judge({ error: "Prometheus at x: fetch failed" }, analysis).kind, "inconclusive");
-        assert.equal(judge({}, analysis).kind, "inconclusive");
-        assert.equal(judge({ candidate: { requests: 19, successRate: 100, p95LatencyMs: 10 } }, analysis).kind, "inconclusive");
-        assert.equal(judge({ candidate: { requests: 100 } }, analysis).kind, "inconclusive");
-        assert.equal(judge({ candidate: { requests: 100, successRate: 98.9, p95LatencyMs: 10 } }, analysis).kind, "fail");
-        assert.equal(judge({ candidate: { requests: 100, successRate: 100, p95LatencyMs: 501 } }, analysis).kind, "fail");
-        assert.equal(judge({ candidate: { requests: 20, successRate: 99, p95LatencyMs: 500 } }, analysis).kind, "pass");
+    const once = (evidence: ServiceEvidence) => judge(evidence, analysis, NEW_RECORD);
+
+    it("reads the error budget and margins, decimals given as text as pulumi config set --path stores them", () => {
+        const read = settingsOf({ ...dev(), rollout: { analysis: { falseRollback: "0.5", missedRegression: 10, errorMargin: "2.5", slowRatio: "1.5" } } }).rollout.analysis;
+        assert.deepEqual([read.falseRollbackPercent, read.missedRegressionPercent, read.errorMarginPoints, read.slowRatio], [0.5, 10, 2.5, 1.5]);
     });
 
-    it("advances when all pass, rolls back at failedChecks or the progress deadline, holds otherwise", () => {
-        const fail = { kind: "fail", reasons: ["bad"] } as const;
-        const pass = { kind: "pass", reasons: [] } as const;
-        const wait = { kind: "inconclusive", reasons: ["thin"] } as const;
-        const start = { failedChecks: {}, progressSinceMs: 0 };
-        assert.equal(decide({ a: pass, b: pass }, start, analysis, 1).decision, "advance");
-        assert.equal(decide({ a: pass, b: wait }, start, analysis, 1).decision, "hold");
+    it("checks the hard limits on intervals with enough requests, and never passes on missing data", () => {
+        assert.equal(once({ error: "Prometheus at x: fetch failed" }).limits, "noData");
+        assert.equal(once({}).limits, "noData");
+        assert.equal(once({ candidate: { requests: 200, errors: 0, latency: [] }, stable: counts(2000, 2) }).limits, "noData", "no latency recorded");
+        assert.equal(once({ candidate: counts(99, 3), stable: counts(2000, 2) }).limits, "thin", "fewer than minRequests: one 5xx alone would break 99 %");
+        assert.equal(once({ candidate: counts(200, 3), stable: counts(2000, 2) }).limits, "fail");
+        assert.equal(once({ candidate: { requests: 200, errors: 0, latency: [{ le: 500, count: 180 }, { le: 1000, count: 200 }, { le: Infinity, count: 200 }] }, stable: counts(2000, 2) }).limits, "fail", "p95 over 500ms");
+        assert.equal(once({ candidate: counts(200, 2), stable: counts(2000, 2) }).limits, "pass");
+    });
+
+    it("finds a candidate worse than its stable version, or shows it no worse, from counts that the thresholds call fine", () => {
+        // 0.9 % errors passes minSuccessRate 99 %, but against a stable at 0.05 % it is worse.
+        const erroring = once({ candidate: counts(1000, 9), stable: counts(10_000, 5) });
+        assert.equal(erroring.limits, "pass");
+        assert.equal(erroring.record.errors.outcome, "worse");
+        // Twice the stable's share of requests over 50 ms, with a p95 far under 500 ms.
+        const slow = once({ candidate: counts(1000, 0, 0.2), stable: counts(10_000, 5, 0.1) });
+        assert.equal(slow.limits, "pass");
+        assert.equal(slow.record.latency.outcome, "worse");
+        const same = once({ candidate: counts(1000, 0), stable: counts(10_000, 5) });
+        assert.deepEqual([same.record.errors.outcome, same.record.latency.outcome], ["notWorse", "notWorse"]);
+        // Little evidence decides nothing yet.
+        const early = once({ candidate: counts(30, 0), stable: counts(570, 1) });
+        assert.deepEqual([early.record.errors.outcome, early.record.latency.outcome], ["open", "open"]);
+    });
+
+    it("rolls back a worse candidate at once; holds the proof step until the tests show it no worse; counts failed checks; keeps the deadline", () => {
+        const start: AnalysisState = { services: {}, progressSinceMs: 0 };
+        const pass = once(healthy);
+        assert.equal(decide({ a: pass, b: pass }, start, analysis, 1, true).decision, "advance");
+        const worse = once({ candidate: counts(1000, 9), stable: counts(10_000, 5) });
+        assert.match(decide({ a: pass, b: worse }, start, analysis, 1, false).reason, /^b is worse than its stable version: errors 0.90% this interval against the stable's 0.05%: .*sequential test/);
+        // Within the limits but not yet shown no worse: the step advances, unless it is the proof step, where it holds and makes progress.
+        const early = once({ candidate: counts(30, 0), stable: counts(570, 1) });
+        assert.equal(decide({ a: early }, start, analysis, 1, false).decision, "advance");
+        const held = decide({ a: early }, start, analysis, analysis.progressDeadlineMs + 1, true);
+        assert.deepEqual([held.decision, held.state.progressSinceMs], ["hold", analysis.progressDeadlineMs + 1]);
+        assert.match(held.reason, /not yet shown no worse than its stable version \(errors test open, latency test open\)/);
         let state = start;
+        const fail = once({ candidate: counts(200, 0), stable: { requests: 0, errors: 0, latency: [] } });
+        const failing = { ...fail, limits: "fail" as const, reasons: ["load test refused"] };
         for (let i = 1; i < analysis.failedChecks; i++) {
-            const d = decide({ a: fail }, state, analysis, i);
+            const d = decide({ a: failing }, state, analysis, i, false);
             assert.equal(d.decision, "hold");
             state = d.state;
         }
-        assert.equal(decide({ a: fail }, state, analysis, 5).decision, "rollback");
-        assert.equal(decide({ a: wait }, start, analysis, analysis.progressDeadlineMs).decision, "rollback");
+        assert.match(decide({ a: failing }, state, analysis, 5, false).reason, /a failed 5 checks \(failedChecks 5\): load test refused/);
+        const unobserved = once({ error: "down" });
+        assert.equal(decide({ a: unobserved }, start, analysis, analysis.progressDeadlineMs - 1, false).decision, "hold");
+        assert.match(decide({ a: unobserved }, start, analysis, analysis.progressDeadlineMs, false).reason, /no progress within the progress deadline of 600s: a: no data: down/);
         assert.equal(worstCaseRequests(10, 100, 60_000, analysis), 3000);
     });
 });
@@ -287,17 +332,17 @@ describe("rollout: the command", () => {
         const before = fs.readFileSync(file(), "utf8");
         const { code, text } = await run("--stack", "dev", "--engine", "render", "--service", "user-service", "--dry-run", "--request-rate", "10");
         assert.equal(code, 0, text);
-        assert.match(text, /step 1\/5 \(5%\):\n {2}pulumi config set 'canaryWeight' 5\n {2}user-service: v1=95% {2}v2=5%\n {2}changes: ~ VirtualService backend\/user-service, ~ VirtualService backend\/user-service-ingress\n/);
-        assert.match(text, /promote:\n.*\n.*\n.*\n {2}changes: ~ DestinationRule backend\/user-service, - Deployment backend\/user-service-v1/);
+        assert.match(text, /step 1\/4 \(5%\):\n {2}pulumi config set 'canaryWeight' 5\n {2}user-service: v1=95% {2}v2=5%\n {2}changes: ~ VirtualService backend\/user-service, ~ VirtualService backend\/user-service-ingress\n/);
+        assert.match(text, /promote:\n.*\n.*\n.*\n {2}changes: ~ DestinationRule backend\/user-service, ~ VirtualService backend\/user-service, ~ VirtualService backend\/user-service-ingress, - Deployment backend\/user-service-v1/);
         assert.match(text, /successRate: \(sum by \(destination_version\)/);
-        assert.match(text, /user-service \(10.0 requests\/s\): 150 at 5%, 300 at 10%, 750 at 25%, 1500 at 50%, 3000 at 100%; at most 3000/);
+        assert.match(text, /user-service \(10.0 requests\/s\): 150 at 5%, 300 at 10%, 750 at 25%, 1500 at 50%; at most 1500/);
         assert.equal(fs.readFileSync(file(), "utf8"), before);
         assert.deepEqual(fs.readdirSync(dir), ["Pulumi.dev.yaml"]);
     });
 
     it("names the held rollout when one is started over it", async () => {
         fs.mkdirSync(path.join(dir, ".rollout"));
-        fs.writeFileSync(path.join(dir, ".rollout", "dev.held.json"), JSON.stringify({ stack: "dev", services: ["user-service"], targets: [], stepIndex: 1, failedChecks: {}, heldAt: "2026-11-22T10:00:00Z" }));
+        fs.writeFileSync(path.join(dir, ".rollout", "dev.held.json"), JSON.stringify({ stack: "dev", services: ["user-service"], targets: [], stepIndex: 1, analysis: {}, heldAt: "2026-11-22T10:00:00Z" }));
         const { code, text } = await run("--stack", "dev", "--engine", "render", "--service", "user-service");
         assert.equal(code, 2);
         assert.match(text, /A rollout of user-service on stack dev was held at step 2 .*Fix: continue it with --resume/);

@@ -210,6 +210,19 @@ export class Reader {
         return value;
     }
 
+    /**
+     * A number from `min` to `max`, given as a number or as its text: `pulumi config set --path` stores a decimal
+     * such as 0.5 as a string.
+     */
+    decimalAt(at: string, value: unknown, min: number, max: number, meaning: string, example: number): number | undefined {
+        const number = typeof value === "number" ? value : typeof value === "string" && /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : NaN;
+        if (!Number.isFinite(number) || number < min || number > max) {
+            this.fail(at, show(value), `must be a number from ${min} to ${max} (${meaning})`, setPathCommand(at, example));
+            return undefined;
+        }
+        return number;
+    }
+
     percentAt(at: string, value: unknown, meaning: string): number | undefined {
         if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 100) {
             this.fail(at, show(value), `must be a percent from 0 to 100 (${meaning})`, setPathCommand(at, 10));

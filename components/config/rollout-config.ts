@@ -20,12 +20,20 @@ export interface AnalysisSettings {
     readonly minSuccessRate: number;
     /** The candidate's p95 latency may not exceed this. */
     readonly maxP95LatencyMs: number;
-    /** Fewer candidate requests in an interval than this is no evidence: the step holds. */
+    /** The hard limits judge an interval of at least this many candidate requests (fewer, and one 5xx alone would break a 99 % limit). */
     readonly minRequests: number;
     /** Failed checks that roll the release back. */
     readonly failedChecks: number;
-    /** How long a step may hold without a passing check before the release is rolled back. */
+    /** How long a step may go without progress (failing, or unobserved) before the release is rolled back. */
     readonly progressDeadlineMs: number;
+    /** The sequential tests' budget: percent chance of rolling back a candidate as good as the stable version. */
+    readonly falseRollbackPercent: number;
+    /** ... and of promoting one worse by the margins below. */
+    readonly missedRegressionPercent: number;
+    /** Worse on errors: this many points of error rate above the stable version's. */
+    readonly errorMarginPoints: number;
+    /** Worse on latency: this many times the stable version's share of requests slower than the stable's p95. */
+    readonly slowRatio: number;
 }
 
 export interface RolloutSettings {
@@ -41,20 +49,24 @@ export interface RolloutSettings {
     readonly blueGreenTraffic: BlueGreenTraffic;
 }
 
-/** Flagger's analysis in the labs: success rate >= 99 %, p95 <= 500 ms, 1 m interval, 5 failed checks. */
+/**
+ * Flagger's analysis in the labs as the hard limits (success rate >= 99 %, p95 <= 500 ms, 1 m interval, 5 failed
+ * checks), and the comparison with the stable version: 1 % false rollbacks, 5 % missed regressions of 1 point
+ * of errors or twice the slow requests.
+ */
 export const ROLLOUT_DEFAULTS: RolloutSettings = {
-    steps: [5, 10, 25, 50, 100],
+    steps: [5, 10, 25, 50],
     interval: "1m",
     intervalMs: 60_000,
-    analysis: { minSuccessRate: 99, maxP95LatencyMs: 500, minRequests: 20, failedChecks: 5, progressDeadlineMs: 600_000 },
+    analysis: { minSuccessRate: 99, maxP95LatencyMs: 500, minRequests: 100, failedChecks: 5, progressDeadlineMs: 600_000, falseRollbackPercent: 1, missedRegressionPercent: 5, errorMarginPoints: 1, slowRatio: 2 },
     webhooks: {},
     prometheusUrl: "http://localhost:9090",
     blueGreenTraffic: "mirror",
 };
 
 const ROLLOUT_FIELDS = ["steps", "interval", "analysis", "webhooks", "prometheusUrl", "blueGreenTraffic"];
-const ANALYSIS_FIELDS = ["minSuccessRate", "maxP95Latency", "minRequests", "failedChecks", "progressDeadline"];
-const SHAPE = "{ steps, interval, analysis: { minSuccessRate, maxP95Latency, minRequests, failedChecks, progressDeadline }, webhooks, prometheusUrl, blueGreenTraffic }";
+const ANALYSIS_FIELDS = ["minSuccessRate", "maxP95Latency", "minRequests", "failedChecks", "progressDeadline", "falseRollback", "missedRegression", "errorMargin", "slowRatio"];
+const SHAPE = `{ steps, interval, analysis: { ${ANALYSIS_FIELDS.join(", ")} }, webhooks, prometheusUrl, blueGreenTraffic }`;
 
 export const ROLLOUT_DURATIONS = {
     interval: { min: "1s", max: "1h", example: "1m" },
@@ -88,7 +100,7 @@ function readUrl(r: Reader, at: string, value: unknown, example: string): string
 function readSteps(r: Reader, value: unknown): readonly number[] | undefined {
     const ok = Array.isArray(value) && value.length > 0 && value.length <= 20 && value.every((v, i) => typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 100 && (i === 0 || v > Number(value[i - 1])));
     if (!ok) {
-        r.fail("rollout.steps", show(value), "must be 1 to 20 whole percents from 1 to 100, each larger than the one before, such as [5, 10, 25, 50, 100]", "pulumi config set --path 'rollout.steps[0]' 5 (and rollout.steps[1], ...)");
+        r.fail("rollout.steps", show(value), "must be 1 to 20 whole percents from 1 to 100, each larger than the one before, such as [5, 10, 25, 50]", "pulumi config set --path 'rollout.steps[0]' 5 (and rollout.steps[1], ...)");
         return undefined;
     }
     return value.map(Number);
@@ -100,15 +112,24 @@ function readAnalysis(r: Reader, value: unknown): AnalysisSettings {
     const at = (field: string) => `rollout.analysis.${field}`;
     const minSuccessRate = value.minSuccessRate === undefined ? undefined : r.percentAt(at("minSuccessRate"), value.minSuccessRate, "percent of the candidate's requests that must not answer 5xx");
     const latency = value.maxP95Latency === undefined ? undefined : r.durationAt(at("maxP95Latency"), value.maxP95Latency, "the candidate's p95 latency at most", ROLLOUT_DURATIONS.maxP95Latency);
-    const minRequests = value.minRequests === undefined ? undefined : r.integerAt(at("minRequests"), value.minRequests, 1, 1_000_000, "candidate requests an interval needs to count as evidence", 20);
+    const minRequests = value.minRequests === undefined ? undefined : r.integerAt(at("minRequests"), value.minRequests, 1, 1_000_000, "candidate requests an interval needs to be checked against the hard limits", 100);
     const failedChecks = value.failedChecks === undefined ? undefined : r.integerAt(at("failedChecks"), value.failedChecks, 1, 100, "failed checks that roll the release back", 5);
-    const deadline = value.progressDeadline === undefined ? undefined : r.durationAt(at("progressDeadline"), value.progressDeadline, "how long a step may go without a passing check", ROLLOUT_DURATIONS.progressDeadline);
+    const deadline = value.progressDeadline === undefined ? undefined : r.durationAt(at("progressDeadline"), value.progressDeadline, "how long a step may go failing or unobserved", ROLLOUT_DURATIONS.progressDeadline);
+    const decimal = (field: string, min: number, max: number, meaning: string, example: number) => (value[field] === undefined ? undefined : r.decimalAt(at(field), value[field], min, max, meaning, example));
+    const falseRollback = decimal("falseRollback", 0.01, 50, "percent chance of rolling back a candidate as good as the stable version", 1);
+    const missedRegression = decimal("missedRegression", 0.01, 50, "percent chance of promoting a candidate worse by the margins", 5);
+    const errorMargin = decimal("errorMargin", 0.01, 50, "points of error rate above the stable version's that count as worse", 1);
+    const slowRatio = decimal("slowRatio", 1.1, 20, "times the stable version's share of requests slower than its p95 that counts as worse", 2);
     return {
         minSuccessRate: minSuccessRate ?? defaults.minSuccessRate,
         maxP95LatencyMs: latency === undefined ? defaults.maxP95LatencyMs : durationMs(latency),
         minRequests: minRequests ?? defaults.minRequests,
         failedChecks: failedChecks ?? defaults.failedChecks,
         progressDeadlineMs: deadline === undefined ? defaults.progressDeadlineMs : durationMs(deadline),
+        falseRollbackPercent: falseRollback ?? defaults.falseRollbackPercent,
+        missedRegressionPercent: missedRegression ?? defaults.missedRegressionPercent,
+        errorMarginPoints: errorMargin ?? defaults.errorMarginPoints,
+        slowRatio: slowRatio ?? defaults.slowRatio,
     };
 }
 

@@ -106,10 +106,14 @@ export function dashboardCommands(): Record<string, string> {
     };
 }
 
-/** The PromQL of one service's release: requests, success rate and p95 latency per version, over one window. */
+/** The PromQL of one service's release, per version over one window: the counts a rollout is judged by, and the rates people read. */
 export interface ReleaseQueries {
     /** Requests each version received in the window. */
     readonly requests: string;
+    /** Of those, answered 5xx. */
+    readonly errors: string;
+    /** The request duration histogram of the window, by `le`. */
+    readonly latencyBuckets: string;
     /** Share of each version's requests (0-1) that did not answer 5xx; 0 for a version that answered only 5xx. */
     readonly successRate: string;
     readonly p95LatencyMs: string;
@@ -121,10 +125,10 @@ export function promDuration(ms: number): string {
 }
 
 /**
- * PromQL for each service that runs more than one version: requests, success rate and p95 latency per version,
- * from Istio's standard metrics as the receiving proxy reports them (the labs queried by `version`, a label
- * these metrics do not have; the label is `destination_version`). The window is the rollout interval, so the
- * queries a person runs are the ones `npm run rollout` judges each step by.
+ * PromQL for each service that runs more than one version: requests, errors, the latency histogram, success
+ * rate and p95 latency per version, from Istio's standard metrics as the receiving proxy reports them (the labs
+ * queried by `version`, a label these metrics do not have; the label is `destination_version`). The window is
+ * the rollout interval: `npm run rollout` judges each interval by the first three, so a person can run them too.
  */
 export function releaseQueries(plan: TrafficPlan, windowMs: number): Record<string, ReleaseQueries> {
     const window = promDuration(windowMs);
@@ -139,6 +143,8 @@ export function releaseQueries(plan: TrafficPlan, windowMs: number): Record<stri
                     s.name,
                     {
                         requests: `sum by (destination_version) (increase(istio_requests_total{${selector}}[${window}]))`,
+                        errors: `sum by (destination_version) (increase(istio_requests_total{${selector}, response_code=~"5.."}[${window}]))`,
+                        latencyBuckets: `sum by (le, destination_version) (increase(istio_request_duration_milliseconds_bucket{${selector}}[${window}]))`,
                         // A version with only 5xx has no series in `ok`: `or ... * 0` makes its rate 0 rather than absent.
                         successRate: `(${ok} or ${all} * 0) / ${all}`,
                         p95LatencyMs: `histogram_quantile(0.95, sum by (le, destination_version) (rate(istio_request_duration_milliseconds_bucket{${selector}}[${window}])))`,
