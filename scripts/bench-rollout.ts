@@ -1,0 +1,123 @@
+// `npm run bench:rollout`: simulated rollouts of a canary, judged by our analysis (the driver of `npm run
+// rollout` itself) and by Flagger's default algorithm on the same traffic; a table per scenario, or JSON.
+import { RolloutRefusal } from "../rollout/plan";
+import { benchmark, DEFAULT_RATE, HORIZON_MS, ScenarioResult, SCENARIOS, STABLE, targetChecks } from "../rollout/benchmark";
+import { asStackConfig } from "../rollout/config-edit";
+import { prepareRollout } from "../rollout/driver";
+import { FLAGGER_DEFAULTS } from "../rollout/flagger";
+import { ArgvReader, UsageError } from "./cli";
+import { stackConfig, StackFileError } from "./mock-program";
+
+const USAGE = `Usage: npm run bench:rollout -- [--stack <name>] [--service <name>] [--runs <n>] [--json]
+
+  --stack <name>    whose rollout settings (steps, interval, analysis) to judge with (default: dev)
+  --service <name>  the canary to roll out (default: user-service)
+  --runs <n>        simulated rollouts per scenario, 10 to 100000 (default: 1000)
+  --json            print the results as JSON
+  --help            show this help`;
+
+export interface BenchOptions {
+    readonly stack: string;
+    readonly service: string;
+    readonly runs: number;
+    readonly json: boolean;
+}
+
+export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
+    const args = new ArgvReader(argv, USAGE);
+    const options = { stack: "dev", service: "user-service", runs: 1000, json: false };
+    for (let flag = args.next(); flag !== undefined; flag = args.next()) {
+        switch (flag) {
+            case "--help":
+            case "-h":
+                return "help";
+            case "--stack":
+                options.stack = args.value(flag);
+                break;
+            case "--service":
+                options.service = args.value(flag);
+                break;
+            case "--runs": {
+                const text = args.value(flag);
+                const runs = /^\d+$/.test(text) ? Number(text) : NaN;
+                if (!(runs >= 10 && runs <= 100_000)) throw args.error(`--runs ${text}: must be a whole number from 10 to 100000. Fix: --runs 1000`);
+                options.runs = runs;
+                break;
+            }
+            case "--json":
+                options.json = true;
+                break;
+            default:
+                throw args.error(`Unknown flag ${flag}`);
+        }
+    }
+    return options;
+}
+
+const minutes = (m: number | undefined) => (m === undefined ? "-" : m.toFixed(1));
+
+/** The README's table: one row per scenario and algorithm. */
+export function table(results: readonly ScenarioResult[]): string {
+    const rows = results.flatMap(({ scenario, ours, flagger }) =>
+        (
+            [
+                ["ours", ours],
+                ["Flagger", flagger],
+            ] as const
+        ).map(([name, s]) => `| ${scenario.name} | ${name} | ${scenario.regression ? Math.round(s.meanCandidateRequests).toString() : "-"} | ${minutes(s.meanDecisionMinutes)} | ${scenario.regression ? "-" : Math.round((1000 * s.rolledBack) / s.runs).toString()} | ${scenario.regression ? Math.round((1000 * s.promoted) / s.runs).toString() : "-"} |`),
+    );
+    return [
+        "| scenario | algorithm | requests served by the bad candidate | minutes to decision | healthy rolled back per 1,000 | bad promoted per 1,000 |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+        ...rows,
+    ].join("\n");
+}
+
+export async function main(argv: readonly string[], out: (line: string) => void): Promise<number> {
+    let options: BenchOptions | "help";
+    try {
+        options = parseBenchArgs(argv);
+    } catch (error) {
+        if (!(error instanceof UsageError)) throw error;
+        out(error.message);
+        return 2;
+    }
+    if (options === "help") {
+        out(USAGE);
+        return 0;
+    }
+    const config = asStackConfig(stackConfig(options.stack));
+    const engine = { description: `stack ${options.stack}, simulated`, stackFile: `Pulumi.${options.stack}.yaml`, readConfig: () => Promise.resolve({ config, secretKeys: [] }), apply: () => Promise.resolve([]) };
+    const prepared = await prepareRollout(engine, options.stack, [options.service]);
+    if (prepared.targets[0].release !== "canary") throw new RolloutRefusal([{ key: "--service", value: options.service, allowed: "is a blue/green service; the benchmark compares canary analyses", fix: "--service user-service" }]);
+    const results = await benchmark(prepared, SCENARIOS, options.runs);
+    const checks = targetChecks(results);
+    if (options.json) {
+        out(JSON.stringify({ runs: options.runs, horizonMinutes: HORIZON_MS / 60_000, stable: STABLE, defaultRate: DEFAULT_RATE, ours: prepared.settings.rollout, flagger: FLAGGER_DEFAULTS, results, targets: checks }, null, 2));
+        return 0;
+    }
+    const { rollout } = prepared.settings;
+    out(`${options.runs} simulated rollouts of ${options.service} per scenario, both algorithms on the same traffic (seeded: the same numbers every run).`);
+    out(`Ours: stack ${options.stack}'s rollout, steps ${rollout.steps.join(", ")}% every ${rollout.interval}. Flagger: its defaults, step ${FLAGGER_DEFAULTS.stepWeight}% to ${FLAGGER_DEFAULTS.maxWeight}% every ${FLAGGER_DEFAULTS.intervalMs / 60_000}m, success rate >= ${FLAGGER_DEFAULTS.minSuccessRate}%, p99 <= ${FLAGGER_DEFAULTS.maxP99LatencyMs}ms, threshold ${FLAGGER_DEFAULTS.threshold}.`);
+    out(`Stable: ${STABLE.errorRate * 100}% 5xx, log-normal latency (median ${STABLE.medianMs}ms); ${DEFAULT_RATE} requests/s unless the scenario says; a promoted bad candidate serves everyone until ${HORIZON_MS / 60_000} minutes.`);
+    out("");
+    out(table(results));
+    out("");
+    for (const c of checks) out(`${c.met ? "met   " : "missed"}  ${c.scenario}: ${c.target} (${c.detail})`);
+    return 0;
+}
+
+if (require.main === module) {
+    main(process.argv.slice(2), (line) => {
+        console.log(line);
+    }).then(
+        (code) => process.exit(code),
+        (error: unknown) => {
+            if (error instanceof RolloutRefusal || error instanceof StackFileError) {
+                console.error(error.message);
+                process.exit(2);
+            }
+            throw error;
+        },
+    );
+}

@@ -1,0 +1,119 @@
+// The rollout's statistics on known cases: Prometheus's quantile, the simulator's draws, the sequential tests'
+// error rates against their budget over many simulated rollouts, and the benchmark against Flagger on shared traffic.
+import { strict as assert } from "assert";
+import { ROLLOUT_DEFAULTS } from "../components/config/rollout-config";
+import { judge, NEW_RECORD, ServiceRecord } from "../rollout/analysis";
+import { benchmark, runPair, SCENARIOS, STABLE, targetChecks } from "../rollout/benchmark";
+import { asStackConfig } from "../rollout/config-edit";
+import { PreparedRollout, prepareRollout } from "../rollout/driver";
+import { FLAGGER_DEFAULTS, runFlagger } from "../rollout/flagger";
+import { poisson, Random, TrafficModel, TrafficStream } from "../rollout/simulation";
+import { histogramQuantile } from "../rollout/statistics";
+import { main, parseBenchArgs } from "../scripts/bench-rollout";
+import { stackConfig } from "../scripts/mock-program";
+
+describe("rollout statistics: building blocks", () => {
+    it("computes histogram_quantile as Prometheus does", () => {
+        const h = [
+            { le: 100, count: 50 },
+            { le: 200, count: 100 },
+            { le: 400, count: 120 },
+            { le: Infinity, count: 125 },
+        ];
+        assert.equal(histogramQuantile(0.2, h), 50, "linear from 0 in the first bucket");
+        assert.equal(histogramQuantile(0.6, h), 150);
+        assert.equal(histogramQuantile(0.99, h), 400, "a rank in +Inf answers the highest finite bound");
+        assert.equal(histogramQuantile(0.5, []), undefined);
+    });
+
+    it("draws Poisson counts with the right mean and variance, small and large", () => {
+        const random = new Random(7);
+        for (const mean of [3, 400]) {
+            const draws = Array.from({ length: 20_000 }, () => poisson(mean, random));
+            const m = draws.reduce((a, b) => a + b, 0) / draws.length;
+            const v = draws.reduce((a, b) => a + (b - m) ** 2, 0) / (draws.length - 1);
+            // Five standard errors of the mean; the variance within 5 %.
+            assert.ok(Math.abs(m - mean) < 5 * Math.sqrt(mean / draws.length), `mean ${m} for ${mean}`);
+            assert.ok(Math.abs(v / mean - 1) < 0.05, `variance ${v} for ${mean}`);
+        }
+    });
+});
+
+describe("rollout statistics: the sequential tests keep their error budget", () => {
+    // A generous budget, so that a few hundred runs measure it: 10 % false rollbacks (5 % per test), 10 % missed regressions.
+    const analysis = { ...ROLLOUT_DEFAULTS.analysis, falseRollbackPercent: 10, missedRegressionPercent: 10 };
+    const runs = 400;
+    /** Looks after every 1-minute interval at 10 % canary traffic until the test concludes (or 60 intervals). */
+    function outcomes(traffic: TrafficModel, test: "errors" | "latency", seed: number): { worse: number; notWorse: number } {
+        const tally = { worse: 0, notWorse: 0 };
+        for (let run = 0; run < runs; run++) {
+            const stream = new TrafficStream(traffic, [0, 10, 100], 60_000, seed + run);
+            let record: ServiceRecord = NEW_RECORD;
+            for (let t = 0; t < 60 && record[test].outcome === "open"; t++) record = judge(stream.window(t, t + 1, 10), analysis, record).record;
+            if (record[test].outcome !== "open") tally[record[test].outcome]++;
+        }
+        return tally;
+    }
+    const within = (count: number, budgetPercent: number) => {
+        const p = budgetPercent / 100;
+        return count / runs <= p + 3 * Math.sqrt((p * (1 - p)) / runs);
+    };
+
+    it("rolls back a candidate as good as its stable version no more often than the budget", () => {
+        const same: TrafficModel = { requestsPerSecond: 20, stable: STABLE, candidate: STABLE };
+        const errors = outcomes(same, "errors", 1_000);
+        const latency = outcomes(same, "latency", 2_000);
+        assert.ok(within(errors.worse, 5), `errors: ${errors.worse} of ${runs} rolled back`);
+        assert.ok(within(latency.worse, 5), `latency: ${latency.worse} of ${runs} rolled back`);
+        assert.ok(errors.notWorse > runs * 0.9 && latency.notWorse > runs * 0.9, "and shows most of them no worse within the hour");
+    });
+
+    it("shows a candidate worse by exactly the margin no worse no more often than the budget, and catches bigger regressions", () => {
+        const atMargin: TrafficModel = { requestsPerSecond: 20, stable: STABLE, candidate: { ...STABLE, errorRate: STABLE.errorRate + analysis.errorMarginPoints / 100 } };
+        const missed = outcomes(atMargin, "errors", 3_000);
+        assert.ok(within(missed.notWorse, 10), `${missed.notWorse} of ${runs} shown no worse`);
+        const slower = outcomes({ requestsPerSecond: 20, stable: STABLE, candidate: { ...STABLE, medianMs: STABLE.medianMs * 1.5 } }, "latency", 4_000);
+        assert.ok(slower.worse >= runs * 0.95, `latency +50 %: ${slower.worse} of ${runs} caught`);
+    });
+});
+
+describe("rollout statistics: the benchmark against Flagger", () => {
+    let prepared: PreparedRollout;
+    before(async () => {
+        const config = asStackConfig(stackConfig("dev"));
+        prepared = await prepareRollout({ description: "test", stackFile: "Pulumi.dev.yaml", readConfig: () => Promise.resolve({ config, secretKeys: [] }), apply: () => Promise.resolve([]) }, "dev", ["user-service"]);
+    });
+
+    it("runs both algorithms on the very same traffic, whichever runs first", async () => {
+        const scenario = SCENARIOS.find((s) => s.name === "errors +5 points") ?? SCENARIOS[0];
+        const pair = await runPair(prepared, scenario, 42);
+        // Flagger again on the stream ours already read, and on a fresh stream of the same seed read by Flagger first.
+        assert.deepEqual(runFlagger(pair.stream, FLAGGER_DEFAULTS, 3_600_000), pair.flagger);
+        const fresh = new TrafficStream(scenario.traffic, pair.stream.cuts, pair.stream.tickMs, 42);
+        assert.deepEqual(runFlagger(fresh, FLAGGER_DEFAULTS, 3_600_000), pair.flagger);
+        // A segment's requests are the same whoever routes it: 10 % is the 5 % segment plus the next one.
+        const ten = fresh.window(0, 4, 10).candidate;
+        const five = fresh.window(0, 4, 5).candidate;
+        assert.ok(ten.requests > five.requests && five.requests > 0);
+        assert.deepEqual(pair.stream.window(0, 4, 10).candidate, ten);
+    });
+
+    it("meets the targets on regressions: at most half of Flagger's bad requests, and a healthy candidate promoted no later", async () => {
+        const results = await benchmark(prepared, SCENARIOS, 60);
+        const checks = targetChecks(results);
+        const failed = checks.filter((c) => !c.met && (c.target.startsWith("bad requests") || c.scenario === "healthy" && c.target.startsWith("promoted")));
+        assert.deepEqual(failed, []);
+    });
+
+    it("the command refuses bad flags and prints JSON", async () => {
+        assert.throws(() => parseBenchArgs(["--runs", "5"]), /--runs 5: must be a whole number from 10 to 100000/);
+        assert.throws(() => parseBenchArgs(["--fast"]), /Unknown flag --fast/);
+        const lines: string[] = [];
+        assert.equal(await main(["--runs", "10", "--json"], (l) => lines.push(l)), 0);
+        const json = JSON.parse(lines.join("\n")) as { results: { scenario: { name: string } }[]; targets: unknown[] };
+        assert.deepEqual(json.results.map((r) => r.scenario.name), SCENARIOS.map((s) => s.name));
+        const table: string[] = [];
+        assert.equal(await main(["--runs", "10"], (l) => table.push(l)), 0);
+        assert.match(table.join("\n"), /\| healthy \| ours \| - \| \d+\.\d \| \d+ \| - \|/);
+    });
+});
