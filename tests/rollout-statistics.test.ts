@@ -1,6 +1,8 @@
 // The rollout's statistics on known cases: Prometheus's quantile, the simulator's draws, the sequential tests'
 // error rates against their budget over many simulated rollouts, and the benchmark against Flagger on shared traffic.
 import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as path from "path";
 import { ROLLOUT_DEFAULTS } from "../components/config/rollout-config";
 import { judge, NEW_RECORD, ServiceRecord } from "../rollout/analysis";
 import { benchmark, runPair, SCENARIOS, STABLE, targetChecks } from "../rollout/benchmark";
@@ -10,7 +12,7 @@ import { FLAGGER_DEFAULTS, runFlagger } from "../rollout/flagger";
 import { poisson, Random, TrafficModel, TrafficStream } from "../rollout/simulation";
 import { histogramQuantile } from "../rollout/statistics";
 import { main, parseBenchArgs } from "../scripts/bench-rollout";
-import { stackConfig } from "../scripts/mock-program";
+import { PROJECT_ROOT, stackConfig } from "../scripts/mock-program";
 
 describe("rollout statistics: building blocks", () => {
     it("computes histogram_quantile as Prometheus does", () => {
@@ -115,5 +117,9 @@ describe("rollout statistics: the benchmark against Flagger", () => {
         const table: string[] = [];
         assert.equal(await main(["--runs", "10"], (l) => table.push(l)), 0);
         assert.match(table.join("\n"), /\| healthy \| ours \| - \| \d+\.\d \| \d+ \| - \|/);
+        // The README shows the table: a row per scenario and algorithm, in the order the command prints them.
+        const readme = fs.readFileSync(path.join(PROJECT_ROOT, "README.md"), "utf8");
+        const rows = [...readme.matchAll(/^\| ([^|]+) \| (ours|Flagger) \|/gm)].map((m) => `${m[1]}/${m[2]}`);
+        assert.deepEqual(rows, SCENARIOS.flatMap((sc) => [`${sc.name}/ours`, `${sc.name}/Flagger`]));
     });
 });
