@@ -114,10 +114,10 @@ export function slowBound(histogram: readonly LatencyBucket[], slowRatio: number
 }
 
 /**
- * Judges one interval of one service. The sequential tests compare the candidate with the stable version's
- * rates over the rollout so far: errors (worse when `errorMargin` points above the stable's rate) and requests
- * slower than the stable's p95 bucket (worse when `slowRatio` times the stable's share). The hard limits
- * (success rate, p95) apply to intervals of at least `minRequests` candidate requests.
+ * Judges one interval of one service. The sequential tests compare the candidate with the stable version over
+ * the rollout so far: errors (worse when `errorMargin` points above the stable's rate) and slow requests (past
+ * `slowBound`; worse when `slowRatio` times the stable's share). The hard limits (success rate, p95) apply to
+ * intervals of at least `minRequests` candidate requests.
  */
 export function judge(evidence: ServiceEvidence, analysis: AnalysisSettings, prior: ServiceRecord): Verdict {
     if (evidence.error !== undefined) return { limits: "noData", reasons: [`no data: ${evidence.error}`], record: prior };
