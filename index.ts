@@ -81,6 +81,6 @@ export const ingressAddress = exported(mesh.ingressAddress);
 const https = settings.security.tls !== undefined;
 export const url = exported(mesh.ingressAddress.apply((address) => ingressUrl(address, settings.ingressHost, https)));
 export const tryIt = exported(mesh.ingressAddress.apply((address) => curlCommands(plan, address, settings.ingressHost, https)));
-/** PromQL for each multi-version service's requests, success rate and p95 latency by destination_version. */
+/** PromQL for each multi-version service's requests, 5xx, latency histogram, success rate and p95 by destination_version. */
 export const releaseQueries = exported(queriesOf(plan, settings.rollout.intervalMs));
 export const dashboards = exported(settings.observability.enabled ? dashboardCommands() : {});

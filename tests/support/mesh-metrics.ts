@@ -6,9 +6,10 @@ import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
 import { parse } from "yaml";
+import { ISTIO_BUCKETS_MS } from "../../rollout/simulation";
 
-/** Istio's default buckets for istio_request_duration_milliseconds. */
-const BUCKETS_MS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+/** Istio's default finite bounds for istio_request_duration_milliseconds (+Inf is written on its own). */
+const BUCKETS_MS = ISTIO_BUCKETS_MS.filter((le) => le !== Infinity);
 
 export interface VersionBehaviour {
     /** Share of requests answered 503. */
