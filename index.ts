@@ -1,21 +1,29 @@
 // Entry point: read and validate stack config once, plan the traffic, compose the components, export outputs.
 import { readSettings } from "./components/config/config";
+import { ConfigError } from "./components/config/config-reader";
 import { keepConfigSecretsSecret, stackConfigSource } from "./components/config/stack-config";
 import { planTraffic } from "./components/plan/plan";
 import { curlCommands, ingressUrl, policySummary, trafficSplit as splitOf } from "./components/plan/outputs";
+import { precedenceProblems } from "./components/specs/gateway-api-specs";
 import { GATEWAY_NAMESPACE, GATEWAY_RELEASE, GATEWAY_SELECTOR } from "./components/specs/mesh-specs";
 import { dashboardCommands, releaseQueries as queriesOf, tracingExtensionProvider } from "./components/specs/observability-specs";
 import { Egress } from "./components/resources/egress";
 import { IstioMesh } from "./components/resources/istio";
 import { AppNamespace } from "./components/resources/namespace";
 import { Observability } from "./components/resources/observability";
-import { AppRouting } from "./components/resources/routing";
+import { gatewayApiRouting } from "./components/resources/gateway-api";
+import { istioRouting, RoutingBackend } from "./components/resources/routing";
 import { MeshSecurity } from "./components/resources/security";
 import { AppWorkloads } from "./components/resources/workloads";
 
 const config = stackConfigSource();
 const settings = readSettings(config);
 const plan = planTraffic(settings);
+// The one place the routing API is chosen: a renderer per API, the same traffic plan.
+const ROUTING: Record<typeof settings.trafficApi, RoutingBackend> = { istio: istioRouting, gatewayApi: gatewayApiRouting };
+// What the HTTPRoutes would route elsewhere than the VirtualServices is refused before anything is created.
+const inexpressible = settings.trafficApi === "gatewayApi" ? plan.services.flatMap(precedenceProblems) : [];
+if (inexpressible.length > 0) throw new ConfigError(inexpressible);
 const exported = keepConfigSecretsSecret(config);
 
 const mesh = new IstioMesh("istio", {
@@ -57,17 +65,18 @@ new Egress("egress", {
     dependsOn: [mesh.istiod, appNamespace],
 });
 
+const routing = ROUTING[settings.trafficApi]("edge", { mesh, ingressHost: settings.ingressHost, appNamespace: settings.appNamespace, ...(settings.security.tls && { tls: settings.security.tls }) });
 for (const service of plan.services) {
     const workloads = new AppWorkloads(service.name, {
         plan: service,
         namespace: settings.appNamespace,
         dependsOn: [mesh.istiod, appNamespace],
     });
-    new AppRouting(service.name, {
+    routing.route(service.name, {
         plan: service,
-        gatewayRef: mesh.gatewayRef,
         ingressHost: settings.ingressHost,
-        dependsOn: [mesh.istiod, mesh.publicGateway, appNamespace],
+        ...(settings.security.tls && { tls: settings.security.tls }),
+        dependsOn: [appNamespace],
         workloads: workloads.deployments,
     });
 }

@@ -1,5 +1,9 @@
-// Validates rendered Kubernetes objects against real schemas: Istio's CRDs (@kubernetes-models/istio) and
-// Kubernetes' OpenAPI (kubernetes-models). Both packages are ESM-only, hence the dynamic imports.
+// Validates rendered Kubernetes objects against real schemas: Istio's CRDs (@kubernetes-models/istio),
+// Kubernetes' OpenAPI (kubernetes-models), and the Gateway API's v1.5.1 CRDs as the program installs them
+// (their openAPIV3Schema, with Ajv). The model packages are ESM-only, hence the dynamic imports.
+import Ajv, { ValidateFunction } from "ajv";
+import { isRecord } from "../components/config/config-reader";
+import { gatewayApiInstall } from "../components/resources/gateway-api";
 
 export interface ObjectRef {
     apiVersion: string;
@@ -36,11 +40,35 @@ async function modelClass(apiVersion: string, kind: string): Promise<ModelClass>
     return model;
 }
 
+const GATEWAY_API_GROUP = "gateway.networking.k8s.io";
+const gatewayApiValidators = new Map<string, ValidateFunction>();
+
+/** The served version's schema of a Gateway API kind, from the CRDs the program installs. */
+function gatewayApiValidator(apiVersion: string, kind: string): ValidateFunction {
+    const known = gatewayApiValidators.get(`${apiVersion}/${kind}`);
+    if (known !== undefined) return known;
+    const version = apiVersion.split("/")[1];
+    const crd = gatewayApiInstall().find((o) => o.kind === "CustomResourceDefinition" && isRecord(o.spec.names) && o.spec.names.kind === kind);
+    const versions: unknown[] = Array.isArray(crd?.spec.versions) ? crd.spec.versions : [];
+    const served = versions.find((v): v is Record<string, unknown> => isRecord(v) && v.name === version && v.served === true);
+    const schema = isRecord(served?.schema) && isRecord(served.schema.openAPIV3Schema) ? served.schema.openAPIV3Schema : undefined;
+    if (schema === undefined) throw new Error(`No schema for ${apiVersion} ${kind} in the Gateway API CRDs the program installs: is the API version served?`);
+    // Kubernetes' extensions (x-kubernetes-*) and CEL rules are not JSON Schema: Ajv checks types, enums, patterns, bounds and required fields.
+    const validate = new Ajv({ strict: false, allErrors: true, validateFormats: false }).compile(schema);
+    gatewayApiValidators.set(`${apiVersion}/${kind}`, validate);
+    return validate;
+}
+
 /** Throws one error naming every object that fails its schema. */
 export async function validateObjects(objects: readonly ObjectRef[]): Promise<void> {
     const failures: string[] = [];
     for (const object of objects) {
         try {
+            if (object.apiVersion.startsWith(`${GATEWAY_API_GROUP}/`)) {
+                const validate = gatewayApiValidator(object.apiVersion, object.kind);
+                if (!validate(object)) throw new Error((validate.errors ?? []).map((e) => `${e.instancePath || "/"} ${e.message ?? "is invalid"}`).join("; "));
+                continue;
+            }
             const Model = await modelClass(object.apiVersion, object.kind);
             new Model(object).validate();
         } catch (error) {

@@ -2,7 +2,7 @@
 // by evaluating the rendered VirtualServices the way Istio does (first matching rule wins).
 import { ProgramError, ProgramRun, RegisteredResource, runProgram, ConfigValue, stackConfig } from "../scripts/mock-program";
 import { destinationRuleSpec, HttpMatch, HttpRoute, ingressVirtualServiceSpec, meshVirtualServiceSpec, VirtualServiceSpec } from "../components/specs/istio-specs";
-import { ingressVirtualServiceName } from "../components/config/names";
+import { ingressRouteName } from "../components/config/names";
 import { ConfigError, ConfigProblem } from "../components/config/config-reader";
 import { readSettings, Settings } from "../components/config/config";
 import { JWT_CLAIM_HEADER, planTraffic, TrafficPlan } from "../components/plan/plan";
@@ -57,7 +57,7 @@ export async function refused(stack: string, overrides: Record<string, ConfigVal
 export interface K8sObject {
     apiVersion: string;
     kind: string;
-    metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+    metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
     spec?: unknown;
 }
 
@@ -266,7 +266,7 @@ export function registeredVirtualServiceSpecs(result: ProgramRun): VirtualServic
 /** A stack's routing from the pure core, no Pulumi: where requests go, and the specs by object name. */
 export function routingOf(stack: string, overrides: Record<string, unknown> = {}) {
     const plan = planFor(stack, overrides);
-    const virtualServices = new Map(plan.services.flatMap((s) => [[s.name, meshVirtualServiceSpec(s)], [ingressVirtualServiceName(s.name), ingressVirtualServiceSpec(s, INGRESS, plan.ingressHost)]] as const));
+    const virtualServices = new Map(plan.services.flatMap((s) => [[s.name, meshVirtualServiceSpec(s)], [ingressRouteName(s.name), ingressVirtualServiceSpec(s, INGRESS, plan.ingressHost)]] as const));
     return {
         plan,
         route: (request: Request) => routeVia([...virtualServices.values()], request),

@@ -1,6 +1,6 @@
 // Stack config -> a validated, typed settings model. Pure: no Pulumi resources are touched here, so a
 // bad value fails before anything is registered, and tests can call it directly.
-import { ConfigError, ConfigSource, didYouMean, Reader, setCommand, show } from "./config-reader";
+import { ConfigError, ConfigSource, didYouMean, isRecord, Reader, setCommand, show } from "./config-reader";
 import { COLORS, Color, readServices, ServiceSettings } from "./catalogue";
 import { PolicySettings, POLICY_DEFAULTS, POLICY_KEYS, readPolicies } from "./policy-config";
 import { readSecurity, SecuritySettings, SECURITY_DEFAULTS, SECURITY_KEYS } from "./security-config";
@@ -12,7 +12,8 @@ import {
     egressVirtualServiceName,
     GeneratedName,
     ingressPolicyName,
-    ingressVirtualServiceName,
+    ingressRouteName,
+    versionServiceName,
     meshPolicyName,
     imageProblem,
     nameProblems,
@@ -26,6 +27,9 @@ export type Platform = "" | "kind" | "gke" | "eks" | "aks" | "openshift";
 
 export const GATEWAY_SERVICE_TYPES: readonly GatewayServiceType[] = ["LoadBalancer", "NodePort", "ClusterIP"];
 export const PLATFORMS: readonly Platform[] = ["", "kind", "gke", "eks", "aks", "openshift"];
+/** Which API the routes are rendered in: Istio's VirtualServices, or the Kubernetes Gateway API's HTTPRoutes. */
+export type TrafficApi = "istio" | "gatewayApi";
+export const TRAFFIC_APIS: readonly TrafficApi[] = ["istio", "gatewayApi"];
 
 export interface Settings {
     readonly canaryWeight: number;
@@ -41,6 +45,7 @@ export interface Settings {
     readonly platform: Platform;
     readonly gatewayHttpNodePort: number;
     readonly gatewayHttpsNodePort: number;
+    readonly trafficApi: TrafficApi;
     readonly services: readonly ServiceSettings[];
     readonly policies: PolicySettings;
     readonly security: SecuritySettings;
@@ -67,6 +72,7 @@ export const DEFAULTS = {
     platform: "",
     gatewayHttpNodePort: 30080,
     gatewayHttpsNodePort: 30443,
+    trafficApi: "istio",
 } as const satisfies Omit<Settings, "services" | "policies" | "security" | "observability" | "egress" | "rollout">;
 
 /** Every key this program reads, for the error on an unknown key and the docs' and Pulumi.yaml's checks. */
@@ -96,14 +102,19 @@ function readImage(r: Reader): string {
 }
 
 /** Every object name made of config values, so each can be checked as Kubernetes will. */
-function generatedNames(s: Pick<Settings, "services" | "appNamespace" | "policies" | "security" | "egress">): GeneratedName[] {
+function generatedNames(s: Pick<Settings, "services" | "appNamespace" | "policies" | "security" | "egress" | "trafficApi">): GeneratedName[] {
     const ns = s.appNamespace;
     const names: GeneratedName[] = s.services.flatMap((service) => {
         const app = { from: `services.${service.name}`, value: show(service.name), namespace: ns };
         const versions = { from: `services.${service.name}.versions`, value: show(service.versions), namespace: ns };
         return [
-            ...["ServiceAccount", "Service", "DestinationRule", "VirtualService"].map((kind) => ({ ...app, kind, name: service.name })),
-            { ...app, kind: "VirtualService", name: ingressVirtualServiceName(service.name) },
+            ...(s.trafficApi === "istio"
+                ? [...["ServiceAccount", "Service", "DestinationRule", "VirtualService"].map((kind) => ({ ...app, kind, name: service.name })), { ...app, kind: "VirtualService", name: ingressRouteName(service.name) }]
+                : [
+                      ...["ServiceAccount", "Service", "HTTPRoute"].map((kind) => ({ ...app, kind, name: service.name })),
+                      { ...app, kind: "HTTPRoute", name: ingressRouteName(service.name) },
+                      ...service.versions.map((version) => ({ ...versions, kind: "Service", name: versionServiceName(service.name, version) })),
+                  ]),
             ...service.versions.map((version) => ({ ...versions, kind: "Deployment", name: deploymentName(service.name, version) })),
             ...(s.policies.byService[service.name].rateLimit ? [{ ...app, kind: "EnvoyFilter", name: rateLimitFilterName(service.name) }] : []),
             ...(s.security.denyByDefault
@@ -119,6 +130,30 @@ function generatedNames(s: Pick<Settings, "services" | "appNamespace" | "policie
         names.push({ ...host, kind: "ServiceEntry", namespace: ns, name: serviceEntryName(h.host) }, { ...host, kind: "VirtualService", namespace: "istio-egress", name: egressVirtualServiceName(h.host) });
     });
     return names;
+}
+
+/**
+ * What the Gateway API's standard channel (v1.5.1) cannot say, refused by the key that asks for it: fault
+ * injection and retries (HTTPRoute has neither outside the experimental channel), and edge rules gated on JWT
+ * claims (Istio's `@request.auth.claims` pseudo-header, which no HTTPRoute match can name).
+ */
+function gatewayApiProblems(r: Reader, settings: Settings): void {
+    const keep = `or keep the VirtualServices: ${setCommand("trafficApi", "istio")}`;
+    const retries = "are retries, which HTTPRoute (Gateway API v1.5.1) has only in the experimental channel; trafficApi gatewayApi renders the standard channel";
+    const resilience = r.json("resilience");
+    const section = (name: string) => (isRecord(resilience) && isRecord(resilience[name]) ? resilience[name] : undefined);
+    const everyService = section("*")?.retries;
+    if (everyService !== undefined) r.fail('resilience["*"].retries', show(everyService), retries, `pulumi config rm --path 'resilience["*"].retries', ${keep}`);
+    for (const [service, policies] of Object.entries(settings.policies.byService)) {
+        if (policies.fault !== undefined) {
+            r.fail(`faults.${service}`, show("(a fault)"), "is fault injection, which HTTPRoute (Gateway API v1.5.1, standard channel) cannot express with trafficApi gatewayApi", `pulumi config rm --path 'faults.${service}', ${keep}`);
+        }
+        const own = section(service)?.retries;
+        if (own !== undefined) r.fail(`resilience.${service}.retries`, show(own), retries, `pulumi config rm --path 'resilience.${service}.retries', ${keep}`);
+    }
+    if (settings.policies.edgeRuleAccess === "authenticated") {
+        r.fail("edgeRuleAccess", show("authenticated"), "gates edge rules on JWT claims, which only Istio's VirtualService can match (an HTTPRoute header match cannot name the validated token's claims)", `${setCommand("edgeRuleAccess", "meshOnly")}, ${keep}`);
+    }
 }
 
 /** Reads and validates every key; throws one ConfigError listing all problems. */
@@ -150,6 +185,7 @@ export function readSettings(source: ConfigSource): Settings {
         platform: r.oneOf("platform", DEFAULTS.platform, PLATFORMS, "the Kubernetes distribution: kind (a local cluster), gke, eks, aks, openshift, or empty for a generic cluster"),
         gatewayHttpNodePort: r.integer("gatewayHttpNodePort", DEFAULTS.gatewayHttpNodePort, 30000, 32767, "the node port for HTTP when gatewayServiceType is NodePort", 30080),
         gatewayHttpsNodePort: r.integer("gatewayHttpsNodePort", DEFAULTS.gatewayHttpsNodePort, 30000, 32767, "the node port for HTTPS when gatewayServiceType is NodePort", 30443),
+        trafficApi: r.oneOf("trafficApi", DEFAULTS.trafficApi, TRAFFIC_APIS, "the API the routes are rendered in: istio (VirtualServices) or gatewayApi (Kubernetes Gateway API HTTPRoutes)"),
         services,
         policies,
         security: readSecurity(r, services, appNamespace, ingressHost, policies.production),
@@ -163,6 +199,7 @@ export function readSettings(source: ConfigSource): Settings {
     if (policies.edgeRuleAccess === "authenticated" && settings.security.jwt === undefined) {
         r.fail("edgeRuleAccess", show(policies.edgeRuleAccess), "needs jwt: edge rules match claims of a token the ingress gateway has validated", `${setCommand("edgeRuleAccess", "meshOnly")}, or configure jwt (see docs/security.md, JWT at the edge)`);
     }
+    if (settings.trafficApi === "gatewayApi") gatewayApiProblems(r, settings);
     if (policies.production && settings.gatewayReplicas < 2) {
         // One gateway pod means every node drain or rollout of it is an outage of the whole edge.
         r.fail("gatewayReplicas", show(String(settings.gatewayReplicas)), "a production stack runs at least 2 ingress gateway pods, so a node drain never takes the edge down", setCommand("gatewayReplicas", 2));

@@ -7,7 +7,10 @@ export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export const MAX_LABEL = 63;
 
 export const deploymentName = (app: string, version: string): string => `${app}-${version}`;
-export const ingressVirtualServiceName = (app: string): string => `${app}-ingress`;
+/** The edge route of an app: its ingress VirtualService, or its edge HTTPRoute. */
+export const ingressRouteName = (app: string): string => `${app}-ingress`;
+/** A version's own Service, which an HTTPRoute's backendRef names where a VirtualService names a subset (same as its Deployment's name). */
+export const versionServiceName = (app: string, version: string): string => `${app}-${version}`;
 export const rateLimitFilterName = (app: string): string => `${app}-local-ratelimit`;
 export const ingressPolicyName = (app: string): string => `${app}-from-ingress`;
 export const meshPolicyName = (app: string): string => `${app}-from-mesh`;

@@ -3,18 +3,15 @@ import * as pulumi from "@pulumi/pulumi";
 import { GatewayServiceType, Platform } from "../config/config";
 import { GatewayTls, PodSecurityLevel } from "../config/security-config";
 import { OutboundTrafficPolicy } from "../config/observability-config";
-import { gatewaySpec, NETWORKING_API } from "../specs/istio-specs";
 import {
     GATEWAY_NAMESPACE,
     GATEWAY_RELEASE,
-    GATEWAY_SELECTOR,
     gatewayChartValues,
     ISTIO_CHART_REPO,
     ISTIO_NAMESPACE,
     IstiodChartValues,
     loadBalancerAddress,
     platformValues,
-    PUBLIC_GATEWAY,
     usesCni,
 } from "../specs/mesh-specs";
 import { TracingExtensionProvider } from "../specs/observability-specs";
@@ -42,16 +39,15 @@ export interface IstioMeshArgs {
 }
 
 /**
- * Istio from its official Helm charts, in dependency order: base (CRDs) -> istiod -> ingress gateway, then
- * the public Gateway resource that the app routes bind to.
+ * Istio from its official Helm charts, in dependency order: base (CRDs) -> istiod -> ingress gateway. The
+ * edge object the app routes bind to is the routing API's (components/resources/routing.ts).
  */
 export class IstioMesh extends pulumi.ComponentResource {
     /** Workloads and Istio resources wait on this: injection and validation webhooks are up once it is ready. */
     readonly istiod: k8s.helm.v3.Release;
     readonly gatewayRelease: k8s.helm.v3.Release;
-    readonly publicGateway: k8s.apiextensions.CustomResource;
-    /** `namespace/name` of the public Gateway, as VirtualServices reference it. */
-    readonly gatewayRef: string;
+    /** The gateway's TLS Secret, when the stack's config holds the certificate: the edge's listeners wait for it. */
+    readonly tlsSecrets: k8s.core.v1.Secret[];
     /** The ingress gateway's external address: load balancer IP/hostname, or node port. */
     readonly ingressAddress: pulumi.Output<string>;
 
@@ -84,7 +80,7 @@ export class IstioMesh extends pulumi.ComponentResource {
         this.istiod = release("istiod", "istiod", ISTIO_NAMESPACE, istiodValues, [base, ...cniRelease]);
         this.gatewayRelease = release(GATEWAY_RELEASE, "gateway", GATEWAY_NAMESPACE, gatewayChartValues(args), [this.istiod, gatewayNs]);
 
-        const tlsSecret =
+        this.tlsSecrets =
             args.tls?.source === "config"
                 ? [
                       new k8s.core.v1.Secret(
@@ -99,18 +95,6 @@ export class IstioMesh extends pulumi.ComponentResource {
                       ),
                   ]
                 : [];
-        this.publicGateway = new k8s.apiextensions.CustomResource(
-            PUBLIC_GATEWAY,
-            {
-                apiVersion: NETWORKING_API,
-                kind: "Gateway",
-                metadata: { name: PUBLIC_GATEWAY, namespace: GATEWAY_NAMESPACE },
-                spec: gatewaySpec({ ...GATEWAY_SELECTOR }, args.ingressHost, args.tls),
-            },
-            { ...parent, dependsOn: [this.gatewayRelease, ...tlsSecret] },
-        );
-        this.gatewayRef = `${GATEWAY_NAMESPACE}/${PUBLIC_GATEWAY}`;
-
         if (args.gatewayServiceType === "LoadBalancer") {
             // Read the chart's Service once the release exists; the ID is unknown during a first preview, so the
             // read waits for the real install instead of failing on an empty cluster.
@@ -126,6 +110,6 @@ export class IstioMesh extends pulumi.ComponentResource {
             this.ingressAddress = pulumi.output(`${GATEWAY_RELEASE}.${GATEWAY_NAMESPACE}.svc.cluster.local:80`);
         }
 
-        this.registerOutputs({ gatewayRef: this.gatewayRef, ingressAddress: this.ingressAddress });
+        this.registerOutputs({ ingressAddress: this.ingressAddress });
     }
 }

@@ -21,7 +21,8 @@ export const ENVOY_FILTER_API = "networking.istio.io/v1alpha3";
 /** The reserved gateway name for all sidecars in the mesh. */
 export const MESH_GATEWAY = "mesh";
 
-export function destinationRuleSpec(plan: ServicePlan): DestinationRuleSpec {
+/** The service's traffic policy (mutual TLS, connection pool, outlier detection), or undefined when it has none. */
+function trafficPolicyOf(plan: ServicePlan): DestinationRuleSpec["trafficPolicy"] {
     const { connectionPool, outlierDetection, istioMutualTls } = plan.trafficPolicy;
     const trafficPolicy: DestinationRuleSpec["trafficPolicy"] = {
         // Consistent with a STRICT PeerAuthentication: clients always present their mesh certificate.
@@ -44,11 +45,25 @@ export function destinationRuleSpec(plan: ServicePlan): DestinationRuleSpec {
             },
         }),
     };
+    return Object.keys(trafficPolicy).length > 0 ? trafficPolicy : undefined;
+}
+
+export function destinationRuleSpec(plan: ServicePlan): DestinationRuleSpec {
+    const trafficPolicy = trafficPolicyOf(plan);
     return {
         host: plan.host,
-        ...(Object.keys(trafficPolicy).length > 0 && { trafficPolicy }),
+        ...(trafficPolicy && { trafficPolicy }),
         subsets: plan.subsets.map((s) => ({ name: s.name, labels: { version: s.version } })),
     };
+}
+
+/**
+ * With the Gateway API, a version is its own Service: its traffic policy is a DestinationRule of that host
+ * (Istio applies it whichever API routed the request), and none when the service has no policy.
+ */
+export function versionDestinationRuleSpec(plan: ServicePlan, host: string): DestinationRuleSpec | undefined {
+    const trafficPolicy = trafficPolicyOf(plan);
+    return trafficPolicy && { host, trafficPolicy };
 }
 
 /** Istio's match for a rule; `scope` adds the ingress path prefix where the rule has no path of its own. */

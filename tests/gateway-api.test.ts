@@ -1,0 +1,145 @@
+// trafficApi gatewayApi: the same traffic plan rendered as Gateway API objects. Where each request lands is
+// compared with the VirtualServices', request by request, at the edge and in the mesh; what cannot be said the
+// same way is refused; a release changes the HTTPRoutes and nothing else; the objects match the v1.5.1 CRDs.
+import { strict as assert } from "assert";
+import { versionServiceName } from "../components/config/names";
+import type { TrafficPlan } from "../components/plan/plan";
+import { edgeHttpRouteSpec, GATEWAY_API_BUNDLE, meshHttpRouteSpec } from "../components/specs/gateway-api-specs";
+import { GATEWAY_NAMESPACE } from "../components/specs/mesh-specs";
+import { changedObjects } from "../rollout/diff";
+import { validateObjects } from "../scripts/validate";
+import { configProblems, fqdn, INGRESS, objects, planFor, Request, resource, routeVia, run, shares, virtualServiceSpecs, waitsFor } from "./harness";
+import { RenderedRoute, routeHttp } from "./support/http-route";
+
+function httpRoutes(plan: TrafficPlan): RenderedRoute[] {
+    return plan.services.flatMap((s) => [
+        { namespace: s.namespace, name: s.name, spec: meshHttpRouteSpec(s) },
+        { namespace: s.namespace, name: `${s.name}-ingress`, spec: edgeHttpRouteSpec(s, GATEWAY_NAMESPACE, plan.ingressHost, undefined) },
+    ]);
+}
+
+/** The HTTPRoutes' choice as shares per subset, as the VirtualService evaluator reports them. */
+function gatewayShares(plan: TrafficPlan, request: Request): Record<string, number> | undefined {
+    const outcome = routeHttp(httpRoutes(plan), request);
+    if (outcome === undefined) return undefined;
+    const subsetOf = (backend: string) => plan.services.flatMap((s) => s.subsets.filter((sub) => versionServiceName(s.name, sub.version) === backend).map((sub) => sub.name))[0] ?? `?${backend}`;
+    return Object.fromEntries(Object.entries(outcome.backends).map(([backend, weight]) => [subsetOf(backend), weight]));
+}
+
+const requests = (gateway: string): Request[] => {
+    const at = (service: string, path: string, headers: Record<string, string> = {}): Request => ({ gateway, host: gateway === "mesh" ? fqdn(service) : "localhost", path, headers });
+    return [
+        at("user-service", "/users"),
+        at("user-service", "/users/42"),
+        at("user-service", "/users", { "x-user-type": "beta" }),
+        at("user-service", "/users", { "x-user-type": "alpha" }),
+        at("user-service", "/users", { testuser: "kim" }),
+        at("user-service", "/users", { cookie: "session=1; experiment=new-ui" }),
+        at("user-service", "/users", { cookie: "experiment=old-ui" }),
+        at("user-service", "/users", { "x-user-type": "beta", testuser: "kim", cookie: "experiment=new-ui" }),
+        at("product-service", "/products"),
+        at("product-service", "/products/7", { "x-preview": "green" }),
+        at("product-service", "/products", { "x-preview": "blue" }),
+        at("product-service", "/products", { "x-region": "kr" }),
+        at("product-service", "/products", { "x-region": "kr", "x-preview": "blue" }),
+        at("order-service", "/orders/1"),
+        ...(gateway === "mesh" ? [] : [at("order-service", "/admin")]),
+    ];
+};
+
+describe("trafficApi gatewayApi: where requests land", () => {
+    const stacks: [string, Record<string, unknown>][] = [
+        ["gateway", {}],
+        // dev's retries are the one thing the standard channel cannot say.
+        ["dev", { resilience: {} }],
+    ];
+    for (const [stack, overrides] of stacks) {
+        it(`${stack}: the same as the VirtualServices, for canary, blue/green, A/B and preview, at the edge and in the mesh`, () => {
+            let compared = 0;
+            for (const canaryWeight of [0, 10, 50, 100]) {
+                for (const activeColor of ["blue", "green"]) {
+                    const istio = planFor(stack, { ...overrides, canaryWeight, activeColor, trafficApi: "istio" });
+                    const gateway = planFor(stack, { ...overrides, canaryWeight, activeColor, trafficApi: "gatewayApi" });
+                    for (const request of [...requests(INGRESS), ...requests("mesh")]) {
+                        const expected = routeVia(virtualServiceSpecs(istio), request);
+                        assert.deepEqual(gatewayShares(gateway, request), expected === undefined ? undefined : shares(expected), `${JSON.stringify(request)} at canaryWeight ${canaryWeight}, ${activeColor}`);
+                        compared++;
+                    }
+                }
+            }
+            assert.equal(compared, 8 * 29);
+        });
+    }
+
+    it("keeps a sticky canary's cookie and the mirror share", () => {
+        const plan = planFor("gateway", {
+            services: { "user-service": { path: "/users", release: "canary", versions: ["v1", "v2"], stickyCanary: { cookie: "canary", maxAge: "1h" } } },
+            routes: {},
+            meshEdges: [],
+            mirror: { "user-service": 12.5 },
+            canaryWeight: 20,
+        });
+        const plain = routeHttp(httpRoutes(plan), { gateway: INGRESS, host: "localhost", path: "/users" });
+        assert.deepEqual(plain?.setCookies, { "user-service-v2": "canary=v2; Max-Age=3600; Path=/" });
+        assert.deepEqual(plain?.mirror, { backend: "user-service-v2", percent: 12.5 });
+        assert.deepEqual(routeHttp(httpRoutes(plan), { gateway: "mesh", host: fqdn("user-service"), path: "/", headers: { cookie: "a=1; canary=v2" } })?.backends, { "user-service-v2": 100 });
+    });
+
+    it("matches a path prefix by whole segments, as the Gateway API does", () => {
+        const plan = planFor("gateway");
+        assert.ok(routeHttp(httpRoutes(plan), { gateway: INGRESS, host: "localhost", path: "/users/" }));
+        assert.equal(routeHttp(httpRoutes(plan), { gateway: INGRESS, host: "localhost", path: "/usersx" }), undefined);
+    });
+});
+
+describe("trafficApi gatewayApi: what it refuses", () => {
+    const refused = (values: Record<string, unknown>) => configProblems({ trafficApi: "gatewayApi", ...values }).map((p) => `${p.key}: ${p.allowed}`);
+
+    it("refuses faults, retries and claim-gated edge rules, naming the key and the Gateway API's limit", () => {
+        assert.deepEqual(refused({ faults: { "order-service": { abort: { percent: 10, httpStatus: 503 } } } }), ["faults.order-service: is fault injection, which HTTPRoute (Gateway API v1.5.1, standard channel) cannot express with trafficApi gatewayApi"]);
+        assert.match(refused({ resilience: { "*": { retries: { attempts: 2 } } } }).join(), /^resilience\["\*"\]\.retries: are retries, which HTTPRoute \(Gateway API v1.5.1\) has only in the experimental channel/);
+        assert.match(refused({ resilience: { "user-service": { retries: { attempts: 2 } } } }).join(), /^resilience\.user-service\.retries: /);
+        assert.match(refused({ edgeRuleAccess: "authenticated", jwt: { issuer: "https://issuer.example.com", jwksUri: "https://issuer.example.com/jwks" } }).join("\n"), /edgeRuleAccess: gates edge rules on JWT claims/);
+        assert.deepEqual(refused({ trafficApi: "httpRoute" }).map((p) => p.split(":")[0]), ["trafficApi"]);
+    });
+
+    it("refuses rules the HTTPRoute would order differently, and accepts rules that cannot overlap", async () => {
+        const routes = (second: Record<string, unknown>) => ({ routes: { "user-service": [{ name: "first", headers: { "x-a": { exact: "1" } }, to: "v2" }, { name: "second", headers: { "x-a": { exact: "1" }, "x-b": { exact: "2" } }, to: "v1", ...second }] } });
+        await assert.rejects(run("gateway", routes({})), /routes\.user-service = "second" after "first": with trafficApi gatewayApi, in the mesh: the HTTPRoute would send requests both match to "second"/);
+        // With trafficApi istio the same rules are fine: the first match wins there.
+        await run("gateway", { ...routes({}), trafficApi: "istio" });
+        const exclusive = { routes: { "user-service": [{ name: "first", headers: { "x-a": { exact: "1" } }, to: "v2" }, { name: "second", headers: { "x-a": { exact: "2" }, "x-b": { exact: "2" } }, to: "v1" }] } };
+        await run("gateway", exclusive);
+    });
+});
+
+describe("trafficApi gatewayApi: the objects", () => {
+    it("moves only HTTPRoutes on a weight step and on a color switch", async () => {
+        const base = await run("gateway", { canaryWeight: 10, activeColor: "blue" });
+        const step = await run("gateway", { canaryWeight: 50, activeColor: "blue" });
+        const switched = await run("gateway", { canaryWeight: 10, activeColor: "green" });
+        assert.deepEqual(changedObjects(base, step), ["~ HTTPRoute backend/user-service", "~ HTTPRoute backend/user-service-ingress"]);
+        assert.deepEqual(changedObjects(base, switched), ["~ HTTPRoute backend/product-service", "~ HTTPRoute backend/product-service-ingress"]);
+    });
+
+    it("installs the v1.5.1 standard-channel CRDs first, and points routes only at Services and pods that exist", async () => {
+        const result = await run("gateway");
+        const crds = objects(result).filter((o) => o.kind === "CustomResourceDefinition");
+        assert.deepEqual(crds.map((c) => c.metadata.name).sort(), ["backendtlspolicies", "gatewayclasses", "gateways", "grpcroutes", "httproutes", "listenersets", "referencegrants", "tlsroutes"].map((n) => `${n}.gateway.networking.k8s.io`));
+        for (const crd of crds) assert.deepEqual([crd.metadata.annotations?.["gateway.networking.k8s.io/bundle-version"], crd.metadata.annotations?.["gateway.networking.k8s.io/channel"]], [GATEWAY_API_BUNDLE, "standard"]);
+        const gateway = resource(result, "kubernetes:gateway.networking.k8s.io/v1:Gateway", "public-gateway");
+        assert.ok(waitsFor(result, gateway, resource(result, "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition", "gateways.gateway.networking.k8s.io")));
+        const route = resource(result, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", "user-service");
+        assert.ok(waitsFor(result, route, resource(result, "kubernetes:core/v1:Service", "user-service-v2")));
+        assert.ok(waitsFor(result, route, resource(result, "kubernetes:apps/v1:Deployment", "user-service-v2")));
+        // No VirtualService routes the apps, and no Istio Gateway is left at the edge.
+        assert.deepEqual(objects(result).filter((o) => o.kind === "VirtualService" && o.metadata?.namespace === "backend"), []);
+        assert.deepEqual(objects(result).filter((o) => o.apiVersion === "networking.istio.io/v1" && o.kind === "Gateway" && o.metadata?.namespace === GATEWAY_NAMESPACE), []);
+    });
+
+    it("the schema check catches an HTTPRoute the v1.5.1 CRD refuses", async () => {
+        const broken = { apiVersion: "gateway.networking.k8s.io/v1", kind: "HTTPRoute", metadata: { name: "broken" }, spec: { rules: [{ backendRefs: [{ name: "a", port: 80, weight: "ninety" }], timeouts: { request: "1.5s" } }] } };
+        await assert.rejects(validateObjects([broken]), /HTTPRoute broken: .*weight must be integer.*timeouts\/request must match pattern/);
+        await assert.rejects(validateObjects([{ apiVersion: "gateway.networking.k8s.io/v1alpha9", kind: "HTTPRoute" }]), /No schema for gateway.networking.k8s.io\/v1alpha9 HTTPRoute/);
+    });
+});
