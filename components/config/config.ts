@@ -146,7 +146,7 @@ function gatewayApiProblems(r: Reader, settings: Settings): void {
     if (everyService !== undefined) r.fail('resilience["*"].retries', show(everyService), retries, `pulumi config rm --path 'resilience["*"].retries', ${keep}`);
     for (const [service, policies] of Object.entries(settings.policies.byService)) {
         if (policies.fault !== undefined) {
-            r.fail(`faults.${service}`, show("(a fault)"), "is fault injection, which HTTPRoute (Gateway API v1.5.1, standard channel) cannot express with trafficApi gatewayApi", `pulumi config rm --path 'faults.${service}', ${keep}`);
+            r.fail(`faults.${service}`, show(policies.fault), "is fault injection, which HTTPRoute (Gateway API v1.5.1, standard channel) cannot express with trafficApi gatewayApi", `pulumi config rm --path 'faults.${service}', ${keep}`);
         }
         const own = section(service)?.retries;
         if (own !== undefined) r.fail(`resilience.${service}.retries`, show(own), retries, `pulumi config rm --path 'resilience.${service}.retries', ${keep}`);
