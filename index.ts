@@ -4,6 +4,7 @@ import { ConfigError } from "./components/config/config-reader";
 import { keepConfigSecretsSecret, stackConfigSource } from "./components/config/stack-config";
 import { planTraffic } from "./components/plan/plan";
 import { curlCommands, ingressUrl, policySummary, trafficSplit as splitOf } from "./components/plan/outputs";
+import { ENVOY_GATEWAY_NAMESPACE } from "./components/specs/envoy-gateway-specs";
 import { precedenceProblems } from "./components/specs/gateway-api-specs";
 import { GATEWAY_NAMESPACE, GATEWAY_RELEASE, GATEWAY_SELECTOR } from "./components/specs/mesh-specs";
 import { dashboardCommands, releaseQueries as queriesOf, tracingExtensionProvider } from "./components/specs/observability-specs";
@@ -38,6 +39,7 @@ const mesh = new IstioMesh("istio", {
     tls: settings.security.tls,
     outboundTrafficPolicy: settings.egress.outboundTrafficPolicy,
     ...(settings.observability.enabled && { tracingProvider: tracingExtensionProvider() }),
+    ingressGateway: settings.gatewayProvider === "istio",
 });
 const appNamespace = new AppNamespace("apps", {
     name: settings.appNamespace,
@@ -50,9 +52,9 @@ new MeshSecurity("security", {
     services: plan.services,
     appNamespace: settings.appNamespace,
     gatewayNamespace: GATEWAY_NAMESPACE,
-    gatewayServiceAccount: `${GATEWAY_NAMESPACE}/${GATEWAY_RELEASE}`,
+    edgeSource: settings.gatewayProvider === "istio" ? { serviceAccount: `${GATEWAY_NAMESPACE}/${GATEWAY_RELEASE}` } : { namespace: ENVOY_GATEWAY_NAMESPACE },
     gatewaySelector: { ...GATEWAY_SELECTOR },
-    gatewayRelease: mesh.gatewayRelease,
+    ...(mesh.ingressGateway && { gatewayRelease: mesh.ingressGateway.release }),
     dependsOn: [mesh.istiod, appNamespace],
 });
 
@@ -65,7 +67,14 @@ new Egress("egress", {
     dependsOn: [mesh.istiod, appNamespace],
 });
 
-const routing = ROUTING[settings.trafficApi]("edge", { mesh, ingressHost: settings.ingressHost, appNamespace: settings.appNamespace, ...(settings.security.tls && { tls: settings.security.tls }) });
+const routing = ROUTING[settings.trafficApi]("edge", {
+    mesh,
+    ingressHost: settings.ingressHost,
+    appNamespace: settings.appNamespace,
+    ...(settings.security.tls && { tls: settings.security.tls }),
+    gateway: settings,
+    podSecurity: settings.security.podSecurity,
+});
 for (const service of plan.services) {
     const workloads = new AppWorkloads(service.name, {
         plan: service,
@@ -86,10 +95,10 @@ export const canaryWeight = exported(settings.canaryWeight);
 export const activeColor = exported(settings.activeColor);
 export const trafficSplit = exported(splitOf(plan));
 export const routingPolicies = exported(policySummary(plan));
-export const ingressAddress = exported(mesh.ingressAddress);
+export const ingressAddress = exported(routing.edge.ingressAddress);
 const https = settings.security.tls !== undefined;
-export const url = exported(mesh.ingressAddress.apply((address) => ingressUrl(address, settings.ingressHost, https)));
-export const tryIt = exported(mesh.ingressAddress.apply((address) => curlCommands(plan, address, settings.ingressHost, https)));
+export const url = exported(routing.edge.ingressAddress.apply((address) => ingressUrl(address, settings.ingressHost, https)));
+export const tryIt = exported(routing.edge.ingressAddress.apply((address) => curlCommands(plan, address, settings.ingressHost, https)));
 /** PromQL for each multi-version service's requests, 5xx, latency histogram, success rate and p95 by destination_version. */
 export const releaseQueries = exported(queriesOf(plan, settings.rollout.intervalMs));
 export const dashboards = exported(settings.observability.enabled ? dashboardCommands() : {});

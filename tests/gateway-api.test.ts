@@ -8,7 +8,8 @@ import { edgeHttpRouteSpec, GATEWAY_API_BUNDLE, meshHttpRouteSpec } from "../com
 import { GATEWAY_NAMESPACE } from "../components/specs/mesh-specs";
 import { changedObjects } from "../rollout/diff";
 import { validateObjects } from "../scripts/validate";
-import { configProblems, fqdn, INGRESS, objects, planFor, Request, resource, routeVia, run, shares, virtualServiceSpecs, waitsFor } from "./harness";
+import { envoyProxySpec } from "../components/specs/envoy-gateway-specs";
+import { configProblems, fqdn, helmReleases, INGRESS, named, objects, planFor, Request, resource, routeVia, run, shares, virtualServiceSpecs, waitsFor } from "./harness";
 import { RenderedRoute, routeHttp } from "./support/http-route";
 
 function httpRoutes(plan: TrafficPlan): RenderedRoute[] {
@@ -141,5 +142,53 @@ describe("trafficApi gatewayApi: the objects", () => {
         const broken = { apiVersion: "gateway.networking.k8s.io/v1", kind: "HTTPRoute", metadata: { name: "broken" }, spec: { rules: [{ backendRefs: [{ name: "a", port: 80, weight: "ninety" }], timeouts: { request: "1.5s" } }] } };
         await assert.rejects(validateObjects([broken]), /HTTPRoute broken: .*weight must be integer.*timeouts\/request must match pattern/);
         await assert.rejects(validateObjects([{ apiVersion: "gateway.networking.k8s.io/v1alpha9", kind: "HTTPRoute" }]), /No schema for gateway.networking.k8s.io\/v1alpha9 HTTPRoute/);
+    });
+});
+
+describe("gatewayProvider envoyGateway: the same routes, Envoy Gateway at the edge", () => {
+    it("installs Envoy Gateway v1.8 (built against Gateway API v1.5.1) from its OCI charts, without Gateway API CRDs of its own, and no Istio ingress gateway", async () => {
+        const result = await run("envoy-gateway");
+        const releases = helmReleases(result).map((r) => [r.name, r.chart, r.version, r.namespace]);
+        assert.deepEqual(releases.filter(([name]) => name.startsWith("envoy-gateway")), [
+            ["envoy-gateway-crds", "oci://docker.io/envoyproxy/gateway-crds-helm", "v1.8.3", "envoy-gateway-system"],
+            ["envoy-gateway", "oci://docker.io/envoyproxy/gateway-helm", "v1.8.3", "envoy-gateway-system"],
+        ]);
+        const values = Object.fromEntries(helmReleases(result).map((r) => [r.name, r.values]));
+        assert.deepEqual(values["envoy-gateway-crds"], { crds: { gatewayAPI: { enabled: false }, envoyGateway: { enabled: true } } });
+        assert.deepEqual(values["envoy-gateway"], { crds: { enabled: false } });
+        assert.deepEqual(helmReleases(result).filter((r) => r.chart === "gateway"), [], "Istio's ingress gateway is not installed");
+        const gateway = resource(result, "kubernetes:gateway.networking.k8s.io/v1:Gateway", "public-gateway");
+        assert.match(JSON.stringify(gateway.inputs.spec), /^\{"gatewayClassName":"envoy-gateway","listeners"/, "its class, and no addresses: Envoy Gateway provisions its own");
+        assert.ok(waitsFor(result, gateway, resource(result, "kubernetes:helm.sh/v3:Release", "envoy-gateway")));
+        assert.ok(waitsFor(result, gateway, resource(result, "kubernetes:gateway.networking.k8s.io/v1:GatewayClass", "envoy-gateway")));
+        assert.equal(result.outputs.ingressAddress, "localhost:30080");
+    });
+
+    it("joins its proxies to the mesh: Istio's sidecar, Service routing, the app admits their namespace; fixed node ports", async () => {
+        const result = await run("envoy-gateway");
+        // The program's EnvoyProxy is the pure spec for this stack's settings; the spec itself says how the proxies join the mesh.
+        const proxy = envoyProxySpec({ serviceType: "NodePort", replicas: 1, httpNodePort: 30080, httpsNodePort: 30443, https: false });
+        assert.deepEqual(resource(result, "kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy", "edge-proxy").inputs.spec, proxy);
+        assert.equal(proxy.routingType, "Service", "calls go to a version's Service address, which the sidecar carries over mutual TLS");
+        assert.deepEqual(proxy.provider.kubernetes.envoyDeployment.pod.labels, { "sidecar.istio.io/inject": "true" });
+        assert.deepEqual(proxy.provider.kubernetes.envoyService, { type: "NodePort", patch: { type: "StrategicMerge", value: { spec: { ports: [{ port: 80, nodePort: 30080 }] } } } });
+        assert.deepEqual(resource(result, "kubernetes:gateway.networking.k8s.io/v1:GatewayClass", "envoy-gateway").inputs.spec, {
+            controllerName: "gateway.envoyproxy.io/gatewayclass-controller",
+            parametersRef: { group: "gateway.envoyproxy.io", kind: "EnvoyProxy", name: "edge-proxy", namespace: "envoy-gateway-system" },
+        });
+        const allow = named(result, "AuthorizationPolicy", "user-service-from-ingress").spec as { rules: { from: { source: unknown }[] }[] };
+        assert.deepEqual(allow.rules[0].from[0].source, { namespaces: ["envoy-gateway-system"] });
+    });
+
+    it("routes exactly as with Istio's gateway: the HTTPRoutes are the same objects", async () => {
+        const routes = async (stack: string) => objects(await run(stack)).filter((o) => o.kind === "HTTPRoute");
+        assert.deepEqual(await routes("envoy-gateway"), await routes("gateway"));
+    });
+
+    it("refuses Envoy Gateway without the Gateway API, or with Istio's JWT validation at the edge", () => {
+        const keys = (values: Record<string, unknown>) => configProblems(values).map((p) => `${p.key}: ${p.allowed}`);
+        assert.match(keys({ gatewayProvider: "envoyGateway" }).join(), /^gatewayProvider: serves the edge through the Gateway API, and trafficApi is istio/);
+        assert.match(keys({ trafficApi: "gatewayApi", gatewayProvider: "envoyGateway", resilience: {}, jwt: { issuer: "https://issuer.example.com", jwksUri: "https://issuer.example.com/jwks", protectedPaths: ["/orders*"] } }).join("\n"), /jwt: is validated by Istio's RequestAuthentication on Istio's ingress gateway; with gatewayProvider envoyGateway/);
+        assert.deepEqual(keys({ trafficApi: "gatewayApi", resilience: {}, gatewayProvider: "nginx" }).map((k) => k.split(":")[0]), ["gatewayProvider"]);
     });
 });

@@ -30,6 +30,9 @@ export const PLATFORMS: readonly Platform[] = ["", "kind", "gke", "eks", "aks", 
 /** Which API the routes are rendered in: Istio's VirtualServices, or the Kubernetes Gateway API's HTTPRoutes. */
 export type TrafficApi = "istio" | "gatewayApi";
 export const TRAFFIC_APIS: readonly TrafficApi[] = ["istio", "gatewayApi"];
+/** Who serves the edge Gateway of the Gateway API: Istio's own ingress gateway, or Envoy Gateway's proxies. */
+export type GatewayProvider = "istio" | "envoyGateway";
+export const GATEWAY_PROVIDERS: readonly GatewayProvider[] = ["istio", "envoyGateway"];
 
 export interface Settings {
     readonly canaryWeight: number;
@@ -46,6 +49,7 @@ export interface Settings {
     readonly gatewayHttpNodePort: number;
     readonly gatewayHttpsNodePort: number;
     readonly trafficApi: TrafficApi;
+    readonly gatewayProvider: GatewayProvider;
     readonly services: readonly ServiceSettings[];
     readonly policies: PolicySettings;
     readonly security: SecuritySettings;
@@ -73,6 +77,7 @@ export const DEFAULTS = {
     gatewayHttpNodePort: 30080,
     gatewayHttpsNodePort: 30443,
     trafficApi: "istio",
+    gatewayProvider: "istio",
 } as const satisfies Omit<Settings, "services" | "policies" | "security" | "observability" | "egress" | "rollout">;
 
 /** Every key this program reads, for the error on an unknown key and the docs' and Pulumi.yaml's checks. */
@@ -156,6 +161,20 @@ function gatewayApiProblems(r: Reader, settings: Settings): void {
     }
 }
 
+/**
+ * Another provider serves the edge only through the Gateway API, and Istio's edge features that live on Istio's
+ * gateway pods (JWT validation with RequestAuthentication) do not reach its proxies.
+ */
+function gatewayProviderProblems(r: Reader, settings: Settings): void {
+    const provider = settings.gatewayProvider;
+    if (settings.trafficApi !== "gatewayApi") {
+        r.fail("gatewayProvider", show(provider), `serves the edge through the Gateway API, and trafficApi is ${settings.trafficApi} (VirtualServices bind to Istio's gateway only)`, `${setCommand("trafficApi", "gatewayApi")}, or ${setCommand("gatewayProvider", "istio")}`);
+    }
+    if (settings.security.jwt !== undefined) {
+        r.fail("jwt", show("(a JWT issuer)"), `is validated by Istio's RequestAuthentication on Istio's ingress gateway; with gatewayProvider ${provider} the edge is ${provider}'s proxies, whose JWT validation (its SecurityPolicy) this program does not render`, `pulumi config rm jwt, or ${setCommand("gatewayProvider", "istio")}`);
+    }
+}
+
 /** Reads and validates every key; throws one ConfigError listing all problems. */
 export function readSettings(source: ConfigSource): Settings {
     const r = new Reader(source);
@@ -186,6 +205,7 @@ export function readSettings(source: ConfigSource): Settings {
         gatewayHttpNodePort: r.integer("gatewayHttpNodePort", DEFAULTS.gatewayHttpNodePort, 30000, 32767, "the node port for HTTP when gatewayServiceType is NodePort", 30080),
         gatewayHttpsNodePort: r.integer("gatewayHttpsNodePort", DEFAULTS.gatewayHttpsNodePort, 30000, 32767, "the node port for HTTPS when gatewayServiceType is NodePort", 30443),
         trafficApi: r.oneOf("trafficApi", DEFAULTS.trafficApi, TRAFFIC_APIS, "the API the routes are rendered in: istio (VirtualServices) or gatewayApi (Kubernetes Gateway API HTTPRoutes)"),
+        gatewayProvider: r.oneOf("gatewayProvider", DEFAULTS.gatewayProvider, GATEWAY_PROVIDERS, "who serves the edge Gateway with trafficApi gatewayApi: istio (Istio's ingress gateway) or envoyGateway (Envoy Gateway's proxies)"),
         services,
         policies,
         security: readSecurity(r, services, appNamespace, ingressHost, policies.production),
@@ -200,6 +220,7 @@ export function readSettings(source: ConfigSource): Settings {
         r.fail("edgeRuleAccess", show(policies.edgeRuleAccess), "needs jwt: edge rules match claims of a token the ingress gateway has validated", `${setCommand("edgeRuleAccess", "meshOnly")}, or configure jwt (see docs/security.md, JWT at the edge)`);
     }
     if (settings.trafficApi === "gatewayApi") gatewayApiProblems(r, settings);
+    if (settings.gatewayProvider !== "istio") gatewayProviderProblems(r, settings);
     if (policies.production && settings.gatewayReplicas < 2) {
         // One gateway pod means every node drain or rollout of it is an outage of the whole edge.
         r.fail("gatewayReplicas", show(String(settings.gatewayReplicas)), "a production stack runs at least 2 ingress gateway pods, so a node drain never takes the edge down", setCommand("gatewayReplicas", 2));

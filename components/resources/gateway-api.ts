@@ -8,8 +8,22 @@ import { ingressRouteName, versionServiceName } from "../config/names";
 import { edgeGatewaySpec, edgeHttpRouteSpec, EDGE_GATEWAY, GATEWAY_API, GATEWAY_API_CRDS_FILE, httpsRedirectRouteSpec, meshHttpRouteSpec } from "../specs/gateway-api-specs";
 import { NETWORKING_API, versionDestinationRuleSpec } from "../specs/istio-specs";
 import { GATEWAY_NAMESPACE, GATEWAY_RELEASE } from "../specs/mesh-specs";
-import { appLabels, servicePort, versionSelector } from "../specs/workload-specs";
-import { AppRoutingArgs, Edge, EdgeArgs, rateLimitFilter, RoutingBackend } from "./routing";
+import { appLabels, podSecurityLabels, servicePort, versionSelector } from "../specs/workload-specs";
+import { AppRoutingArgs, Edge, EdgeArgs, istioIngressGateway, rateLimitFilter, RoutingBackend } from "./routing";
+import { helmRelease } from "./helm";
+import {
+    ENVOY_GATEWAY_CHART,
+    ENVOY_GATEWAY_CLASS,
+    ENVOY_GATEWAY_CRDS_CHART,
+    ENVOY_GATEWAY_NAMESPACE,
+    ENVOY_PROXY_API,
+    ENVOY_PROXY_CONFIG,
+    envoyGatewayAddressHint,
+    envoyGatewayClassSpec,
+    envoyGatewayCrdsValues,
+    envoyGatewayValues,
+    envoyProxySpec,
+} from "../specs/envoy-gateway-specs";
 
 /** An object of the install file: what the API server needs to create it. */
 interface InstallObject {
@@ -39,21 +53,71 @@ export function gatewayApiInstall(): readonly InstallObject[] {
     return installObjects;
 }
 
-/** The Gateway API's edge: its CRDs, installed first and pinned, and a Gateway on the ingress gateway Istio runs. */
+/** What serves the edge Gateway: its class, and what the Gateway must wait for. */
+interface EdgeProvider {
+    readonly gatewayClassName: string;
+    readonly addresses?: readonly { readonly type: "Hostname"; readonly value: string }[];
+    readonly ready: pulumi.Resource[];
+    readonly ingressAddress: pulumi.Output<string>;
+}
+
+/** Istio's ingress gateway serves it: Istio's manual deployment, the Gateway's address naming that gateway's Service. */
+function istioProvider(args: EdgeArgs): EdgeProvider {
+    const ingress = istioIngressGateway(args.mesh);
+    return { gatewayClassName: "istio", addresses: [{ type: "Hostname", value: `${GATEWAY_RELEASE}.${GATEWAY_NAMESPACE}.svc.cluster.local` }], ready: [ingress.release], ingressAddress: ingress.address };
+}
+
+/** Envoy Gateway serves it: its pinned charts, its GatewayClass, and the EnvoyProxy that joins its proxies to the mesh. */
+function envoyGatewayProvider(args: EdgeArgs, crds: pulumi.Resource[], parent: pulumi.Resource): EdgeProvider {
+    const opts = (dependsOn: pulumi.Input<pulumi.Resource>[]) => ({ parent, dependsOn });
+    // At most baseline: Envoy Gateway's charts do not promise the restricted level's seccomp profile on every pod.
+    const level = args.podSecurity === "restricted" ? "baseline" : args.podSecurity;
+    const namespace = new k8s.core.v1.Namespace(ENVOY_GATEWAY_NAMESPACE, { metadata: { name: ENVOY_GATEWAY_NAMESPACE, labels: podSecurityLabels(level) } }, opts([]));
+    const ownCrds = helmRelease("envoy-gateway-crds", ENVOY_GATEWAY_CRDS_CHART, ENVOY_GATEWAY_NAMESPACE, envoyGatewayCrdsValues(), opts([namespace, ...crds]));
+    // Its proxies get Istio's sidecar: istiod's injection webhook must serve first.
+    const controller = helmRelease("envoy-gateway", ENVOY_GATEWAY_CHART, ENVOY_GATEWAY_NAMESPACE, envoyGatewayValues(), opts([ownCrds, args.mesh.istiod]));
+    const { gateway } = args;
+    const proxy = new k8s.apiextensions.CustomResource(
+        ENVOY_PROXY_CONFIG,
+        {
+            apiVersion: ENVOY_PROXY_API,
+            kind: "EnvoyProxy",
+            metadata: { name: ENVOY_PROXY_CONFIG, namespace: ENVOY_GATEWAY_NAMESPACE },
+            spec: envoyProxySpec({ serviceType: gateway.gatewayServiceType, replicas: gateway.gatewayReplicas, httpNodePort: gateway.gatewayHttpNodePort, httpsNodePort: gateway.gatewayHttpsNodePort, https: args.tls !== undefined }),
+        },
+        opts([ownCrds]),
+    );
+    const gatewayClass = new k8s.apiextensions.CustomResource(ENVOY_GATEWAY_CLASS, { apiVersion: GATEWAY_API, kind: "GatewayClass", metadata: { name: ENVOY_GATEWAY_CLASS }, spec: envoyGatewayClassSpec() }, opts([...crds, controller, proxy]));
+    const ingressAddress =
+        gateway.gatewayServiceType === "NodePort" ? pulumi.output(`localhost:${args.tls ? gateway.gatewayHttpsNodePort : gateway.gatewayHttpNodePort}`) : pulumi.output(envoyGatewayAddressHint(GATEWAY_NAMESPACE, EDGE_GATEWAY));
+    return { gatewayClassName: ENVOY_GATEWAY_CLASS, ready: [controller, gatewayClass], ingressAddress };
+}
+
+/**
+ * The Gateway API's edge: its CRDs, installed first and pinned, and a Gateway served by the configured
+ * provider (Istio's ingress gateway, or Envoy Gateway's proxies).
+ */
 export class GatewayApiEdge extends pulumi.ComponentResource implements Edge {
     readonly crds: k8s.apiextensions.CustomResource[];
     readonly gateway: k8s.apiextensions.CustomResource;
     readonly ready: pulumi.Resource[];
+    readonly ingressAddress: pulumi.Output<string>;
 
     constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-delivery:index:GatewayApiEdge", name, {}, opts);
         this.crds = gatewayApiInstall().map((object) => new k8s.apiextensions.CustomResource(object.metadata.name, { ...object }, { parent: this }));
-        const gatewayService = `${GATEWAY_RELEASE}.${GATEWAY_NAMESPACE}.svc.cluster.local`;
+        const provider = args.gateway.gatewayProvider === "envoyGateway" ? envoyGatewayProvider(args, this.crds, this) : istioProvider(args);
+        this.ingressAddress = provider.ingressAddress;
         this.gateway = new k8s.apiextensions.CustomResource(
             EDGE_GATEWAY,
-            { apiVersion: GATEWAY_API, kind: "Gateway", metadata: { name: EDGE_GATEWAY, namespace: GATEWAY_NAMESPACE }, spec: edgeGatewaySpec(args.ingressHost, args.tls, args.appNamespace, gatewayService) },
-            // istiod programs it, onto the gateway release's pods; its HTTPS listener names the TLS Secret.
-            { parent: this, dependsOn: [...this.crds, args.mesh.istiod, args.mesh.gatewayRelease, ...args.mesh.tlsSecrets] },
+            {
+                apiVersion: GATEWAY_API,
+                kind: "Gateway",
+                metadata: { name: EDGE_GATEWAY, namespace: GATEWAY_NAMESPACE },
+                spec: edgeGatewaySpec(args.ingressHost, args.tls, args.appNamespace, provider.gatewayClassName, provider.addresses),
+            },
+            // The provider programs it; its HTTPS listener names the TLS Secret.
+            { parent: this, dependsOn: [...this.crds, args.mesh.istiod, ...provider.ready, ...args.mesh.tlsSecrets] },
         );
         const redirect = args.tls?.httpsRedirect
             ? [
@@ -65,7 +129,7 @@ export class GatewayApiEdge extends pulumi.ComponentResource implements Edge {
               ]
             : [];
         this.ready = [args.mesh.istiod, this.gateway, ...redirect];
-        this.registerOutputs({ gateway: `${GATEWAY_NAMESPACE}/${EDGE_GATEWAY}` });
+        this.registerOutputs({ gateway: `${GATEWAY_NAMESPACE}/${EDGE_GATEWAY}`, ingressAddress: this.ingressAddress });
     }
 }
 
@@ -111,5 +175,5 @@ export class GatewayApiAppRouting extends pulumi.ComponentResource {
 /** Routes in the Gateway API: its CRDs and edge Gateway, and per service version Services and two HTTPRoutes. */
 export const gatewayApiRouting: RoutingBackend = (name, args) => {
     const edge = new GatewayApiEdge(name, args);
-    return { route: (service, routeArgs) => new GatewayApiAppRouting(service, { ...routeArgs, edge }) };
+    return { edge, route: (service, routeArgs) => new GatewayApiAppRouting(service, { ...routeArgs, edge }) };
 };

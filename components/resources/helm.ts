@@ -13,7 +13,7 @@ export function helmRelease(name: string, chart: HelmChart, namespace: string, v
             name,
             chart: chart.chart,
             version: chart.version,
-            repositoryOpts: { repo: chart.repo },
+            ...(chart.repo !== undefined && { repositoryOpts: { repo: chart.repo } }),
             namespace,
             values,
             skipAwait: false,

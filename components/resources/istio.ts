@@ -36,6 +36,15 @@ export interface IstioMeshArgs {
     outboundTrafficPolicy: OutboundTrafficPolicy;
     /** Where proxies send traces, when observability is on. */
     tracingProvider?: TracingExtensionProvider;
+    /** Whether Istio serves the edge (its ingress gateway chart); false when another Gateway API provider does. */
+    ingressGateway: boolean;
+}
+
+/** Istio's ingress gateway: its release, and where it answers from outside. */
+export interface IngressGateway {
+    readonly release: k8s.helm.v3.Release;
+    /** The external address: load balancer IP/hostname, or node port. */
+    readonly address: pulumi.Output<string>;
 }
 
 /**
@@ -45,11 +54,10 @@ export interface IstioMeshArgs {
 export class IstioMesh extends pulumi.ComponentResource {
     /** Workloads and Istio resources wait on this: injection and validation webhooks are up once it is ready. */
     readonly istiod: k8s.helm.v3.Release;
-    readonly gatewayRelease: k8s.helm.v3.Release;
+    /** Unset when another provider serves the edge. */
+    readonly ingressGateway?: IngressGateway;
     /** The gateway's TLS Secret, when the stack's config holds the certificate: the edge's listeners wait for it. */
     readonly tlsSecrets: k8s.core.v1.Secret[];
-    /** The ingress gateway's external address: load balancer IP/hostname, or node port. */
-    readonly ingressAddress: pulumi.Output<string>;
 
     constructor(name: string, args: IstioMeshArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-delivery:index:IstioMesh", name, {}, opts);
@@ -78,7 +86,6 @@ export class IstioMesh extends pulumi.ComponentResource {
             ...platformValues(args.platform),
         };
         this.istiod = release("istiod", "istiod", ISTIO_NAMESPACE, istiodValues, [base, ...cniRelease]);
-        this.gatewayRelease = release(GATEWAY_RELEASE, "gateway", GATEWAY_NAMESPACE, gatewayChartValues(args), [this.istiod, gatewayNs]);
 
         this.tlsSecrets =
             args.tls?.source === "config"
@@ -95,21 +102,22 @@ export class IstioMesh extends pulumi.ComponentResource {
                       ),
                   ]
                 : [];
-        if (args.gatewayServiceType === "LoadBalancer") {
-            // Read the chart's Service once the release exists; the ID is unknown during a first preview, so the
-            // read waits for the real install instead of failing on an empty cluster.
-            const service = k8s.core.v1.Service.get(
-                "ingress-gateway-service",
-                pulumi.interpolate`${this.gatewayRelease.status.namespace}/${this.gatewayRelease.status.name}`,
-                parent,
-            );
-            this.ingressAddress = service.status.apply(loadBalancerAddress);
-        } else if (args.gatewayServiceType === "NodePort") {
-            this.ingressAddress = pulumi.output(`localhost:${args.tls ? args.gatewayHttpsNodePort : args.gatewayHttpNodePort}`);
-        } else {
-            this.ingressAddress = pulumi.output(`${GATEWAY_RELEASE}.${GATEWAY_NAMESPACE}.svc.cluster.local:80`);
+        if (args.ingressGateway) {
+            const gatewayRelease = release(GATEWAY_RELEASE, "gateway", GATEWAY_NAMESPACE, gatewayChartValues(args), [this.istiod, gatewayNs]);
+            this.ingressGateway = { release: gatewayRelease, address: ingressAddressOf(gatewayRelease, args, parent) };
         }
 
-        this.registerOutputs({ ingressAddress: this.ingressAddress });
+        this.registerOutputs({ ingressAddress: this.ingressGateway?.address });
     }
+}
+
+function ingressAddressOf(gatewayRelease: k8s.helm.v3.Release, args: IstioMeshArgs, parent: pulumi.ComponentResourceOptions): pulumi.Output<string> {
+    if (args.gatewayServiceType === "LoadBalancer") {
+        // Read the chart's Service once the release exists; the ID is unknown during a first preview, so the
+        // read waits for the real install instead of failing on an empty cluster.
+        const service = k8s.core.v1.Service.get("ingress-gateway-service", pulumi.interpolate`${gatewayRelease.status.namespace}/${gatewayRelease.status.name}`, parent);
+        return service.status.apply(loadBalancerAddress);
+    }
+    if (args.gatewayServiceType === "NodePort") return pulumi.output(`localhost:${args.tls ? args.gatewayHttpsNodePort : args.gatewayHttpNodePort}`);
+    return pulumi.output(`${GATEWAY_RELEASE}.${GATEWAY_NAMESPACE}.svc.cluster.local:80`);
 }

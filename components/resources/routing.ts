@@ -5,7 +5,9 @@ import { GATEWAY_NAMESPACE, GATEWAY_SELECTOR, PUBLIC_GATEWAY } from "../specs/me
 import { ServicePlan } from "../plan/plan";
 import { ingressRouteName, rateLimitFilterName } from "../config/names";
 import type { GatewayTls } from "../config/security-config";
-import type { IstioMesh } from "./istio";
+import type { Settings } from "../config/config";
+import type { PodSecurityLevel } from "../config/security-config";
+import type { IngressGateway, IstioMesh } from "./istio";
 
 // One traffic plan, one renderer per routing API: each API is an edge (what the ingress routes bind to) and a
 // per-service routing component with the same arguments, and index.ts picks the pair `trafficApi` names.
@@ -15,11 +17,16 @@ export interface EdgeArgs {
     ingressHost: string;
     tls?: GatewayTls;
     appNamespace: string;
+    /** Who serves the edge, and how its proxies are exposed. */
+    gateway: Pick<Settings, "gatewayProvider" | "gatewayServiceType" | "gatewayReplicas" | "gatewayHttpNodePort" | "gatewayHttpsNodePort">;
+    podSecurity: PodSecurityLevel;
 }
 
 /** What the ingress routes bind to; the routes wait for `ready`. */
 export interface Edge {
     readonly ready: pulumi.Resource[];
+    /** Where the edge answers from outside: load balancer address, node port, or how to find it. */
+    readonly ingressAddress: pulumi.Output<string>;
 }
 
 /** A service's routing, whichever the API. */
@@ -38,7 +45,14 @@ export interface AppRoutingArgs<E extends Edge> extends ServiceRoutingArgs {
 }
 
 /** A routing API: its edge, created once, and a function that routes each service through it. */
-export type RoutingBackend = (name: string, args: EdgeArgs) => { readonly route: (service: string, args: ServiceRoutingArgs) => pulumi.ComponentResource };
+export type RoutingBackend = (name: string, args: EdgeArgs) => { readonly edge: Edge; readonly route: (service: string, args: ServiceRoutingArgs) => pulumi.ComponentResource };
+
+/** Istio's ingress gateway, which Istio's edge (and the Gateway API's, with Istio as provider) runs on. */
+export function istioIngressGateway(mesh: IstioMesh): IngressGateway {
+    // Config validation keeps Istio's ingress gateway installed whenever Istio serves the edge.
+    if (mesh.ingressGateway === undefined) throw new Error("Istio serves the edge, but its ingress gateway is not installed");
+    return mesh.ingressGateway;
+}
 
 /** Envoy's local rate limit on the service's sidecars: the same EnvoyFilter whichever API routes to them. */
 export function rateLimitFilter(plan: ServicePlan, opts: pulumi.CustomResourceOptions): k8s.apiextensions.CustomResource | undefined {
@@ -57,14 +71,17 @@ export class IstioEdge extends pulumi.ComponentResource implements Edge {
     /** `namespace/name` of the public Gateway, as VirtualServices reference it. */
     readonly gatewayRef = `${GATEWAY_NAMESPACE}/${PUBLIC_GATEWAY}`;
     readonly ready: pulumi.Resource[];
+    readonly ingressAddress: pulumi.Output<string>;
 
     constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-delivery:index:IstioEdge", name, {}, opts);
+        const ingress = istioIngressGateway(args.mesh);
+        this.ingressAddress = ingress.address;
         this.gateway = new k8s.apiextensions.CustomResource(
             PUBLIC_GATEWAY,
             { apiVersion: NETWORKING_API, kind: "Gateway", metadata: { name: PUBLIC_GATEWAY, namespace: GATEWAY_NAMESPACE }, spec: gatewaySpec({ ...GATEWAY_SELECTOR }, args.ingressHost, args.tls) },
             // It was the mesh component's child: the alias keeps the object as it is rather than replacing it.
-            { parent: this, dependsOn: [args.mesh.gatewayRelease, ...args.mesh.tlsSecrets], aliases: [{ parent: args.mesh }] },
+            { parent: this, dependsOn: [ingress.release, ...args.mesh.tlsSecrets], aliases: [{ parent: args.mesh }] },
         );
         this.ready = [args.mesh.istiod, this.gateway];
         this.registerOutputs({ gatewayRef: this.gatewayRef });
@@ -110,5 +127,5 @@ export class AppRouting extends pulumi.ComponentResource {
 /** Routes in Istio's API: the public Gateway, and per service a DestinationRule and two VirtualServices. */
 export const istioRouting: RoutingBackend = (name, args) => {
     const edge = new IstioEdge(name, args);
-    return { route: (service, routeArgs) => new AppRouting(service, { ...routeArgs, edge }) };
+    return { edge, route: (service, routeArgs) => new AppRouting(service, { ...routeArgs, edge }) };
 };

@@ -5,6 +5,7 @@ import { ingressPolicyName, meshPolicyName } from "../config/names";
 import { SecuritySettings } from "../config/security-config";
 import {
     allowNothingSpec,
+    EdgeSource,
     ingressAllowSpec,
     meshAllowSpec,
     peerAuthenticationSpec,
@@ -18,11 +19,11 @@ export interface MeshSecurityArgs {
     services: readonly ServicePlan[];
     appNamespace: string;
     gatewayNamespace: string;
-    /** `namespace/serviceaccount` of the ingress gateway pods. */
-    gatewayServiceAccount: string;
+    /** Who the edge's proxies are, to the app's sidecars. */
+    edgeSource: EdgeSource;
     gatewaySelector: Record<string, string>;
-    /** The gateway's Helm release: policies that select its pods go in after it. */
-    gatewayRelease: pulumi.Resource;
+    /** Istio's gateway release, when it serves the edge: policies that select its pods go in after it. */
+    gatewayRelease?: pulumi.Resource;
     /** istiod (validation webhook) and the namespaces the policies live in. */
     dependsOn: pulumi.Input<pulumi.Resource>[];
 }
@@ -47,7 +48,7 @@ export class MeshSecurity extends pulumi.ComponentResource {
         if (settings.denyByDefault) {
             policy("AuthorizationPolicy", "allow-nothing", args.appNamespace, allowNothingSpec());
             for (const service of args.services) {
-                policy("AuthorizationPolicy", ingressPolicyName(service.name), args.appNamespace, ingressAllowSpec(service.name, service.path, args.gatewayServiceAccount));
+                policy("AuthorizationPolicy", ingressPolicyName(service.name), args.appNamespace, ingressAllowSpec(service.name, service.path, args.edgeSource));
                 const edges = settings.meshEdges.filter((e) => e.to === service.name);
                 if (edges.length > 0) policy("AuthorizationPolicy", meshPolicyName(service.name), args.appNamespace, meshAllowSpec(service.name, edges));
             }
@@ -55,8 +56,9 @@ export class MeshSecurity extends pulumi.ComponentResource {
         if (settings.jwt !== undefined) {
             const spec = requestAuthenticationSpec(settings.jwt, args.gatewaySelector);
             // Inline key material is handled as a secret: encrypted in state, masked in previews.
-            policy("RequestAuthentication", "ingress-jwt", args.gatewayNamespace, settings.jwt.jwks === undefined ? spec : pulumi.secret(spec), [args.gatewayRelease]);
-            policy("AuthorizationPolicy", "ingress-require-jwt", args.gatewayNamespace, requireJwtSpec(settings.jwt, args.gatewaySelector), [args.gatewayRelease]);
+            const gateway = args.gatewayRelease === undefined ? [] : [args.gatewayRelease];
+            policy("RequestAuthentication", "ingress-jwt", args.gatewayNamespace, settings.jwt.jwks === undefined ? spec : pulumi.secret(spec), gateway);
+            policy("AuthorizationPolicy", "ingress-require-jwt", args.gatewayNamespace, requireJwtSpec(settings.jwt, args.gatewaySelector), gateway);
         }
         this.registerOutputs({});
     }

@@ -155,19 +155,19 @@ export function httpsRedirectRouteSpec(gatewayNamespace: string, ingressHost: st
 }
 
 /**
- * The edge Gateway, on the ingress gateway Istio already runs (Istio's manual deployment: the address names
- * its Service), with HTTP and, with TLS, HTTPS listeners from the same TLS config; routes from the app
+ * The edge Gateway of the provider's class (with Istio, on the ingress gateway it already runs: the address
+ * names its Service), with HTTP and, with TLS, HTTPS listeners from the same TLS config; routes from the app
  * namespace only.
  */
-export function edgeGatewaySpec(ingressHost: string, tls: GatewayTlsSpec | undefined, appNamespace: string, gatewayServiceHost: string): GatewayApiGatewaySpec {
+export function edgeGatewaySpec(ingressHost: string, tls: GatewayTlsSpec | undefined, appNamespace: string, gatewayClassName: string, addresses: GatewayApiGatewaySpec["addresses"]): GatewayApiGatewaySpec {
     const common = {
         ...(ingressHost !== "*" && { hostname: ingressHost }),
         allowedRoutes: { namespaces: { from: "Selector" as const, selector: { matchLabels: { "kubernetes.io/metadata.name": appNamespace } } } },
     };
     const http: Listener = { name: "http", port: 80, protocol: "HTTP", ...common };
     return {
-        gatewayClassName: "istio",
-        addresses: [{ type: "Hostname", value: gatewayServiceHost }],
+        gatewayClassName,
+        ...(addresses && { addresses }),
         listeners: tls === undefined ? [http] : [http, { name: "https", port: 443, protocol: "HTTPS", tls: { mode: "Terminate", certificateRefs: [{ kind: "Secret", name: tls.credentialName }] }, ...common }],
     };
 }

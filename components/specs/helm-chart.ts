@@ -1,7 +1,7 @@
 // A Helm chart as this program pins it.
-/** A chart in a repository, at a pinned version. */
+/** A chart at a pinned version: in a repository, or an OCI reference in `chart` (no `repo`). */
 export interface HelmChart {
-    readonly repo: string;
+    readonly repo?: string;
     readonly chart: string;
     readonly version: string;
 }

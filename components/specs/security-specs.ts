@@ -26,12 +26,15 @@ export function allowNothingSpec(): AuthorizationPolicySpec {
     return {};
 }
 
-/** The ingress gateway's identity may call the app's public path prefix (as the ingress route matches it). */
-export function ingressAllowSpec(app: string, path: string, gatewayServiceAccount: string): AuthorizationPolicySpec {
+/** The edge's proxies as the app's sidecars see them: Istio's gateway by its service account, another provider's by its namespace (it names its service accounts itself). */
+export type EdgeSource = { readonly serviceAccount: string } | { readonly namespace: string };
+
+/** The edge's identity may call the app's public path prefix (as the ingress route matches it). */
+export function ingressAllowSpec(app: string, path: string, edge: EdgeSource): AuthorizationPolicySpec {
     return {
         selector: { matchLabels: { app } },
         action: "ALLOW",
-        rules: [{ from: [{ source: { principals: [principal(gatewayServiceAccount)] } }], to: [{ operation: { paths: [`${path}*`] } }] }],
+        rules: [{ from: [{ source: "serviceAccount" in edge ? { principals: [principal(edge.serviceAccount)] } : { namespaces: [edge.namespace] } }], to: [{ operation: { paths: [`${path}*`] } }] }],
     };
 }
 

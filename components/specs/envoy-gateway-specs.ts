@@ -1,0 +1,84 @@
+// Pure values for Envoy Gateway as the Gateway API's edge provider: its pinned charts, its GatewayClass, and the
+// EnvoyProxy that joins its proxies to Istio's mesh. Envoy Gateway v1.8 is the release built against Gateway API
+// v1.5.1, the CRDs this program installs; its own chart therefore installs no Gateway API CRDs.
+import type { GatewayServiceType } from "../config/config";
+import type { HelmChart } from "./helm-chart";
+
+export const ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system";
+export const ENVOY_GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller";
+export const ENVOY_GATEWAY_CLASS = "envoy-gateway";
+/** The EnvoyProxy the GatewayClass points at: how Envoy Gateway runs the edge's proxies. */
+export const ENVOY_PROXY_CONFIG = "edge-proxy";
+export const ENVOY_PROXY_API = "gateway.envoyproxy.io/v1alpha1";
+
+const VERSION = "v1.8.3";
+/** Envoy Gateway's own CRDs (EnvoyProxy and its policies), without the Gateway API's. */
+export const ENVOY_GATEWAY_CRDS_CHART: HelmChart = { chart: "oci://docker.io/envoyproxy/gateway-crds-helm", version: VERSION };
+export const ENVOY_GATEWAY_CHART: HelmChart = { chart: "oci://docker.io/envoyproxy/gateway-helm", version: VERSION };
+
+export function envoyGatewayCrdsValues() {
+    return { crds: { gatewayAPI: { enabled: false }, envoyGateway: { enabled: true } } };
+}
+
+/** The controller chart, with no CRDs of its own: the Gateway API's are the program's, Envoy Gateway's the CRD chart's. */
+export function envoyGatewayValues() {
+    return { crds: { enabled: false } };
+}
+
+export interface GatewayClassSpec {
+    readonly controllerName: string;
+    readonly parametersRef: { readonly group: string; readonly kind: string; readonly name: string; readonly namespace: string };
+}
+
+export function envoyGatewayClassSpec(): GatewayClassSpec {
+    return { controllerName: ENVOY_GATEWAY_CONTROLLER, parametersRef: { group: "gateway.envoyproxy.io", kind: "EnvoyProxy", name: ENVOY_PROXY_CONFIG, namespace: ENVOY_GATEWAY_NAMESPACE } };
+}
+
+/** The EnvoyProxy fields this program sets (Envoy Gateway v1.8's API). */
+export interface EnvoyProxySpec {
+    readonly routingType: "Service";
+    readonly provider: {
+        readonly type: "Kubernetes";
+        readonly kubernetes: {
+            readonly envoyDeployment: { readonly replicas: number; readonly pod: { readonly labels: Readonly<Record<string, string>>; readonly annotations: Readonly<Record<string, string>> } };
+            readonly envoyService: {
+                readonly type: GatewayServiceType;
+                readonly patch?: { readonly type: "StrategicMerge"; readonly value: { readonly spec: { readonly ports: readonly { readonly port: number; readonly nodePort: number }[] } } };
+            };
+        };
+    };
+}
+
+export interface EdgeProxyArgs {
+    readonly serviceType: GatewayServiceType;
+    readonly replicas: number;
+    readonly httpNodePort: number;
+    readonly httpsNodePort: number;
+    readonly https: boolean;
+}
+
+/**
+ * The edge's proxies as members of the mesh: each gets Istio's sidecar (the pod label asks for it), which
+ * leaves their public listeners alone (no inbound capture) and carries their calls to the apps over Istio mutual
+ * TLS with their own identity; `routingType: Service` makes them call the version's Service address, which
+ * the sidecar knows, rather than pod addresses it would pass through in plain text. On NodePort, the listeners'
+ * node ports are fixed as configured.
+ */
+export function envoyProxySpec(args: EdgeProxyArgs): EnvoyProxySpec {
+    const ports = [{ port: 80, nodePort: args.httpNodePort }, ...(args.https ? [{ port: 443, nodePort: args.httpsNodePort }] : [])];
+    return {
+        routingType: "Service",
+        provider: {
+            type: "Kubernetes",
+            kubernetes: {
+                envoyDeployment: { replicas: args.replicas, pod: { labels: { "sidecar.istio.io/inject": "true" }, annotations: { "traffic.sidecar.istio.io/includeInboundPorts": "" } } },
+                envoyService: { type: args.serviceType, ...(args.serviceType === "NodePort" && { patch: { type: "StrategicMerge", value: { spec: { ports } } } }) },
+            },
+        },
+    };
+}
+
+/** Where the edge answers when its Service's address is not known to the program (Envoy Gateway names it). */
+export function envoyGatewayAddressHint(gatewayNamespace: string, gateway: string): string {
+    return `pending (kubectl -n ${gatewayNamespace} get gateways.gateway.networking.k8s.io ${gateway} -o jsonpath='{.status.addresses[0].value}')`;
+}
