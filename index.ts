@@ -4,9 +4,8 @@ import { ConfigError } from "./components/config/config-reader";
 import { keepConfigSecretsSecret, stackConfigSource } from "./components/config/stack-config";
 import { planTraffic } from "./components/plan/plan";
 import { curlCommands, ingressUrl, policySummary, trafficSplit as splitOf } from "./components/plan/outputs";
-import { ENVOY_GATEWAY_NAMESPACE } from "./components/specs/envoy-gateway-specs";
-import { precedenceProblems } from "./components/specs/gateway-api-specs";
-import { GATEWAY_NAMESPACE, GATEWAY_RELEASE, GATEWAY_SELECTOR } from "./components/specs/mesh-specs";
+import { edgeSource, precedenceProblems } from "./components/specs/gateway-api-specs";
+import { GATEWAY_NAMESPACE, GATEWAY_SELECTOR } from "./components/specs/mesh-specs";
 import { dashboardCommands, releaseQueries as queriesOf, tracingExtensionProvider } from "./components/specs/observability-specs";
 import { Egress } from "./components/resources/egress";
 import { IstioMesh } from "./components/resources/istio";
@@ -52,7 +51,7 @@ new MeshSecurity("security", {
     services: plan.services,
     appNamespace: settings.appNamespace,
     gatewayNamespace: GATEWAY_NAMESPACE,
-    edgeSource: settings.gatewayProvider === "istio" ? { serviceAccount: `${GATEWAY_NAMESPACE}/${GATEWAY_RELEASE}` } : { namespace: ENVOY_GATEWAY_NAMESPACE },
+    edgeSource: edgeSource(settings.gatewayProvider),
     gatewaySelector: { ...GATEWAY_SELECTOR },
     ...(mesh.ingressGateway && { gatewayRelease: mesh.ingressGateway.release }),
     dependsOn: [mesh.istiod, appNamespace],

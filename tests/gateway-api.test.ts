@@ -7,6 +7,7 @@ import type { TrafficPlan } from "../components/plan/plan";
 import { edgeHttpRouteSpec, GATEWAY_API_BUNDLE, meshHttpRouteSpec } from "../components/specs/gateway-api-specs";
 import { GATEWAY_NAMESPACE } from "../components/specs/mesh-specs";
 import { changedObjects } from "../rollout/diff";
+import { stackConfig } from "../scripts/mock-program";
 import { validateObjects } from "../scripts/validate";
 import { envoyProxySpec } from "../components/specs/envoy-gateway-specs";
 import { configProblems, fqdn, helmReleases, INGRESS, named, objects, planFor, Request, resource, routeVia, run, shares, virtualServiceSpecs, waitsFor } from "./harness";
@@ -190,5 +191,47 @@ describe("gatewayProvider envoyGateway: the same routes, Envoy Gateway at the ed
         assert.match(keys({ gatewayProvider: "envoyGateway" }).join(), /^gatewayProvider: serves the edge through the Gateway API, and trafficApi is istio/);
         assert.match(keys({ trafficApi: "gatewayApi", gatewayProvider: "envoyGateway", resilience: {}, jwt: { issuer: "https://issuer.example.com", jwksUri: "https://issuer.example.com/jwks", protectedPaths: ["/orders*"] } }).join("\n"), /jwt: is validated by Istio's RequestAuthentication on Istio's ingress gateway; with gatewayProvider envoyGateway/);
         assert.deepEqual(keys({ trafficApi: "gatewayApi", resilience: {}, gatewayProvider: "nginx" }).map((k) => k.split(":")[0]), ["gatewayProvider"]);
+    });
+});
+
+describe("gatewayProvider kong: the same routes, Kong at the edge", () => {
+    it("installs Kong's ingress chart, pinned, with its proxies joined to the mesh and on the configured node ports, and an unmanaged GatewayClass", async () => {
+        const result = await run("kong");
+        const kong = helmReleases(result).find((r) => r.name === "kong");
+        assert.deepEqual([kong?.chart, kong?.version, kong?.namespace, kong?.repositoryOpts.repo], ["ingress", "0.24.0", "kong", "https://charts.konghq.com"]);
+        assert.deepEqual(kong?.values, {
+            gateway: {
+                replicaCount: 1,
+                podLabels: { "sidecar.istio.io/inject": "true" },
+                podAnnotations: { "traffic.sidecar.istio.io/includeInboundPorts": "" },
+                proxy: { type: "NodePort", http: { servicePort: 80, nodePort: 30080 }, tls: { servicePort: 443, nodePort: 30443 } },
+            },
+        });
+        assert.deepEqual(helmReleases(result).filter((r) => r.chart === "gateway"), [], "Istio's ingress gateway is not installed");
+        const gatewayClass = resource(result, "kubernetes:gateway.networking.k8s.io/v1:GatewayClass", "kong");
+        assert.deepEqual([gatewayClass.inputs.metadata, gatewayClass.inputs.spec], [{ name: "kong", annotations: { "konghq.com/gatewayclass-unmanaged": "true" } }, { controllerName: "konghq.com/kic-gateway-controller" }]);
+        const gateway = resource(result, "kubernetes:gateway.networking.k8s.io/v1:Gateway", "public-gateway");
+        assert.match(JSON.stringify(gateway.inputs.spec), /^\{"gatewayClassName":"kong","listeners"/);
+        assert.ok(waitsFor(result, gateway, gatewayClass));
+    });
+
+    it("has Kong call each version's Service address, which its sidecar carries over mutual TLS, and the apps admit Kong's namespace", async () => {
+        const result = await run("kong");
+        for (const name of ["user-service-v1", "user-service-v2", "product-service-v1"]) {
+            assert.deepEqual(named(result, "Service", name).metadata?.annotations, { "ingress.kubernetes.io/service-upstream": "true" }, name);
+        }
+        const allow = named(result, "AuthorizationPolicy", "user-service-from-ingress").spec as { rules: { from: { source: unknown }[] }[] };
+        assert.deepEqual(allow.rules[0].from[0].source, { namespaces: ["kong"] });
+        // Only the provider changes: the same config served by Istio's gateway renders the same HTTPRoutes.
+        const routes = async (overrides: { gatewayProvider?: string }) => objects(await run("kong", overrides)).filter((o) => o.kind === "HTTPRoute");
+        assert.deepEqual(await routes({}), await routes({ gatewayProvider: "istio" }));
+    });
+
+    it("refuses what Kong's controller would drop without a word: mirrors, request timeouts, a sticky canary's backendRef filter", () => {
+        const keys = (values: Record<string, unknown>) => configProblems({ ...stackConfig("kong"), ...values }).map((p) => p.key);
+        assert.deepEqual(keys({ mirror: { "user-service": 10 } }), ["mirror.user-service"]);
+        assert.deepEqual(keys({ resilience: { "*": { timeout: "5s" } } }), ["resilience", "resilience", "resilience"]);
+        assert.deepEqual(keys({ services: { "user-service": { path: "/users", release: "canary", versions: ["v1", "v2"], stickyCanary: { cookie: "canary", maxAge: "1h" } } }, routes: {}, meshEdges: [] }), ["services.user-service.stickyCanary"]);
+        assert.deepEqual(keys({}), []);
     });
 });

@@ -30,9 +30,9 @@ export const PLATFORMS: readonly Platform[] = ["", "kind", "gke", "eks", "aks", 
 /** Which API the routes are rendered in: Istio's VirtualServices, or the Kubernetes Gateway API's HTTPRoutes. */
 export type TrafficApi = "istio" | "gatewayApi";
 export const TRAFFIC_APIS: readonly TrafficApi[] = ["istio", "gatewayApi"];
-/** Who serves the edge Gateway of the Gateway API: Istio's own ingress gateway, or Envoy Gateway's proxies. */
-export type GatewayProvider = "istio" | "envoyGateway";
-export const GATEWAY_PROVIDERS: readonly GatewayProvider[] = ["istio", "envoyGateway"];
+/** Who serves the edge Gateway of the Gateway API: Istio's own ingress gateway, Envoy Gateway's or Kong's proxies. */
+export type GatewayProvider = "istio" | "envoyGateway" | "kong";
+export const GATEWAY_PROVIDERS: readonly GatewayProvider[] = ["istio", "envoyGateway", "kong"];
 
 export interface Settings {
     readonly canaryWeight: number;
@@ -170,8 +170,25 @@ function gatewayProviderProblems(r: Reader, settings: Settings): void {
     if (settings.trafficApi !== "gatewayApi") {
         r.fail("gatewayProvider", show(provider), `serves the edge through the Gateway API, and trafficApi is ${settings.trafficApi} (VirtualServices bind to Istio's gateway only)`, `${setCommand("trafficApi", "gatewayApi")}, or ${setCommand("gatewayProvider", "istio")}`);
     }
+    if (provider === "kong") kongProblems(r, settings);
     if (settings.security.jwt !== undefined) {
         r.fail("jwt", show("(a JWT issuer)"), `is validated by Istio's RequestAuthentication on Istio's ingress gateway; with gatewayProvider ${provider} the edge is ${provider}'s proxies, whose JWT validation (its SecurityPolicy) this program does not render`, `pulumi config rm jwt, or ${setCommand("gatewayProvider", "istio")}`);
+    }
+}
+
+/**
+ * What Kong's controller (3.5) does not translate from an HTTPRoute, and would drop without a word: request
+ * mirrors, a rule's request timeout (it applies backendRequest only), and filters on a backendRef (a sticky
+ * canary's Set-Cookie).
+ */
+function kongProblems(r: Reader, settings: Settings): void {
+    const keep = setCommand("gatewayProvider", "istio");
+    for (const [service, policies] of Object.entries(settings.policies.byService)) {
+        if (policies.mirrorPercent !== undefined) r.fail(`mirror.${service}`, show(policies.mirrorPercent), "is a request mirror, which Kong's controller does not translate from an HTTPRoute (gatewayProvider kong)", `pulumi config rm --path 'mirror.${service}', or ${keep}`);
+        if (policies.resilience.timeout !== undefined) r.fail("resilience", show(`timeout for ${service}`), "is a request timeout, which Kong's controller ignores on an HTTPRoute (it applies backendRequest timeouts only) with gatewayProvider kong", `remove the timeout (resilience.${service}.timeout or resilience["*"].timeout), or ${keep}`);
+    }
+    for (const service of settings.services) {
+        if (service.stickyCanary !== undefined) r.fail(`services.${service.name}.stickyCanary`, show(service.stickyCanary.cookie), "sets its cookie with a filter on the candidate's backendRef, which Kong's controller does not translate (gatewayProvider kong)", `pulumi config rm --path 'services.${service.name}.stickyCanary', or ${keep}`);
     }
 }
 
@@ -205,7 +222,7 @@ export function readSettings(source: ConfigSource): Settings {
         gatewayHttpNodePort: r.integer("gatewayHttpNodePort", DEFAULTS.gatewayHttpNodePort, 30000, 32767, "the node port for HTTP when gatewayServiceType is NodePort", 30080),
         gatewayHttpsNodePort: r.integer("gatewayHttpsNodePort", DEFAULTS.gatewayHttpsNodePort, 30000, 32767, "the node port for HTTPS when gatewayServiceType is NodePort", 30443),
         trafficApi: r.oneOf("trafficApi", DEFAULTS.trafficApi, TRAFFIC_APIS, "the API the routes are rendered in: istio (VirtualServices) or gatewayApi (Kubernetes Gateway API HTTPRoutes)"),
-        gatewayProvider: r.oneOf("gatewayProvider", DEFAULTS.gatewayProvider, GATEWAY_PROVIDERS, "who serves the edge Gateway with trafficApi gatewayApi: istio (Istio's ingress gateway) or envoyGateway (Envoy Gateway's proxies)"),
+        gatewayProvider: r.oneOf("gatewayProvider", DEFAULTS.gatewayProvider, GATEWAY_PROVIDERS, "who serves the edge Gateway with trafficApi gatewayApi: istio (Istio's ingress gateway), envoyGateway (Envoy Gateway's proxies) or kong (Kong's)"),
         services,
         policies,
         security: readSecurity(r, services, appNamespace, ingressHost, policies.production),

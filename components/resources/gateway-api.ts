@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parseAllDocuments } from "yaml";
 import { isRecord } from "../config/config-reader";
 import { ingressRouteName, versionServiceName } from "../config/names";
-import { edgeGatewaySpec, edgeHttpRouteSpec, EDGE_GATEWAY, GATEWAY_API, GATEWAY_API_CRDS_FILE, httpsRedirectRouteSpec, meshHttpRouteSpec } from "../specs/gateway-api-specs";
+import { edgeGatewaySpec, edgeHttpRouteSpec, EDGE_GATEWAY, GATEWAY_API, GATEWAY_API_CRDS_FILE, gatewayAddressHint, httpsRedirectRouteSpec, meshHttpRouteSpec } from "../specs/gateway-api-specs";
 import { NETWORKING_API, versionDestinationRuleSpec } from "../specs/istio-specs";
 import { GATEWAY_NAMESPACE, GATEWAY_RELEASE } from "../specs/mesh-specs";
 import { appLabels, podSecurityLabels, servicePort, versionSelector } from "../specs/workload-specs";
@@ -18,12 +18,13 @@ import {
     ENVOY_GATEWAY_NAMESPACE,
     ENVOY_PROXY_API,
     ENVOY_PROXY_CONFIG,
-    envoyGatewayAddressHint,
     envoyGatewayClassSpec,
     envoyGatewayCrdsValues,
     envoyGatewayValues,
     envoyProxySpec,
 } from "../specs/envoy-gateway-specs";
+import { KONG_CHART, KONG_GATEWAY_CLASS, KONG_NAMESPACE, KONG_RELEASE, KONG_SERVICE_UPSTREAM, kongGatewayClass, kongValues } from "../specs/kong-specs";
+import type { GatewayProvider } from "../config/config";
 
 /** An object of the install file: what the API server needs to create it. */
 interface InstallObject {
@@ -56,9 +57,18 @@ export function gatewayApiInstall(): readonly InstallObject[] {
 /** What serves the edge Gateway: its class, and what the Gateway must wait for. */
 interface EdgeProvider {
     readonly gatewayClassName: string;
+    /** What the version Services need for this provider's proxies to call them through the mesh. */
+    readonly backendAnnotations?: Readonly<Record<string, string>>;
     readonly addresses?: readonly { readonly type: "Hostname"; readonly value: string }[];
     readonly ready: pulumi.Resource[];
     readonly ingressAddress: pulumi.Output<string>;
+}
+
+/** Another provider's edge: its node port as configured, or the address the provider writes into the Gateway's status. */
+function providedAddress(args: EdgeArgs): pulumi.Output<string> {
+    const { gateway } = args;
+    if (gateway.gatewayServiceType === "NodePort") return pulumi.output(`localhost:${args.tls ? gateway.gatewayHttpsNodePort : gateway.gatewayHttpNodePort}`);
+    return pulumi.output(gatewayAddressHint());
 }
 
 /** Istio's ingress gateway serves it: Istio's manual deployment, the Gateway's address naming that gateway's Service. */
@@ -88,26 +98,50 @@ function envoyGatewayProvider(args: EdgeArgs, crds: pulumi.Resource[], parent: p
         opts([ownCrds]),
     );
     const gatewayClass = new k8s.apiextensions.CustomResource(ENVOY_GATEWAY_CLASS, { apiVersion: GATEWAY_API, kind: "GatewayClass", metadata: { name: ENVOY_GATEWAY_CLASS }, spec: envoyGatewayClassSpec() }, opts([...crds, controller, proxy]));
-    const ingressAddress =
-        gateway.gatewayServiceType === "NodePort" ? pulumi.output(`localhost:${args.tls ? gateway.gatewayHttpsNodePort : gateway.gatewayHttpNodePort}`) : pulumi.output(envoyGatewayAddressHint(GATEWAY_NAMESPACE, EDGE_GATEWAY));
-    return { gatewayClassName: ENVOY_GATEWAY_CLASS, ready: [controller, gatewayClass], ingressAddress };
+    return { gatewayClassName: ENVOY_GATEWAY_CLASS, ready: [controller, gatewayClass], ingressAddress: providedAddress(args) };
 }
+
+/** Kong serves it: its pinned ingress chart (controller and proxies, the proxies joined to the mesh) and its unmanaged GatewayClass. */
+function kongProvider(args: EdgeArgs, crds: pulumi.Resource[], parent: pulumi.Resource): EdgeProvider {
+    const level = args.podSecurity === "restricted" ? "baseline" : args.podSecurity;
+    const namespace = new k8s.core.v1.Namespace(KONG_NAMESPACE, { metadata: { name: KONG_NAMESPACE, labels: podSecurityLabels(level) } }, { parent });
+    const { gateway } = args;
+    // Kong's controller reads the Gateway API at start: the CRDs first; its proxies get Istio's sidecar, so istiod too.
+    const release = helmRelease(
+        KONG_RELEASE,
+        KONG_CHART,
+        KONG_NAMESPACE,
+        kongValues({ serviceType: gateway.gatewayServiceType, replicas: gateway.gatewayReplicas, httpNodePort: gateway.gatewayHttpNodePort, httpsNodePort: gateway.gatewayHttpsNodePort }),
+        { parent, dependsOn: [namespace, ...crds, args.mesh.istiod] },
+    );
+    const { annotations, spec } = kongGatewayClass();
+    const gatewayClass = new k8s.apiextensions.CustomResource(KONG_GATEWAY_CLASS, { apiVersion: GATEWAY_API, kind: "GatewayClass", metadata: { name: KONG_GATEWAY_CLASS, annotations }, spec }, { parent, dependsOn: [...crds, release] });
+    return { gatewayClassName: KONG_GATEWAY_CLASS, backendAnnotations: KONG_SERVICE_UPSTREAM, ready: [release, gatewayClass], ingressAddress: providedAddress(args) };
+}
+
+const PROVIDERS: Record<GatewayProvider, (args: EdgeArgs, crds: pulumi.Resource[], parent: pulumi.Resource) => EdgeProvider> = {
+    istio: (args) => istioProvider(args),
+    envoyGateway: envoyGatewayProvider,
+    kong: kongProvider,
+};
 
 /**
  * The Gateway API's edge: its CRDs, installed first and pinned, and a Gateway served by the configured
- * provider (Istio's ingress gateway, or Envoy Gateway's proxies).
+ * provider (Istio's ingress gateway, Envoy Gateway's or Kong's proxies).
  */
 export class GatewayApiEdge extends pulumi.ComponentResource implements Edge {
     readonly crds: k8s.apiextensions.CustomResource[];
     readonly gateway: k8s.apiextensions.CustomResource;
     readonly ready: pulumi.Resource[];
     readonly ingressAddress: pulumi.Output<string>;
+    readonly backendAnnotations: Readonly<Record<string, string>>;
 
     constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-delivery:index:GatewayApiEdge", name, {}, opts);
         this.crds = gatewayApiInstall().map((object) => new k8s.apiextensions.CustomResource(object.metadata.name, { ...object }, { parent: this }));
-        const provider = args.gateway.gatewayProvider === "envoyGateway" ? envoyGatewayProvider(args, this.crds, this) : istioProvider(args);
+        const provider = PROVIDERS[args.gateway.gatewayProvider](args, this.crds, this);
         this.ingressAddress = provider.ingressAddress;
+        this.backendAnnotations = provider.backendAnnotations ?? {};
         this.gateway = new k8s.apiextensions.CustomResource(
             EDGE_GATEWAY,
             {
@@ -150,7 +184,12 @@ export class GatewayApiAppRouting extends pulumi.ComponentResource {
         const versions = [...new Set(plan.subsets.map((s) => s.version))];
         this.versionServices = versions.map((version) => {
             const serviceName = versionServiceName(plan.name, version);
-            return new k8s.core.v1.Service(serviceName, { metadata: metadata(serviceName, { version }), spec: { selector: versionSelector(plan.name, version), ports: [servicePort(plan)] } }, { parent: this, dependsOn: args.dependsOn });
+            const annotations = args.edge.backendAnnotations;
+            return new k8s.core.v1.Service(
+                serviceName,
+                { metadata: { ...metadata(serviceName, { version }), ...(Object.keys(annotations).length > 0 && { annotations: { ...annotations } }) }, spec: { selector: versionSelector(plan.name, version), ports: [servicePort(plan)] } },
+                { parent: this, dependsOn: args.dependsOn },
+            );
         });
         const policies = versions.flatMap((version) => {
             const serviceName = versionServiceName(plan.name, version);

@@ -77,8 +77,3 @@ export function envoyProxySpec(args: EdgeProxyArgs): EnvoyProxySpec {
         },
     };
 }
-
-/** Where the edge answers when its Service's address is not known to the program (Envoy Gateway names it). */
-export function envoyGatewayAddressHint(gatewayNamespace: string, gateway: string): string {
-    return `pending (kubectl -n ${gatewayNamespace} get gateways.gateway.networking.k8s.io ${gateway} -o jsonpath='{.status.addresses[0].value}')`;
-}

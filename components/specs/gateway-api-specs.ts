@@ -7,7 +7,12 @@ import { versionServiceName } from "../config/names";
 import { durationMs } from "../config/config-reader";
 import type { StringMatch } from "../config/policy-config";
 import type { RequestMatch, RouteRule, ServicePlan } from "../plan/plan";
+import type { GatewayProvider } from "../config/config";
+import { ENVOY_GATEWAY_NAMESPACE } from "./envoy-gateway-specs";
 import { GatewayTlsSpec, SERVICE_PORT } from "./istio-specs";
+import { KONG_NAMESPACE } from "./kong-specs";
+import { GATEWAY_NAMESPACE, GATEWAY_RELEASE } from "./mesh-specs";
+import type { EdgeSource } from "./security-specs";
 
 export const GATEWAY_API = "gateway.networking.k8s.io/v1";
 /** The Gateway API release Istio 1.30.3 is built against, whose standard-channel CRDs the program installs. */
@@ -214,4 +219,15 @@ export function precedenceProblems(plan: ServicePlan): ConfigProblem[] {
     check("in the mesh", meshHttpRouteSpec(plan).rules);
     check("at the edge", routeRules(plan, plan.ingressRules, { prefix: plan.path }));
     return problems;
+}
+
+/** Who the edge's proxies are to the apps' sidecars: Istio's gateway by its service account, another provider's by its namespace. */
+export function edgeSource(provider: GatewayProvider): EdgeSource {
+    if (provider === "istio") return { serviceAccount: `${GATEWAY_NAMESPACE}/${GATEWAY_RELEASE}` };
+    return { namespace: provider === "envoyGateway" ? ENVOY_GATEWAY_NAMESPACE : KONG_NAMESPACE };
+}
+
+/** Where the edge answers when a provider names its Service itself: the address it writes into the Gateway's status. */
+export function gatewayAddressHint(): string {
+    return `pending (kubectl -n ${GATEWAY_NAMESPACE} get gateways.gateway.networking.k8s.io ${EDGE_GATEWAY} -o jsonpath='{.status.addresses[0].value}')`;
 }
