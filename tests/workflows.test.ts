@@ -5,6 +5,8 @@ import { parse } from "yaml";
 import { parseProbeArgs } from "../scripts/probe";
 import { parseRolloutArgs } from "../scripts/rollout";
 import { PROJECT_ROOT, stackNames } from "../scripts/mock-program";
+import { GATEWAY_PROVIDERS } from "../components/config/config";
+import { settingsFor } from "./harness";
 
 const WORKFLOWS = path.join(PROJECT_ROOT, ".github", "workflows");
 const read = (name: string) => fs.readFileSync(path.join(WORKFLOWS, name), "utf8");
@@ -59,6 +61,14 @@ describe("GitHub Actions workflows", () => {
         assert.deepEqual(argv, ["--stack", "dev", "--service", "user-service", "--commit"]);
         assert.notEqual(parseRolloutArgs(argv), "help");
         assert.match(script, /git push/);
+    });
+
+    it("the end-to-end run probes each routing API and every edge provider on its own kind stack", () => {
+        const e2e = parse(read("e2e.yml")) as { jobs: { kind: { strategy: { matrix: { stack: string[] } } } } };
+        const stacks = e2e.jobs.kind.strategy.matrix.stack;
+        const served = stacks.map((stack) => settingsFor(stack)).map((s) => `${s.trafficApi}/${s.trafficApi === "gatewayApi" ? s.gatewayProvider : "-"}/${s.platform}`);
+        assert.deepEqual(served.sort(), ["gatewayApi/envoyGateway/kind", "gatewayApi/istio/kind", "gatewayApi/kong/kind", "istio/-/kind"]);
+        assert.deepEqual([...GATEWAY_PROVIDERS].sort(), ["envoyGateway", "istio", "kong"]);
     });
 
     it("the end-to-end cluster runs a Kubernetes release Istio 1.30 supports (1.32 or newer)", () => {
