@@ -77,12 +77,19 @@ function istioProvider(args: EdgeArgs): EdgeProvider {
     return { gatewayClassName: "istio", addresses: [{ type: "Hostname", value: `${GATEWAY_RELEASE}.${GATEWAY_NAMESPACE}.svc.cluster.local` }], ready: [ingress.release], ingressAddress: ingress.address };
 }
 
+/**
+ * Another provider's namespace, admitted at Pod Security baseline at most: the providers' charts do not promise
+ * the restricted level's seccomp profile on every pod.
+ */
+function providerNamespace(name: string, args: EdgeArgs, parent: pulumi.Resource): k8s.core.v1.Namespace {
+    const level = args.podSecurity === "restricted" ? "baseline" : args.podSecurity;
+    return new k8s.core.v1.Namespace(name, { metadata: { name, labels: podSecurityLabels(level) } }, { parent });
+}
+
 /** Envoy Gateway serves it: its pinned charts, its GatewayClass, and the EnvoyProxy that joins its proxies to the mesh. */
 function envoyGatewayProvider(args: EdgeArgs, crds: pulumi.Resource[], parent: pulumi.Resource): EdgeProvider {
     const opts = (dependsOn: pulumi.Input<pulumi.Resource>[]) => ({ parent, dependsOn });
-    // At most baseline: Envoy Gateway's charts do not promise the restricted level's seccomp profile on every pod.
-    const level = args.podSecurity === "restricted" ? "baseline" : args.podSecurity;
-    const namespace = new k8s.core.v1.Namespace(ENVOY_GATEWAY_NAMESPACE, { metadata: { name: ENVOY_GATEWAY_NAMESPACE, labels: podSecurityLabels(level) } }, opts([]));
+    const namespace = providerNamespace(ENVOY_GATEWAY_NAMESPACE, args, parent);
     const ownCrds = helmRelease("envoy-gateway-crds", ENVOY_GATEWAY_CRDS_CHART, ENVOY_GATEWAY_NAMESPACE, envoyGatewayCrdsValues(), opts([namespace, ...crds]));
     // Its proxies get Istio's sidecar: istiod's injection webhook must serve first.
     const controller = helmRelease("envoy-gateway", ENVOY_GATEWAY_CHART, ENVOY_GATEWAY_NAMESPACE, envoyGatewayValues(), opts([ownCrds, args.mesh.istiod]));
@@ -103,8 +110,7 @@ function envoyGatewayProvider(args: EdgeArgs, crds: pulumi.Resource[], parent: p
 
 /** Kong serves it: its pinned ingress chart (controller and proxies, the proxies joined to the mesh) and its unmanaged GatewayClass. */
 function kongProvider(args: EdgeArgs, crds: pulumi.Resource[], parent: pulumi.Resource): EdgeProvider {
-    const level = args.podSecurity === "restricted" ? "baseline" : args.podSecurity;
-    const namespace = new k8s.core.v1.Namespace(KONG_NAMESPACE, { metadata: { name: KONG_NAMESPACE, labels: podSecurityLabels(level) } }, { parent });
+    const namespace = providerNamespace(KONG_NAMESPACE, args, parent);
     const { gateway } = args;
     // Kong's controller reads the Gateway API at start: the CRDs first; its proxies get Istio's sidecar, so istiod too.
     const release = helmRelease(
@@ -120,7 +126,7 @@ function kongProvider(args: EdgeArgs, crds: pulumi.Resource[], parent: pulumi.Re
 }
 
 const PROVIDERS: Record<GatewayProvider, (args: EdgeArgs, crds: pulumi.Resource[], parent: pulumi.Resource) => EdgeProvider> = {
-    istio: (args) => istioProvider(args),
+    istio: istioProvider,
     envoyGateway: envoyGatewayProvider,
     kong: kongProvider,
 };
