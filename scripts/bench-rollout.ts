@@ -7,7 +7,7 @@ import { asStackConfig } from "../rollout/config-edit";
 import { prepareRollout } from "../rollout/driver";
 import { FLAGGER_DEFAULTS } from "../rollout/flagger";
 import { ArgvReader, UsageError } from "./cli";
-import { stackConfig, StackFileError, stackNames } from "./mock-program";
+import { PROJECT_ROOT, stackConfig, StackFileError, stackNames } from "./mock-program";
 
 const USAGE = `Usage: npm run bench:rollout -- [--stack <name>] [--service <name>] [--runs <n>] [--json]
 
@@ -49,11 +49,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
                 options.json = true;
                 break;
             default:
-                throw args.error(`Unknown flag ${flag}`);
+                throw args.unknown(flag);
         }
     }
-    const stacks = stackNames();
-    if (!stacks.includes(options.stack)) throw args.error(`--stack ${JSON.stringify(options.stack)}: there is no Pulumi.${options.stack}.yaml (stacks: ${stacks.join(", ")}). Fix: --stack ${stacks[0] ?? "dev"}`);
+    args.stack(options.stack, stackNames(), PROJECT_ROOT);
     return options;
 }
 

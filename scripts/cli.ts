@@ -30,4 +30,16 @@ export class ArgvReader {
     error(message: string): UsageError {
         return new UsageError(message, this.usage);
     }
+
+    unknown(flag: string): UsageError {
+        return this.error(`Unknown argument ${JSON.stringify(flag)}`);
+    }
+
+    /** `--stack`'s value, required and one of `stacks` (the Pulumi.<name>.yaml files in `dir`). */
+    stack(value: string | undefined, stacks: readonly string[], dir: string): string {
+        const fix = `Fix: --stack ${stacks[0] ?? "dev"}`;
+        if (value === undefined) throw this.error(`--stack is required. ${fix}`);
+        if (!stacks.includes(value)) throw this.error(`--stack ${JSON.stringify(value)}: there is no Pulumi.${value}.yaml in ${dir} (stacks: ${stacks.join(", ") || "none"}). ${fix}`);
+        return value;
+    }
 }

@@ -79,9 +79,10 @@ export function projectName(): string {
     return project.name;
 }
 
-export function stackNames(): string[] {
+export function stackNames(dir: string = PROJECT_ROOT): string[] {
+    if (!fs.existsSync(dir)) return [];
     return fs
-        .readdirSync(PROJECT_ROOT)
+        .readdirSync(dir)
         .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
         .filter((s): s is string => s !== undefined)
         .sort();

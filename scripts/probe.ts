@@ -78,7 +78,7 @@ export function parseProbeArgs(argv: readonly string[]): ProbeOptions | "help" {
                 break;
             }
             default:
-                throw args.error(`Unknown argument "${flag}"`);
+                throw args.unknown(flag);
         }
     }
     if (base === undefined) throw args.error("--url is required");

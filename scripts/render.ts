@@ -50,17 +50,14 @@ export function parseArgs(argv: readonly string[]): RenderOptions | "help" {
                 break;
             }
             default:
-                throw args.error(`Unknown argument "${flag}"`);
+                throw args.unknown(flag);
         }
     }
-    if (stack === undefined) throw args.error("--stack is required");
-    if (!stackNames().includes(stack)) {
-        throw args.error(`Unknown stack "${stack}": there is no Pulumi.${stack}.yaml (stacks: ${stackNames().join(", ")})`);
-    }
-    const target = out ?? path.join(PROJECT_ROOT, "rendered", stack);
+    const stackName = args.stack(stack, stackNames(), PROJECT_ROOT);
+    const target = out ?? path.join(PROJECT_ROOT, "rendered", stackName);
     const refusal = outDirRefusal(target);
     if (refusal !== undefined) throw args.error(refusal);
-    return { stack, overrides, out: target };
+    return { stack: stackName, overrides, out: target };
 }
 
 /** The file render leaves in its output folder, so that a later render may replace that folder and no other. */

@@ -1,7 +1,6 @@
 // `npm run rollout -- --stack <stack> --service <name>`: a metric-gated release, step by step, each step a
 // stack update (see rollout/driver.ts). Exit codes: 0 promoted, 1 rolled back, 2 bad input or set-up,
 // 130 held by Ctrl-C (continue with --resume).
-import * as fs from "fs";
 import * as path from "path";
 import { ConfigError } from "../components/config/config-reader";
 import { AutomationEngine, RenderEngine, StackEngine } from "../rollout/engines";
@@ -11,7 +10,7 @@ import { clearHeld, readHeld, RolloutLock, SetupError, writeHeld } from "../roll
 import { RolloutRefusal } from "../rollout/plan";
 import { observedRates, previewRollout } from "../rollout/preview";
 import { ArgvReader, UsageError } from "./cli";
-import { PROJECT_ROOT, StackFileError } from "./mock-program";
+import { PROJECT_ROOT, StackFileError, stackNames } from "./mock-program";
 
 const USAGE = `Usage: npm run rollout -- --stack <name> --service <name> [--service <name> ...] [options]
 
@@ -95,18 +94,14 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
                 flags.resume = true;
                 break;
             default:
-                throw args.error(`Unknown argument ${JSON.stringify(flag)}`);
+                throw args.unknown(flag);
         }
     }
-    if (stack === undefined) throw args.error("--stack is required. Fix: --stack dev");
-    if (!fs.existsSync(path.join(cwd, `Pulumi.${stack}.yaml`))) {
-        const stacks = fs.existsSync(cwd) ? fs.readdirSync(cwd).flatMap((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ?? []) : [];
-        throw args.error(`--stack ${JSON.stringify(stack)}: there is no Pulumi.${stack}.yaml in ${cwd} (stacks: ${stacks.join(", ") || "none"}). Fix: --stack ${stacks[0] ?? "dev"}`);
-    }
+    const stackName = args.stack(stack, stackNames(cwd), cwd);
     if (services.length === 0 && !flags.resume) throw args.error("--service is required: the service whose candidate to release. Fix: --service user-service");
     if (requestRate !== undefined && !flags.dryRun) throw args.error("--request-rate applies to --dry-run only. Fix: add --dry-run, or leave --request-rate out");
     if (flags.dryRun && (flags.commit || flags.resume)) throw args.error(`--dry-run changes nothing, so it takes no ${flags.commit ? "--commit" : "--resume"}. Fix: leave it out`);
-    return { stack, services, engine, onInterrupt, cwd, ...flags, ...(requestRate !== undefined && { requestRate }) };
+    return { stack: stackName, services, engine, onInterrupt, cwd, ...flags, ...(requestRate !== undefined && { requestRate }) };
 }
 
 const EXIT = { promoted: 0, rolledBack: 1, held: 130 } as const;

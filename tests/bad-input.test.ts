@@ -229,7 +229,7 @@ describe("bad input: every config key and render flag is refused before anything
 
     for (const [what, argv, message] of [
         ["no --stack", [], /--stack is required/],
-        ["an unknown stack", ["--stack", "qa"], /Unknown stack "qa"/],
+        ["an unknown stack", ["--stack", "qa"], /--stack "qa": there is no Pulumi.qa.yaml/],
         ["--stack without a value", ["--stack"], /--stack needs a value/],
         ["an unknown flag", ["--stack", "dev", "--weight", "5"], /Unknown argument "--weight"/],
         ["--set without =", ["--stack", "dev", "--set", "canaryWeight"], /--set takes key=value/],
