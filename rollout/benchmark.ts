@@ -1,9 +1,12 @@
 // `npm run bench:rollout`'s measurements: rollouts of one canary simulated many times per scenario, each run
 // driven twice on one stream of traffic, once by our driver (the very `runRollout` of `npm run rollout`, on a
 // simulated clock, engine and Prometheus) and once by Flagger's algorithm, then summed up per scenario.
+import { show } from "../components/config/config-reader";
+import { stackConfig } from "../scripts/mock-program";
 import type { ConfigEdit, StackConfig } from "./config-edit";
-import { applyEdits, valueAt } from "./config-edit";
-import { Clock, PreparedRollout, runRollout } from "./driver";
+import { applyEdits, asStackConfig, valueAt } from "./config-edit";
+import { Clock, PreparedRollout, prepareRollout, runRollout } from "./driver";
+import { RolloutRefusal } from "./plan";
 import type { StackEngine } from "./engines";
 import { FLAGGER_DEFAULTS, FlaggerAnalysis, flaggerWeights, RunResult, runFlagger } from "./flagger";
 import { TrafficModel, TrafficStream, VersionProfile } from "./simulation";
@@ -57,6 +60,18 @@ class SimulatedStack implements StackEngine {
         this.weights.push([this.clock.now(), this.share(this.config)]);
         return Promise.resolve([]);
     }
+}
+
+/**
+ * A stack's rollout of one canary, prepared as `npm run rollout` prepares it (every phase's config checked), for
+ * the simulation: the benchmark judges with that stack's steps, interval and analysis.
+ */
+export async function prepareSimulated(stack: string, service: string): Promise<PreparedRollout> {
+    const config = asStackConfig(stackConfig(stack));
+    const engine: StackEngine = { description: `stack ${stack}, simulated`, stackFile: `Pulumi.${stack}.yaml`, readConfig: () => Promise.resolve({ config, secretKeys: [] }), apply: () => Promise.resolve([]) };
+    const prepared = await prepareRollout(engine, stack, [service]);
+    if (prepared.targets[0].release !== "canary") throw new RolloutRefusal([{ key: "--service", value: show(service), allowed: "is a blue/green service; the benchmark compares canary analyses", fix: "--service user-service" }]);
+    return prepared;
 }
 
 /** One run of our driver on `stream`: the prepared rollout of one canary, its evidence read off the stream. */

@@ -1,13 +1,10 @@
 // `npm run bench:rollout`: simulated rollouts of a canary, judged by our analysis (the driver of `npm run
 // rollout` itself) and by Flagger's default algorithm on the same traffic; a table per scenario, or JSON.
-import { show } from "../components/config/config-reader";
 import { RolloutRefusal } from "../rollout/plan";
-import { benchmark, DEFAULT_RATE, HORIZON_MS, ScenarioResult, SCENARIOS, STABLE, targetChecks } from "../rollout/benchmark";
-import { asStackConfig } from "../rollout/config-edit";
-import { prepareRollout } from "../rollout/driver";
+import { benchmark, DEFAULT_RATE, HORIZON_MS, prepareSimulated, ScenarioResult, SCENARIOS, STABLE, targetChecks } from "../rollout/benchmark";
 import { FLAGGER_DEFAULTS } from "../rollout/flagger";
 import { ArgvReader, UsageError } from "./cli";
-import { PROJECT_ROOT, stackConfig, StackFileError, stackNames } from "./mock-program";
+import { PROJECT_ROOT, StackFileError, stackNames } from "./mock-program";
 
 const USAGE = `Usage: npm run bench:rollout -- [--stack <name>] [--service <name>] [--runs <n>] [--json]
 
@@ -88,10 +85,7 @@ export async function main(argv: readonly string[], out: (line: string) => void)
         out(USAGE);
         return 0;
     }
-    const config = asStackConfig(stackConfig(options.stack));
-    const engine = { description: `stack ${options.stack}, simulated`, stackFile: `Pulumi.${options.stack}.yaml`, readConfig: () => Promise.resolve({ config, secretKeys: [] }), apply: () => Promise.resolve([]) };
-    const prepared = await prepareRollout(engine, options.stack, [options.service]);
-    if (prepared.targets[0].release !== "canary") throw new RolloutRefusal([{ key: "--service", value: show(options.service), allowed: "is a blue/green service; the benchmark compares canary analyses", fix: "--service user-service" }]);
+    const prepared = await prepareSimulated(options.stack, options.service);
     const results = await benchmark(prepared, SCENARIOS, options.runs);
     const checks = targetChecks(results);
     if (options.json) {

@@ -5,14 +5,13 @@ import * as fs from "fs";
 import * as path from "path";
 import { ROLLOUT_DEFAULTS } from "../components/config/rollout-config";
 import { judge, NEW_RECORD, ServiceRecord } from "../rollout/analysis";
-import { benchmark, runPair, SCENARIOS, STABLE, targetChecks } from "../rollout/benchmark";
-import { asStackConfig } from "../rollout/config-edit";
-import { PreparedRollout, prepareRollout } from "../rollout/driver";
+import { benchmark, prepareSimulated, runPair, SCENARIOS, STABLE, targetChecks } from "../rollout/benchmark";
+import type { PreparedRollout } from "../rollout/driver";
 import { FLAGGER_DEFAULTS, runFlagger } from "../rollout/flagger";
 import { poisson, Random, TrafficModel, TrafficStream } from "../rollout/simulation";
 import { histogramQuantile } from "../rollout/statistics";
 import { main, parseBenchArgs } from "../scripts/bench-rollout";
-import { PROJECT_ROOT, stackConfig } from "../scripts/mock-program";
+import { PROJECT_ROOT } from "../scripts/mock-program";
 
 describe("rollout statistics: building blocks", () => {
     it("computes histogram_quantile as Prometheus does", () => {
@@ -82,8 +81,7 @@ describe("rollout statistics: the sequential tests keep their error budget", () 
 describe("rollout statistics: the benchmark against Flagger", () => {
     let prepared: PreparedRollout;
     before(async () => {
-        const config = asStackConfig(stackConfig("dev"));
-        prepared = await prepareRollout({ description: "test", stackFile: "Pulumi.dev.yaml", readConfig: () => Promise.resolve({ config, secretKeys: [] }), apply: () => Promise.resolve([]) }, "dev", ["user-service"]);
+        prepared = await prepareSimulated("dev", "user-service");
     });
 
     it("runs both algorithms on the very same traffic, whichever runs first", async () => {

@@ -32,7 +32,7 @@ export interface AnalysisSettings {
     readonly missedRegressionPercent: number;
     /** Worse on errors: this many points of error rate above the stable version's. */
     readonly errorMarginPoints: number;
-    /** Worse on latency: this many times the stable version's share of requests slower than the stable's p95. */
+    /** Worse on latency: this many times the stable version's share of slow requests (past the histogram bound nearest under its p95). */
     readonly slowRatio: number;
 }
 
