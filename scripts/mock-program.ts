@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse, parseDocument } from "yaml";
 import { SECRET_KEYS } from "../components/config/security-config";
 import { cliString } from "../rollout/config-edit";
+import { ConfigError } from "../components/config/config-reader";
 
 /** The folder with Pulumi.yaml: the parent of scripts/, also when running compiled from bin/scripts/. */
 export const PROJECT_ROOT = [path.resolve(__dirname, ".."), path.resolve(__dirname, "..", "..")].find((dir) => fs.existsSync(path.join(dir, "Pulumi.yaml"))) ?? path.resolve(__dirname, "..");
@@ -224,9 +225,27 @@ let previousRun: Promise<unknown> = Promise.resolve();
  * `values`, under mocks that record every resource as the provider would receive it.
  */
 export function runUnderMocks(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[], program: () => Record<string, unknown>): Promise<ProgramRun> {
-    const run = previousRun.catch(() => undefined).then(() => runOnce(stack, values, secretKeys, program));
+    const run = previousRun.catch(() => undefined).then(() => runWithoutPromiseTraces(stack, values, secretKeys, program));
     previousRun = run;
     return run;
+}
+
+/**
+ * runOnce with V8's stack capture off. The SDK takes a stack trace for every promise it makes (for its leak
+ * report), about half of a run's time under mocks. A run that fails with anything but a config refusal is run
+ * again with traces on, so a bug in the program still reports where it was thrown.
+ */
+async function runWithoutPromiseTraces(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[], program: () => Record<string, unknown>): Promise<ProgramRun> {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+        return await runOnce(stack, values, secretKeys, program);
+    } catch (error) {
+        if (error instanceof ProgramError && error.cause instanceof ConfigError) throw error;
+    } finally {
+        Error.stackTraceLimit = limit;
+    }
+    return runOnce(stack, values, secretKeys, program);
 }
 
 async function runOnce(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[], program: () => Record<string, unknown>): Promise<ProgramRun> {
