@@ -26,11 +26,14 @@ export function commitMessage(stack: string, services: readonly string[], outcom
     return [`rollout(${stack}): ${services.join(", ")} ${verb}`, "", outcome.reason, ...(outcome.metrics.length > 0 ? ["", "Deciding metrics:", ...outcome.metrics.map((m) => `  ${m}`)] : [])].join("\n");
 }
 
-/** Commits the stack file alone; returns the new commit's hash. */
+/**
+ * Commits the stack file alone; returns the new commit's hash. A rollback usually leaves the file as it was
+ * committed before the rollout: the commit is then empty, and still records the attempt and why it failed.
+ */
 export function commitStackFile(stackFile: string, message: string): string {
     const dir = path.dirname(stackFile);
     const file = path.basename(stackFile);
     git(dir, ["add", "--", file]);
-    git(dir, ["commit", "--quiet", "-m", message, "--", file]);
+    git(dir, ["commit", "--quiet", "--allow-empty", "-m", message, "--", file]);
     return git(dir, ["rev-parse", "HEAD"]);
 }
