@@ -2,9 +2,14 @@
 // port, scripts/prometheus.mjs): Istio's standard metrics (istio_requests_total,
 // istio_request_duration_milliseconds) with their labels, for traffic that follows the routes the rollout last
 // rendered, shaped by each scenario.
+//
+// It serves from a worker thread of its own, as a cluster's proxies serve apart from the rollout command: the
+// command's renders hold the test process's main thread for a while, and an exporter there would miss scrapes
+// (Prometheus gives up on a scrape after its interval), leaving windows with too few samples to judge.
 import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
+import { isMainThread, parentPort, Worker } from "worker_threads";
 import { parse } from "yaml";
 import { ISTIO_BUCKETS_MS } from "../../rollout/simulation";
 
@@ -17,37 +22,65 @@ export interface VersionBehaviour {
     readonly latencyMs: number;
 }
 
-/** One app's traffic: requests per second at the edge, and how each version answers. */
+/** One app's traffic: requests per second at the edge, how each version answers, and where its routes are rendered. */
 export interface AppTraffic {
     readonly namespace: string;
     readonly app: string;
     readonly requestsPerSecond: number;
     readonly versions: Readonly<Record<string, VersionBehaviour>>;
-    /** Requests per second each version receives now (served and mirrored). */
-    readonly route: () => Readonly<Record<string, number>>;
+    /** The folder `npm run render` (the rollout's render engine) writes this app's objects to. */
+    readonly renderDir: string;
+    /** The version that takes all requests until the first render. */
+    readonly stable: string;
+}
+
+/** What an app's versions were given: requests served so far, and the highest share of live traffic each had. */
+export interface AppStats {
+    readonly served: Readonly<Record<string, { readonly ok: number; readonly failed: number }>>;
+    /** In percent of the edge's requests, mirrored copies not counted. */
+    readonly maxLivePercent: Readonly<Record<string, number>>;
+}
+
+interface Route {
+    /** Requests per second each version takes live. */
+    readonly live: Readonly<Record<string, number>>;
+    /** Requests per second each version receives as mirrored copies. */
+    readonly mirrored: Readonly<Record<string, number>>;
 }
 
 /**
  * Where an app's requests go, read from the rendered mesh VirtualService and DestinationRule: the release
- * route's weights, plus the mirrored share, per pod version. Before the first render, all to `stable`.
+ * route's weights and the mirrored share, per pod version. Before the first render, all to `stable`; while a
+ * render replaces its folder, the last route read (as a proxy keeps its configuration until a new one arrives).
  */
-export function renderedRoute(renderDir: string, namespace: string, app: string, stable: string, requestsPerSecond: number): () => Record<string, number> {
+function routeReader(traffic: AppTraffic): () => Route {
+    const { renderDir, namespace, app, stable, requestsPerSecond } = traffic;
+    let last: Route = { live: { [stable]: requestsPerSecond }, mirrored: {} };
     return () => {
         const vsFile = path.join(renderDir, `virtualservice-${namespace}-${app}.yaml`);
         const drFile = path.join(renderDir, `destinationrule-${namespace}-${app}.yaml`);
-        if (!fs.existsSync(vsFile) || !fs.existsSync(drFile)) return { [stable]: requestsPerSecond };
-        type Route = { route: { destination: { subset: string }; weight?: number }[]; mirrors?: { destination: { subset: string }; percentage?: { value: number } }[] };
-        const vs = parse(fs.readFileSync(vsFile, "utf8")) as { spec: { http: Route[] } };
-        const dr = parse(fs.readFileSync(drFile, "utf8")) as { spec: { subsets: { name: string; labels: { version: string } }[] } };
+        let vsText: string;
+        let drText: string;
+        try {
+            vsText = fs.readFileSync(vsFile, "utf8");
+            drText = fs.readFileSync(drFile, "utf8");
+        } catch {
+            return last;
+        }
+        type Http = { route: { destination: { subset: string }; weight?: number }[]; mirrors?: { destination: { subset: string }; percentage?: { value: number } }[] };
+        const vs = parse(vsText) as { spec: { http: Http[] } };
+        const dr = parse(drText) as { spec: { subsets: { name: string; labels: { version: string } }[] } };
         const version = (subset: string) => dr.spec.subsets.find((s) => s.name === subset)?.labels.version ?? subset;
         const release = vs.spec.http[vs.spec.http.length - 1];
-        const rates: Record<string, number> = {};
-        for (const d of release.route) rates[version(d.destination.subset)] = (rates[version(d.destination.subset)] ?? 0) + (requestsPerSecond * (d.weight ?? 100)) / 100;
+        const live: Record<string, number> = {};
+        const mirrored: Record<string, number> = {};
+        for (const d of release.route) live[version(d.destination.subset)] = (live[version(d.destination.subset)] ?? 0) + (requestsPerSecond * (d.weight ?? 100)) / 100;
         for (const mirror of release.mirrors ?? []) {
-            const mirrored = version(mirror.destination.subset);
-            rates[mirrored] = (rates[mirrored] ?? 0) + (requestsPerSecond * (mirror.percentage?.value ?? 100)) / 100;
+            const to = version(mirror.destination.subset);
+            mirrored[to] = (mirrored[to] ?? 0) + (requestsPerSecond * (mirror.percentage?.value ?? 100)) / 100;
         }
-        return rates;
+        last = { live, mirrored };
+        return last;
     };
 }
 
@@ -58,20 +91,28 @@ interface Counters {
     sum: number;
 }
 
-/** Serves /metrics for every registered app; each scrape adds the requests since the last one. */
-export class MeshMetricsExporter {
-    private readonly apps: { traffic: AppTraffic; counters: Map<string, Counters>; last: number }[] = [];
-    private server?: http.Server;
+interface ServedApp {
+    readonly traffic: AppTraffic;
+    readonly route: () => Route;
+    readonly counters: Map<string, Counters>;
+    readonly maxLivePercent: Record<string, number>;
+    last: number;
+}
+
+/** The worker's side: counts requests as wall time passes and serves them as Istio's metrics. */
+class MetricsServer {
+    private readonly apps: ServedApp[] = [];
 
     add(traffic: AppTraffic): void {
         const counters = new Map(Object.keys(traffic.versions).map((v) => [v, { ok: 0, failed: 0, buckets: BUCKETS_MS.map(() => 0), sum: 0 }]));
-        this.apps.push({ traffic, counters, last: Date.now() });
+        this.apps.push({ traffic, route: routeReader(traffic), counters, maxLivePercent: {}, last: Date.now() });
     }
 
-    /** Requests each version of an app has received so far. */
-    served(app: string, namespace: string): Record<string, { ok: number; failed: number }> {
+    stats(namespace: string, app: string): AppStats | undefined {
+        this.advance();
         const entry = this.apps.find((a) => a.traffic.app === app && a.traffic.namespace === namespace);
-        return Object.fromEntries([...(entry?.counters ?? [])].map(([v, c]) => [v, { ok: c.ok, failed: c.failed }]));
+        if (entry === undefined) return undefined;
+        return { served: Object.fromEntries([...entry.counters].map(([v, c]) => [v, { ok: c.ok, failed: c.failed }])), maxLivePercent: { ...entry.maxLivePercent } };
     }
 
     private advance(): void {
@@ -79,10 +120,13 @@ export class MeshMetricsExporter {
         for (const entry of this.apps) {
             const seconds = (now - entry.last) / 1000;
             entry.last = now;
-            const rates = entry.traffic.route();
+            const { live, mirrored } = entry.route();
+            if (entry.traffic.requestsPerSecond > 0) {
+                for (const [version, rate] of Object.entries(live)) entry.maxLivePercent[version] = Math.max(entry.maxLivePercent[version] ?? 0, (rate / entry.traffic.requestsPerSecond) * 100);
+            }
             for (const [version, counters] of entry.counters) {
                 const behaviour = entry.traffic.versions[version];
-                const requests = (rates[version] ?? 0) * seconds;
+                const requests = ((live[version] ?? 0) + (mirrored[version] ?? 0)) * seconds;
                 counters.failed += requests * behaviour.errorRate;
                 counters.ok += requests * (1 - behaviour.errorRate);
                 BUCKETS_MS.forEach((le, i) => {
@@ -93,7 +137,7 @@ export class MeshMetricsExporter {
         }
     }
 
-    private metrics(): string {
+    metrics(): string {
         this.advance();
         const lines = ["# TYPE istio_requests_total counter", "# TYPE istio_request_duration_milliseconds histogram"];
         for (const { traffic, counters } of this.apps) {
@@ -127,37 +171,102 @@ export class MeshMetricsExporter {
         }
         return `${lines.join("\n")}\n`;
     }
+}
+
+type Ask = { readonly kind: "start"; readonly port: number } | { readonly kind: "add"; readonly traffic: AppTraffic } | { readonly kind: "stats"; readonly namespace: string; readonly app: string };
+type Request = Ask & { readonly id: number };
+type Reply = { readonly id: number; readonly stats?: AppStats; readonly error?: string };
+
+/** The worker thread: this same module, started by MeshMetricsExporter. */
+function serveInWorker(port: NonNullable<typeof parentPort>): void {
+    const metrics = new MetricsServer();
+    const server = http.createServer((req, res) => {
+        if (req.url !== "/metrics") {
+            res.writeHead(404).end();
+            return;
+        }
+        res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(metrics.metrics());
+    });
+    port.on("message", (request: Request) => {
+        const reply = (r: Omit<Reply, "id">) => {
+            port.postMessage({ id: request.id, ...r } satisfies Reply);
+        };
+        switch (request.kind) {
+            case "start":
+                server.once("error", (error) => {
+                    reply({ error: error.message });
+                });
+                server.listen(request.port, "127.0.0.1", () => {
+                    reply({});
+                });
+                return;
+            case "add":
+                metrics.add(request.traffic);
+                reply({});
+                return;
+            case "stats":
+                reply({ stats: metrics.stats(request.namespace, request.app) });
+                return;
+        }
+    });
+}
+
+if (!isMainThread && parentPort !== null) serveInWorker(parentPort);
+
+/** Serves /metrics from a worker thread for every app added; each scrape adds the requests since the last one. */
+export class MeshMetricsExporter {
+    private worker?: Worker;
+    private nextId = 0;
+    private readonly pending = new Map<number, (reply: Reply) => void>();
+
+    private ask(request: Ask): Promise<Reply> {
+        const worker = this.worker;
+        if (worker === undefined) return Promise.reject(new Error("the exporter is not started"));
+        const id = this.nextId++;
+        return new Promise((resolve, reject) => {
+            this.pending.set(id, (reply) => {
+                if (reply.error === undefined) resolve(reply);
+                else reject(new Error(reply.error));
+            });
+            worker.postMessage({ ...request, id });
+        });
+    }
 
     /** Listens on the loopback port Prometheus scrapes. */
     async start(port: number): Promise<void> {
-        this.server = http.createServer((req, res) => {
-            if (req.url !== "/metrics") {
-                res.writeHead(404).end();
-                return;
-            }
-            res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(this.metrics());
+        this.worker = new Worker(__filename);
+        this.worker.on("message", (reply: Reply) => {
+            this.pending.get(reply.id)?.(reply);
+            this.pending.delete(reply.id);
         });
-        await new Promise<void>((resolve) => this.server?.listen(port, "127.0.0.1", resolve));
+        await this.ask({ kind: "start", port });
     }
 
-    stop(): Promise<void> {
-        return new Promise((resolve) => {
-            if (this.server === undefined) resolve();
-            else this.server.close(() => {
-                resolve();
-            });
-        });
+    async add(traffic: AppTraffic): Promise<void> {
+        await this.ask({ kind: "add", traffic });
+    }
+
+    /** What an app's versions were given so far. */
+    async stats(namespace: string, app: string): Promise<AppStats> {
+        const { stats } = await this.ask({ kind: "stats", namespace, app });
+        if (stats === undefined) throw new Error(`the exporter serves no app ${namespace}/${app}`);
+        return stats;
+    }
+
+    async stop(): Promise<void> {
+        await this.worker?.terminate();
+        this.worker = undefined;
     }
 }
 
 /** Waits until Prometheus holds a few scrapes of a namespace's request counters, as a cluster that has been serving would. */
 export async function waitForSeries(prometheusUrl: string, namespace: string): Promise<void> {
     const query = `min(count_over_time(istio_requests_total{destination_workload_namespace="${namespace}"}[1m]))`;
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 300; i++) {
         // Prometheus may still be starting: no answer is a wait, like too few samples.
         const body = (await fetch(`${prometheusUrl}/api/v1/query?${new URLSearchParams({ query }).toString()}`).then((r) => r.json(), () => undefined)) as { data: { result: { value: [number, string] }[] } } | undefined;
         if (Number(body?.data.result[0]?.value[1] ?? 0) >= 3) return;
         await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    throw new Error(`Prometheus never scraped the requests of ${namespace}`);
+    throw new Error(`Prometheus never scraped the requests of ${namespace} within a minute`);
 }
