@@ -134,13 +134,18 @@ describe("stack config", () => {
             ["an unknown field", { "a-service": { path: "/a", release: "single", versions: ["v1"], weight: 5 } }, "services.a-service.weight"],
             ["two services on one path", { "a-service": { path: "/a", release: "single", versions: ["v1"] }, "b-service": { path: "/a", release: "single", versions: ["v1"] } }, "services.b-service.path"],
             ["a path under another service's path", { "a-service": { path: "/api", release: "single", versions: ["v1"] }, "b-service": { path: "/api/v2", release: "single", versions: ["v1"] } }, "services.b-service.path"],
-            ["a path that starts another service's path", { "a-service": { path: "/users-admin", release: "single", versions: ["v1"] }, "b-service": { path: "/users", release: "single", versions: ["v1"] } }, "services.b-service.path"],
+            ["a path that is another's but for a trailing slash", { "a-service": { path: "/users/", release: "single", versions: ["v1"] }, "b-service": { path: "/users", release: "single", versions: ["v1"] } }, "services.b-service.path"],
             ["an empty catalogue", {}, "services"],
         ] as const) {
             it(`refuses ${what}`, () => {
                 assert.deepEqual(problemsOf(catalogue(services)).map((p) => p.key), [key]);
             });
         }
+
+        it("accepts paths that only share a string prefix: the ingress matches whole segments", () => {
+            const settings = readSettings(source(catalogue({ "a-service": { path: "/users-admin", release: "single", versions: ["v1"] }, "b-service": { path: "/users", release: "single", versions: ["v1"] } })));
+            assert.deepEqual(settings.services.map((s) => s.path), ["/users-admin", "/users"]);
+        });
 
         it("refuses services that are not JSON", () => {
             assert.equal(problemsOf({ services: "user-service" })[0].key, "services");

@@ -33,6 +33,13 @@ const requests = (gateway: string): Request[] => {
     return [
         at("user-service", "/users"),
         at("user-service", "/users/42"),
+        // Path prefixes match whole segments on both APIs.
+        at("user-service", "/users/"),
+        at("user-service", "/usersearch"),
+        at("user-service", "/users-export"),
+        at("user-service", "/users/beta"),
+        at("user-service", "/users/beta/7"),
+        at("user-service", "/users/betamax"),
         at("user-service", "/users", { "x-user-type": "beta" }),
         at("user-service", "/users", { "x-user-type": "alpha" }),
         at("user-service", "/users", { testuser: "kim" }),
@@ -50,13 +57,14 @@ const requests = (gateway: string): Request[] => {
 };
 
 describe("trafficApi gatewayApi: where requests land", () => {
-    const stacks: [string, Record<string, unknown>][] = [
-        ["gateway", {}],
+    const stacks: [string, string, Record<string, unknown>][] = [
+        ["gateway", "gateway", {}],
         // dev's retries are the one thing the standard channel cannot say.
-        ["dev", { resilience: {} }],
+        ["dev", "dev", { resilience: {} }],
+        ["a rule with a path prefix of its own", "gateway", { routes: { "user-service": [{ name: "beta-path", path: { prefix: "/users/beta" }, to: "v2" }] } }],
     ];
-    for (const [stack, overrides] of stacks) {
-        it(`${stack}: the same as the VirtualServices, for canary, blue/green, A/B and preview, at the edge and in the mesh`, () => {
+    for (const [label, stack, overrides] of stacks) {
+        it(`${label}: the same as the VirtualServices, for canary, blue/green, A/B and preview, at the edge and in the mesh`, () => {
             let compared = 0;
             for (const canaryWeight of [0, 10, 50, 100]) {
                 for (const activeColor of ["blue", "green"]) {
@@ -69,7 +77,7 @@ describe("trafficApi gatewayApi: where requests land", () => {
                     }
                 }
             }
-            assert.equal(compared, 8 * 29);
+            assert.equal(compared, 8 * 41);
         });
     }
 

@@ -288,6 +288,8 @@ describe("routing policies", () => {
             ["a regex path with a top-level alternative", rule({ path: { regex: "/users/beta|/products.*" } }), "routes.user-service[0].path"],
             ["a regex path that starts with a class", rule({ path: { regex: "[/]users/beta" } }), "routes.user-service[0].path"],
             ["a regex path whose prefix a quantifier may drop", rule({ path: { regex: "/users?.*" } }), "routes.user-service[0].path"],
+            ["a regex path that may leave the service's segment", rule({ path: { regex: "/users.*" } }), "routes.user-service[0].path"],
+            ["a prefix path that only shares the service's string prefix", rule({ path: { prefix: "/usersearch" } }), "routes.user-service[0].path"],
             ["an uppercase preview header", { previewHeader: "X-Preview" }, "previewHeader"],
             ["a non-boolean production flag", { production: "yes" }, "production"],
         ] as const) {
@@ -297,7 +299,7 @@ describe("routing policies", () => {
         }
 
         it("keeps a rule's path inside its service: such paths are accepted, and capture nothing of another service", () => {
-            for (const path of [{ prefix: "/users/beta" }, { exact: "/users" }, { regex: "^/users/(beta|canary)/.*" }, { regex: "/users\\.v2" }]) {
+            for (const path of [{ prefix: "/users/beta" }, { exact: "/users" }, { regex: "^/users/(beta|canary)/.*" }, { regex: "/users/v\\d+" }]) {
                 assert.deepEqual(problemKeys(rule({ path })), [], JSON.stringify(path));
             }
             const [problem] = configProblems(rule({ path: { prefix: "/products" } }));

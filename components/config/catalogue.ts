@@ -87,6 +87,17 @@ export function candidateSubset(service: ServiceSettings, activeColor: Color): s
 
 /** Service and version names: DNS-1035 labels, as a Service name must be (a letter first). */
 const SERVICE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** A path prefix without its trailing slashes: prefixes match whole path segments, and a trailing slash changes nothing. */
+export function segmentBase(prefix: string): string {
+    return prefix.replace(/\/+$/, "");
+}
+
+/** Is `path` the prefix itself or under it, segment by segment (/users/42 is under /users, /usersearch is not)? */
+export function underPrefix(path: string, prefix: string): boolean {
+    const base = segmentBase(prefix);
+    return path === base || path.startsWith(`${base}/`);
+}
+
 const PATH_PREFIX = /^\/[A-Za-z0-9._~\-/]*$/;
 
 const VERSION_COUNT: Record<ReleaseStrategy, number> = { canary: 2, blueGreen: 2, single: 1 };
@@ -174,13 +185,16 @@ export function readServices(reader: Reader): readonly ServiceSettings[] {
             });
         }
     }
-    // The gateway matches each service's path as a string prefix, one VirtualService per service, and Istio
-    // orders one host's VirtualServices by creation time: where one path starts another, which service
-    // answers would be left to chance.
+    // The gateway matches each service's path prefix by whole segments, one VirtualService per service, and
+    // Istio orders one host's VirtualServices by creation time: where one path lies under another, which
+    // service answers would be left to chance.
     services.forEach((s, i) => {
-        const other = services.slice(0, i).find((o) => s.path.startsWith(o.path) || o.path.startsWith(s.path));
+        const other = services.slice(0, i).find((o) => underPrefix(segmentBase(s.path), o.path) || underPrefix(segmentBase(o.path), s.path));
         if (other === undefined) return;
-        const clash = other.path === s.path ? `must be unique; ${other.name} already uses it` : `must not overlap services.${other.name}.path ${JSON.stringify(other.path)}: the ingress matches path prefixes, so which of the two services answers a request under both would be left to chance`;
+        const clash =
+            segmentBase(other.path) === segmentBase(s.path)
+                ? `must be unique; ${other.name} already uses it`
+                : `must not overlap services.${other.name}.path ${JSON.stringify(other.path)}: the ingress matches path prefixes by whole segments, so which of the two services answers a request under both would be left to chance`;
         reader.fail(`services.${s.name}.path`, show(s.path), clash, `pulumi config set --path 'services.${s.name}.path' /${s.name}`);
     });
     return services;

@@ -1,7 +1,7 @@
 // Routing policies from stack config: match rules, blue/green preview, mirroring, faults, resilience and
 // local rate limits, each keyed by service name. Pure validation into typed settings.
 import { DurationRange, durationMs, isRecord, Reader, setCommand, setPathCommand, show } from "./config-reader";
-import { ServiceSettings, subsetsOf } from "./catalogue";
+import { segmentBase, ServiceSettings, subsetsOf, underPrefix } from "./catalogue";
 import { RE2JS } from "re2js";
 
 export type StringMatch = { readonly exact: string } | { readonly prefix: string } | { readonly regex: string };
@@ -159,10 +159,12 @@ function regexLiteralPrefix(pattern: string): string {
     return prefix;
 }
 
-/** Does every path the match accepts lie under the service's ingress path prefix? */
+/** Does every path the match accepts lie under the service's ingress path prefix, by whole segments? */
 function pathWithin(match: StringMatch, servicePath: string): boolean {
-    const start = "regex" in match ? regexLiteralPrefix(match.regex) : "exact" in match ? match.exact : match.prefix;
-    return start.startsWith(servicePath);
+    if ("exact" in match) return underPrefix(match.exact, servicePath);
+    if ("prefix" in match) return underPrefix(segmentBase(match.prefix), servicePath);
+    // A regex may match more than its literal start: only a start that already ends a segment of the prefix keeps it inside.
+    return regexLiteralPrefix(match.regex).startsWith(`${segmentBase(servicePath)}/`);
 }
 
 function readStringMatch(r: Reader, at: string, value: unknown, allowPrefix: boolean): StringMatch | undefined {
@@ -224,7 +226,7 @@ function readRule(r: Reader, at: string, value: unknown, service: ServiceSetting
         r.fail(
             `${at}.path`,
             show(value.path),
-            `must stay under ${service.name}'s path ${service.path}: an exact or prefix path starts with ${service.path}, a regex begins with it literally (${service.path}/.*, not (?i)${service.path} or a|b)`,
+            `must stay under ${service.name}'s path ${service.path}, by whole segments: an exact or prefix path is ${segmentBase(service.path)} or starts with ${segmentBase(service.path)}/, a regex begins with ${segmentBase(service.path)}/ literally (${segmentBase(service.path)}/beta/.*, not (?i)${service.path}, ${segmentBase(service.path)}.* or a|b)`,
             setPathCommand(`${at}.path.prefix`, `${service.path}/beta`),
         );
     }

@@ -4,7 +4,7 @@ import type { IDestinationRule } from "@kubernetes-models/istio/networking.istio
 import type { IGateway } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway" with { "resolution-mode": "import" };
 import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService" with { "resolution-mode": "import" };
 import type { IEnvoyFilter } from "@kubernetes-models/istio/networking.istio.io/v1alpha3/EnvoyFilter" with { "resolution-mode": "import" };
-import { RateLimitSettings } from "../config/policy-config";
+import type { RateLimitSettings, StringMatch } from "../config/policy-config";
 import { durationMs } from "../config/config-reader";
 import { RouteRule, ServicePlan } from "../plan/plan";
 
@@ -66,17 +66,28 @@ export function versionDestinationRuleSpec(plan: ServicePlan, host: string): Des
     return trafficPolicy && { host, trafficPolicy };
 }
 
-/** Istio's match for a rule; `scope` adds the ingress path prefix where the rule has no path of its own. */
-function matchOf(rule: RouteRule, scope: HttpMatch | undefined): HttpMatch[] | undefined {
-    const own: HttpMatch = {
-        ...(rule.match?.headers && { headers: { ...rule.match.headers } }),
-        ...(rule.match?.path && { uri: { ...rule.match.path } }),
-    };
-    const merged: HttpMatch = { ...scope, ...own };
-    return Object.keys(merged).length === 0 ? undefined : [merged];
+type UriMatch = NonNullable<HttpMatch["uri"]>;
+
+/**
+ * Istio's matches for a path. A prefix matches whole path segments, as the Gateway API's PathPrefix does
+ * (/users matches /users and /users/42, not /usersearch; a trailing slash is ignored): Istio's own `prefix` is
+ * a string prefix, so it becomes the exact path or the path and a slash.
+ */
+export function uriMatches(path: StringMatch): UriMatch[] {
+    if (!("prefix" in path)) return [{ ...path }];
+    const base = path.prefix.replace(/\/+$/, "");
+    return base === "" ? [{ prefix: "/" }] : [{ exact: base }, { prefix: `${base}/` }];
 }
 
-function httpRoutes(plan: ServicePlan, rules: readonly RouteRule[], scope: HttpMatch | undefined): HttpRoute[] {
+/** Istio's matches for a rule (any of them); `scope` is the ingress path prefix, where the rule has no path of its own. */
+function matchOf(rule: RouteRule, scope: StringMatch | undefined): HttpMatch[] | undefined {
+    const path = rule.match?.path ?? scope;
+    const headers = rule.match?.headers && { headers: { ...rule.match.headers } };
+    if (path === undefined) return headers && [headers];
+    return uriMatches(path).map((uri) => ({ ...headers, uri }));
+}
+
+function httpRoutes(plan: ServicePlan, rules: readonly RouteRule[], scope: StringMatch | undefined): HttpRoute[] {
     const destination = (subset: string) => ({ host: plan.host, subset, port: { number: SERVICE_PORT } });
     return rules.map((rule) => {
         const match = matchOf(rule, scope);
@@ -122,7 +133,7 @@ export function ingressVirtualServiceSpec(plan: ServicePlan, gateway: string, in
     return {
         hosts: [ingressHost],
         gateways: [gateway],
-        http: httpRoutes(plan, plan.ingressRules, { uri: { prefix: plan.path } }),
+        http: httpRoutes(plan, plan.ingressRules, { prefix: plan.path }),
     };
 }
 
