@@ -3,7 +3,7 @@ import { readSettings } from "../components/config/config";
 import { cookieRegex } from "../components/plan/plan";
 import { re2Refusal } from "../components/config/policy-config";
 import { PRODUCTION_MINIMUM, routingOf, configProblems, configSource, fqdn, INGRESS, must, planFor, ProgramRun, refused, Request, routeVia, run, shares, virtualServiceSpecs } from "./harness";
-import { rateLimitFilterSpec } from "../components/specs/istio-specs";
+import { rateLimitFilterSpec, ROUTER_FILTER } from "../components/specs/istio-specs";
 import { policySummary } from "../components/plan/outputs";
 
 const request = (gateway: string, service: string, path: string, headers: Record<string, string> = {}) => ({
@@ -245,6 +245,24 @@ describe("routing policies", () => {
         });
     });
 
+    type FilterPatch = NonNullable<ReturnType<typeof rateLimitFilterSpec>["configPatches"]>[number];
+
+    /**
+     * An HTTP_FILTER patch as Istio applies it (istio 1.30.3, envoyfilter/listener_patch.go, patchHTTPFilters):
+     * INSERT_BEFORE with no subFilter goes first of all; with one, right before that filter, and nowhere if the
+     * chain has none.
+     */
+    function applyHttpFilterPatch(chain: readonly string[], patch: FilterPatch): string[] {
+        const name = (patch.patch?.value as { name?: unknown } | undefined)?.name;
+        assert.equal(patch.applyTo, "HTTP_FILTER");
+        assert.equal(patch.patch?.operation, "INSERT_BEFORE");
+        assert.ok(typeof name === "string");
+        const anchor = patch.match?.listener?.filterChain?.filter?.subFilter?.name;
+        if (anchor === undefined) return [name, ...chain];
+        const at = chain.indexOf(anchor);
+        return at < 0 ? [...chain] : [...chain.slice(0, at), name, ...chain.slice(at)];
+    }
+
     describe("local rate limiting", () => {
         it("adds an EnvoyFilter with Envoy's local rate limit token bucket on the service's inbound sidecar", async () => {
             const result = await run("prod");
@@ -261,6 +279,17 @@ describe("routing policies", () => {
             const spec = rateLimitFilterSpec("order-service", { maxTokens: 1, tokensPerFill: 1, fillInterval: "1s" });
             assert.equal(spec.configPatches?.[0].patch?.operation, "INSERT_BEFORE");
             assert.ok(typeof spec.priority === "number" && spec.priority > 0);
+        });
+
+        it("counts only requests that authentication and authorization let through: the bucket sits after them in the sidecar's chain", () => {
+            // The inbound HTTP filters Istio 1.30.3 builds with a RequestAuthentication and an AuthorizationPolicy
+            // (pilot/pkg/networking/core/listener_builder.go, buildHTTPConnectionManager), before any EnvoyFilter.
+            const inbound = ["istio.metadata_exchange", "envoy.filters.http.jwt_authn", "envoy.filters.http.rbac", "envoy.filters.http.grpc_stats", "envoy.filters.http.fault", "envoy.filters.http.cors", "istio.stats", ROUTER_FILTER];
+            const spec = rateLimitFilterSpec("order-service", { maxTokens: 1, tokensPerFill: 1, fillInterval: "1s" });
+            const chain = (spec.configPatches ?? []).reduce(applyHttpFilterPatch, inbound);
+            const at = (name: string) => chain.indexOf(name);
+            assert.ok(at("envoy.filters.http.local_ratelimit") > at("envoy.filters.http.rbac") && at("envoy.filters.http.rbac") > at("envoy.filters.http.jwt_authn"), chain.join(" -> "));
+            assert.equal(chain[chain.length - 1], ROUTER_FILTER);
         });
 
         it("refuses a fill interval Envoy would reject", () => {

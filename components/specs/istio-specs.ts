@@ -158,9 +158,14 @@ export function gatewaySpec(selector: Record<string, string>, ingressHost: strin
 /** Applied after the default-priority (0) EnvoyFilters of the namespace and the mesh. */
 export const RATE_LIMIT_FILTER_PRIORITY = 10;
 
+/** The HTTP filter every inbound chain ends with; the rate limit goes right before it. */
+export const ROUTER_FILTER = "envoy.filters.http.router";
+
 /**
  * Envoy's local rate limit on the service's inbound sidecar listener: a token bucket per pod; requests over
- * it get HTTP 429 with `x-local-rate-limit: true`.
+ * it get HTTP 429 with `x-local-rate-limit: true`. It is inserted before the router, so after authentication
+ * and authorization: a request they deny never spends a token. (Istio inserts an INSERT_BEFORE patch with no
+ * `subFilter` first of all, ahead of them: istio 1.30.3, envoyfilter/listener_patch.go, patchHTTPFilters.)
  */
 export function rateLimitFilterSpec(app: string, limit: RateLimitSettings): EnvoyFilterSpec {
     const always = (runtimeKey: string) => ({ runtime_key: runtimeKey, default_value: { numerator: 100, denominator: "HUNDRED" } });
@@ -174,7 +179,7 @@ export function rateLimitFilterSpec(app: string, limit: RateLimitSettings): Envo
                 applyTo: "HTTP_FILTER",
                 match: {
                     context: "SIDECAR_INBOUND",
-                    listener: { filterChain: { filter: { name: "envoy.filters.network.http_connection_manager" } } },
+                    listener: { filterChain: { filter: { name: "envoy.filters.network.http_connection_manager", subFilter: { name: ROUTER_FILTER } } } },
                 },
                 patch: {
                     operation: "INSERT_BEFORE",
