@@ -4,13 +4,16 @@
 import { strict as assert } from "assert";
 import { versionServiceName } from "../components/config/names";
 import type { TrafficPlan } from "../components/plan/plan";
-import { edgeHttpRouteSpec, GATEWAY_API_BUNDLE, meshHttpRouteSpec } from "../components/specs/gateway-api-specs";
+import { edgeHttpRouteSpec, GATEWAY_API_BUNDLE, HttpRouteSpec, meshHttpRouteSpec } from "../components/specs/gateway-api-specs";
 import { GATEWAY_NAMESPACE } from "../components/specs/mesh-specs";
 import { changedObjects } from "../rollout/diff";
 import { stackConfig } from "../scripts/mock-program";
 import { validateObjects } from "../scripts/validate";
 import { envoyProxySpec } from "../components/specs/envoy-gateway-specs";
-import { configProblems, fqdn, helmReleases, INGRESS, named, objects, planFor, Request, resource, routeVia, run, shares, virtualServiceSpecs, waitsFor } from "./harness";
+import { kongValues } from "../components/specs/kong-specs";
+import { createHash } from "crypto";
+import { configProblems, fqdn, helmReleases, INGRESS, K8sObject, must, named, objects, ofKind, planFor, ProgramRun, Request, resource, routeVia, run, settingsFor, shares, virtualServiceSpecs, waitsFor } from "./harness";
+import { arrival, authorized, MeshService, sidecarUpstream } from "./support/mesh-hop";
 import { RenderedRoute, routeHttp } from "./support/http-route";
 
 function httpRoutes(plan: TrafficPlan): RenderedRoute[] {
@@ -173,25 +176,47 @@ describe("gatewayProvider envoyGateway: the same routes, Envoy Gateway at the ed
         assert.equal(result.outputs.ingressAddress, "localhost:30080");
     });
 
-    it("joins its proxies to the mesh: Istio's sidecar, Service routing, the app admits their namespace; fixed node ports", async () => {
+    it("joins its proxies to the mesh: Istio's sidecar, Service routing, their own service account which the app admits, xDS past the sidecar; fixed node ports", async () => {
         const result = await run("envoy-gateway");
         // The program's EnvoyProxy is the pure spec for this stack's settings; the spec itself says how the proxies join the mesh.
         const proxy = envoyProxySpec({ serviceType: "NodePort", replicas: 1, httpNodePort: 30080, httpsNodePort: 30443, https: false });
         assert.deepEqual(resource(result, "kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy", "edge-proxy").inputs.spec, proxy);
         assert.equal(proxy.routingType, "Service", "calls go to a version's Service address, which the sidecar carries over mutual TLS");
         assert.deepEqual(proxy.provider.kubernetes.envoyDeployment.pod.labels, { "sidecar.istio.io/inject": "true" });
+        assert.equal(proxy.provider.kubernetes.envoyDeployment.pod.annotations["traffic.sidecar.istio.io/excludeOutboundPorts"], "18000", "the xDS feed to envoy-gateway:18000 bypasses the sidecar");
+        assert.equal(proxy.provider.kubernetes.envoyPDB, undefined, "no disruption budget for a single proxy");
+        assert.deepEqual(envoyProxySpec({ serviceType: "LoadBalancer", replicas: 2, httpNodePort: 30080, httpsNodePort: 30443, https: true }).provider.kubernetes.envoyPDB, { minAvailable: 1 });
         assert.deepEqual(proxy.provider.kubernetes.envoyService, { type: "NodePort", patch: { type: "StrategicMerge", value: { spec: { ports: [{ port: 80, nodePort: 30080 }] } } } });
         assert.deepEqual(resource(result, "kubernetes:gateway.networking.k8s.io/v1:GatewayClass", "envoy-gateway").inputs.spec, {
             controllerName: "gateway.envoyproxy.io/gatewayclass-controller",
             parametersRef: { group: "gateway.envoyproxy.io", kind: "EnvoyProxy", name: "edge-proxy", namespace: "envoy-gateway-system" },
         });
         const allow = named(result, "AuthorizationPolicy", "user-service-from-ingress").spec as { rules: { from: { source: unknown }[] }[] };
-        assert.deepEqual(allow.rules[0].from[0].source, { namespaces: ["envoy-gateway-system"] });
+        assert.deepEqual(allow.rules[0].from[0].source, { principals: ["cluster.local/ns/envoy-gateway-system/sa/edge-proxy"] });
     });
 
-    it("routes exactly as with Istio's gateway: the HTTPRoutes are the same objects", async () => {
+    it("routes exactly as with Istio's gateway, each edge backendRef rewriting Host to its Service's name", async () => {
         const routes = async (stack: string) => objects(await run(stack)).filter((o) => o.kind === "HTTPRoute");
-        assert.deepEqual(await routes("envoy-gateway"), await routes("gateway"));
+        const withoutHostRewrite = (routes: K8sObject[]) =>
+            routes.map((o) => {
+                const spec = o.spec as HttpRouteSpec;
+                const rules = spec.rules.map((r) => ({
+                    ...r,
+                    backendRefs: r.backendRefs?.map(({ filters, ...ref }) => {
+                        const kept = (filters ?? []).filter((f) => f.type !== "URLRewrite");
+                        return kept.length > 0 ? { ...ref, filters: kept } : ref;
+                    }),
+                }));
+                return { ...o, spec: { ...spec, rules } };
+            });
+        const envoy = await routes("envoy-gateway");
+        assert.deepEqual(withoutHostRewrite(envoy), withoutHostRewrite(await routes("gateway")));
+        const users = must(envoy.find((o) => o.metadata.name === "user-service-ingress"), "user-service-ingress").spec as HttpRouteSpec;
+        const release = users.rules[users.rules.length - 1];
+        assert.deepEqual(release.backendRefs?.map((b) => [b.name, b.filters]), [
+            ["user-service-v1", [{ type: "URLRewrite", urlRewrite: { hostname: "user-service-v1.backend.svc.cluster.local" } }]],
+            ["user-service-v2", [{ type: "URLRewrite", urlRewrite: { hostname: "user-service-v2.backend.svc.cluster.local" } }]],
+        ]);
     });
 
     it("refuses Envoy Gateway without the Gateway API, or with Istio's JWT validation at the edge", () => {
@@ -199,6 +224,87 @@ describe("gatewayProvider envoyGateway: the same routes, Envoy Gateway at the ed
         assert.match(keys({ gatewayProvider: "envoyGateway" }).join(), /^gatewayProvider: serves the edge through the Gateway API, and trafficApi is istio/);
         assert.match(keys({ trafficApi: "gatewayApi", gatewayProvider: "envoyGateway", resilience: {}, jwt: { issuer: "https://issuer.example.com", jwksUri: "https://issuer.example.com/jwks", protectedPaths: ["/orders*"] } }).join("\n"), /jwt: is validated by Istio's RequestAuthentication on Istio's ingress gateway; with gatewayProvider envoyGateway/);
         assert.deepEqual(keys({ trafficApi: "gatewayApi", resilience: {}, gatewayProvider: "nginx" }).map((k) => k.split(":")[0]), ["gatewayProvider"]);
+        assert.match(keys({ ...stackConfig("envoy-gateway"), mirror: { "user-service": 10 } }).join("\n"), /^mirror\.user-service: is a request mirror; with gatewayProvider envoyGateway its copy keeps the client's Host/);
+    });
+});
+
+/**
+ * The Host an edge provider's proxy sends with a request for `backend`, by the provider's own rules: Envoy
+ * Gateway applies the backendRef's URLRewrite hostname (v1.8.3 xds translator, weighted cluster
+ * host_rewrite_literal); Kong keeps the client's Host while its controller's default `preserve_host` holds,
+ * and otherwise sends its target's host, `<service>.<namespace>.svc` (KIC 3.5 getEndpoints; Kong 3.9
+ * set_host_header leaves out port 80).
+ */
+function hostSent(provider: "envoyGateway" | "kong", route: K8sObject, rule: string, backend: string, clientHost: string): string {
+    if (provider === "kong") return route.metadata.annotations?.["konghq.com/preserve-host"] === "false" ? `${backend}.${route.metadata.namespace ?? ""}.svc` : clientHost;
+    const spec = route.spec as HttpRouteSpec;
+    const ref = spec.rules.find((r) => r.name === rule)?.backendRefs?.find((b) => b.name === backend);
+    const rewrite = ref?.filters?.find((f) => f.type === "URLRewrite");
+    return rewrite?.type === "URLRewrite" ? rewrite.urlRewrite.hostname : clientHost;
+}
+
+/** Who each provider's proxies and its controller are, as their charts and Envoy Gateway name their service accounts. */
+function providerAccounts(provider: "envoyGateway" | "kong", result: ProgramRun): { proxy: string; controller: string } {
+    if (provider === "kong") return { proxy: "kong/kong-gateway", controller: "kong/kong-controller" };
+    const proxy = resource(result, "kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy", "edge-proxy").inputs.spec as { provider: { kubernetes: { envoyServiceAccount?: { name: string } } } };
+    // Envoy Gateway's default: envoy-<gateway namespace>-<gateway name>-<first 8 hex of sha256("<namespace>/<name>")>.
+    const hashed = `envoy-istio-ingress-public-gateway-${createHash("sha256").update("istio-ingress/public-gateway").digest("hex").slice(0, 8)}`;
+    return { proxy: `envoy-gateway-system/${proxy.provider.kubernetes.envoyServiceAccount?.name ?? hashed}`, controller: "envoy-gateway-system/envoy-gateway" };
+}
+
+describe("an edge of another provider reaches the apps as its sidecar routes it", () => {
+    const cases: [string, "envoyGateway" | "kong", Record<string, string>][] = [
+        ["envoy-gateway", "envoyGateway", {}],
+        ["envoy-gateway", "envoyGateway", { mtlsMode: "STRICT", outboundTrafficPolicy: "REGISTRY_ONLY" }],
+        ["kong", "kong", {}],
+        ["kong", "kong", { mtlsMode: "STRICT", outboundTrafficPolicy: "REGISTRY_ONLY" }],
+    ];
+    for (const [stack, provider, overrides] of cases) {
+        it(`${stack}${Object.keys(overrides).length > 0 ? ` (${Object.values(overrides).join(", ")})` : ""}: every edge request arrives at the backend its HTTPRoute chose, over mutual TLS, admitted; the provider's other workloads are not`, async () => {
+            const result = await run(stack, overrides);
+            const settings = settingsFor(stack, overrides);
+            const namespace = settings.appNamespace;
+            const services: MeshService[] = ofKind(result, "Service").map((s) => ({ name: s.metadata?.name ?? "", namespace: s.metadata?.namespace ?? "", port: s.spec?.ports?.[0]?.port ?? 0 }));
+            const policies = ofKind(result, "AuthorizationPolicy").map((p) => ({ namespace: p.metadata?.namespace ?? "", spec: p.spec ?? {} }));
+            const edgeRoutes = objects(result).filter((o) => o.kind === "HTTPRoute" && o.metadata.name.endsWith("-ingress"));
+            const rendered = edgeRoutes.map((o) => ({ namespace: o.metadata.namespace ?? "", name: o.metadata.name, spec: o.spec as HttpRouteSpec }));
+            const accounts = providerAccounts(provider, result);
+            const [proxyNamespace] = accounts.proxy.split("/");
+            const mtls = settings.security.mtlsMode === "STRICT" ? "STRICT" : "PERMISSIVE";
+            let checked = 0;
+            for (const request of requests(INGRESS)) {
+                const outcome = routeHttp(rendered, request);
+                if (outcome === undefined) continue;
+                for (const backend of Object.keys(outcome.backends)) {
+                    const route = edgeRoutes.find((o) => (o.spec as HttpRouteSpec).rules.some((r) => r.name === outcome.rule && r.backendRefs?.some((b) => b.name === backend)));
+                    const dialled = must(services.find((s) => s.name === backend && s.namespace === namespace), backend);
+                    const host = hostSent(provider, must(route, `the route of ${backend}`), outcome.rule, backend, request.host);
+                    const arrived = arrival(sidecarUpstream(host, services, proxyNamespace, settings.egress.outboundTrafficPolicy), dialled, accounts.proxy, mtls);
+                    const what = `${request.path} ${JSON.stringify(request.headers)} -> ${backend} with Host ${host}`;
+                    assert.equal(arrived.kind === "arrived" ? `${arrived.service.name} ${arrived.peer.principal ?? "plain text"}` : arrived.why, `${backend} cluster.local/ns/${proxyNamespace}/sa/${accounts.proxy.split("/")[1]}`, what);
+                    assert.ok(arrived.kind === "arrived" && authorized(policies, namespace, { app: backend.replace(/-v\d+$/, "") }, arrived.peer, request.path, "GET"), `${what}: denied`);
+                    // Only the edge's proxies are admitted: the provider's controller, in the same namespace, calling the same Service over mutual TLS, is not.
+                    const controller = arrival({ kind: "service", service: dialled }, dialled, accounts.controller, mtls);
+                    assert.ok(controller.kind === "arrived" && !authorized(policies, namespace, { app: backend.replace(/-v\d+$/, "") }, controller.peer, request.path, "GET"), `${what}: ${accounts.controller} admitted`);
+                    checked++;
+                }
+            }
+            assert.ok(checked >= 15, `${checked} edge requests checked`);
+        });
+    }
+
+    it("the model sees what goes wrong without a Host of the mesh: plain text passed through, refused under STRICT, denied under PERMISSIVE, a 502 under REGISTRY_ONLY", () => {
+        const services: MeshService[] = [{ name: "user-service-v2", namespace: "backend", port: 80 }];
+        const [dialled] = services;
+        assert.deepEqual(sidecarUpstream("localhost:30080", services, "kong", "REGISTRY_ONLY"), { kind: "blackhole" });
+        assert.deepEqual(arrival(sidecarUpstream("api.example.com", services, "kong", "ALLOW_ANY"), dialled, "kong/kong-gateway", "STRICT").kind, "failed");
+        const plain = arrival(sidecarUpstream("api.example.com", services, "kong", "ALLOW_ANY"), dialled, "kong/kong-gateway", "PERMISSIVE");
+        assert.deepEqual(plain, { kind: "arrived", service: dialled, peer: {} });
+        const byNamespace = [{ namespace: "backend", spec: { selector: { matchLabels: { app: "user-service" } }, action: "ALLOW" as const, rules: [{ from: [{ source: { namespaces: ["kong"] } }] }] } }];
+        assert.ok(plain.kind === "arrived" && !authorized(byNamespace, "backend", { app: "user-service" }, plain.peer, "/users", "GET"));
+        // The Host names the Service, whatever address was dialled; the short forms count only from the Service's own namespace.
+        assert.deepEqual(sidecarUpstream("user-service-v2.backend.svc", services, "kong", "REGISTRY_ONLY"), { kind: "service", service: dialled });
+        assert.deepEqual(sidecarUpstream("user-service-v2", services, "kong", "ALLOW_ANY"), { kind: "passthrough" });
     });
 });
 
@@ -223,16 +329,25 @@ describe("gatewayProvider kong: the same routes, Kong at the edge", () => {
         assert.ok(waitsFor(result, gateway, gatewayClass));
     });
 
-    it("has Kong call each version's Service address, which its sidecar carries over mutual TLS, and the apps admit Kong's namespace", async () => {
+    it("has Kong call each version's Service address with that Service's name as Host, which its sidecar carries over mutual TLS, and the apps admit Kong's proxies", async () => {
         const result = await run("kong");
         for (const name of ["user-service-v1", "user-service-v2", "product-service-v1"]) {
             assert.deepEqual(named(result, "Service", name).metadata?.annotations, { "ingress.kubernetes.io/service-upstream": "true" }, name);
         }
         const allow = named(result, "AuthorizationPolicy", "user-service-from-ingress").spec as { rules: { from: { source: unknown }[] }[] };
-        assert.deepEqual(allow.rules[0].from[0].source, { namespaces: ["kong"] });
-        // Only the provider changes: the same config served by Istio's gateway renders the same HTTPRoutes.
+        assert.deepEqual(allow.rules[0].from[0].source, { principals: ["cluster.local/ns/kong/sa/kong-gateway"] });
+        // Only the provider changes: the same config served by Istio's gateway renders the same HTTPRoutes, but for the edge routes' preserve-host annotation.
         const routes = async (overrides: { gatewayProvider?: string }) => objects(await run("kong", overrides)).filter((o) => o.kind === "HTTPRoute");
-        assert.deepEqual(await routes({}), await routes({ gatewayProvider: "istio" }));
+        const kong = await routes({});
+        assert.deepEqual(kong.map((o) => [o.metadata.name, o.metadata.annotations]).filter(([name]) => String(name).endsWith("-ingress")), ["user-service", "product-service", "order-service"].map((s) => [`${s}-ingress`, { "konghq.com/preserve-host": "false" }]));
+        const specs = (routes: K8sObject[]) => routes.map((o) => [o.metadata.name, o.spec]);
+        assert.deepEqual(specs(kong), specs(await routes({ gatewayProvider: "istio" })));
+    });
+
+    it("guards its proxies with a disruption budget when there are 2 or more (the chart refuses one for a single proxy)", () => {
+        const budget = (replicas: number) => kongValues({ serviceType: "LoadBalancer", replicas, httpNodePort: 30080, httpsNodePort: 30443 }).gateway.podDisruptionBudget;
+        assert.equal(budget(1), undefined);
+        assert.deepEqual(budget(2), { enabled: true, minAvailable: 1 });
     });
 
     it("refuses what Kong's controller would drop without a word: mirrors, request timeouts, a sticky canary's backendRef filter", () => {

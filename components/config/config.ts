@@ -171,6 +171,7 @@ function gatewayProviderProblems(r: Reader, settings: Settings): void {
         r.fail("gatewayProvider", show(provider), `serves the edge through the Gateway API, and trafficApi is ${settings.trafficApi} (VirtualServices bind to Istio's gateway only)`, `${setCommand("trafficApi", "gatewayApi")}, or ${setCommand("gatewayProvider", "istio")}`);
     }
     if (provider === "kong") kongProblems(r, settings);
+    if (provider === "envoyGateway") envoyGatewayProblems(r, settings);
     if (settings.security.jwt !== undefined) {
         r.fail("jwt", show("(a JWT issuer)"), `is validated by Istio's RequestAuthentication on Istio's ingress gateway; with gatewayProvider ${provider} the edge is ${provider}'s proxies, whose JWT validation (its SecurityPolicy) this program does not render`, `pulumi config rm jwt, or ${setCommand("gatewayProvider", "istio")}`);
     }
@@ -189,6 +190,24 @@ function kongProblems(r: Reader, settings: Settings): void {
     }
     for (const service of settings.services) {
         if (service.stickyCanary !== undefined) r.fail(`services.${service.name}.stickyCanary`, show(service.stickyCanary.cookie), "sets its cookie with a filter on the candidate's backendRef, which Kong's controller does not translate (gatewayProvider kong)", `pulumi config rm --path 'services.${service.name}.stickyCanary', or ${keep}`);
+    }
+}
+
+/**
+ * Envoy Gateway's proxies reach the apps through their sidecar, which picks the upstream by Host: each edge
+ * route rewrites Host to the version's Service, but a mirrored copy keeps the client's Host (with Envoy's
+ * `-shadow` suffix), names no mesh Service, and would reach the candidate in plain text, denied.
+ */
+function envoyGatewayProblems(r: Reader, settings: Settings): void {
+    for (const [service, policies] of Object.entries(settings.policies.byService)) {
+        if (policies.mirrorPercent !== undefined) {
+            r.fail(
+                `mirror.${service}`,
+                show(policies.mirrorPercent),
+                "is a request mirror; with gatewayProvider envoyGateway its copy keeps the client's Host (suffixed -shadow), which the proxies' sidecar cannot route into the mesh, so the candidate would get it in plain text and deny it",
+                `pulumi config rm --path 'mirror.${service}', or ${setCommand("gatewayProvider", "istio")}`,
+            );
+        }
     }
 }
 

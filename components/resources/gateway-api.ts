@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parseAllDocuments } from "yaml";
 import { isRecord } from "../config/config-reader";
 import { ingressRouteName, versionServiceName } from "../config/names";
-import { edgeGatewaySpec, edgeHttpRouteSpec, EDGE_GATEWAY, GATEWAY_API, GATEWAY_API_CRDS_FILE, gatewayAddressHint, httpsRedirectRouteSpec, meshHttpRouteSpec } from "../specs/gateway-api-specs";
+import { EdgeHost, edgeGatewaySpec, edgeHttpRouteSpec, EDGE_GATEWAY, GATEWAY_API, GATEWAY_API_CRDS_FILE, gatewayAddressHint, httpsRedirectRouteSpec, meshHttpRouteSpec } from "../specs/gateway-api-specs";
 import { NETWORKING_API, versionDestinationRuleSpec } from "../specs/istio-specs";
 import { GATEWAY_NAMESPACE, GATEWAY_RELEASE } from "../specs/mesh-specs";
 import { appLabels, podSecurityLabels, servicePort, versionSelector } from "../specs/workload-specs";
@@ -23,7 +23,7 @@ import {
     envoyGatewayValues,
     envoyProxySpec,
 } from "../specs/envoy-gateway-specs";
-import { KONG_CHART, KONG_GATEWAY_CLASS, KONG_NAMESPACE, KONG_RELEASE, KONG_SERVICE_UPSTREAM, kongGatewayClass, kongValues } from "../specs/kong-specs";
+import { KONG_CHART, KONG_GATEWAY_CLASS, KONG_NAMESPACE, KONG_RELEASE, KONG_ROUTE_ANNOTATIONS, KONG_SERVICE_UPSTREAM, kongGatewayClass, kongValues } from "../specs/kong-specs";
 import type { GatewayProvider } from "../config/config";
 
 /** An object of the install file: what the API server needs to create it. */
@@ -59,6 +59,9 @@ interface EdgeProvider {
     readonly gatewayClassName: string;
     /** What the version Services need for this provider's proxies to call them through the mesh. */
     readonly backendAnnotations?: Readonly<Record<string, string>>;
+    /** How its proxies tell their sidecar which Service they call: Host rewritten by the route, or as annotated. */
+    readonly edgeHost: EdgeHost;
+    readonly routeAnnotations?: Readonly<Record<string, string>>;
     readonly addresses?: readonly { readonly type: "Hostname"; readonly value: string }[];
     readonly ready: pulumi.Resource[];
     readonly ingressAddress: pulumi.Output<string>;
@@ -74,7 +77,7 @@ function providedAddress(args: EdgeArgs): pulumi.Output<string> {
 /** Istio's ingress gateway serves it: Istio's manual deployment, the Gateway's address naming that gateway's Service. */
 function istioProvider(args: EdgeArgs): EdgeProvider {
     const ingress = istioIngressGateway(args.mesh);
-    return { gatewayClassName: "istio", addresses: [{ type: "Hostname", value: `${GATEWAY_RELEASE}.${GATEWAY_NAMESPACE}.svc.cluster.local` }], ready: [ingress.release], ingressAddress: ingress.address };
+    return { gatewayClassName: "istio", addresses: [{ type: "Hostname", value: `${GATEWAY_RELEASE}.${GATEWAY_NAMESPACE}.svc.cluster.local` }], edgeHost: "kept", ready: [ingress.release], ingressAddress: ingress.address };
 }
 
 /**
@@ -105,7 +108,7 @@ function envoyGatewayProvider(args: EdgeArgs, crds: pulumi.Resource[], parent: p
         opts([ownCrds]),
     );
     const gatewayClass = new k8s.apiextensions.CustomResource(ENVOY_GATEWAY_CLASS, { apiVersion: GATEWAY_API, kind: "GatewayClass", metadata: { name: ENVOY_GATEWAY_CLASS }, spec: envoyGatewayClassSpec() }, opts([...crds, controller, proxy]));
-    return { gatewayClassName: ENVOY_GATEWAY_CLASS, ready: [controller, gatewayClass], ingressAddress: providedAddress(args) };
+    return { gatewayClassName: ENVOY_GATEWAY_CLASS, edgeHost: "rewritten", ready: [controller, gatewayClass], ingressAddress: providedAddress(args) };
 }
 
 /** Kong serves it: its pinned ingress chart (controller and proxies, the proxies joined to the mesh) and its unmanaged GatewayClass. */
@@ -122,7 +125,7 @@ function kongProvider(args: EdgeArgs, crds: pulumi.Resource[], parent: pulumi.Re
     );
     const { annotations, spec } = kongGatewayClass();
     const gatewayClass = new k8s.apiextensions.CustomResource(KONG_GATEWAY_CLASS, { apiVersion: GATEWAY_API, kind: "GatewayClass", metadata: { name: KONG_GATEWAY_CLASS, annotations }, spec }, { parent, dependsOn: [...crds, release] });
-    return { gatewayClassName: KONG_GATEWAY_CLASS, backendAnnotations: KONG_SERVICE_UPSTREAM, ready: [release, gatewayClass], ingressAddress: providedAddress(args) };
+    return { gatewayClassName: KONG_GATEWAY_CLASS, backendAnnotations: KONG_SERVICE_UPSTREAM, edgeHost: "kept", routeAnnotations: KONG_ROUTE_ANNOTATIONS, ready: [release, gatewayClass], ingressAddress: providedAddress(args) };
 }
 
 const PROVIDERS: Record<GatewayProvider, (args: EdgeArgs, crds: pulumi.Resource[], parent: pulumi.Resource) => EdgeProvider> = {
@@ -141,6 +144,8 @@ export class GatewayApiEdge extends pulumi.ComponentResource implements Edge {
     readonly ready: pulumi.Resource[];
     readonly ingressAddress: pulumi.Output<string>;
     readonly backendAnnotations: Readonly<Record<string, string>>;
+    readonly edgeHost: EdgeHost;
+    readonly routeAnnotations: Readonly<Record<string, string>>;
 
     constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-delivery:index:GatewayApiEdge", name, {}, opts);
@@ -148,6 +153,8 @@ export class GatewayApiEdge extends pulumi.ComponentResource implements Edge {
         const provider = PROVIDERS[args.gateway.gatewayProvider](args, this.crds, this);
         this.ingressAddress = provider.ingressAddress;
         this.backendAnnotations = provider.backendAnnotations ?? {};
+        this.edgeHost = provider.edgeHost;
+        this.routeAnnotations = provider.routeAnnotations ?? {};
         this.gateway = new k8s.apiextensions.CustomResource(
             EDGE_GATEWAY,
             {
@@ -185,15 +192,19 @@ export class GatewayApiAppRouting extends pulumi.ComponentResource {
     constructor(name: string, args: AppRoutingArgs<GatewayApiEdge>, opts?: pulumi.ComponentResourceOptions) {
         super("istio-delivery:index:GatewayApiAppRouting", name, {}, opts);
         const { plan } = args;
-        const metadata = (objectName: string, extra: Record<string, string> = {}) => ({ name: objectName, namespace: plan.namespace, labels: { ...appLabels(plan.name), ...extra } });
+        const metadata = (objectName: string, extra: Record<string, string> = {}, annotations: Readonly<Record<string, string>> = {}) => ({
+            name: objectName,
+            namespace: plan.namespace,
+            labels: { ...appLabels(plan.name), ...extra },
+            ...(Object.keys(annotations).length > 0 && { annotations: { ...annotations } }),
+        });
         const dependsOn = [...args.dependsOn, ...args.edge.ready];
         const versions = [...new Set(plan.subsets.map((s) => s.version))];
         this.versionServices = versions.map((version) => {
             const serviceName = versionServiceName(plan.name, version);
-            const annotations = args.edge.backendAnnotations;
             return new k8s.core.v1.Service(
                 serviceName,
-                { metadata: { ...metadata(serviceName, { version }), ...(Object.keys(annotations).length > 0 && { annotations: { ...annotations } }) }, spec: { selector: versionSelector(plan.name, version), ports: [servicePort(plan)] } },
+                { metadata: metadata(serviceName, { version }, args.edge.backendAnnotations), spec: { selector: versionSelector(plan.name, version), ports: [servicePort(plan)] } },
                 { parent: this, dependsOn: args.dependsOn },
             );
         });
@@ -208,7 +219,12 @@ export class GatewayApiAppRouting extends pulumi.ComponentResource {
             new k8s.apiextensions.CustomResource(plan.name, { apiVersion: GATEWAY_API, kind: "HTTPRoute", metadata: metadata(plan.name), spec: meshHttpRouteSpec(plan) }, routeOpts),
             new k8s.apiextensions.CustomResource(
                 ingressRouteName(plan.name),
-                { apiVersion: GATEWAY_API, kind: "HTTPRoute", metadata: metadata(ingressRouteName(plan.name)), spec: edgeHttpRouteSpec(plan, GATEWAY_NAMESPACE, args.ingressHost, args.tls) },
+                {
+                    apiVersion: GATEWAY_API,
+                    kind: "HTTPRoute",
+                    metadata: metadata(ingressRouteName(plan.name), {}, args.edge.routeAnnotations),
+                    spec: edgeHttpRouteSpec(plan, GATEWAY_NAMESPACE, args.ingressHost, args.tls, args.edge.edgeHost),
+                },
                 routeOpts,
             ),
         ];

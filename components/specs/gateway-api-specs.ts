@@ -8,9 +8,9 @@ import { durationMs } from "../config/config-reader";
 import type { StringMatch } from "../config/policy-config";
 import type { RequestMatch, RouteRule, ServicePlan } from "../plan/plan";
 import type { GatewayProvider } from "../config/config";
-import { ENVOY_GATEWAY_NAMESPACE } from "./envoy-gateway-specs";
+import { ENVOY_GATEWAY_NAMESPACE, ENVOY_PROXY_SERVICE_ACCOUNT } from "./envoy-gateway-specs";
 import { GatewayTlsSpec, SERVICE_PORT } from "./istio-specs";
-import { KONG_NAMESPACE } from "./kong-specs";
+import { KONG_NAMESPACE, KONG_PROXY_SERVICE_ACCOUNT } from "./kong-specs";
 import { GATEWAY_NAMESPACE, GATEWAY_RELEASE } from "./mesh-specs";
 import type { EdgeSource } from "./security-specs";
 
@@ -42,7 +42,8 @@ export interface BackendRef {
 export type HttpRouteFilter =
     | { readonly type: "RequestMirror"; readonly requestMirror: { readonly backendRef: BackendRef; readonly percent?: number; readonly fraction?: { readonly numerator: number; readonly denominator: number } } }
     | { readonly type: "ResponseHeaderModifier"; readonly responseHeaderModifier: { readonly add: readonly { readonly name: string; readonly value: string }[] } }
-    | { readonly type: "RequestRedirect"; readonly requestRedirect: { readonly scheme: "https"; readonly statusCode: 301 } };
+    | { readonly type: "RequestRedirect"; readonly requestRedirect: { readonly scheme: "https"; readonly statusCode: 301 } }
+    | { readonly type: "URLRewrite"; readonly urlRewrite: { readonly hostname: string } };
 export interface WeightedBackendRef extends BackendRef {
     readonly weight: number;
     readonly filters?: readonly HttpRouteFilter[];
@@ -109,9 +110,20 @@ function mirrorShare(percent: number): { percent: number } | { fraction: { numer
     return Number.isInteger(percent) ? { percent } : { fraction: { numerator: Math.round(percent * 1000), denominator: 100_000 } };
 }
 
-function routeRules(plan: ServicePlan, rules: readonly RouteRule[], scope: StringMatch | undefined): HttpRouteRule[] {
+/**
+ * How the edge's proxy says which Service it calls. `kept`: the client's Host goes on (Istio's gateway picks the
+ * upstream itself; Kong's controller is told by an annotation). `rewritten`: each backendRef rewrites Host to
+ * its Service's name, for a proxy whose sidecar picks the upstream by Host (Envoy Gateway).
+ */
+export type EdgeHost = "kept" | "rewritten";
+
+function routeRules(plan: ServicePlan, rules: readonly RouteRule[], scope: StringMatch | undefined, host: EdgeHost = "kept"): HttpRouteRule[] {
     const version = (subset: string) => plan.subsets.find((s) => s.name === subset)?.version ?? subset;
     const backend = (subset: string): BackendRef => ({ name: versionServiceName(plan.name, version(subset)), port: SERVICE_PORT });
+    const backendFilters = (destination: RouteRule["destinations"][number]): HttpRouteFilter[] => [
+        ...(host === "rewritten" ? [{ type: "URLRewrite" as const, urlRewrite: { hostname: `${backend(destination.subset).name}.${plan.namespace}.svc.cluster.local` } }] : []),
+        ...(destination.setCookie !== undefined ? [{ type: "ResponseHeaderModifier" as const, responseHeaderModifier: { add: [{ name: "Set-Cookie", value: destination.setCookie }] } }] : []),
+    ];
     return rules.map((rule) => {
         const match = routeMatch(rule.match, scope);
         const filters: HttpRouteFilter[] = rule.mirror ? [{ type: "RequestMirror", requestMirror: { backendRef: backend(rule.mirror.subset), ...mirrorShare(rule.mirror.percent) } }] : [];
@@ -122,11 +134,10 @@ function routeRules(plan: ServicePlan, rules: readonly RouteRule[], scope: Strin
             // As in the VirtualService, a destination at weight 0 is left out.
             backendRefs: rule.destinations
                 .filter((d) => d.weight > 0)
-                .map((d) => ({
-                    ...backend(d.subset),
-                    weight: d.weight,
-                    ...(d.setCookie !== undefined && { filters: [{ type: "ResponseHeaderModifier", responseHeaderModifier: { add: [{ name: "Set-Cookie", value: d.setCookie }] } }] }),
-                })),
+                .map((d) => {
+                    const own = backendFilters(d);
+                    return { ...backend(d.subset), weight: d.weight, ...(own.length > 0 && { filters: own }) };
+                }),
             // The Gateway API's duration syntax has no decimals: whole milliseconds say every configured timeout.
             ...(rule.timeout && { timeouts: { request: `${durationMs(rule.timeout)}ms` } }),
         };
@@ -142,11 +153,11 @@ export function meshHttpRouteSpec(plan: ServicePlan): HttpRouteSpec {
  * The edge route, by path prefix, on the edge Gateway: on both listeners, or on HTTPS only when HTTP redirects.
  * `*` (any host) is a route without hostnames.
  */
-export function edgeHttpRouteSpec(plan: ServicePlan, gatewayNamespace: string, ingressHost: string, tls: GatewayTlsSpec | undefined): HttpRouteSpec {
+export function edgeHttpRouteSpec(plan: ServicePlan, gatewayNamespace: string, ingressHost: string, tls: GatewayTlsSpec | undefined, host: EdgeHost = "kept"): HttpRouteSpec {
     return {
         parentRefs: [{ name: EDGE_GATEWAY, namespace: gatewayNamespace, ...(tls?.httpsRedirect && { sectionName: "https" }) }],
         ...(ingressHost !== "*" && { hostnames: [ingressHost] }),
-        rules: routeRules(plan, plan.ingressRules, { prefix: plan.path }),
+        rules: routeRules(plan, plan.ingressRules, { prefix: plan.path }, host),
     };
 }
 
@@ -221,10 +232,14 @@ export function precedenceProblems(plan: ServicePlan): ConfigProblem[] {
     return problems;
 }
 
-/** Who the edge's proxies are to the apps' sidecars: Istio's gateway by its service account, another provider's by its namespace. */
+/** Who the edge's proxies are to the apps' sidecars: each provider's proxies by their service account. */
 export function edgeSource(provider: GatewayProvider): EdgeSource {
-    if (provider === "istio") return { serviceAccount: `${GATEWAY_NAMESPACE}/${GATEWAY_RELEASE}` };
-    return { namespace: provider === "envoyGateway" ? ENVOY_GATEWAY_NAMESPACE : KONG_NAMESPACE };
+    const serviceAccounts: Record<GatewayProvider, string> = {
+        istio: `${GATEWAY_NAMESPACE}/${GATEWAY_RELEASE}`,
+        envoyGateway: `${ENVOY_GATEWAY_NAMESPACE}/${ENVOY_PROXY_SERVICE_ACCOUNT}`,
+        kong: `${KONG_NAMESPACE}/${KONG_PROXY_SERVICE_ACCOUNT}`,
+    };
+    return { serviceAccount: serviceAccounts[provider] };
 }
 
 /** Where the edge answers when a provider names its Service itself: the address it writes into the Gateway's status. */

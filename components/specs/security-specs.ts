@@ -26,15 +26,17 @@ export function allowNothingSpec(): AuthorizationPolicySpec {
     return {};
 }
 
-/** The edge's proxies as the app's sidecars see them: Istio's gateway by its service account, another provider's by its namespace (it names its service accounts itself). */
-export type EdgeSource = { readonly serviceAccount: string } | { readonly namespace: string };
+/** The edge's proxies as the app's sidecars see them: their service account (`namespace/name`), and no other workload of their namespace. */
+export interface EdgeSource {
+    readonly serviceAccount: string;
+}
 
 /** The edge's identity may call the app's public path prefix (as the ingress route matches it). */
 export function ingressAllowSpec(app: string, path: string, edge: EdgeSource): AuthorizationPolicySpec {
     return {
         selector: { matchLabels: { app } },
         action: "ALLOW",
-        rules: [{ from: [{ source: "serviceAccount" in edge ? { principals: [principal(edge.serviceAccount)] } : { namespaces: [edge.namespace] } }], to: [{ operation: { paths: [`${path}*`] } }] }],
+        rules: [{ from: [{ source: { principals: [principal(edge.serviceAccount)] } }], to: [{ operation: { paths: [`${path}*`] } }] }],
     };
 }
 
