@@ -253,7 +253,8 @@ describe("routing policies", () => {
      * chain has none.
      */
     function applyHttpFilterPatch(chain: readonly string[], patch: FilterPatch): string[] {
-        const name = (patch.patch?.value as { name?: unknown } | undefined)?.name;
+        const value: unknown = patch.patch?.value;
+        const name = typeof value === "object" && value !== null && "name" in value ? value.name : undefined;
         assert.equal(patch.applyTo, "HTTP_FILTER");
         assert.equal(patch.patch?.operation, "INSERT_BEFORE");
         assert.ok(typeof name === "string");
