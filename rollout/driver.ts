@@ -48,6 +48,7 @@ export async function prepareRollout(engine: StackEngine, stack: string, service
         check(`step ${i + 1} (${s.percent}%)`, s.config);
     });
     if (phases.switch) check("the blue/green switch", phases.switch.config);
+    if (phases.drain) check("promotion (every request to the candidates first)", phases.drain.config);
     check("promotion", phases.promotion.config);
     check("rollback", phases.rollback.config);
     return { stack, config, settings, targets, phases, queries: releaseQueries(planTraffic(settings), settings.rollout.intervalMs) };
@@ -234,11 +235,14 @@ class Rollout {
                 if (judged.decision === "rollback") return await this.rollback(`after the switch: ${judged.reason}`);
             }
             const beforePromotion = (switched ?? steps[steps.length - 1]).config;
-            undo = this.p.phases.promotion.edits.map((e) => {
+            const { drain, promotion } = this.p.phases;
+            undo = [...(drain?.edits ?? []), ...promotion.edits].map((e) => {
                 const value = valueAt(beforePromotion, e.path);
                 return value === undefined ? { path: e.path } : { path: e.path, value };
             });
-            await this.apply(this.p.phases.promotion.edits, `promote: ${what}`);
+            // Make before break: no route names the old versions when the promotion removes them.
+            if (drain !== undefined) await this.apply(drain.edits, `promote: ${what} take every request first`);
+            await this.apply(promotion.edits, `promote: ${what}`);
         } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
             this.o.log(`An update failed (${message}); rolling back`);

@@ -155,6 +155,13 @@ export interface RolloutPhases {
     readonly proofStep: number;
     /** Blue/green: the switch, judged before canaries are promoted. */
     readonly switch?: { readonly edits: readonly ConfigEdit[]; readonly config: StackConfig };
+    /**
+     * Canary promotion from a step below 100 %, first: every request to the candidates. Promotion removes the old
+     * version's subset (or Service), and Pulumi updates the DestinationRule before the routes that depend on it:
+     * a route still sending a share there would meet no subset (503) until its own update lands. Once no route
+     * names the old version, removing it breaks nothing, in any order.
+     */
+    readonly drain?: { readonly edits: readonly ConfigEdit[]; readonly config: StackConfig };
     readonly promotion: { readonly edits: readonly ConfigEdit[]; readonly config: StackConfig };
     readonly rollback: { readonly edits: readonly ConfigEdit[]; readonly config: StackConfig };
 }
@@ -168,14 +175,17 @@ export function rolloutPhases(targets: readonly RolloutTarget[], config: StackCo
     });
     const switched = switchEdits(targets);
     const afterSwitch = switched.length > 0 ? applyEdits(current, switched) : current;
-    const promotion = promotionEdits(targets, afterSwitch);
+    const drained = promotionEdits(targets, afterSwitch).length > 0 && steps[steps.length - 1].percent < 100 ? stepEdits(targets.filter((t) => t.release === "canary"), 100, settings) : [];
+    const afterDrain = drained.length > 0 ? applyEdits(afterSwitch, drained) : afterSwitch;
+    const promotion = promotionEdits(targets, afterDrain);
     const rollback = rollbackEdits(targets);
     const proofStep = targets.some((t) => t.release === "canary") ? steps.reduce((last, s, i) => (s.percent < 100 ? i : last), -1) : steps.length - 1;
     return {
         steps,
         proofStep,
         ...(switched.length > 0 && { switch: { edits: switched, config: afterSwitch } }),
-        promotion: { edits: promotion, config: applyEdits(afterSwitch, promotion) },
+        ...(drained.length > 0 && { drain: { edits: drained, config: afterDrain } }),
+        promotion: { edits: promotion, config: applyEdits(afterDrain, promotion) },
         // A rollback may come at any step; from the last one it undoes the most.
         rollback: { edits: rollback, config: applyEdits(current, rollback) },
     };

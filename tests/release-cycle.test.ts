@@ -1,11 +1,16 @@
 // A release from first deploy to the promotion of the next version, as plain config changes, applied the way
-// Pulumi applies an update: creates and updates in dependency order (here, routing as early as its
-// dependencies allow, the worst case for make-before-break), then deletes, dependents first. After every
-// single step no route may point at a subset, or a subset at pods, that does not exist, and the version that
-// serves must not restart.
+// Pulumi applies an update: creates and updates, each after everything it depends on, independent ones in any
+// order (Pulumi runs them in parallel); then deletes, each after everything that depended on it. Every state
+// any such order can pass through is checked: no route (VirtualService subset, HTTPRoute backendRef, mirror
+// included) may point at a subset, a Service or pods that do not exist, and the version that serves must not
+// restart. The rollout's own sequence of stack configs is checked the same way, from every step it may leave.
 import { strict as assert } from "assert";
-import { ConfigValue } from "../scripts/mock-program";
-import { INGRESS, ofKind, ProgramRun, RegisteredResource, registeredVirtualServiceSpecs, routeVia, run, shares, waitsFor } from "./harness";
+import { readSettings } from "../components/config/config";
+import type { HttpRouteSpec } from "../components/specs/gateway-api-specs";
+import { configSource, StackConfig } from "../rollout/config-edit";
+import { rolloutPhases, rolloutTargets } from "../rollout/plan";
+import { ConfigValue, stackConfig } from "../scripts/mock-program";
+import { INGRESS, objects, ofKind, ProgramRun, RegisteredResource, registeredVirtualServiceSpecs, routeVia, run, shares, waitsFor } from "./harness";
 
 const key = (r: RegisteredResource) => `${r.type}::${r.name}`;
 const objectsOf = (run: ProgramRun | undefined) => new Map((run?.resources ?? []).filter((r) => r.custom).map((r) => [key(r), r]));
@@ -28,7 +33,72 @@ function brokenRoute(state: ReadonlyMap<string, RegisteredResource>): string | u
             }
         }
     }
+    for (const route of objects(cluster).filter((o) => o.kind === "HTTPRoute")) {
+        const spec = route.spec as HttpRouteSpec;
+        const namespace = route.metadata.namespace ?? "";
+        for (const rule of spec.rules) {
+            const refs = [...(rule.backendRefs ?? []), ...(rule.filters ?? []).flatMap((f) => (f.type === "RequestMirror" ? [f.requestMirror.backendRef] : []))];
+            for (const ref of refs) {
+                const service = ofKind(cluster, "Service").find((s) => s.metadata?.name === ref.name && s.metadata.namespace === namespace);
+                if (service === undefined) return `HTTPRoute ${route.metadata.name} routes to Service ${namespace}/${ref.name}, which does not exist`;
+                const selector = Object.entries(service.spec?.selector ?? {});
+                const pods = deployments.some((d) => d.metadata?.namespace === namespace && selector.every(([k, v]) => d.spec?.template.metadata?.labels?.[k] === v));
+                if (!pods) return `HTTPRoute ${route.metadata.name} routes to Service ${namespace}/${ref.name}, whose pods no Deployment runs`;
+            }
+        }
+    }
     return undefined;
+}
+
+/**
+ * Checks every state that applying `steps` in any order allowed by `before` passes through: a state depends only
+ * on which steps are done, and the done steps are closed under `before` (each step after all it waits for).
+ */
+function everyOrder(steps: readonly RegisteredResource[], precedes: (a: RegisteredResource, b: RegisteredResource) => boolean, stateOf: (done: readonly RegisteredResource[]) => string | undefined, label: string): number {
+    const relation = new Map(steps.map((a) => [a, new Set(steps.filter((b) => a !== b && precedes(a, b)))]));
+    const before = (a: RegisteredResource, b: RegisteredResource) => relation.get(a)?.has(b) ?? false;
+    const seen = new Set<string>([""]);
+    let frontier: RegisteredResource[][] = [[]];
+    let states = 0;
+    while (frontier.length > 0) {
+        const next: RegisteredResource[][] = [];
+        for (const done of frontier) {
+            for (const step of steps) {
+                if (done.includes(step) || steps.some((other) => other !== step && !done.includes(other) && before(other, step))) continue;
+                const after = [...done, step];
+                const id = after.map(key).sort().join("|");
+                if (seen.has(id)) continue;
+                seen.add(id);
+                states++;
+                const broken = stateOf(after);
+                assert.equal(broken, undefined, `${label}, after ${after.map(key).join(", then ")}: ${broken ?? ""}`);
+                next.push(after);
+            }
+        }
+        frontier = next;
+    }
+    return states;
+}
+
+/** Every state Pulumi may pass through from `previous` to `next`: creates and updates in any order their dependencies allow, then deletes. */
+function applyEveryOrder(previous: ProgramRun, next: ProgramRun, label: string): number {
+    const [old, now] = [objectsOf(previous), objectsOf(next)];
+    const changed = [...now.values()].filter((r) => JSON.stringify(old.get(key(r))?.inputs) !== JSON.stringify(r.inputs));
+    const removed = [...old.values()].filter((r) => !now.has(key(r)));
+    const updated = (done: readonly RegisteredResource[]) => new Map([...old, ...done.map((r): [string, RegisteredResource] => [key(r), r])]);
+    let states = everyOrder(changed, (a, b) => waitsFor(next, b, a), (done) => brokenRoute(updated(done)), `${label} (updates)`);
+    const afterUpdates = updated(changed);
+    states += everyOrder(
+        removed,
+        (a, b) => waitsFor(previous, a, b),
+        (done) => {
+            const state = new Map(afterUpdates);
+            for (const r of done) state.delete(key(r));
+            return brokenRoute(state);
+        },
+        `${label} (deletes)`,
+    );
+    return states;
 }
 
 /** Steps in one order Pulumi may take: ready steps first by `priority`, each after all it waits for. */
@@ -143,3 +213,56 @@ describe("the whole release cycle, through config alone", () => {
         assert.match(brokenRoute(new Map([["vs", vs], ["dr", dr]])) ?? "", /which no Deployment runs/);
     });
 });
+
+describe("the rollout's own transitions, make-before-break in every order Pulumi may apply them", () => {
+    /** One canary and one blue/green service, the rollout's steps as given. */
+    const base = (stack: string, steps: readonly number[]): StackConfig => ({
+        ...stackConfig(stack),
+        services: { "user-service": { path: "/users", release: "canary", versions: ["v1", "v2"] }, "product-service": { path: "/products", release: "blueGreen", versions: ["v1", "v2"] }, "order-service": { path: "/orders", release: "single", versions: ["v1"] } },
+        routes: {},
+        meshEdges: [],
+        canaryWeight: 0,
+        activeColor: "blue",
+        rollout: { steps: [...steps] },
+    });
+
+    /** The configs the rollout writes, in order, promoting from its last step; and its rollback from each step and the switch. */
+    function sequences(config: StackConfig, service: string): [string, StackConfig[]][] {
+        const settings = readSettings(configSource(config, []));
+        const phases = rolloutPhases(rolloutTargets(settings, config, [service]), config, settings);
+        const chain = [config, ...phases.steps.map((s) => s.config), ...(phases.switch ? [phases.switch.config] : []), ...(phases.drain ? [phases.drain.config] : []), phases.promotion.config];
+        const rollbacks = [...phases.steps.map((s) => s.config), ...(phases.switch ? [phases.switch.config] : [])].map((from, i): [string, StackConfig[]] => [`rollback from phase ${i + 1}`, [from, phases.rollback.config]]);
+        return [["steps and promotion", chain], ...rollbacks];
+    }
+
+    for (const stack of ["dev", "gateway"]) {
+        for (const [service, release] of [["user-service", "canary"], ["product-service", "blue/green"]]) {
+            it(`${stack}, ${release}: every step, the promotion from every step, and every rollback`, async () => {
+                const checked = new Set<string>();
+                let states = 0;
+                // Promotion from the first step, and from a later one.
+                for (const steps of [[10], [10, 50]]) {
+                    for (const [what, configs] of sequences(base(stack, steps), service)) {
+                        for (let i = 1; i < configs.length; i++) {
+                            const id = JSON.stringify([configs[i - 1], configs[i]]);
+                            if (checked.has(id)) continue;
+                            checked.add(id);
+                            states += applyEveryOrder(await run(stack, configs[i - 1]), await run(stack, configs[i]), `${what} (steps ${steps.join(", ")}), transition ${i}`);
+                        }
+                    }
+                }
+                assert.ok(states > 0);
+            });
+        }
+    }
+
+    it("the check catches the gap a promotion straight from 50 % would open: the subset goes before the route that names it", async () => {
+        const config = base("dev", [10, 50]);
+        const settings = readSettings(configSource(config, []));
+        const phases = rolloutPhases(rolloutTargets(settings, config, ["user-service"]), config, settings);
+        const at50 = await run("dev", phases.steps[1].config);
+        const promoted = await run("dev", phases.promotion.config);
+        assert.throws(() => applyEveryOrder(at50, promoted, "50 % -> promoted"), /routes to user-service\.backend\.svc\.cluster\.local\/v1, which no DestinationRule defines/);
+    });
+});
+

@@ -72,7 +72,7 @@ const counts = (requests: number, errors: number, slowShare = 0.1): VersionCount
 });
 const healthy: ServiceEvidence = { candidate: counts(500, 0), stable: counts(4500, 5) };
 const dev = () => asStackConfig(stackConfig("dev"));
-const fast = (config: StackConfig): StackConfig => ({ ...config, rollout: { steps: [20, 100], interval: "1s", analysis: { failedChecks: 2, progressDeadline: "3s", minRequests: 10 } } });
+const fast = (config: StackConfig, steps = [20, 100]): StackConfig => ({ ...config, rollout: { steps, interval: "1s", analysis: { failedChecks: 2, progressDeadline: "3s", minRequests: 10 } } });
 
 async function drive(engine: MemoryEngine, options: { evidence?: ServiceEvidence; webhook?: (kind: string) => boolean; clock?: Clock; signal?: AbortSignal; onInterrupt?: "rollback" | "hold" } = {}): Promise<Outcome> {
     const prepared = await prepareRollout(engine, "memory", ["user-service"]);
@@ -241,6 +241,19 @@ describe("rollout: the loop", () => {
         assert.deepEqual(engine.applied.map((a) => a.message.replace(/ \(npm run rollout\)$/, "")), ["step 1/2: user-service v2 at 20%", "step 2/2: user-service v2 at 100%", "promote: user-service v2"]);
     });
 
+    it("promotes from a step below 100 % by moving every request to the candidate first, then removing the old version", async () => {
+        const below = (config: StackConfig) => fast(config, [20, 50]);
+        const engine = new MemoryEngine(below(dev()));
+        assert.equal((await drive(engine)).kind, "promoted");
+        assert.deepEqual(engine.applied.map((a) => a.message.replace(/ \(npm run rollout\)$/, "")), ["step 1/2: user-service v2 at 20%", "step 2/2: user-service v2 at 50%", "promote: user-service v2 take every request first", "promote: user-service v2"]);
+        assert.deepEqual(engine.applied[2].edits, [{ path: ["canaryWeight"], value: 100 }]);
+        // When the removal fails, both promotion updates are taken back: two versions, the candidate at 0.
+        const unpromoted = new MemoryEngine(below(dev()), "promote: user-service v2 (npm");
+        assert.equal((await drive(unpromoted)).kind, "rolledBack");
+        const after = settingsOf(unpromoted.config);
+        assert.deepEqual([after.services[0].release, after.services[0].versions, after.canaryWeight], ["canary", ["v1", "v2"], 0]);
+    });
+
     it("holds on missing data and rolls back at the deadline, never promoting", async () => {
         const engine = new MemoryEngine(fast(dev()));
         const clock = fakeClock();
@@ -333,7 +346,9 @@ describe("rollout: the command", () => {
         const { code, text } = await run("--stack", "dev", "--engine", "render", "--service", "user-service", "--dry-run", "--request-rate", "10");
         assert.equal(code, 0, text);
         assert.match(text, /step 1\/4 \(5%\):\n {2}pulumi config set 'canaryWeight' 5\n {2}user-service: v1=95% {2}v2=5%\n {2}changes: ~ VirtualService backend\/user-service, ~ VirtualService backend\/user-service-ingress\n/);
-        assert.match(text, /promote:\n.*\n.*\n.*\n {2}changes: ~ DestinationRule backend\/user-service, ~ VirtualService backend\/user-service, ~ VirtualService backend\/user-service-ingress, - Deployment backend\/user-service-v1/);
+        // Promotion moves every request to the candidate first, then removes the old version no route names any more.
+        assert.match(text, /promote, every request to the candidates first:\n {2}pulumi config set 'canaryWeight' 100\n {2}user-service: v1=0% {2}v2=100%\n {2}changes: ~ VirtualService backend\/user-service, ~ VirtualService backend\/user-service-ingress\n/);
+        assert.match(text, /promote:\n.*\n.*\n.*\n {2}changes: ~ DestinationRule backend\/user-service, - Deployment backend\/user-service-v1\n/);
         assert.match(text, /successRate: \(sum by \(destination_version\)/);
         assert.match(text, /user-service \(10.0 requests\/s\): 150 at 5%, 300 at 10%, 750 at 25%, 1500 at 50%; at most 1500/);
         assert.equal(fs.readFileSync(file(), "utf8"), before);
