@@ -8,6 +8,7 @@ import { parseDocument } from "yaml";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { ProgramRun, projectName, runProgramWith, stackConfig } from "../scripts/mock-program";
 import { writeRendered } from "../scripts/render";
+import { quoteForYaml11 } from "../scripts/yaml-text";
 import { applyEdits, asStackConfig, ConfigEdit, ConfigValue, pathKey, StackConfig, storedValue } from "./config-edit";
 import { changedObjects } from "./diff";
 import { SetupError } from "./lock";
@@ -107,7 +108,10 @@ export function editStackFile(file: string, edits: readonly ConfigEdit[]): void 
         if (edit.value === undefined) {
             doc.deleteIn(at);
         } else {
-            doc.setIn(at, doc.createNode(storedValue(edit.path, edit.value)));
+            const node = doc.createNode(storedValue(edit.path, edit.value));
+            // Only what the edit writes: the rest of the file stays as its authors wrote it.
+            quoteForYaml11(node);
+            doc.setIn(at, node);
         }
     }
     fs.writeFileSync(file, doc.toString());

@@ -4,12 +4,12 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { stringify } from "yaml";
 import { ConfigError, ConfigProblem, isRecord } from "../components/config/config-reader";
 import { PolicySummary, splitTable, TrafficSplit } from "../components/plan/outputs";
 import { ConfigValue, PROJECT_ROOT, ProgramError, ProgramRun, runProgram, StackFileError, stackNames } from "./mock-program";
 import { ArgvReader, UsageError } from "./cli";
 import { ObjectRef, validateObjects } from "./validate";
+import { yamlText } from "./yaml-text";
 
 const USAGE = `Usage: npm run render -- --stack <name> [--set key=value ...] [--out <dir>]
 
@@ -147,7 +147,7 @@ function writeFiles(result: ProgramRun, objects: readonly (Record<string, unknow
     const written: string[] = [];
     const write = (name: string, document: object) => {
         if (written.includes(name)) throw new Error(`Two rendered objects would share the file ${name}`);
-        fs.writeFileSync(path.join(out, name), stringify(document));
+        fs.writeFileSync(path.join(out, name), yamlText(document));
         written.push(name);
     };
     for (const object of objects) {

@@ -33,6 +33,19 @@ describe("npm run render", () => {
         assert.match(printed, /^ {4}preview-green: x-preview=green -> green$/m);
     });
 
+    it("writes YAML that a YAML 1.1 reader (PyYAML, Kubernetes' own) reads the same: strings such as on, yes, 12:30 and 0777 quoted", async () => {
+        const env = { FEATURE: "on", ENABLED: "yes", START: "12:30", MODE: "0777", RATIO: "1_000", PLAIN: "text" };
+        const services = { "user-service": { path: "/users", release: "canary", versions: ["v1", "v2"], env }, "product-service": { path: "/products", release: "blueGreen", versions: ["v1", "v2"] }, "order-service": { path: "/orders", release: "single", versions: ["v1"] } };
+        await render({ stack: "dev", overrides: { services: JSON.stringify(services), routes: "{}", meshEdges: "[]" }, out }, () => undefined);
+        const text = fs.readFileSync(path.join(out, "deployment-backend-user-service-v2.yaml"), "utf8");
+        const envOf = (doc: unknown) => Object.fromEntries(((doc as { spec: { template: { spec: { containers: { env: { name: string; value: string }[] }[] } } } }).spec.template.spec.containers[0].env).map((e) => [e.name, e.value]));
+        for (const version of ["1.1", "1.2"] as const) {
+            const read = envOf(parse(text, { version }));
+            for (const [name, value] of Object.entries(env)) assert.equal(read[name], value, `${name} read as YAML ${version}`);
+        }
+        assert.match(text, /value: text$/m, "a string no parser misreads stays plain");
+    });
+
     it("replaces what an earlier render left, whole", async () => {
         await render({ stack: "dev", overrides: {}, out }, () => undefined);
         fs.writeFileSync(path.join(out, "stale.yaml"), "old");

@@ -119,6 +119,20 @@ describe("rollout: config edits", () => {
         assert.deepEqual(ours, applyEdits({ canaryWeight: 10, mirror: { "product-service": 5 } }, edits));
         assert.equal(written[`${PROJECT}:canaryWeight`], "25", "a top-level value is a string, as Pulumi stores it");
     });
+
+    it("writes edited strings that a YAML 1.1 reader would misread quoted, and leaves the rest of the file as written", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stack-file-"));
+        const file = path.join(dir, "Pulumi.t.yaml");
+        fs.writeFileSync(file, `config:\n  other:flag: on\n`);
+        const env = { FEATURE: "on", START: "12:30", MODE: "0777", PLAIN: "text" };
+        editStackFile(file, [{ path: ["services", "user-service", "env"], value: env }]);
+        const text = fs.readFileSync(file, "utf8");
+        for (const version of ["1.1", "1.2"] as const) {
+            const config = (parse(text, { version }) as { config: Record<string, { "user-service": { env: unknown } }> }).config;
+            assert.deepEqual(config[`${PROJECT}:services`]["user-service"].env, env, `read as YAML ${version}`);
+        }
+        assert.match(text, /^ {2}other:flag: on$/m, "a value the edit did not write keeps its form");
+    });
 });
 
 describe("rollout: what moves", () => {
