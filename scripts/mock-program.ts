@@ -177,7 +177,8 @@ class RecordingMocks implements pulumi.runtime.Mocks {
             // A read of the gateway's Service: answer as a cloud load balancer would (TEST-NET-3 address).
             state.status = { loadBalancer: { ingress: [{ ip: "203.0.113.10" }] } };
         }
-        if (args.custom !== false) this.registered.set(logicalName(args.type, args.name), inputs);
+        // Components too: a remote one (a Helm v4 Chart) is known by its inputs alone, its children being the provider's.
+        this.registered.set(logicalName(args.type, args.name), inputs);
         if (containsSecret(args.inputs)) this.withSecrets.add(logicalName(args.type, args.name));
         return { id: args.id || `${args.name}-id`, state };
     }

@@ -158,6 +158,11 @@ function writeFiles(result: ProgramRun, objects: readonly (Record<string, unknow
         const { name, chart, version, namespace, repositoryOpts, values } = release.inputs;
         write(fileName("helm-release", String(name)), { helmRelease: { name, chart, repository: repositoryOpts, version, namespace, values } });
     }
+    // A v4 Chart is rendered by the provider at `pulumi up`, with no release: the file says which chart and values.
+    for (const chart of result.resources.filter((r) => r.type === "kubernetes:helm.sh/v4:Chart")) {
+        const { chart: name, version, namespace, values } = chart.inputs;
+        write(fileName("helm-chart", chart.name), { helmChart: { chart: name, version, namespace, values } });
+    }
     return written.sort();
 }
 

@@ -161,13 +161,13 @@ describe("gatewayProvider envoyGateway: the same routes, Envoy Gateway at the ed
     it("installs Envoy Gateway v1.8 (built against Gateway API v1.5.1) from its OCI charts, without Gateway API CRDs of its own, and no Istio ingress gateway", async () => {
         const result = await run("envoy-gateway");
         const releases = helmReleases(result).map((r) => [r.name, r.chart, r.version, r.namespace]);
-        assert.deepEqual(releases.filter(([name]) => name.startsWith("envoy-gateway")), [
-            ["envoy-gateway-crds", "oci://docker.io/envoyproxy/gateway-crds-helm", "v1.8.3", "envoy-gateway-system"],
-            ["envoy-gateway", "oci://docker.io/envoyproxy/gateway-helm", "v1.8.3", "envoy-gateway-system"],
-        ]);
+        assert.deepEqual(releases.filter(([name]) => name.startsWith("envoy-gateway")), [["envoy-gateway", "oci://docker.io/envoyproxy/gateway-helm", "v1.8.3", "envoy-gateway-system"]]);
         const values = Object.fromEntries(helmReleases(result).map((r) => [r.name, r.values]));
-        assert.deepEqual(values["envoy-gateway-crds"], { crds: { gatewayAPI: { enabled: false }, envoyGateway: { enabled: true } } });
         assert.deepEqual(values["envoy-gateway"], { crds: { enabled: false } });
+        // Its CRDs chart keeps every template in a release Secret whatever the values (over the 1 MiB limit): a v4 Chart, rendered and applied with no release.
+        const crds = resource(result, "kubernetes:helm.sh/v4:Chart", "envoy-gateway-crds");
+        assert.deepEqual(crds.inputs, { chart: "oci://docker.io/envoyproxy/gateway-crds-helm", version: "v1.8.3", namespace: "envoy-gateway-system", values: { crds: { gatewayAPI: { enabled: false }, envoyGateway: { enabled: true } } } });
+        assert.ok(waitsFor(result, resource(result, "kubernetes:helm.sh/v3:Release", "envoy-gateway"), crds));
         assert.deepEqual(helmReleases(result).filter((r) => r.chart === "gateway"), [], "Istio's ingress gateway is not installed");
         const gateway = resource(result, "kubernetes:gateway.networking.k8s.io/v1:Gateway", "public-gateway");
         assert.match(JSON.stringify(gateway.inputs.spec), /^\{"gatewayClassName":"envoy-gateway","listeners"/, "its class, and no addresses: Envoy Gateway provisions its own");
@@ -251,6 +251,17 @@ function providerAccounts(provider: "envoyGateway" | "kong", result: ProgramRun)
     const hashed = `envoy-istio-ingress-public-gateway-${createHash("sha256").update("istio-ingress/public-gateway").digest("hex").slice(0, 8)}`;
     return { proxy: `envoy-gateway-system/${proxy.provider.kubernetes.envoyServiceAccount?.name ?? hashed}`, controller: "envoy-gateway-system/envoy-gateway" };
 }
+
+describe("Helm releases fit Helm's release Secret", () => {
+    it("installs no chart of CRD bundles as a Helm release, on any stack: Helm would store all its templates in one Secret of at most 1 MiB", async () => {
+        // The bundles known to exceed it whatever the values: Envoy Gateway's gateway-crds-helm (standard and
+        // experimental Gateway API CRDs and its own, about 1.86 MB after gzip and base64).
+        const bundles = [/gateway-crds-helm/, /-crds?$/];
+        for (const stack of ["dev", "staging", "prod", "gateway", "envoy-gateway", "kong"]) {
+            for (const release of helmReleases(await run(stack))) assert.ok(!bundles.some((b) => b.test(release.chart)), `${stack}: ${release.chart} as a Helm release`);
+        }
+    });
+});
 
 describe("an edge of another provider reaches the apps as its sidecar routes it", () => {
     const cases: [string, "envoyGateway" | "kong", Record<string, string>][] = [

@@ -93,7 +93,15 @@ function providerNamespace(name: string, args: EdgeArgs, parent: pulumi.Resource
 function envoyGatewayProvider(args: EdgeArgs, crds: pulumi.Resource[], parent: pulumi.Resource): EdgeProvider {
     const opts = (dependsOn: pulumi.Input<pulumi.Resource>[]) => ({ parent, dependsOn });
     const namespace = providerNamespace(ENVOY_GATEWAY_NAMESPACE, args, parent);
-    const ownCrds = helmRelease("envoy-gateway-crds", ENVOY_GATEWAY_CRDS_CHART, ENVOY_GATEWAY_NAMESPACE, envoyGatewayCrdsValues(), opts([namespace, ...crds]));
+    // Not a Helm release: Helm keeps every template of gateway-crds-helm in its release Secret whatever the values
+    // (about 1.86 MB after gzip and base64, over the Secret's 1 MiB), which is why Envoy Gateway's own guide applies
+    // it with `helm template | kubectl apply --server-side`. A v4 Chart renders it the same way, client-side, each
+    // object a resource of its own, and stores no release.
+    const ownCrds = new k8s.helm.v4.Chart(
+        "envoy-gateway-crds",
+        { chart: ENVOY_GATEWAY_CRDS_CHART.chart, version: ENVOY_GATEWAY_CRDS_CHART.version, namespace: ENVOY_GATEWAY_NAMESPACE, values: envoyGatewayCrdsValues() },
+        opts([namespace, ...crds]),
+    );
     // Its proxies get Istio's sidecar: istiod's injection webhook must serve first.
     const controller = helmRelease("envoy-gateway", ENVOY_GATEWAY_CHART, ENVOY_GATEWAY_NAMESPACE, envoyGatewayValues(), opts([ownCrds, args.mesh.istiod]));
     const { gateway } = args;
