@@ -169,7 +169,10 @@ class RecordingMocks implements pulumi.runtime.Mocks {
 
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
         const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
-        const state: Record<string, unknown> = { ...inputs };
+        // The provider answers with the live object. A CustomResourceDefinition's is answered without its schema:
+        // the program reads nothing back from one, and carrying the Gateway API's 650 KB of OpenAPI schema back
+        // through the mocks' protobuf was a third of each Gateway API stack's run.
+        const state: Record<string, unknown> = args.type === "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition" ? { apiVersion: inputs.apiVersion, kind: inputs.kind, metadata: inputs.metadata } : { ...inputs };
         if (args.type === "kubernetes:helm.sh/v3:Release") {
             state.status = { name: inputs.name, namespace: inputs.namespace, status: "deployed" };
         }

@@ -1,6 +1,6 @@
 // `npm test`: type-check (strict), lint and run the suite, with the two cores both busy.
 // 1. Every file is transpiled on its own into bin/ (tsconfig's isolatedModules makes that the JavaScript tsc
-//    would emit), with source maps, so the suite can start at once.
+//    would emit), with source maps, so the suite can start at once; only what changed since the last run.
 // 2. The suite and the rollout scenarios (two mochas under one c8 and its coverage thresholds, suites.mjs) run
 //    in a child process, their output held back. The scenarios query Debian's `prometheus`, which is found
 //    or installed, and started, first (prometheus.mjs).
@@ -41,10 +41,18 @@ try {
 const exporterPort = await freePort();
 const prometheus = await startPrometheus(prometheusBinary, `127.0.0.1:${exporterPort}`);
 
+// Incremental: a file is transpiled again when its source is newer than its JavaScript, everything when the
+// compiler or its options change; JavaScript whose source is gone is removed.
 const outDir = config.options.outDir;
-fs.rmSync(outDir, { recursive: true, force: true });
+const stampFile = path.join(outDir, ".transpiled-with.json");
+const stamp = JSON.stringify({ typescript: ts.version, options: config.options });
+if (!fs.existsSync(stampFile) || fs.readFileSync(stampFile, "utf8") !== stamp) fs.rmSync(outDir, { recursive: true, force: true });
+const expected = new Set(config.fileNames.map((file) => path.join(outDir, path.relative(root, file)).replace(/\.ts$/, ".js")));
+const existing = (dir) => (fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }).map((f) => path.join(dir, String(f))) : []);
+for (const file of existing(outDir)) if (/\.js(\.map)?$/.test(file) && !expected.has(file.replace(/\.map$/, ""))) fs.rmSync(file);
 for (const file of config.fileNames) {
     const js = path.join(outDir, path.relative(root, file)).replace(/\.ts$/, ".js");
+    if (fs.existsSync(js) && fs.existsSync(`${js}.map`) && fs.statSync(js).mtimeMs >= fs.statSync(file).mtimeMs) continue;
     const { outputText, sourceMapText } = ts.transpileModule(fs.readFileSync(file, "utf8"), { compilerOptions: config.options, fileName: file });
     const map = JSON.parse(sourceMapText);
     map.sources = [path.relative(path.dirname(js), file)];
@@ -52,6 +60,8 @@ for (const file of config.fileNames) {
     fs.writeFileSync(js, outputText);
     fs.writeFileSync(`${js}.map`, JSON.stringify(map));
 }
+fs.mkdirSync(outDir, { recursive: true });
+fs.writeFileSync(stampFile, stamp);
 
 const suite = new Promise((resolve) => {
     const bin = path.join(root, "node_modules", ".bin");

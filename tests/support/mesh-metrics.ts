@@ -56,6 +56,7 @@ interface Route {
 function routeReader(traffic: AppTraffic): () => Route {
     const { renderDir, namespace, app, stable, requestsPerSecond } = traffic;
     let last: Route = { live: { [stable]: requestsPerSecond }, mirrored: {} };
+    let lastText = "";
     return () => {
         const vsFile = path.join(renderDir, `virtualservice-${namespace}-${app}.yaml`);
         const drFile = path.join(renderDir, `destinationrule-${namespace}-${app}.yaml`);
@@ -67,6 +68,9 @@ function routeReader(traffic: AppTraffic): () => Route {
         } catch {
             return last;
         }
+        // Parsed again only when a render changed them.
+        if (vsText + drText === lastText) return last;
+        lastText = vsText + drText;
         type Http = { route: { destination: { subset: string }; weight?: number }[]; mirrors?: { destination: { subset: string }; percentage?: { value: number } }[] };
         const vs = parse(vsText) as { spec: { http: Http[] } };
         const dr = parse(drText) as { spec: { subsets: { name: string; labels: { version: string } }[] } };
