@@ -71,9 +71,9 @@ export function replay(resources: readonly RegisteredResource[]): void {
     for (const r of resources) {
         const parent = r.parent === undefined ? undefined : byName.get(r.parent);
         const dependsOn = r.dependsOn.flatMap((d) => byName.get(d) ?? []);
-        const { propertyNames, version, aliasTypes, additionalSecretOutputs, readId } = r.registration;
+        const { propertyNames, version, aliasTypes, additionalSecretOutputs, readId, ignoreChanges } = r.registration;
         const props = Object.fromEntries(propertyNames.map((name) => [name, r.inputs[name]]));
-        const opts: pulumi.CustomResourceOptions = { parent, dependsOn, version, aliases: aliasTypes.map((type) => ({ type })), additionalSecretOutputs: [...additionalSecretOutputs], ...(readId !== undefined && { id: readId }) };
+        const opts: pulumi.CustomResourceOptions = { parent, dependsOn, version, aliases: aliasTypes.map((type) => ({ type })), additionalSecretOutputs: [...additionalSecretOutputs], ignoreChanges: [...ignoreChanges], ...(readId !== undefined && { id: readId }) };
         const resource = r.custom ? new RecordedResource(r.type, r.name, props, opts) : new pulumi.ComponentResource(r.type, r.name, {}, { parent, dependsOn });
         byName.set(`${r.type}::${r.name}`, resource);
     }

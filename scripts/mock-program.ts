@@ -37,6 +37,8 @@ export interface Registration {
     readonly additionalSecretOutputs: readonly string[];
     /** The ID of a resource read from the cluster rather than created. */
     readonly readId?: string;
+    /** Inputs whose changes the provider is told to leave as they are live. */
+    readonly ignoreChanges: readonly string[];
 }
 
 function registrationOf(props: Record<string, unknown>, opts: pulumi.CustomResourceOptions): Registration {
@@ -47,6 +49,7 @@ function registrationOf(props: Record<string, unknown>, opts: pulumi.CustomResou
         aliasTypes: aliases.flatMap((a: unknown) => (typeof a === "object" && a !== null && "type" in a && typeof a.type === "string" ? [a.type] : [])),
         additionalSecretOutputs: opts.additionalSecretOutputs ?? [],
         ...(typeof opts.id === "string" && { readId: opts.id }),
+        ignoreChanges: opts.ignoreChanges ?? [],
     };
 }
 

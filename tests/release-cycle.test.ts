@@ -207,7 +207,7 @@ describe("the whole release cycle, through config alone", () => {
     });
 
     it("the check catches a route to pods that do not exist", () => {
-        const vs: RegisteredResource = { type: "vs", name: "vs", custom: true, secretInputs: false, dependsOn: [], registration: { propertyNames: [], aliasTypes: [], additionalSecretOutputs: [] }, inputs: { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "a" }, spec: { http: [{ route: [{ destination: { host: "a.ns.svc.cluster.local", subset: "v9" } }] }] } } };
+        const vs: RegisteredResource = { type: "vs", name: "vs", custom: true, secretInputs: false, dependsOn: [], registration: { propertyNames: [], aliasTypes: [], additionalSecretOutputs: [], ignoreChanges: [] }, inputs: { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "a" }, spec: { http: [{ route: [{ destination: { host: "a.ns.svc.cluster.local", subset: "v9" } }] }] } } };
         const dr: RegisteredResource = { ...vs, type: "dr", name: "dr", inputs: { apiVersion: "networking.istio.io/v1", kind: "DestinationRule", metadata: { name: "a" }, spec: { host: "a.ns.svc.cluster.local", subsets: [{ name: "v9", labels: { version: "v9" } }] } } };
         assert.match(brokenRoute(new Map([["vs", vs]])) ?? "", /which no DestinationRule defines/);
         assert.match(brokenRoute(new Map([["vs", vs], ["dr", dr]])) ?? "", /which no Deployment runs/);

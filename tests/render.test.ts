@@ -72,7 +72,7 @@ describe("npm run render", () => {
     it("leaves the previous render intact when a render fails", async () => {
         await render({ stack: "dev", overrides: {}, out }, () => undefined);
         const before = fs.readdirSync(out).sort();
-        const broken: ProgramRun = { resources: [{ type: "kubernetes:core/v1:Service", name: "x", custom: true, secretInputs: false, registration: { propertyNames: [], aliasTypes: [], additionalSecretOutputs: [] }, dependsOn: [], inputs: { apiVersion: "v1", kind: "Service", metadata: { name: "x" }, spec: { ports: "eighty" } } }], outputs: {}, secretOutputs: [] };
+        const broken: ProgramRun = { resources: [{ type: "kubernetes:core/v1:Service", name: "x", custom: true, secretInputs: false, registration: { propertyNames: [], aliasTypes: [], additionalSecretOutputs: [], ignoreChanges: [] }, dependsOn: [], inputs: { apiVersion: "v1", kind: "Service", metadata: { name: "x" }, spec: { ports: "eighty" } } }], outputs: {}, secretOutputs: [] };
         await assert.rejects(writeRendered(broken, out), /Schema validation failed/);
         assert.deepEqual(fs.readdirSync(out).sort(), before);
         assert.deepEqual(fs.readdirSync(path.dirname(out)).filter((f) => f.startsWith(`.${path.basename(out)}.rendering-`)), []);

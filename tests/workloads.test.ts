@@ -1,6 +1,7 @@
 import { strict as assert } from "assert";
 import type { IDeployment } from "kubernetes-models/apps/v1/Deployment" with { "resolution-mode": "import" };
-import { configProblems, must, named, ofKind, run } from "./harness";
+import { configProblems, must, named, ofKind, resource, run } from "./harness";
+import { AUTOSCALER, autoscalerScale, pulumiApply } from "./support/server-side-apply";
 
 const podSpec = (d: IDeployment) => must(d.spec?.template.spec, `${d.metadata?.name ?? ""} pod spec`);
 
@@ -76,13 +77,37 @@ describe("versioned workloads", () => {
         const result = await run("dev", own({ autoscaling: { minReplicas: 2, maxReplicas: 6, cpuUtilization: 60 } }));
         const hpa = result.resources.filter((r) => r.type === "kubernetes:autoscaling/v2:HorizontalPodAutoscaler").map((r) => r.inputs as { spec: { scaleTargetRef: { name: string }; minReplicas: number; maxReplicas: number } });
         assert.deepEqual(hpa.map((h) => [h.spec.scaleTargetRef.name, h.spec.minReplicas, h.spec.maxReplicas]), [["user-service-v1", 2, 6], ["user-service-v2", 2, 6]]);
-        assert.ok(ofKind(result, "Deployment").every((d) => d.spec?.replicas === undefined), "the autoscaler owns the count");
+        assert.ok(ofKind(result, "Deployment").every((d) => d.spec?.replicas === 2), "a new version starts at the autoscaler's minimum");
         const pdbs = (r: typeof result) => r.resources.filter((x) => x.type === "kubernetes:policy/v1:PodDisruptionBudget").map((x) => x.name);
         assert.deepEqual(pdbs(result), ["user-service-v1", "user-service-v2"]);
         assert.deepEqual(pdbs(await run("dev", own({}))), ["user-service-v1"], "3 pods of v1, 1 of v2");
         assert.deepEqual(configProblems(own({ autoscaling: { minReplicas: 5, maxReplicas: 2 } })).map((p) => p.key), ["services.user-service.autoscaling.maxReplicas"]);
         const noCpu = own({ resources: { limits: { memory: "256Mi" } }, autoscaling: { minReplicas: 2, maxReplicas: 4 } });
         assert.deepEqual(configProblems(noCpu).map((p) => [p.key, /requests no CPU/.test(p.allowed)]), [["services.user-service.autoscaling", true]]);
+    });
+
+    it("turning autoscaling on never drops a running version to one pod, and the autoscaler keeps the count it set", async () => {
+        const deployment = async (overrides: ReturnType<typeof own>) => {
+            const r = resource(await run("dev", overrides), "kubernetes:apps/v1:Deployment", "user-service-v1");
+            const inputs = r.inputs as { metadata: { annotations?: Record<string, string> }; spec: { replicas?: number } };
+            return { replicas: inputs.spec.replicas, options: { ignored: r.registration.ignoreChanges.includes("spec.replicas"), force: inputs.metadata.annotations?.["pulumi.com/patchForce"] === "true" } };
+        };
+        // v1 runs 3 pods (the team's catalogue); then the service gets an autoscaler.
+        const fixed = await deployment(own({}));
+        const scaled = await deployment(own({ autoscaling: { minReplicas: 2, maxReplicas: 6, cpuUtilization: 60 } }));
+        const running = pulumiApply(undefined, fixed.replicas, fixed.options, 1);
+        assert.equal(running.value, 3);
+        // pulumi up with autoscaling on: the Deployment is updated before its autoscaler exists.
+        const switched = pulumiApply(running, scaled.replicas, scaled.options, 1);
+        assert.equal(switched.value, 3, "the running count stays until the autoscaler moves it");
+        // The autoscaler scales; a later pulumi up (any change) leaves its count alone.
+        const later = pulumiApply(autoscalerScale(switched, 5), scaled.replicas, scaled.options, 1);
+        assert.deepEqual([later.value, [...later.owners]], [5, [AUTOSCALER]]);
+        // Autoscaling off again: the configured count takes the field back from the autoscaler, which the same update deletes last.
+        assert.deepEqual(pulumiApply(later, fixed.replicas, fixed.options, 1), { value: 3, owners: new Set(["pulumi-kubernetes"]) });
+        assert.throws(() => pulumiApply(later, fixed.replicas, { ...fixed.options, force: false }, 1), /conflict/);
+        // A version first created with an autoscaler starts at its minimum.
+        assert.equal(pulumiApply(undefined, scaled.replicas, scaled.options, 1).value, 2);
     });
 
     it("runs one Deployment per app and version, named <app>-<version>", async () => {

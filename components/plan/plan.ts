@@ -35,8 +35,11 @@ export interface RouteRule {
 export interface VersionWorkload {
     readonly version: string;
     readonly image: string;
-    /** Unset when an autoscaler owns the count. */
-    readonly replicas?: number;
+    /**
+     * Pods the Deployment asks for. With an autoscaler, its minimum: the count the version starts with; after
+     * that the Deployment keeps whatever count is live and the autoscaler takes it over (see AppWorkloads).
+     */
+    readonly replicas: number;
     /** The fewest pods the version runs: with 2 or more it gets a PodDisruptionBudget. */
     readonly minPods: number;
     /** http-echo's flags (its answer and port); other images run their own command. */
@@ -182,7 +185,7 @@ function planService(service: ServiceSettings, settings: Settings): ServicePlan 
         return {
             version: s.version,
             image,
-            ...(service.autoscaling === undefined && { replicas }),
+            replicas: service.autoscaling?.minReplicas ?? replicas,
             minPods: service.autoscaling?.minReplicas ?? replicas,
             args: echo ? [`-text=${text}`, `-listen=:${String(port)}`] : [],
             env: { ...service.workload.env, ...own.env },

@@ -36,7 +36,16 @@ export class AppWorkloads extends pulumi.ComponentResource {
         );
         this.deployments = plan.workloads.map((workload) => {
             const deployment = deploymentName(plan.name, workload.version);
-            const created = new kx.Deployment(deployment, { metadata: metadata(deployment, { version: workload.version }), spec: deploymentSpec(plan, workload) }, childOpts);
+            // With an autoscaler, the count is never dropped from what Pulumi applies: under server-side apply a field
+            // nobody else owns would fall back to its default, 1, until the autoscaler (created after the
+            // Deployment) scales it up again: 3 -> 1 the moment autoscaling is turned on. With `ignoreChanges`,
+            // @pulumi/kubernetes (v4.32, await.go handleSSAIgnoreFields) sends the live count while it owns the
+            // field, and leaves the field out once the autoscaler has scaled and so owns it. Without one, the
+            // configured count wins (patchForce), also over the autoscaler being removed in the same update, which
+            // still owns the field when the Deployment is updated.
+            const opts = plan.autoscaling === undefined ? childOpts : { ...childOpts, ignoreChanges: ["spec.replicas"] };
+            const force = plan.autoscaling === undefined && { annotations: { "pulumi.com/patchForce": "true" } };
+            const created = new kx.Deployment(deployment, { metadata: { ...metadata(deployment, { version: workload.version }), ...force }, spec: deploymentSpec(plan, workload) }, opts);
             const versionOpts = { parent: this, dependsOn: [created] };
             if (plan.autoscaling !== undefined) {
                 new k8s.autoscaling.v2.HorizontalPodAutoscaler(deployment, { metadata: metadata(deployment, { version: workload.version }), spec: autoscalerSpec(deployment, plan.autoscaling) }, versionOpts);

@@ -49,7 +49,7 @@ export function deploymentSpec(plan: ServicePlan, workload: VersionWorkload): kx
     const podLabels = { ...appLabels(plan.name), ...versionSelector(plan.name, workload.version), "app.kubernetes.io/version": workload.version };
     const { protocol, port } = plan.workload;
     return {
-        ...(workload.replicas !== undefined && { replicas: workload.replicas }),
+        replicas: workload.replicas,
         selector: { matchLabels: versionSelector(plan.name, workload.version) },
         template: {
             // Said explicitly so a mesh-wide change cannot break the probes.
