@@ -276,6 +276,8 @@ describe("an edge of another provider reaches the apps as its sidecar routes it"
             const result = await run(stack);
             const namespace = settingsFor(stack).appNamespace;
             const services: MeshService[] = ofKind(result, "Service").map((s) => ({ name: s.metadata?.name ?? "", namespace: s.metadata?.namespace ?? "", port: s.spec?.ports?.[0]?.port ?? 0 }));
+            // The pods a Service sends to carry at least its selector's labels, which the policies select by.
+            const podLabels = (service: MeshService) => ofKind(result, "Service").find((s) => s.metadata?.name === service.name && s.metadata.namespace === service.namespace)?.spec?.selector ?? {};
             const policies = ofKind(result, "AuthorizationPolicy").map((p) => ({ namespace: p.metadata?.namespace ?? "", spec: p.spec ?? {} }));
             const edgeRoutes = objects(result).filter((o) => o.kind === "HTTPRoute" && o.metadata.name.endsWith("-ingress"));
             const rendered = edgeRoutes.map((o) => ({ namespace: o.metadata.namespace ?? "", name: o.metadata.name, spec: o.spec as HttpRouteSpec }));
@@ -292,10 +294,10 @@ describe("an edge of another provider reaches the apps as its sidecar routes it"
                     const arrived = arrival(sidecarUpstream(host, services, proxyNamespace, outbound), dialled, accounts.proxy, mtls);
                     const what = `${request.path} ${JSON.stringify(request.headers)} -> ${backend} with Host ${host}`;
                     assert.equal(arrived.kind === "arrived" ? `${arrived.service.name} ${arrived.peer.principal ?? "plain text"}` : arrived.why, `${backend} cluster.local/ns/${proxyNamespace}/sa/${accounts.proxy.split("/")[1]}`, what);
-                    assert.ok(arrived.kind === "arrived" && authorized(policies, namespace, { app: backend.replace(/-v\d+$/, "") }, arrived.peer, request.path, "GET"), `${what}: denied`);
+                    assert.ok(arrived.kind === "arrived" && authorized(policies, namespace, podLabels(arrived.service), arrived.peer, request.path, "GET"), `${what}: denied`);
                     // Only the edge's proxies are admitted: the provider's controller, in the same namespace, calling the same Service over mutual TLS, is not.
                     const controller = arrival({ kind: "service", service: dialled }, dialled, accounts.controller, mtls);
-                    assert.ok(controller.kind === "arrived" && !authorized(policies, namespace, { app: backend.replace(/-v\d+$/, "") }, controller.peer, request.path, "GET"), `${what}: ${accounts.controller} admitted`);
+                    assert.ok(controller.kind === "arrived" && !authorized(policies, namespace, podLabels(dialled), controller.peer, request.path, "GET"), `${what}: ${accounts.controller} admitted`);
                     checked++;
                 }
             }
