@@ -64,6 +64,14 @@ export function rolloutTargets(settings: Settings, config: StackConfig, names: r
         const others = left(blueGreen);
         problems.push({ key: "--service", value: show(chosen.filter(blueGreen).map((s) => s.name).join(",")), allowed: `switches the stack's activeColor, which also switches ${others.join(", ")}, left out of this rollout`, fix: `roll them out together: --service ${others[0]}` });
     }
+    if (chosen.some(blueGreen) && settings.rollout.blueGreenTraffic === "mirror" && settings.trafficApi === "gatewayApi" && settings.gatewayProvider !== "istio") {
+        problems.push({
+            key: "rollout.blueGreenTraffic",
+            value: show("mirror"),
+            allowed: `judges the idle color on mirrored requests, and with gatewayProvider ${settings.gatewayProvider} the edge cannot mirror into the mesh`,
+            fix: settings.policies.previewHeader === undefined ? "pulumi config set previewHeader x-preview, then pulumi config set --path 'rollout.blueGreenTraffic' preview" : "pulumi config set --path 'rollout.blueGreenTraffic' preview",
+        });
+    }
     if (chosen.some(blueGreen) && settings.rollout.blueGreenTraffic === "preview" && settings.policies.previewHeader === undefined) {
         problems.push({ key: "rollout.blueGreenTraffic", value: show("preview"), allowed: "judges the idle color by preview-header requests, and the stack has no previewHeader", fix: "pulumi config set previewHeader x-preview, or pulumi config set --path 'rollout.blueGreenTraffic' mirror" });
     }

@@ -176,6 +176,11 @@ describe("rollout: what moves", () => {
         const two = { ...dev(), routes: {}, meshEdges: [], services: { "user-service": { path: "/users", release: "canary", versions: ["v1", "v2"] }, "cart-service": { path: "/cart", release: "canary", versions: ["v1", "v2"] } } };
         assert.match(await refusal(two, ["user-service"]), /moves the stack's canaryWeight, which also moves cart-service.*\n.*Fix: .*services\.cart-service\.canaryWeight/);
         assert.match(await refusal({ ...dev(), previewHeader: "", rollout: { blueGreenTraffic: "preview" } }, ["product-service"]), /rollout.blueGreenTraffic = "preview": .*no previewHeader/);
+        // Another provider's edge cannot mirror into the mesh: the idle color is judged on preview requests there.
+        for (const stack of ["envoy-gateway", "kong"]) {
+            assert.match(await refusal(asStackConfig(stackConfig(stack)), ["product-service"]), /rollout.blueGreenTraffic = "mirror": judges the idle color on mirrored requests, and with gatewayProvider (envoyGateway|kong) the edge cannot mirror.*\n.*Fix: pulumi config set --path 'rollout.blueGreenTraffic' preview/);
+            assert.equal((await prepareRollout(new MemoryEngine({ ...asStackConfig(stackConfig(stack)), rollout: { blueGreenTraffic: "preview" } }), "memory", ["product-service"])).targets[0].service, "product-service");
+        }
         // A rule that names the version promotion deletes: the promoted config would be refused by the program.
         const toStable = { ...dev(), routes: { "user-service": [{ name: "old", headers: { "x-old": { exact: "1" } }, to: "v1" }] } };
         assert.match(await refusal(toStable, ["user-service"]), /routes\.user-service\[0\]\.to = "v1": .*\(in the config promotion would apply\)/);
