@@ -130,6 +130,8 @@ describe("stack config", () => {
             ["a canary with one version", { "a-service": { path: "/a", release: "canary", versions: ["v1"] } }, "services.a-service.versions"],
             ["duplicate versions", { "a-service": { path: "/a", release: "blueGreen", versions: ["v1", "v1"] } }, "services.a-service.versions"],
             ["a path that is not a prefix", { "a-service": { path: "a", release: "single", versions: ["v1"] } }, "services.a-service.path"],
+            ["a path of slashes alone", { "a-service": { path: "//", release: "single", versions: ["v1"] } }, "services.a-service.path"],
+            ["a path with an empty segment", { "a-service": { path: "/a//b", release: "single", versions: ["v1"] } }, "services.a-service.path"],
             ["a name that is not a DNS label", { A_Service: { path: "/a", release: "single", versions: ["v1"] } }, "services.A_Service"],
             ["an unknown field", { "a-service": { path: "/a", release: "single", versions: ["v1"], weight: 5 } }, "services.a-service.weight"],
             ["two services on one path", { "a-service": { path: "/a", release: "single", versions: ["v1"] }, "b-service": { path: "/a", release: "single", versions: ["v1"] } }, "services.b-service.path"],

@@ -4,6 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { redactSecret, render } from "../scripts/render";
 import { ConfigValue, PROJECT_ROOT } from "../scripts/mock-program";
+import { ingressAllowSpec } from "../components/specs/security-specs";
 import { PRODUCTION_MINIMUM, configProblems, helmReleases, must, named, ofKind, refused, resource, run, waitsFor } from "./harness";
 
 const fixture = (name: string) => fs.readFileSync(path.join(PROJECT_ROOT, "tests", "fixtures", name), "utf8");
@@ -87,8 +88,14 @@ describe("zero trust", () => {
             assert.deepEqual(ingress?.spec, {
                 selector: { matchLabels: { app: "user-service" } },
                 action: "ALLOW",
-                rules: [{ from: [{ source: { principals: ["cluster.local/ns/istio-ingress/sa/istio-ingressgateway"] } }], to: [{ operation: { paths: ["/users*"] } }] }],
+                rules: [{ from: [{ source: { principals: ["cluster.local/ns/istio-ingress/sa/istio-ingressgateway"] } }], to: [{ operation: { paths: ["/users", "/users/*"] } }] }],
             });
+        });
+
+        it("admits the edge to a service's path by whole segments, as the ingress routes it, trailing slash or not", () => {
+            for (const path of ["/users", "/users/"]) {
+                assert.deepEqual(ingressAllowSpec("user-service", path, { serviceAccount: "istio-ingress/istio-ingressgateway" }).rules?.[0].to, [{ operation: { paths: ["/users", "/users/*"] } }], path);
+            }
         });
 
         it("allows in-mesh calls only along the edges in config, by the caller's service account", async () => {

@@ -131,8 +131,8 @@ export function readServices(reader: Reader): readonly ServiceSettings[] {
             }
         }
         const { path, release, versions } = entry;
-        if (typeof path !== "string" || !PATH_PREFIX.test(path) || path === "/") {
-            reader.fail(`${at}.path`, show(path), "must be a URL path prefix other than '/', such as /users", `pulumi config set --path '${at}.path' /${name.replace(/-service$/, "")}`);
+        if (typeof path !== "string" || !PATH_PREFIX.test(path) || segmentBase(path) === "" || path.includes("//")) {
+            reader.fail(`${at}.path`, show(path), "must be a URL path prefix other than '/', such as /users, with no empty segment (//)", `pulumi config set --path '${at}.path' /${name.replace(/-service$/, "")}`);
         }
         const strategy = RELEASE_STRATEGIES.find((s) => s === release);
         if (strategy === undefined) {

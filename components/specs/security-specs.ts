@@ -2,6 +2,7 @@
 import type { IAuthorizationPolicy } from "@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy" with { "resolution-mode": "import" };
 import type { IPeerAuthentication } from "@kubernetes-models/istio/security.istio.io/v1/PeerAuthentication" with { "resolution-mode": "import" };
 import type { IRequestAuthentication } from "@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication" with { "resolution-mode": "import" };
+import { segmentBase } from "../config/catalogue";
 import { JwtSettings, MeshEdge, MtlsMode } from "../config/security-config";
 
 export type AuthorizationPolicySpec = NonNullable<IAuthorizationPolicy["spec"]>;
@@ -31,12 +32,13 @@ export interface EdgeSource {
     readonly serviceAccount: string;
 }
 
-/** The edge's identity may call the app's public path prefix (as the ingress route matches it). */
+/** The edge's identity may call the app's public path prefix, by whole segments as the ingress route matches it. */
 export function ingressAllowSpec(app: string, path: string, edge: EdgeSource): AuthorizationPolicySpec {
+    const base = segmentBase(path);
     return {
         selector: { matchLabels: { app } },
         action: "ALLOW",
-        rules: [{ from: [{ source: { principals: [principal(edge.serviceAccount)] } }], to: [{ operation: { paths: [`${path}*`] } }] }],
+        rules: [{ from: [{ source: { principals: [principal(edge.serviceAccount)] } }], to: [{ operation: { paths: [base, `${base}/*`] } }] }],
     };
 }
 
