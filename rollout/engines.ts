@@ -8,7 +8,7 @@ import { parseDocument } from "yaml";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { ProgramRun, projectName, runProgramWith, stackConfig } from "../scripts/mock-program";
 import { writeRendered } from "../scripts/render";
-import { quoteForYaml11 } from "../scripts/yaml-text";
+import { quotePathKeys, quoteForYaml11 } from "../scripts/yaml-text";
 import { applyEdits, asStackConfig, ConfigEdit, ConfigValue, pathKey, StackConfig, storedValue } from "./config-edit";
 import { changedObjects } from "./diff";
 import { SetupError } from "./lock";
@@ -112,6 +112,7 @@ export function editStackFile(file: string, edits: readonly ConfigEdit[]): void 
             // Only what the edit writes: the rest of the file stays as its authors wrote it.
             quoteForYaml11(node);
             doc.setIn(at, node);
+            quotePathKeys(doc, at);
         }
     }
     fs.writeFileSync(file, doc.toString());

@@ -125,11 +125,16 @@ describe("rollout: config edits", () => {
         const file = path.join(dir, "Pulumi.t.yaml");
         fs.writeFileSync(file, `config:\n  other:flag: on\n`);
         const env = { FEATURE: "on", START: "12:30", MODE: "0777", PLAIN: "text" };
-        editStackFile(file, [{ path: ["services", "user-service", "env"], value: env }]);
+        // A service may be named on or yes (DNS labels): the keys an edit creates are quoted too.
+        editStackFile(file, [
+            { path: ["services", "user-service", "env"], value: env },
+            { path: ["mirror", "on"], value: 50 },
+        ]);
         const text = fs.readFileSync(file, "utf8");
         for (const version of ["1.1", "1.2"] as const) {
-            const config = (parse(text, { version }) as { config: Record<string, { "user-service": { env: unknown } }> }).config;
-            assert.deepEqual(config[`${PROJECT}:services`]["user-service"].env, env, `read as YAML ${version}`);
+            const config = (parse(text, { version }) as { config: Record<string, Record<string, { env?: unknown } | number>> }).config;
+            assert.deepEqual(config[`${PROJECT}:services`]["user-service"], { env }, `read as YAML ${version}`);
+            assert.deepEqual(config[`${PROJECT}:mirror`], { on: 50 }, `read as YAML ${version}`);
         }
         assert.match(text, /^ {2}other:flag: on$/m, "a value the edit did not write keeps its form");
     });
