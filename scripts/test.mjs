@@ -8,6 +8,7 @@
 //    program, so the type information is built once rather than once by tsc and again by the linter.
 // Plain JavaScript: it runs before anything is compiled. Exits non-zero if the types, the lint or the suite fail.
 import { spawn } from "child_process";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -42,19 +43,35 @@ try {
 const exporterPort = await freePort();
 const prometheus = await startPrometheus(prometheusBinary, `127.0.0.1:${exporterPort}`);
 
-// Incremental: a file is transpiled again when its source is newer than its JavaScript, everything when the
-// compiler or its options change; JavaScript whose source is gone is removed.
+// Incremental: a file is transpiled again when its source's content changed since the last complete transpile
+// (or its output is missing), everything when the compiler or its options change; output whose source is gone is
+// removed. The record is removed first and written once every file is done: after an interrupted run, all is redone.
 const outDir = config.options.outDir;
-const stampFile = path.join(outDir, ".transpiled-with.json");
-const stamp = JSON.stringify({ typescript: ts.version, options: config.options });
-if (!fs.existsSync(stampFile) || fs.readFileSync(stampFile, "utf8") !== stamp) fs.rmSync(outDir, { recursive: true, force: true });
-const expected = new Set(config.fileNames.map((file) => path.join(outDir, path.relative(root, file)).replace(/\.ts$/, ".js")));
-const existing = (dir) => (fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }).map((f) => path.join(dir, String(f))) : []);
-for (const file of existing(outDir)) if (/\.js(\.map)?$/.test(file) && !expected.has(file.replace(/\.map$/, ""))) fs.rmSync(file);
+const recordFile = path.join(outDir, ".transpiled.json");
+const compiler = JSON.stringify({ typescript: ts.version, options: config.options });
+let record;
+try {
+    record = JSON.parse(fs.readFileSync(recordFile, "utf8"));
+} catch {
+    record = undefined;
+}
+if (record?.compiler !== compiler) {
+    fs.rmSync(outDir, { recursive: true, force: true });
+    record = { compiler, sources: {} };
+}
+fs.rmSync(recordFile, { force: true });
+const jsOf = (file) => path.join(outDir, path.relative(root, file)).replace(/\.ts$/, ".js");
+const expected = new Set(config.fileNames.map(jsOf));
+const existing = fs.existsSync(outDir) ? fs.readdirSync(outDir, { recursive: true }).map((f) => path.join(outDir, String(f))) : [];
+for (const file of existing) if (/\.js(\.map)?$/.test(file) && !expected.has(file.replace(/\.map$/, ""))) fs.rmSync(file);
+const sources = {};
 for (const file of config.fileNames) {
-    const js = path.join(outDir, path.relative(root, file)).replace(/\.ts$/, ".js");
-    if (fs.existsSync(js) && fs.existsSync(`${js}.map`) && fs.statSync(js).mtimeMs >= fs.statSync(file).mtimeMs) continue;
-    const { outputText, sourceMapText } = ts.transpileModule(fs.readFileSync(file, "utf8"), { compilerOptions: config.options, fileName: file });
+    const js = jsOf(file);
+    const text = fs.readFileSync(file, "utf8");
+    const key = path.relative(root, file);
+    sources[key] = createHash("sha256").update(text).digest("hex");
+    if (record.sources[key] === sources[key] && fs.existsSync(js) && fs.existsSync(`${js}.map`)) continue;
+    const { outputText, sourceMapText } = ts.transpileModule(text, { compilerOptions: config.options, fileName: file });
     const map = JSON.parse(sourceMapText);
     map.sources = [path.relative(path.dirname(js), file)];
     fs.mkdirSync(path.dirname(js), { recursive: true });
@@ -62,7 +79,7 @@ for (const file of config.fileNames) {
     fs.writeFileSync(`${js}.map`, JSON.stringify(map));
 }
 fs.mkdirSync(outDir, { recursive: true });
-fs.writeFileSync(stampFile, stamp);
+fs.writeFileSync(recordFile, JSON.stringify({ compiler, sources }));
 
 const suite = new Promise((resolve) => {
     const bin = path.join(root, "node_modules", ".bin");
@@ -75,8 +92,8 @@ const suite = new Promise((resolve) => {
     child.on("close", (code) => resolve({ code: code ?? 1, output: Buffer.concat(output).toString() }));
 });
 
-// The suite is the longest path: the type check and the lint, which need no more than the time it takes, yield
-// the cores to it (the suites' processes were started at the old priority and keep it).
+// The suites are the longer path: the type check and the lint yield the cores to them. On Linux this lowers the
+// main thread's priority (V8's helper threads keep theirs); the suites' processes, started before, keep theirs.
 try {
     os.setPriority(10);
 } catch {

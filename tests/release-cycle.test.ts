@@ -231,7 +231,11 @@ describe("the rollout's own transitions, make-before-break in every order Pulumi
         const settings = readSettings(configSource(config, []));
         const phases = rolloutPhases(rolloutTargets(settings, config, [service]), config, settings);
         const chain = [config, ...phases.steps.map((s) => s.config), ...(phases.switch ? [phases.switch.config] : []), ...(phases.drain ? [phases.drain.config] : []), phases.promotion.config];
-        const rollbacks = [...phases.steps.map((s) => s.config), ...(phases.switch ? [phases.switch.config] : [])].map((from, i): [string, StackConfig[]] => [`rollback from phase ${i + 1}`, [from, phases.rollback.config]]);
+        // A rollback may follow any phase: a step, the switch, the drain, or a promotion whose update failed (the
+        // driver takes it back to the config before it, then rolls back: the cluster goes from where the failed
+        // update left it, at worst all of the promotion, to the rollback).
+        const from = [...phases.steps.map((s) => s.config), ...(phases.switch ? [phases.switch.config] : []), ...(phases.drain ? [phases.drain.config] : []), phases.promotion.config];
+        const rollbacks = from.map((config, i): [string, StackConfig[]] => [`rollback from phase ${i + 1}`, [config, phases.rollback.config]]);
         return [["steps and promotion", chain], ...rollbacks];
     }
 

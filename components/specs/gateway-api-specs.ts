@@ -121,7 +121,8 @@ function routeRules(plan: ServicePlan, rules: readonly RouteRule[], scope: Strin
     const version = (subset: string) => plan.subsets.find((s) => s.name === subset)?.version ?? subset;
     const backend = (subset: string): BackendRef => ({ name: versionServiceName(plan.name, version(subset)), port: SERVICE_PORT });
     const backendFilters = (destination: RouteRule["destinations"][number]): HttpRouteFilter[] => [
-        ...(host === "rewritten" ? [{ type: "URLRewrite" as const, urlRewrite: { hostname: `${backend(destination.subset).name}.${plan.namespace}.svc.cluster.local` } }] : []),
+        // `<service>.<namespace>.svc` is one of the names Istio gives the Service's virtual host whatever the cluster's DNS domain.
+        ...(host === "rewritten" ? [{ type: "URLRewrite" as const, urlRewrite: { hostname: `${backend(destination.subset).name}.${plan.namespace}.svc` } }] : []),
         ...(destination.setCookie !== undefined ? [{ type: "ResponseHeaderModifier" as const, responseHeaderModifier: { add: [{ name: "Set-Cookie", value: destination.setCookie }] } }] : []),
     ];
     return rules.map((rule) => {

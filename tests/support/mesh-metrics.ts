@@ -65,6 +65,8 @@ function routeReader(traffic: AppTraffic): () => Route {
         try {
             vsText = fs.readFileSync(vsFile, "utf8");
             drText = fs.readFileSync(drFile, "utf8");
+            // Both from one render: a render that swapped its folder between the two reads is read at the next scrape.
+            if (fs.readFileSync(vsFile, "utf8") !== vsText) return last;
         } catch {
             return last;
         }
