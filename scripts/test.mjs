@@ -92,10 +92,11 @@ const suite = new Promise((resolve) => {
     child.on("close", (code) => resolve({ code: code ?? 1, output: Buffer.concat(output).toString() }));
 });
 
-// The suites are the longer path: the type check and the lint yield the cores to them. On Linux this lowers the
-// main thread's priority (V8's helper threads keep theirs); the suites' processes, started before, keep theirs.
+// The suites are the longer path: the type check and the lint yield the cores to them, a little (nice 4, not
+// more: beside another busy job a lower weight starved them and doubled npm test). On Linux this lowers the main
+// thread's priority (V8's helper threads keep theirs); the suites' processes, started before, keep theirs.
 try {
-    os.setPriority(10);
+    os.setPriority(4);
 } catch {
     // A platform that refuses only changes how the cores are shared.
 }
