@@ -80,17 +80,27 @@ function everyOrder(steps: readonly RegisteredResource[], precedes: (a: Register
     return states;
 }
 
-/** Every state Pulumi may pass through from `previous` to `next`: creates and updates in any order their dependencies allow, then deletes. */
-function applyEveryOrder(previous: ProgramRun, next: ProgramRun, label: string): number {
+/** The kinds whose order decides whether a route meets something missing; the order of the rest changes no check. */
+const ROUTING_KINDS = /:(VirtualService|DestinationRule|HTTPRoute|Service|Deployment)$/;
+
+/** What an update from `previous` to `next` does: objects created or changed, and objects deleted. */
+function changesOf(previous: ProgramRun | undefined, next: ProgramRun) {
     const [old, now] = [objectsOf(previous), objectsOf(next)];
     const changed = [...now.values()].filter((r) => JSON.stringify(old.get(key(r))?.inputs) !== JSON.stringify(r.inputs));
     const removed = [...old.values()].filter((r) => !now.has(key(r)));
+    return { old, changed, removed };
+}
+
+/** Every state Pulumi may pass through from `previous` to `next`: creates and updates in any order their dependencies allow, then deletes. */
+function applyEveryOrder(previous: ProgramRun | undefined, next: ProgramRun, label: string): number {
+    const { old, ...changes } = changesOf(previous, next);
+    const [changed, removed] = [changes.changed, changes.removed].map((list) => list.filter((r) => ROUTING_KINDS.test(r.type)));
     const updated = (done: readonly RegisteredResource[]) => new Map([...old, ...done.map((r): [string, RegisteredResource] => [key(r), r])]);
     let states = everyOrder(changed, (a, b) => waitsFor(next, b, a), (done) => brokenRoute(updated(done)), `${label} (updates)`);
     const afterUpdates = updated(changed);
     states += everyOrder(
         removed,
-        (a, b) => waitsFor(previous, a, b),
+        (a, b) => previous !== undefined && waitsFor(previous, a, b),
         (done) => {
             const state = new Map(afterUpdates);
             for (const r of done) state.delete(key(r));
@@ -114,28 +124,18 @@ function order(steps: RegisteredResource[], before: (a: RegisteredResource, b: R
     return done;
 }
 
-/** Applies `next` over `previous` step by step; returns the steps taken, after checking every state between. */
-function apply(previous: ProgramRun | undefined, next: ProgramRun): string[] {
-    const [old, now] = [objectsOf(previous), objectsOf(next)];
-    const state = new Map(old);
-    const changed = [...now.values()].filter((r) => JSON.stringify(old.get(key(r))?.inputs) !== JSON.stringify(r.inputs));
+/**
+ * Applies `next` over `previous`, checking every state any order may pass through; returns the steps of one
+ * order (routing as early as its dependencies allow, pods deleted first where they may), for what it changes.
+ */
+function apply(previous: ProgramRun | undefined, next: ProgramRun, label: string): string[] {
+    applyEveryOrder(previous, next, label);
+    const { old, changed, removed } = changesOf(previous, next);
     const routingFirst = (r: RegisteredResource) => (/VirtualService|DestinationRule/.test(r.type) ? 0 : 1);
-    const log: string[] = [];
-    for (const step of order(changed, (a, b) => waitsFor(next, b, a), routingFirst)) {
-        state.set(key(step), step);
-        log.push(`${old.has(key(step)) ? "update" : "create"} ${key(step)}`);
-        const broken = brokenRoute(state);
-        assert.equal(broken, undefined, `after ${log[log.length - 1]}: ${broken ?? ""}`);
-    }
-    const removed = [...old.values()].filter((r) => !now.has(key(r)));
-    // Deletes come last, a resource only after everything that waited for it; pods go first where they may.
-    for (const step of order(removed, (a, b) => previous !== undefined && waitsFor(previous, a, b), (r) => (r.type.endsWith("Deployment") ? 0 : 1))) {
-        state.delete(key(step));
-        log.push(`delete ${key(step)}`);
-        const broken = brokenRoute(state);
-        assert.equal(broken, undefined, `after ${log[log.length - 1]}: ${broken ?? ""}`);
-    }
-    return log;
+    return [
+        ...order(changed, (a, b) => waitsFor(next, b, a), routingFirst).map((r) => `${old.has(key(r)) ? "update" : "create"} ${key(r)}`),
+        ...order(removed, (a, b) => previous !== undefined && waitsFor(previous, a, b), (r) => (r.type.endsWith("Deployment") ? 0 : 1)).map((r) => `delete ${key(r)}`),
+    ];
 }
 
 const inputsOf = (r: ProgramRun, name: string) => r.resources.find((x) => x.type === "kubernetes:apps/v1:Deployment" && x.name === name)?.inputs;
@@ -164,7 +164,7 @@ describe("the whole release cycle, through config alone", () => {
         let previous: ProgramRun | undefined;
         const logs = new Map<string, string[]>();
         for (const [what, next] of steps) {
-            logs.set(what, apply(previous, next));
+            logs.set(what, apply(previous, next, what));
             previous = next;
         }
         assert.deepEqual(split(steps[1][1], "/users", { testuser: "qa" }), { v2: 100 });
@@ -195,7 +195,7 @@ describe("the whole release cycle, through config alone", () => {
         let previous: ProgramRun | undefined;
         const logs: string[][] = [];
         for (const next of steps) {
-            logs.push(apply(previous, next));
+            logs.push(apply(previous, next, `blue/green step ${logs.length + 1}`));
             previous = next;
         }
         assert.deepEqual(split(steps[1], "/products"), { green: 100 });

@@ -6,6 +6,7 @@ import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.
 import type { IEnvoyFilter } from "@kubernetes-models/istio/networking.istio.io/v1alpha3/EnvoyFilter" with { "resolution-mode": "import" };
 import type { RateLimitSettings, StringMatch } from "../config/policy-config";
 import { durationMs } from "../config/config-reader";
+import { segmentBase } from "../config/catalogue";
 import { RouteRule, ServicePlan } from "../plan/plan";
 
 export type VirtualServiceSpec = NonNullable<IVirtualService["spec"]>;
@@ -73,10 +74,11 @@ type UriMatch = NonNullable<HttpMatch["uri"]>;
  * (/users matches /users and /users/42, not /usersearch; a trailing slash is ignored): Istio's own `prefix` is
  * a string prefix, so it becomes the exact path or the path and a slash.
  */
-export function uriMatches(path: StringMatch): UriMatch[] {
+function uriMatches(path: StringMatch): UriMatch[] {
     if (!("prefix" in path)) return [{ ...path }];
-    const base = path.prefix.replace(/\/+$/, "");
-    return base === "" ? [{ prefix: "/" }] : [{ exact: base }, { prefix: `${base}/` }];
+    // Never empty: a service's path and a rule's path under it are refused without a segment.
+    const base = segmentBase(path.prefix);
+    return [{ exact: base }, { prefix: `${base}/` }];
 }
 
 /** Istio's matches for a rule (any of them); `scope` is the ingress path prefix, where the rule has no path of its own. */
