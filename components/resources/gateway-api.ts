@@ -94,7 +94,7 @@ function envoyGatewayProvider(args: EdgeArgs, crds: pulumi.Resource[], parent: p
     const opts = (dependsOn: pulumi.Input<pulumi.Resource>[]) => ({ parent, dependsOn });
     const namespace = providerNamespace(ENVOY_GATEWAY_NAMESPACE, args, parent);
     // Not a Helm release: Helm keeps every template of gateway-crds-helm in its release Secret whatever the values
-    // (about 1.86 MB after gzip and base64, over the Secret's 1 MiB), which is why Envoy Gateway's own guide applies
+    // (about 2 MB after gzip and base64, over the Secret's 1 MiB), which is why Envoy Gateway's own guide applies
     // it with `helm template | kubectl apply --server-side`. A v4 Chart renders it the same way, client-side, each
     // object a resource of its own, and stores no release.
     const ownCrds = new k8s.helm.v4.Chart(
