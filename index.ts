@@ -1,10 +1,8 @@
 // Entry point: read and validate stack config once, plan the traffic, compose the components, export outputs.
-import { readSettings } from "./components/config/config";
-import { ConfigError } from "./components/config/config-reader";
 import { keepConfigSecretsSecret, stackConfigSource } from "./components/config/stack-config";
-import { planTraffic } from "./components/plan/plan";
+import { checkedPlan } from "./components/specs/checked-plan";
 import { curlCommands, ingressUrl, policySummary, trafficSplit as splitOf } from "./components/plan/outputs";
-import { edgeSource, precedenceProblems } from "./components/specs/gateway-api-specs";
+import { edgeSource } from "./components/specs/gateway-api-specs";
 import { GATEWAY_NAMESPACE, GATEWAY_SELECTOR } from "./components/specs/mesh-specs";
 import { dashboardCommands, releaseQueries as queriesOf, tracingExtensionProvider } from "./components/specs/observability-specs";
 import { Egress } from "./components/resources/egress";
@@ -17,13 +15,9 @@ import { MeshSecurity } from "./components/resources/security";
 import { AppWorkloads } from "./components/resources/workloads";
 
 const config = stackConfigSource();
-const settings = readSettings(config);
-const plan = planTraffic(settings);
+const { settings, plan } = checkedPlan(config);
 // The one place the routing API is chosen: a renderer per API, the same traffic plan.
 const ROUTING: Record<typeof settings.trafficApi, RoutingBackend> = { istio: istioRouting, gatewayApi: gatewayApiRouting };
-// What the HTTPRoutes would route elsewhere than the VirtualServices is refused before anything is created.
-const inexpressible = settings.trafficApi === "gatewayApi" ? plan.services.flatMap(precedenceProblems) : [];
-if (inexpressible.length > 0) throw new ConfigError(inexpressible);
 const exported = keepConfigSecretsSecret(config);
 
 const mesh = new IstioMesh("istio", {

@@ -89,10 +89,13 @@ export interface DurationRange {
     readonly example: string;
 }
 
-/** Milliseconds of a duration that matches DURATION. */
+/**
+ * Milliseconds of a duration that matches DURATION, exactly: rounded to the microsecond, so 16.1s is 16100 and
+ * not the 16100.000000000002 binary floating point makes of 16.1 * 1000.
+ */
 export function durationMs(duration: string): number {
     const [, amount, unit] = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(duration) ?? [];
-    return Number(amount) * UNIT_MS[unit];
+    return Math.round(Number(amount) * UNIT_MS[unit] * 1000) / 1000;
 }
 
 /** Collects problems so one run reports every bad key at once. */
@@ -234,8 +237,9 @@ export class Reader {
     /** A duration between `range.min` and `range.max` (each a duration such as 50ms or 1h), in one syntax for every field. */
     durationAt(at: string, value: unknown, meaning: string, range: DurationRange): string | undefined {
         const ms = typeof value === "string" && DURATION.test(value) ? durationMs(value) : NaN;
-        if (!(ms >= durationMs(range.min) && ms <= durationMs(range.max))) {
-            this.fail(at, show(value), `must be a duration from ${range.min} to ${range.max}, such as ${range.example}: a number and ms, s, m or h (${meaning})`, setPathCommand(at, range.example));
+        // Whole milliseconds: the Gateway API's durations and Prometheus's ranges have no finer unit.
+        if (!(ms >= durationMs(range.min) && ms <= durationMs(range.max) && Number.isInteger(ms))) {
+            this.fail(at, show(value), `must be a duration from ${range.min} to ${range.max} in whole milliseconds, such as ${range.example}: a number and ms, s, m or h (${meaning})`, setPathCommand(at, range.example));
             return undefined;
         }
         return String(value);

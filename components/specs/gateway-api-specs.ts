@@ -139,10 +139,51 @@ function routeRules(plan: ServicePlan, rules: readonly RouteRule[], scope: Strin
                     const own = backendFilters(d);
                     return { ...backend(d.subset), weight: d.weight, ...(own.length > 0 && { filters: own }) };
                 }),
-            // The Gateway API's duration syntax has no decimals: whole milliseconds say every configured timeout.
-            ...(rule.timeout && { timeouts: { request: `${durationMs(rule.timeout)}ms` } }),
+            ...(rule.timeout && { timeouts: { request: gatewayApiDuration(durationMs(rule.timeout)) } }),
         };
     });
+}
+
+/**
+ * A duration in the Gateway API's syntax, `^([0-9]{1,5}(h|m|s|ms)){1,4}$`: no decimals, at most five digits per
+ * unit. Whole milliseconds (the config reader's rule) split into hours, minutes, seconds and milliseconds fit.
+ */
+export function gatewayApiDuration(ms: number): string {
+    const parts: [number, string][] = [
+        [Math.floor(ms / 3_600_000), "h"],
+        [Math.floor(ms / 60_000) % 60, "m"],
+        [Math.floor(ms / 1000) % 60, "s"],
+        [ms % 1000, "ms"],
+    ];
+    const text = parts.filter(([amount]) => amount > 0).map(([amount, unit]) => `${amount}${unit}`).join("");
+    return text === "" ? "0s" : text;
+}
+
+/** The Gateway API's limits on one HTTPRoute (v1.5.1's CRD: maxItems and its CEL rule on the matches of all rules). */
+const HTTP_ROUTE_LIMITS = { rules: 16, matchesPerRule: 64, matchesPerRoute: 128, backendRefs: 16, headersPerMatch: 16 } as const;
+
+/** What the HTTPRoutes of a service would hold past the Gateway API's limits, which the API server refuses. */
+export function gatewayApiLimitProblems(plan: ServicePlan): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
+    const check = (where: string, spec: HttpRouteSpec) => {
+        const fail = (allowed: string, fix: string) => problems.push({ key: `routes.${plan.name}`, value: `${spec.rules.length} rules ${where}`, allowed, fix });
+        const keep = "or keep the VirtualServices, which have no such limit: pulumi config set trafficApi istio";
+        if (spec.rules.length > HTTP_ROUTE_LIMITS.rules) {
+            fail(`with trafficApi gatewayApi, the HTTPRoute ${where} would hold ${spec.rules.length} rules (the routes, the sticky canary's and the release rule), and the Gateway API allows ${HTTP_ROUTE_LIMITS.rules}`, `merge or remove rules in routes.${plan.name}, ${keep}`);
+        }
+        const matches = spec.rules.reduce((sum, rule) => sum + (rule.matches?.length ?? 0), 0);
+        if (matches > HTTP_ROUTE_LIMITS.matchesPerRoute) fail(`the HTTPRoute ${where} would hold ${matches} matches, and the Gateway API allows ${HTTP_ROUTE_LIMITS.matchesPerRoute} in a route`, `remove rules from routes.${plan.name}, ${keep}`);
+        for (const rule of spec.rules) {
+            if ((rule.matches?.length ?? 0) > HTTP_ROUTE_LIMITS.matchesPerRule) fail(`rule "${rule.name ?? ""}" ${where} would hold more than ${HTTP_ROUTE_LIMITS.matchesPerRule} matches`, `split rule "${rule.name ?? ""}", ${keep}`);
+            if ((rule.backendRefs?.length ?? 0) > HTTP_ROUTE_LIMITS.backendRefs) fail(`rule "${rule.name ?? ""}" ${where} would send to more than ${HTTP_ROUTE_LIMITS.backendRefs} backends`, `send it to fewer versions, ${keep}`);
+            for (const match of rule.matches ?? []) {
+                if ((match.headers?.length ?? 0) > HTTP_ROUTE_LIMITS.headersPerMatch) fail(`rule "${rule.name ?? ""}" ${where} would match more than ${HTTP_ROUTE_LIMITS.headersPerMatch} headers`, `match fewer headers in rule "${rule.name ?? ""}", ${keep}`);
+            }
+        }
+    };
+    check("in the mesh", meshHttpRouteSpec(plan));
+    check("at the edge", { parentRefs: [], rules: routeRules(plan, plan.ingressRules, { prefix: plan.path }) });
+    return problems;
 }
 
 /** The GAMMA route: its parent is the app's Service, so it applies to every in-mesh call to that Service. */
