@@ -2,9 +2,9 @@
 // driven twice on one stream of traffic, once by our driver (the very `runRollout` of `npm run rollout`, on a
 // simulated clock, engine and Prometheus) and once by Flagger's algorithm, then summed up per scenario.
 import { show } from "../components/config/config-reader";
-import { stackConfig } from "../scripts/mock-program";
-import type { ConfigEdit, StackConfig } from "./config-edit";
-import { applyEdits, asStackConfig, valueAt } from "./config-edit";
+import { stackFileConfig } from "../scripts/mock-program";
+import type { ConfigEdit, Expectation, StackConfig } from "./config-edit";
+import { applyEdits, asStackConfig, checkExpected, valueAt } from "./config-edit";
 import { Clock, PreparedRollout, prepareRollout, runRollout } from "./driver";
 import { RolloutRefusal } from "./plan";
 import type { StackEngine } from "./engines";
@@ -51,11 +51,16 @@ class SimulatedStack implements StackEngine {
         private readonly clock: Clock,
     ) {}
 
+    checkWritable(): void {
+        // Held in memory: always writable.
+    }
+
     readConfig() {
         return Promise.resolve({ config: this.config, secretKeys: [] });
     }
 
-    apply(edits: readonly ConfigEdit[]) {
+    apply(edits: readonly ConfigEdit[], _message: string, expected: readonly Expectation[] = []) {
+        checkExpected(this.config, expected);
         this.config = applyEdits(this.config, edits);
         this.weights.push([this.clock.now(), this.share(this.config)]);
         return Promise.resolve([]);
@@ -67,8 +72,8 @@ class SimulatedStack implements StackEngine {
  * the simulation: the benchmark judges with that stack's steps, interval and analysis.
  */
 export async function prepareSimulated(stack: string, service: string): Promise<PreparedRollout> {
-    const config = asStackConfig(stackConfig(stack));
-    const engine: StackEngine = { description: `stack ${stack}, simulated`, stackFile: `Pulumi.${stack}.yaml`, readConfig: () => Promise.resolve({ config, secretKeys: [] }), apply: () => Promise.resolve([]) };
+    const { config, secretKeys } = stackFileConfig(stack);
+    const engine: StackEngine = { description: `stack ${stack}, simulated`, stackFile: `Pulumi.${stack}.yaml`, readConfig: () => Promise.resolve({ config: asStackConfig(config), secretKeys }), checkWritable: () => undefined, apply: () => Promise.resolve([]) };
     const prepared = await prepareRollout(engine, stack, [service]);
     if (prepared.targets[0].release !== "canary") throw new RolloutRefusal([{ key: "--service", value: show(service), allowed: "is a blue/green service; the benchmark compares canary analyses", fix: "--service user-service" }]);
     return prepared;
@@ -106,6 +111,8 @@ export async function runOurs(prepared: PreparedRollout, stream: TrafficStream, 
             return Promise.resolve({ candidate: window.candidate, stable: window.stable });
         },
     });
+    // Nothing but the driver edits the simulated stack, so it cannot change under the rollout.
+    if (outcome.kind === "stopped") throw new Error(`the simulated rollout stopped: ${outcome.reason}`);
     const result = outcome.kind === "held" ? "undecided" : outcome.kind;
     return { outcome: result, decidedAtMs: Math.min(now, horizonMs), weights: stack.weights };
 }

@@ -1,6 +1,7 @@
 // A stack's config as the driver sees it, and the edits a rollout makes to it, in `pulumi config set --path`
 // terms: each edit is a path and a value (or a removal), so the Automation API and the stack-file writer apply
 // the very same edits.
+import { isDeepStrictEqual } from "util";
 import { ConfigSource, isRecord } from "../components/config/config-reader";
 
 /** A config value as the stack file holds it: scalars, or objects and lists for structured keys. */
@@ -65,9 +66,10 @@ function setIn(container: ConfigValue | undefined, path: readonly (string | numb
         return list;
     }
     const record: Record<string, ConfigValue> = isRecord(container) ? { ...(container as Record<string, ConfigValue>) } : {};
-    const next = setIn(record[head], rest, value);
+    const next = setIn(Object.hasOwn(record, head) ? record[head] : undefined, rest, value);
+    // defineProperty: a field named __proto__ is a field like any other, not the object's prototype.
     if (next === undefined) Reflect.deleteProperty(record, head);
-    else record[head] = next;
+    else Object.defineProperty(record, head, { value: next, enumerable: true, writable: true, configurable: true });
     return record;
 }
 
@@ -76,9 +78,34 @@ export function valueAt(config: StackConfig, path: readonly (string | number)[])
     let current: unknown = config;
     for (const part of path) {
         if (typeof part === "number" ? !Array.isArray(current) : !isRecord(current)) return undefined;
+        // Own fields only: a service named constructor is not Object's constructor.
+        if (!Object.hasOwn(current as object, part)) return undefined;
         current = (current as Record<string | number, unknown>)[part];
     }
     return current as ConfigValue | undefined;
+}
+
+/** A config value as plain data (or undefined), so values read back and values written compare equal. */
+export const plain = (value: unknown): unknown => (value === undefined ? undefined : JSON.parse(JSON.stringify(value)));
+
+/** A key the rollout owns, with the value it last read or wrote there. */
+export interface Expectation {
+    readonly path: ConfigPath;
+    readonly value: unknown;
+}
+
+/** Keys the rollout owns that someone else changed since the rollout last read or wrote them. */
+export class ChangedUnderRollout extends Error {
+    constructor(readonly paths: readonly string[]) {
+        super(`${paths.join(", ")} changed in the stack since the rollout last wrote ${paths.length === 1 ? "it" : "them"}; the rollout does not overwrite another change`);
+        this.name = "ChangedUnderRollout";
+    }
+}
+
+/** Throws ChangedUnderRollout when a key of `config` no longer holds what is expected of it. */
+export function checkExpected(config: StackConfig, expected: readonly Expectation[]): void {
+    const changed = expected.filter(({ path, value }) => !isDeepStrictEqual(plain(valueAt(config, path)), value)).map(({ path }) => pathKey(path));
+    if (changed.length > 0) throw new ChangedUnderRollout(changed);
 }
 
 /** What the program receives for a key: the CLI passes strings, objects and lists as JSON. */
@@ -89,7 +116,7 @@ export function cliString(value: unknown): string {
 /** The config as the program's ConfigSource, so the driver validates it with the program's own reader. */
 export function configSource(config: Readonly<Record<string, unknown>>, secretKeys: readonly string[] = []): ConfigSource {
     return {
-        get: (key) => (key in config ? cliString(config[key]) : undefined),
+        get: (key) => (Object.hasOwn(config, key) ? cliString(config[key]) : undefined),
         keys: () => Object.keys(config),
         isSecret: (key) => secretKeys.includes(key),
     };

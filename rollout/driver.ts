@@ -1,15 +1,18 @@
 // The rollout loop: apply a step through the engine, wait an interval, judge each candidate by Prometheus,
 // then advance, hold or roll back; after the last step, promote as config. Every change is a config edit
 // applied by the engine, so the stack file always holds what was last applied, rolled back or promoted.
+import { isDeepStrictEqual } from "util";
 import { ConfigError } from "../components/config/config-reader";
-import { readSettings, Settings } from "../components/config/config";
+import type { Settings } from "../components/config/config";
 import type { WebhookKind } from "../components/config/rollout-config";
+import { checkedPlan } from "../components/specs/checked-plan";
 import { planTraffic } from "../components/plan/plan";
+import { StackFileError, StackFileWriteError } from "../scripts/stack-file";
 import { ReleaseQueries, releaseQueries } from "../components/specs/observability-specs";
 import { AnalysisState, decide, judge, NEW_RECORD, ServiceEvidence, Verdict } from "./analysis";
-import { ConfigEdit, configSource, StackConfig, valueAt } from "./config-edit";
+import { applyEdits, ChangedUnderRollout, ConfigEdit, ConfigPath, configSource, pathKey, plain, StackConfig, valueAt } from "./config-edit";
 import type { StackEngine } from "./engines";
-import { HeldRollout } from "./lock";
+import { HeldRollout, ROLLOUT_DIR } from "./lock";
 import { RolloutPhases, rolloutPhases, RolloutRefusal, RolloutTarget, rolloutTargets } from "./plan";
 import { releaseEvidence } from "./prometheus";
 import { histogramQuantile } from "./statistics";
@@ -25,20 +28,40 @@ export interface PreparedRollout {
     readonly queries: Readonly<Record<string, ReleaseQueries>>;
 }
 
+/** What identifies a target's release: a held rollout resumes only if the stack still releases the same. */
+const releaseOf = (t: RolloutTarget) => ({ service: t.service, release: t.release, stable: t.stableVersion, candidate: t.candidateVersion, weightPath: t.weightPath, activeColor: t.activeColor });
+
 /**
  * Reads the stack's config, checks it and the services asked for, and builds every phase's config; each phase
- * is validated as the program would validate it, so a rollout never starts towards a config `pulumi up` refuses.
+ * is checked as the program checks it (every check it makes before creating anything), so a rollout never
+ * starts towards a config `pulumi up` refuses.
  */
 export async function prepareRollout(engine: StackEngine, stack: string, services: readonly string[], resume?: HeldRollout): Promise<PreparedRollout> {
     const { config, secretKeys } = await engine.readConfig();
-    const settings = readSettings(configSource(config, secretKeys));
+    const { settings } = checkedPlan(configSource(config, secretKeys));
     const checked = rolloutTargets(settings, config, services);
+    if (resume !== undefined) {
+        const changed = resume.targets.filter((held) => !isDeepStrictEqual(plain(releaseOf(held)), plain(releaseOf(checked.find((t) => t.service === held.service) ?? held))));
+        if (changed.length > 0) {
+            throw new RolloutRefusal(
+                changed.map((held) => {
+                    const now = checked.find((t) => t.service === held.service);
+                    return {
+                        key: `services.${held.service}`,
+                        value: now === undefined ? "(changed)" : `${now.stableVersion} -> ${now.candidateVersion}`,
+                        allowed: `the held rollout released ${held.stableVersion} -> ${held.candidateVersion}, and the stack has changed since it was held, so its plan no longer applies`,
+                        fix: `discard the held rollout (rm ${ROLLOUT_DIR}/${stack}.held.json) and start a new one: npm run rollout -- --stack ${stack} --service ${held.service}`,
+                    };
+                }),
+            );
+        }
+    }
     // A resumed rollout goes back to where it started, not to where it was held.
     const targets = resume?.targets ?? checked;
     const phases = rolloutPhases(targets, config, settings);
     const check = (label: string, phaseConfig: StackConfig): void => {
         try {
-            readSettings(configSource(phaseConfig, secretKeys));
+            checkedPlan(configSource(phaseConfig, secretKeys));
         } catch (error) {
             if (!(error instanceof ConfigError)) throw error;
             throw new RolloutRefusal(error.problems.map((p) => ({ ...p, allowed: `${p.allowed} (in the config ${label} would apply)` })));
@@ -54,7 +77,8 @@ export async function prepareRollout(engine: StackEngine, stack: string, service
     return { stack, config, settings, targets, phases, queries: releaseQueries(planTraffic(settings), settings.rollout.intervalMs) };
 }
 
-export type OutcomeKind = "promoted" | "rolledBack" | "held";
+/** stopped: the stack file changed under the rollout, or could not be written; it needs a person (exit 2). */
+export type OutcomeKind = "promoted" | "rolledBack" | "held" | "stopped";
 
 export interface Outcome {
     readonly kind: OutcomeKind;
@@ -120,16 +144,32 @@ function describe(target: RolloutTarget, evidence: ServiceEvidence, verdict: Ver
 
 type Judged = { readonly decision: "advance" | "rollback" | "interrupted"; readonly reason: string };
 
+/** The key a rollout edit owns: the path up to the first list index (a list is owned whole). */
+function ownedPath(path: ConfigPath): ConfigPath {
+    const index = path.findIndex((part) => typeof part === "number");
+    return index === -1 ? path : (path.slice(0, index) as unknown as ConfigPath);
+}
+
 class Rollout {
     private state: AnalysisState;
     private lastMetrics: string[] = [];
     private readonly clock: Clock;
     private readonly p: PreparedRollout;
 
+    /** Each key the rollout edits, with its value as the rollout last read or wrote it. */
+    private readonly owned = new Map<string, { readonly path: ConfigPath; value: unknown }>();
+    /** Keys someone else changed during the rollout: theirs now, left as they are by the rollback. */
+    private readonly yielded = new Set<string>();
+
     constructor(private readonly o: DriverOptions) {
         this.clock = o.clock ?? realClock;
         this.p = o.prepared;
         this.state = { services: o.resume?.analysis ?? {}, progressSinceMs: this.clock.now() };
+        const { steps, switch: switched, drain, promotion, rollback } = o.prepared.phases;
+        for (const edit of [...steps.flatMap((s) => s.edits), ...(switched?.edits ?? []), ...(drain?.edits ?? []), ...promotion.edits, ...rollback.edits]) {
+            const path = ownedPath(edit.path);
+            this.owned.set(pathKey(path), { path, value: plain(valueAt(o.prepared.config, path)) });
+        }
     }
 
     private get services(): string[] {
@@ -143,10 +183,31 @@ class Rollout {
         return hook === undefined ? undefined : callWebhook(hook, payload);
     }
 
+    /**
+     * Applies edits to the stack file as it is now: the engine refuses them (ChangedUnderRollout), writing nothing,
+     * unless each key the rollout owns still holds what it last read or wrote.
+     */
     private async apply(edits: readonly ConfigEdit[], message: string): Promise<void> {
         if (edits.length === 0) return;
-        const changed = await this.o.engine.apply(edits, `${message} (npm run rollout)`);
-        this.o.log(`[${time(this.clock.now())}] ${message}: ${changed.length === 0 ? "no object changed" : changed.join(", ")}`);
+        const { config } = await this.o.engine.readConfig();
+        const expected = [...this.owned].filter(([key]) => !this.yielded.has(key)).map(([, entry]) => entry);
+        try {
+            const objects = await this.o.engine.apply(edits, `${message} (npm run rollout)`, expected);
+            this.o.log(`[${time(this.clock.now())}] ${message}: ${objects.length === 0 ? "no object changed" : objects.join(", ")}`);
+        } catch (error) {
+            if (error instanceof ChangedUnderRollout) for (const key of error.paths) this.yielded.add(key);
+            throw error;
+        } finally {
+            // What the stack file holds now at each key this update wrote (all, some or none of the edits).
+            const now = (await this.o.engine.readConfig().catch(() => undefined))?.config;
+            const intended = applyEdits(config, edits);
+            for (const edit of edits) {
+                const path = ownedPath(edit.path);
+                const entry = this.owned.get(pathKey(path));
+                const value = plain(valueAt(now ?? config, path));
+                if (entry !== undefined && (isDeepStrictEqual(value, plain(valueAt(intended, path))) || isDeepStrictEqual(value, entry.value))) entry.value = value;
+            }
+        }
     }
 
     /** Waits and judges intervals at one phase until it passes, must roll back, or is interrupted. */
@@ -185,12 +246,36 @@ class Rollout {
         return this.rollback("interrupted (Ctrl-C)");
     }
 
-    /** `undo` first: edits that take back a promotion whose update failed. */
-    private async rollback(reason: string, undo: readonly ConfigEdit[] = []): Promise<Outcome> {
-        await this.apply([...undo, ...this.p.phases.rollback.edits], "rollback");
+    /**
+     * `undo` first: edits that take back a promotion whose update failed. Keys someone else changed during the
+     * rollout are left as they set them. A rollback that cannot be written stops the rollout where it stands.
+     */
+    private async rollback(reason: string, undo: readonly ConfigEdit[] = [], stopped = false): Promise<Outcome> {
+        for (;;) {
+            const edits = [...undo, ...this.p.phases.rollback.edits].filter((e) => !this.yielded.has(pathKey(ownedPath(e.path))));
+            try {
+                await this.apply(edits, "rollback");
+                break;
+            } catch (error) {
+                // Someone else changed a key meanwhile: it is theirs now (yielded), and the rest is rolled back.
+                if (error instanceof ChangedUnderRollout) {
+                    stopped = true;
+                    continue;
+                }
+                const why = error instanceof Error ? error.message : String(error);
+                this.o.log(`The rollback could not be applied (${why})`);
+                const byHand = this.p.phases.rollback.edits.map((e) => (e.value === undefined ? `pulumi config rm --path '${pathKey(e.path)}'` : `pulumi config set --path '${pathKey(e.path)}' ${JSON.stringify(e.value)}`));
+                return {
+                    kind: "stopped",
+                    reason: `${reason}; the rollback could not be applied either (${why}), so the stack stays as the last update left it. Fix: make the stack file readable and writable again, then roll back by hand: ${byHand.join("; ")}; pulumi up`,
+                    metrics: this.lastMetrics,
+                };
+            }
+        }
         const notified = await this.webhook("rollback");
         if (notified !== undefined && !notified.ok) this.o.log(`    ${notified.detail}`);
-        return { kind: "rolledBack", reason, metrics: this.lastMetrics };
+        const kept = this.yielded.size > 0 ? `; left as someone else set ${this.yielded.size === 1 ? "it" : "them"} during the rollout: ${[...this.yielded].join(", ")}` : "";
+        return { kind: stopped ? "stopped" : "rolledBack", reason: `${reason}${stopped ? "; rolled back what the rollout moved" : ""}${kept}`, metrics: this.lastMetrics };
     }
 
     /** The confirmPromotion gate: asked each interval until it says yes, or the progress deadline passes. */
@@ -236,15 +321,22 @@ class Rollout {
             }
             const beforePromotion = (switched ?? steps[steps.length - 1]).config;
             const { drain, promotion } = this.p.phases;
-            undo = [...(drain?.edits ?? []), ...promotion.edits].map((e) => {
-                const value = valueAt(beforePromotion, e.path);
-                return value === undefined ? { path: e.path } : { path: e.path, value };
+            // Whole keys (a list back as it was, not element by element), each once.
+            const undone = new Map([...(drain?.edits ?? []), ...promotion.edits].map((e) => [pathKey(ownedPath(e.path)), ownedPath(e.path)]));
+            undo = [...undone.values()].map((path) => {
+                const value = valueAt(beforePromotion, path);
+                return value === undefined ? { path } : { path, value };
             });
             // Make before break: no route names the old versions when the promotion removes them.
             if (drain !== undefined) await this.apply(drain.edits, `promote: ${what} take every request first`);
             await this.apply(promotion.edits, `promote: ${what}`);
         } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
+            // The stack file changed under the rollout, no longer reads, or could not be written: a person decides.
+            if (error instanceof ChangedUnderRollout || error instanceof StackFileError || error instanceof StackFileWriteError) {
+                this.o.log(`Stopped: ${message}; rolling back what the rollout moved`);
+                return this.rollback(`stopped: ${message}`, undo, true);
+            }
             this.o.log(`An update failed (${message}); rolling back`);
             return this.rollback(`an update failed: ${message}`, undo);
         }

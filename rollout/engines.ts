@@ -4,12 +4,11 @@
 // as `pulumi config set --path` would (for tests and rehearsals without a cluster).
 import * as fs from "fs";
 import * as path from "path";
-import { parseDocument } from "yaml";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import { ProgramRun, projectName, runProgramWith, stackConfig } from "../scripts/mock-program";
+import { ProgramRun, projectName, runProgramWith, stackFileConfig } from "../scripts/mock-program";
+import { checkEditable, editStackFile } from "../scripts/stack-file";
 import { writeRendered } from "../scripts/render";
-import { quotePathKeys, quoteForYaml11 } from "../scripts/yaml-text";
-import { applyEdits, asStackConfig, ConfigEdit, ConfigValue, pathKey, StackConfig, storedValue } from "./config-edit";
+import { applyEdits, asStackConfig, checkExpected, ConfigEdit, ConfigValue, Expectation, pathKey, StackConfig } from "./config-edit";
 import { changedObjects } from "./diff";
 import { SetupError } from "./lock";
 
@@ -19,8 +18,13 @@ export interface StackEngine {
     /** The stack file that holds the config, which `--commit` commits. */
     readonly stackFile: string;
     readConfig(): Promise<{ readonly config: StackConfig; readonly secretKeys: readonly string[] }>;
-    /** Sets the config as the edits say, then updates the stack to it; returns a line per object changed. */
-    apply(edits: readonly ConfigEdit[], message: string): Promise<readonly string[]>;
+    /** Throws (before anything moves) when the rollout could not write the stack's config at each step. */
+    checkWritable(): void;
+    /**
+     * Sets the config as the edits say, then updates the stack to it; returns a line per object changed. Refuses
+     * (ChangedUnderRollout), setting nothing, unless each `expected` key holds its value in the config as it is now.
+     */
+    apply(edits: readonly ConfigEdit[], message: string, expected?: readonly Expectation[]): Promise<readonly string[]>;
 }
 
 /** `pulumi up` through the Automation API, on this project (its Pulumi.yaml's folder) and stack. */
@@ -48,6 +52,13 @@ export class AutomationEngine implements StackEngine {
         return this.stack;
     }
 
+    checkWritable(): void {
+        // The Pulumi CLI writes the config to the stack file, when the stack has one.
+        if (fs.existsSync(this.stackFile) && (fs.statSync(this.stackFile).mode & 0o222) === 0) {
+            throw new SetupError(`${path.basename(this.stackFile)} is read-only, and each step of the rollout sets config in it. Fix: chmod u+w ${path.basename(this.stackFile)}`);
+        }
+    }
+
     async readConfig(): Promise<{ config: StackConfig; secretKeys: string[] }> {
         const all = await (await this.selected()).getAllConfig();
         const prefix = `${projectName()}:`;
@@ -62,18 +73,20 @@ export class AutomationEngine implements StackEngine {
         return { config, secretKeys };
     }
 
-    async apply(edits: readonly ConfigEdit[], message: string): Promise<string[]> {
+    async apply(edits: readonly ConfigEdit[], message: string, expected: readonly Expectation[] = []): Promise<string[]> {
         const stack = await this.selected();
+        checkExpected((await this.readConfig()).config, expected);
         for (const edit of edits) {
             const isPath = edit.path.length > 1;
-            if (edit.value === undefined) {
-                await stack.removeConfig(pathKey(edit.path), isPath);
-            } else if (typeof edit.value === "object") {
+            if (typeof edit.value === "object" || edit.path.some((part) => typeof part === "number")) {
                 // A structured value goes whole, with its types, as `pulumi config set-all --json` takes it: set
-                // leaf by leaf with --path, a string such as an env value "8080" would turn into a number.
+                // leaf by leaf with --path, a string such as an env value "8080" would turn into a number. So does
+                // a list element's removal: the list is written without it, as the stack holds it now.
                 const [key] = edit.path;
                 const whole = applyEdits((await this.readConfig()).config, [edit])[key];
                 await stack.setAllConfigJson(JSON.stringify({ [`${projectName()}:${key}`]: { value: JSON.stringify(whole), objectValue: whole, secret: false } }));
+            } else if (edit.value === undefined) {
+                await stack.removeConfig(pathKey(edit.path), isPath);
             } else {
                 await stack.setConfig(pathKey(edit.path), { value: String(edit.value) }, isPath);
             }
@@ -98,26 +111,6 @@ function parseStructured(value: string): ConfigValue {
     }
 }
 
-/** Edits a stack file in place as `pulumi config set --path` / `pulumi config rm --path` would, keeping its comments. */
-export function editStackFile(file: string, edits: readonly ConfigEdit[]): void {
-    const doc = parseDocument(fs.readFileSync(file, "utf8"));
-    const project = projectName();
-    for (const edit of edits) {
-        const [key, ...rest] = edit.path;
-        const at = ["config", `${project}:${key}`, ...rest];
-        if (edit.value === undefined) {
-            doc.deleteIn(at);
-        } else {
-            const node = doc.createNode(storedValue(edit.path, edit.value));
-            // Only what the edit writes: the rest of the file stays as its authors wrote it.
-            quoteForYaml11(node);
-            doc.setIn(at, node);
-            quotePathKeys(doc, at);
-        }
-    }
-    fs.writeFileSync(file, doc.toString());
-}
-
 /**
  * The render engine: config lives in `dir`'s stack file, and an update runs the program under the mocks with
  * it, validates every object and writes them to `out`, as `npm run render` does.
@@ -136,8 +129,13 @@ export class RenderEngine implements StackEngine {
         this.stackFile = path.join(dir, `Pulumi.${stackName}.yaml`);
     }
 
-    readConfig(): Promise<{ config: StackConfig; secretKeys: string[] }> {
-        return Promise.resolve({ config: asStackConfig(stackConfig(this.stackName, this.dir)), secretKeys: [] });
+    checkWritable(): void {
+        checkEditable(this.stackFile, projectName());
+    }
+
+    readConfig(): Promise<{ config: StackConfig; secretKeys: readonly string[] }> {
+        const { config, secretKeys } = stackFileConfig(this.stackName, this.dir);
+        return Promise.resolve({ config: asStackConfig(config), secretKeys });
     }
 
     /** What the last update applied (for tests that drive traffic from it). */
@@ -145,16 +143,17 @@ export class RenderEngine implements StackEngine {
         return this.lastRun;
     }
 
-    async apply(edits: readonly ConfigEdit[]): Promise<string[]> {
+    async apply(edits: readonly ConfigEdit[], _message: string, expected: readonly Expectation[] = []): Promise<string[]> {
         this.lastRun ??= await this.up();
-        editStackFile(this.stackFile, edits);
+        editStackFile(this.stackFile, edits, projectName(), expected);
         const before = this.lastRun;
         this.lastRun = await this.up();
         return changedObjects(before, this.lastRun);
     }
 
     private async up(): Promise<ProgramRun> {
-        const run = await runProgramWith(this.stackName, stackConfig(this.stackName, this.dir));
+        const { config, secretKeys } = stackFileConfig(this.stackName, this.dir);
+        const run = await runProgramWith(this.stackName, config, secretKeys);
         await writeRendered(run, this.out);
         return run;
     }

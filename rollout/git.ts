@@ -22,7 +22,7 @@ export function commitProblem(stackFile: string): string | undefined {
 }
 
 export function commitMessage(stack: string, services: readonly string[], outcome: Outcome): string {
-    const verb = outcome.kind === "promoted" ? "promoted" : outcome.kind === "rolledBack" ? "rolled back" : "held";
+    const verb = { promoted: "promoted", rolledBack: "rolled back", held: "held", stopped: "stopped" }[outcome.kind];
     return [`rollout(${stack}): ${services.join(", ")} ${verb}`, "", outcome.reason, ...(outcome.metrics.length > 0 ? ["", "Deciding metrics:", ...outcome.metrics.map((m) => `  ${m}`)] : [])].join("\n");
 }
 

@@ -118,30 +118,42 @@ export function switchEdits(targets: readonly RolloutTarget[]): ConfigEdit[] {
     return dedupe(targets.flatMap((t): ConfigEdit[] => (t.release === "blueGreen" ? [{ path: ["activeColor"], value: otherColor(t.activeColor ?? "blue") }, mirrorEdit(t, t.mirrorBefore)] : [])));
 }
 
-/** The services key as config holds it: the stack's own, or the default catalogue written out. */
-function servicesConfig(config: StackConfig): Record<string, ConfigValue> {
-    const own = config.services;
-    if (isRecord(own)) return own;
+/** The default catalogue as the services key would hold it. */
+function defaultServices(): Record<string, ConfigValue> {
     return Object.fromEntries(DEFAULT_SERVICES.map((s) => [s.name, { path: s.path, release: s.release, versions: [...s.versions] }]));
 }
+
+const isVersion = (entry: ConfigValue, name: string) => entry === name || (isRecord(entry) && entry.name === name);
 
 /**
  * Canary promotion, as config: the candidate becomes the service's only version (release: single), and the
  * old stable version is deleted by the `pulumi up` that applies it. The weight key goes back to 0 for the next
- * release; the service's own weight, sticky cookie and mirror, which only a canary has, are removed.
+ * release; the service's own weight, sticky cookie and mirror, which only a canary has, are removed. Each edit
+ * names one field of the service, so the rest of the catalogue (other services, comments) is left as it is; a
+ * stack without a catalogue of its own gets the default one written out, promoted.
  */
 export function promotionEdits(targets: readonly RolloutTarget[], config: StackConfig): ConfigEdit[] {
     const canaries = targets.filter((t) => t.release === "canary");
     if (canaries.length === 0) return [];
-    const services = { ...servicesConfig(config) };
-    for (const t of canaries) {
-        const entry = services[t.service];
-        const versions = isRecord(entry) && Array.isArray(entry.versions) ? (entry.versions as ConfigValue[]) : [];
-        const candidate = versions.find((v) => v === t.candidateVersion || (isRecord(v) && v.name === t.candidateVersion)) ?? t.candidateVersion;
-        const rest = isRecord(entry) ? Object.fromEntries(Object.entries(entry).filter(([field]) => !["canaryWeight", "stickyCanary", "versions", "release"].includes(field))) : {};
-        services[t.service] = { ...(rest as Record<string, ConfigValue>), release: "single", versions: [candidate] };
+    const edits: ConfigEdit[] = [];
+    if (isRecord(config.services)) {
+        for (const t of canaries) {
+            const at = ["services", t.service] as const;
+            const entry = valueAt(config, at);
+            const versions = isRecord(entry) && Array.isArray(entry.versions) ? (entry.versions as ConfigValue[]) : [];
+            // From the last, so each removal leaves the indexes of the ones before it as they were.
+            for (let i = versions.length - 1; i >= 0; i--) if (!isVersion(versions[i], t.candidateVersion)) edits.push({ path: [...at, "versions", i] });
+            edits.push({ path: [...at, "release"], value: "single" });
+            for (const field of ["canaryWeight", "stickyCanary"]) if (valueAt(config, [...at, field]) !== undefined) edits.push({ path: [...at, field] });
+        }
+    } else {
+        const services = { ...defaultServices() };
+        for (const t of canaries) {
+            const entry = services[t.service];
+            if (isRecord(entry)) services[t.service] = { ...entry, release: "single", versions: [t.candidateVersion] };
+        }
+        edits.push({ path: ["services"], value: services });
     }
-    const edits: ConfigEdit[] = [{ path: ["services"], value: services }];
     if (canaries.some((t) => t.weightPath?.length === 1)) edits.push({ path: ["canaryWeight"], value: 0 });
     for (const t of canaries) if (valueAt(config, ["mirror", t.service]) !== undefined) edits.push({ path: ["mirror", t.service] });
     return edits;

@@ -4,7 +4,8 @@ import { RolloutRefusal } from "../rollout/plan";
 import { benchmark, DEFAULT_RATE, HORIZON_MS, prepareSimulated, ScenarioResult, SCENARIOS, STABLE, targetChecks } from "../rollout/benchmark";
 import { FLAGGER_DEFAULTS } from "../rollout/flagger";
 import { ArgvReader, UsageError } from "./cli";
-import { PROJECT_ROOT, StackFileError, stackNames } from "./mock-program";
+import { PROJECT_ROOT, stackNames } from "./mock-program";
+import { StackFileError } from "./stack-file";
 
 const USAGE = `Usage: npm run bench:rollout -- [--stack <name>] [--service <name>] [--runs <n>] [--json]
 

@@ -3,10 +3,11 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { parse, parseDocument } from "yaml";
+import { parse } from "yaml";
 import { SECRET_KEYS } from "../components/config/security-config";
 import { cliString } from "../rollout/config-edit";
 import { ConfigError } from "../components/config/config-reader";
+import { readStackFile, StackFileConfig } from "./stack-file";
 
 /** The folder with Pulumi.yaml: the parent of scripts/, also when running compiled from bin/scripts/. */
 export const PROJECT_ROOT = [path.resolve(__dirname, ".."), path.resolve(__dirname, "..", "..")].find((dir) => fs.existsSync(path.join(dir, "Pulumi.yaml"))) ?? path.resolve(__dirname, "..");
@@ -92,58 +93,19 @@ export function stackNames(dir: string = PROJECT_ROOT): string[] {
         .sort();
 }
 
-/** A stack file that is not valid YAML: where, what, and how to fix it. */
-export class StackFileError extends Error {
-    constructor(
-        readonly file: string,
-        readonly line: number,
-        readonly column: number,
-        readonly problem: string,
-        readonly fix: string,
-    ) {
-        super(`${file} line ${line}, column ${column}: ${problem}.\n    Fix: ${fix}`);
-        this.name = "StackFileError";
-    }
-}
-
-const YAML_FIXES: Readonly<Record<string, string>> = {
-    DUPLICATE_KEY: "a key may appear once in a map; delete one of the two, or merge them",
-    TAB_AS_INDENT: "indent with spaces; YAML does not allow tabs",
-};
-
-/** Parses a stack file, turning YAML's errors into a StackFileError that names the file, the line and a fix. */
-export function parseStackFile(file: string): unknown {
-    const doc = parseDocument(fs.readFileSync(file, "utf8"), { uniqueKeys: true });
-    if (doc.errors.length > 0) {
-        const error = doc.errors[0];
-        const position = error.linePos?.[0] ?? { line: 1, col: 1 };
-        const problem = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-        const fix = YAML_FIXES[error.code] ?? "line the keys of one map up under each other, indent each value under its key, and close every [ and {";
-        throw new StackFileError(path.basename(file), position.line, position.col, problem, fix);
-    }
-    return doc.toJS() as unknown;
-}
-
 /** A stack file's config, keyed without the project prefix; `dir` holds the stack file (a copy of the project's, in tests). */
 export function stackConfig(stack: string, dir: string = PROJECT_ROOT): Record<string, ConfigValue> {
+    return stackFileConfig(stack, dir).config;
+}
+
+/** A stack file's config and the keys it holds as `secure:` values (each value read as "[secret]"). */
+export function stackFileConfig(stack: string, dir: string = PROJECT_ROOT): { readonly config: Record<string, ConfigValue>; readonly secretKeys: readonly string[] } {
     const file = path.join(dir, `Pulumi.${stack}.yaml`);
     if (!fs.existsSync(file)) {
         throw new Error(`Unknown stack "${stack}": there is no Pulumi.${stack}.yaml in ${dir}. Stacks: ${stackNames().join(", ")}`);
     }
-    const doc: unknown = structuredClone(parsedOnce(file, parseStackFile)) ?? {};
-    const config = typeof doc === "object" && doc !== null && "config" in doc ? doc.config : undefined;
-    const prefix = `${projectName()}:`;
-    const result: Record<string, ConfigValue> = {};
-    if (typeof config === "object" && config !== null) {
-        for (const [key, value] of Object.entries(config)) {
-            if (!key.startsWith(prefix)) continue;
-            if (typeof value === "object" && value !== null && "secure" in value) {
-                throw new Error(`Pulumi.${stack}.yaml holds an encrypted value for ${key}, which only the Pulumi CLI can decrypt; pass it as an override instead`);
-            }
-            result[key.slice(prefix.length)] = value as ConfigValue;
-        }
-    }
-    return result;
+    const read = parsedOnce(file, (f) => readStackFile(f, projectName())) as StackFileConfig;
+    return { config: structuredClone(read.config) as Record<string, ConfigValue>, secretKeys: read.secretKeys };
 }
 
 const logicalName = (type: string, name: string) => `${type}::${name}`;
@@ -211,7 +173,8 @@ export class ProgramError extends Error {
  * invalid config).
  */
 export function runProgram(stack: string, overrides: Record<string, ConfigValue> = {}, secretKeys: readonly string[] = []): Promise<ProgramRun> {
-    return runProgramWith(stack, { ...stackConfig(stack), ...overrides }, secretKeys);
+    const file = stackFileConfig(stack);
+    return runProgramWith(stack, { ...file.config, ...overrides }, [...file.secretKeys.filter((k) => !(k in overrides)), ...secretKeys]);
 }
 
 /** Runs the program as stack `stack` with exactly this config (no stack file read). */

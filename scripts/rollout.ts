@@ -1,6 +1,6 @@
 // `npm run rollout -- --stack <stack> --service <name>`: a metric-gated release, step by step, each step a
-// stack update (see rollout/driver.ts). Exit codes: 0 promoted, 1 rolled back, 2 bad input or set-up,
-// 130 held by Ctrl-C (continue with --resume).
+// stack update (see rollout/driver.ts). Exit codes: 0 promoted, 1 rolled back, 2 bad input or set-up or stopped
+// (the stack file changed under it, or could not be written), 130 held by Ctrl-C (continue with --resume).
 import * as path from "path";
 import { ConfigError } from "../components/config/config-reader";
 import { AutomationEngine, RenderEngine, StackEngine } from "../rollout/engines";
@@ -10,7 +10,8 @@ import { clearHeld, readHeld, RolloutLock, SetupError, writeHeld } from "../roll
 import { RolloutRefusal } from "../rollout/plan";
 import { observedRates, previewRollout } from "../rollout/preview";
 import { ArgvReader, UsageError } from "./cli";
-import { PROJECT_ROOT, StackFileError, stackNames } from "./mock-program";
+import { PROJECT_ROOT, stackNames } from "./mock-program";
+import { StackFileError, StackFileWriteError } from "./stack-file";
 
 const USAGE = `Usage: npm run rollout -- --stack <name> --service <name> [--service <name> ...] [options]
 
@@ -29,7 +30,8 @@ const USAGE = `Usage: npm run rollout -- --stack <name> --service <name> [--serv
   --cwd <dir>            the project folder (default: this repository)
   --help                 show this help
 
-Exit codes: 0 promoted, 1 rolled back, 2 bad input or set-up, 130 held by Ctrl-C.`;
+Exit codes: 0 promoted, 1 rolled back, 2 bad input or set-up, or stopped because the stack file changed under
+the rollout or could not be written (what it moved is rolled back where it can be), 130 held by Ctrl-C.`;
 
 export interface RolloutOptions {
     readonly stack: string;
@@ -104,7 +106,7 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
     return { stack: stackName, services, engine, onInterrupt, cwd, ...flags, ...(requestRate !== undefined && { requestRate }) };
 }
 
-const EXIT = { promoted: 0, rolledBack: 1, held: 130 } as const;
+const EXIT = { promoted: 0, rolledBack: 1, stopped: 2, held: 130 } as const;
 
 export function engineFor(options: RolloutOptions, log: (line: string) => void): StackEngine {
     return options.engine === "render" ? new RenderEngine(options.cwd, options.stack, path.join(options.cwd, "rendered", options.stack)) : new AutomationEngine(options.cwd, options.stack, log);
@@ -140,6 +142,7 @@ export async function rollout(options: RolloutOptions, engine: StackEngine, sign
     }
     const problem = options.commit ? commitProblem(engine.stackFile) : undefined;
     if (problem !== undefined) throw new SetupError(problem);
+    engine.checkWritable();
     const lock = RolloutLock.acquire(options.cwd, options.stack, services);
     let outcome;
     try {
@@ -159,13 +162,14 @@ export async function rollout(options: RolloutOptions, engine: StackEngine, sign
     } finally {
         lock.release();
     }
-    out(`${outcome.kind === "promoted" ? "PROMOTED" : outcome.kind === "rolledBack" ? "ROLLED BACK" : "HELD"}: ${outcome.reason}`);
-    if (options.commit && outcome.kind !== "held") out(`Committed ${path.basename(engine.stackFile)}: ${commitStackFile(engine.stackFile, commitMessage(options.stack, services, outcome))}`);
+    out(`${{ promoted: "PROMOTED", rolledBack: "ROLLED BACK", stopped: "STOPPED", held: "HELD" }[outcome.kind]}: ${outcome.reason}`);
+    // A stopped rollout leaves a file someone else was changing: theirs to commit.
+    if (options.commit && (outcome.kind === "promoted" || outcome.kind === "rolledBack")) out(`Committed ${path.basename(engine.stackFile)}: ${commitStackFile(engine.stackFile, commitMessage(options.stack, services, outcome))}`);
     return EXIT[outcome.kind];
 }
 
 /** Bad input and set-up problems, which exit 2 with the message alone. */
-const EXPECTED = [UsageError, ConfigError, RolloutRefusal, SetupError, StackFileError];
+const EXPECTED = [UsageError, ConfigError, RolloutRefusal, SetupError, StackFileError, StackFileWriteError];
 
 export async function main(argv: readonly string[], out: (line: string) => void, err: (line: string) => void, signal: AbortSignal): Promise<number> {
     try {

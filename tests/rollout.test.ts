@@ -8,9 +8,10 @@ import { parse, stringify } from "yaml";
 import { readSettings, Settings } from "../components/config/config";
 import { ROLLOUT_DEFAULTS } from "../components/config/rollout-config";
 import { AnalysisState, decide, judge, NEW_RECORD, ServiceEvidence, VersionCounts, worstCaseRequests } from "../rollout/analysis";
-import { applyEdits, asStackConfig, ConfigEdit, configSource, pathKey, StackConfig } from "../rollout/config-edit";
+import { applyEdits, asStackConfig, checkExpected, ConfigEdit, configSource, Expectation, pathKey, StackConfig } from "../rollout/config-edit";
 import { Clock, Outcome, prepareRollout, runRollout } from "../rollout/driver";
-import { editStackFile, StackEngine } from "../rollout/engines";
+import { StackEngine } from "../rollout/engines";
+import { editStackFile } from "../scripts/stack-file";
 import { RolloutLock } from "../rollout/lock";
 import { RolloutRefusal } from "../rollout/plan";
 import { main } from "../scripts/rollout";
@@ -29,10 +30,14 @@ class MemoryEngine implements StackEngine {
         public config: StackConfig,
         private readonly failOn?: string,
     ) {}
+    checkWritable(): void {
+        // In memory: always writable.
+    }
     readConfig() {
         return Promise.resolve({ config: this.config, secretKeys: [] });
     }
-    apply(edits: readonly ConfigEdit[], message: string) {
+    apply(edits: readonly ConfigEdit[], message: string, expected: readonly Expectation[] = []) {
+        checkExpected(this.config, expected);
         // As the engines do: the config is set, then the update may fail.
         this.config = applyEdits(this.config, edits);
         if (this.failOn !== undefined && message.includes(this.failOn)) return Promise.reject(new Error("the cluster said no"));
@@ -102,19 +107,19 @@ describe("rollout: config edits", () => {
     it("edits a stack file as the in-memory edits do, keeping its comments and other keys", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stack-file-"));
         const file = path.join(dir, "Pulumi.t.yaml");
-        fs.writeFileSync(file, `# top comment\nconfig:\n  # the weight\n  ${PROJECT}:canaryWeight: 10\n  ${PROJECT}:mirror:\n    product-service: 5\n  other:key: kept\n`);
+        fs.writeFileSync(file, `# top comment\nconfig:\n  # the weight\n  ${PROJECT}:canaryWeight: 10\n  ${PROJECT}:mirror:\n    product-service: 5\n  kubernetes:context: kept\n`);
         const edits: ConfigEdit[] = [
             { path: ["canaryWeight"], value: 25 },
             { path: ["mirror", "product-service"] },
             { path: ["services", "user-service", "canaryWeight"], value: 5 },
             { path: ["services", "user-service", "versions"], value: ["v2"] },
         ];
-        editStackFile(file, edits);
+        editStackFile(file, edits, PROJECT);
         const text = fs.readFileSync(file, "utf8");
         assert.match(text, /# top comment/);
         assert.match(text, /# the weight/);
         const written = (parse(text) as { config: Record<string, unknown> }).config;
-        assert.equal(written["other:key"], "kept");
+        assert.equal(written["kubernetes:context"], "kept");
         const ours = Object.fromEntries(Object.entries(written).filter(([k]) => k.startsWith(`${PROJECT}:`)).map(([k, v]) => [k.slice(PROJECT.length + 1), v]));
         assert.deepEqual(ours, applyEdits({ canaryWeight: 10, mirror: { "product-service": 5 } }, edits));
         assert.equal(written[`${PROJECT}:canaryWeight`], "25", "a top-level value is a string, as Pulumi stores it");
@@ -123,20 +128,24 @@ describe("rollout: config edits", () => {
     it("writes edited strings that a YAML 1.1 reader would misread quoted, and leaves the rest of the file as written", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stack-file-"));
         const file = path.join(dir, "Pulumi.t.yaml");
-        fs.writeFileSync(file, `config:\n  other:flag: on\n`);
+        fs.writeFileSync(file, `config:\n  kubernetes:flag: on\n`);
         const env = { FEATURE: "on", START: "12:30", MODE: "0777", PLAIN: "text" };
         // A service may be named on or yes (DNS labels): the keys an edit creates are quoted too.
-        editStackFile(file, [
-            { path: ["services", "user-service", "env"], value: env },
-            { path: ["mirror", "on"], value: 50 },
-        ]);
+        editStackFile(
+            file,
+            [
+                { path: ["services", "user-service", "env"], value: env },
+                { path: ["mirror", "on"], value: 50 },
+            ],
+            PROJECT,
+        );
         const text = fs.readFileSync(file, "utf8");
         for (const version of ["1.1", "1.2"] as const) {
             const config = (parse(text, { version }) as { config: Record<string, Record<string, { env?: unknown } | number>> }).config;
             assert.deepEqual(config[`${PROJECT}:services`]["user-service"], { env }, `read as YAML ${version}`);
             assert.deepEqual(config[`${PROJECT}:mirror`], { on: 50 }, `read as YAML ${version}`);
         }
-        assert.match(text, /^ {2}other:flag: on$/m, "a value the edit did not write keeps its form");
+        assert.match(text, /^ {2}kubernetes:flag: on$/m, "a value the edit did not write keeps its form");
     });
 });
 

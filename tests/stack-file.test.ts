@@ -1,0 +1,302 @@
+// The stack file as the record of every release: read as Pulumi reads it (its shape, namespaces, secure values),
+// and edited by the rollout by path, atomically, against the file as it is now. The property test runs the
+// driver over a real file while another person edits it and the disk fails, and checks what must always hold.
+import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import fc from "fast-check";
+import { parseDocument } from "yaml";
+import { ConfigValue, StackConfig, valueAt } from "../rollout/config-edit";
+import { Clock, Outcome, prepareRollout, runRollout } from "../rollout/driver";
+import { ServiceEvidence, VersionCounts } from "../rollout/analysis";
+import { RolloutRefusal } from "../rollout/plan";
+import { editStackFile, FileWriter, readStackFile, SECRET_PLACEHOLDER, StackFileError, StackFileWriteError } from "../scripts/stack-file";
+import { FileEngine, PROJECT } from "./support/file-engine";
+import { runProgramWith, stackFileConfig } from "../scripts/mock-program";
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stack-file-"));
+let files = 0;
+const stackFile = (text: string): string => {
+    const file = path.join(dir, `Pulumi.t${files++}.yaml`);
+    fs.writeFileSync(file, text);
+    return file;
+};
+const P = PROJECT;
+
+/** A stack with a catalogue: a canary, a blue/green service and a single one, with comments inside. */
+const CATALOGUE = `# the team's stack
+config:
+  ${P}:canaryWeight: 0
+  ${P}:activeColor: blue
+  ${P}:previewHeader: x-preview
+  ${P}:rollout: { steps: [20, 50], interval: 1s, analysis: { failedChecks: 2, progressDeadline: 3s, minRequests: 10 } }
+  ${P}:services:
+    # users: the canary
+    user-service:
+      path: /users
+      release: canary
+      versions: [v1, v2] # stable first
+    product-service:
+      path: /products
+      release: blueGreen
+      versions: [v1, v2]
+    order-service:
+      path: /orders
+      release: single
+      versions: [v1]
+`;
+
+describe("stack file: read as Pulumi reads it", () => {
+    for (const [what, text, line, problem] of [
+        ["config: as a list", `config:\n  - ${P}:canaryWeight: 10\n`, 2, /config: is not a mapping/],
+        ["the file as a list", `- config\n`, 1, /not a mapping of keys/],
+        ["a key without a namespace", `config:\n  ${P}:replicas: 2\n  canaryWeight: 50\n`, 3, /"canaryWeight" has no namespace/],
+        ["a misspelled project", `config:\n  istio-progresive-delivery:canaryWeight: 50\n`, 2, /belongs to "istio-progresive-delivery" \(did you mean istio-progressive-delivery\?\)/],
+        ["another project's key", `config:\n  aws:region: eu-west-1\n`, 2, /belongs to "aws"/],
+        ["an alias bomb", `a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\nconfig:\n  ${P}:env: *d\n`, 2, /aliases expand to more than 100 copies/],
+        ["a duplicate key", `config:\n  ${P}:canaryWeight: 10\n  ${P}:canaryWeight: 50\n`, 3, /Map keys must be unique/],
+        ["a key of null", `config:\n  ${P}:canaryWeight:\n`, 1, /canaryWeight holds null/],
+    ] as const) {
+        it(`refuses ${what}, naming the file and line`, () => {
+            const file = stackFile(text);
+            assert.throws(
+                () => readStackFile(file, P),
+                (e: unknown) => e instanceof StackFileError && e.line === line && problem.test(e.problem) && e.file === path.basename(file) && e.fix.length > 0,
+            );
+        });
+    }
+
+    it("reads the Kubernetes provider's and Pulumi's own keys as theirs, and this project's as its config", () => {
+        const { config } = readStackFile(stackFile(`config:\n  kubernetes:context: kind-dev\n  pulumi:tags: { team: web }\n  ${P}:canaryWeight: 25\n`), P);
+        assert.deepEqual(config, { canaryWeight: 25 });
+    });
+
+    it("runs the program with a secure value as Pulumi would: a secret, shown as [secret]", async () => {
+        const folder = fs.mkdtempSync(path.join(os.tmpdir(), "secure-"));
+        fs.writeFileSync(path.join(folder, "Pulumi.s.yaml"), `config:\n  ${P}:services:\n    user-service: { path: /users, release: single, versions: [v1], env: { API_TOKEN: { secure: v1:abc } } }\n`);
+        const { config, secretKeys } = stackFileConfig("s", folder);
+        const run = await runProgramWith("s", config, secretKeys);
+        const deployment = run.resources.find((r) => r.type === "kubernetes:apps/v1:Deployment" && r.name.includes("user-service-v1"));
+        assert.ok(deployment?.secretInputs, "the Deployment's spec is a Pulumi secret");
+        assert.match(JSON.stringify(deployment.inputs), /"name":"API_TOKEN","value":"\[secret\]"/);
+    });
+
+    it("reads a secure value, at the top or inside a key, as a secret whose value it cannot know", () => {
+        const { config, secretKeys } = readStackFile(stackFile(`config:\n  ${P}:previewHeader:\n    secure: v1:abc\n  ${P}:services:\n    user-service:\n      path: /users\n      env: { TOKEN: { secure: v1:def } }\n`), P);
+        assert.equal(config.previewHeader, SECRET_PLACEHOLDER);
+        assert.equal(valueAt(config, ["services", "user-service", "env", "TOKEN"]), SECRET_PLACEHOLDER);
+        assert.deepEqual([...secretKeys].sort(), ["previewHeader", "services"]);
+    });
+});
+
+describe("stack file: the rollout's edits", () => {
+    it("edits by path: another service, comments and formatting inside the catalogue stay as they were", () => {
+        const file = stackFile(CATALOGUE);
+        editStackFile(
+            file,
+            [
+                { path: ["services", "user-service", "versions", 0] },
+                { path: ["services", "user-service", "release"], value: "single" },
+            ],
+            P,
+        );
+        const text = fs.readFileSync(file, "utf8");
+        assert.match(text, /# users: the canary/);
+        assert.match(text, /# the team's stack/);
+        assert.deepEqual(valueAt(readStackFile(file, P).config, ["services", "user-service"]), { path: "/users", release: "single", versions: ["v2"] });
+        assert.equal(text.replace(/ {4}user-service:[\s\S]*?(?= {4}product-service)/, ""), CATALOGUE.replace(/ {4}user-service:[\s\S]*?(?= {4}product-service)/, ""), "every line outside the edited service is as it was");
+    });
+
+    it("a write that fails part-way (a full disk) leaves the previous file whole and readable", () => {
+        const file = stackFile(CATALOGUE);
+        const halfThenFull: FileWriter = (fd, text) => {
+            fs.writeSync(fd, text.slice(0, text.length / 2));
+            throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+        };
+        assert.throws(() => editStackFile(file, [{ path: ["canaryWeight"], value: 50 }], P, [], halfThenFull), (e: unknown) => e instanceof StackFileWriteError && /ENOSPC/.test(e.message) && /unchanged/.test(e.message));
+        assert.equal(fs.readFileSync(file, "utf8"), CATALOGUE);
+        assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith(".tmp")), [], "no temporary file is left behind");
+    });
+
+    it("refuses, changing nothing, a read-only file, an alias, and an edit into a secure value", () => {
+        const readOnly = stackFile(CATALOGUE);
+        fs.chmodSync(readOnly, 0o444);
+        assert.throws(() => editStackFile(readOnly, [{ path: ["canaryWeight"], value: 50 }], P), (e: unknown) => e instanceof StackFileWriteError && /read-only \(mode 444\).*chmod u\+w/.test(e.message));
+        const aliased = stackFile(`${CATALOGUE}  ${P}:mirror: &m { user-service: 5 }\n  ${P}:faults: { x: *m }\n`);
+        assert.throws(() => editStackFile(aliased, [{ path: ["canaryWeight"], value: 50 }], P), (e: unknown) => e instanceof StackFileError && e.line === 22 && /alias/.test(e.problem));
+        const secure = stackFile(`config:\n  ${P}:canaryWeight:\n    secure: v1:abc\n`);
+        assert.throws(() => editStackFile(secure, [{ path: ["canaryWeight"], value: 50 }], P), (e: unknown) => e instanceof StackFileError && /secure value/.test(e.problem));
+        for (const file of [readOnly, aliased, secure]) assert.doesNotThrow(() => readStackFile(file, P), "each is still readable as it was");
+    });
+
+    it("edits a service named like an Object method as the plain name it is", () => {
+        const file = stackFile(`config:\n  ${P}:services:\n    order-service: { path: /orders, release: single, versions: [v1] }\n`);
+        for (const name of ["constructor", "toString", "__proto__"]) {
+            editStackFile(file, [{ path: ["services", name, "release"], value: "single" }], P);
+            assert.deepEqual(valueAt(readStackFile(file, P).config, ["services", name]), { release: "single" });
+        }
+        assert.equal(valueAt(readStackFile(file, P).config, ["services", "hasOwnProperty"]), undefined);
+    });
+});
+
+// The driver over a real file, on a fake clock.
+const versionCounts = (requests: number, errors: number): VersionCounts => ({ requests, errors, latency: [{ le: 50, count: requests }, { le: Infinity, count: requests }] });
+const GOOD: ServiceEvidence = { candidate: versionCounts(500, 0), stable: versionCounts(4500, 5) };
+const BAD: ServiceEvidence = { candidate: versionCounts(500, 200), stable: versionCounts(4500, 5) };
+const fakeClock = (): Clock => {
+    let now = 0;
+    return { now: () => now, sleep: (ms) => Promise.resolve((now += ms) > 0) };
+};
+
+async function rollOut(engine: FileEngine, evidence: ServiceEvidence, services = ["user-service"]): Promise<Outcome> {
+    const prepared = await prepareRollout(engine, "t", services);
+    return runRollout({ prepared, engine, signal: new AbortController().signal, onInterrupt: "rollback", hold: () => undefined, log: () => undefined, clock: fakeClock(), evidence: () => Promise.resolve(evidence), webhook: () => Promise.resolve(undefined) });
+}
+
+/** Appends a line inside `config:` (the file's last mapping), as a person editing the file would. */
+const appendConfig = (file: string, lines: string) => { fs.appendFileSync(file, lines); };
+
+describe("stack file: a rollout against the file as it is now", () => {
+    it("keeps a service someone added during the rollout, and every comment, through the promotion", async () => {
+        const file = stackFile(CATALOGUE);
+        const engine = new FileEngine(file, (operation) => {
+            if (operation === 3) appendConfig(file, `    # added while the canary ran\n    search-service: { path: /search, release: single, versions: [v1] }\n`);
+        });
+        const outcome = await rollOut(engine, GOOD);
+        assert.equal(outcome.kind, "promoted", outcome.reason);
+        const { config } = readStackFile(file, P);
+        assert.deepEqual(valueAt(config, ["services", "search-service"]), { path: "/search", release: "single", versions: ["v1"] });
+        assert.deepEqual(valueAt(config, ["services", "user-service"]), { path: "/users", release: "single", versions: ["v2"] });
+        const text = fs.readFileSync(file, "utf8");
+        for (const comment of ["# the team's stack", "# users: the canary", "# stable first", "# added while the canary ran"]) assert.ok(text.includes(comment), comment);
+    });
+
+    it("stops (exit 2) when someone changes a key it owns: the rest is rolled back, their change is left as they set it", async () => {
+        const file = stackFile(CATALOGUE);
+        // Someone releases v2 and v3 by hand while the canary is at its first step.
+        const engine = new FileEngine(file, (operation) => {
+            if (operation === 3) fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("versions: [v1, v2] # stable first", "versions: [v2, v3]"));
+        });
+        const outcome = await rollOut(engine, GOOD);
+        assert.equal(outcome.kind, "stopped");
+        assert.match(outcome.reason, /services\.user-service\.versions changed in the stack since the rollout last wrote it/);
+        const { config } = readStackFile(file, P);
+        assert.deepEqual(valueAt(config, ["services", "user-service", "versions"]), ["v2", "v3"], "their release stands");
+        assert.equal(valueAt(config, ["services", "user-service", "release"]), "canary", "not promoted over it");
+        assert.equal(valueAt(config, ["canaryWeight"]), "0", "what the rollout moved is rolled back");
+    });
+
+    it("refuses to resume a held rollout whose release the stack no longer runs", async () => {
+        const file = stackFile(CATALOGUE.replace("versions: [v1, v2] # stable first", "versions: [v2, v3]"));
+        const engine = new FileEngine(file);
+        const held = await prepareRollout(new FileEngine(stackFile(CATALOGUE)), "t", ["user-service"]);
+        await assert.rejects(
+            prepareRollout(engine, "t", ["user-service"], { stack: "t", services: ["user-service"], targets: held.targets, stepIndex: 1, analysis: {}, heldAt: "2026-12-02T00:00:00Z" }),
+            (e: unknown) => e instanceof RolloutRefusal && /services\.user-service = v2 -> v3: the held rollout released v1 -> v2/.test(e.message) && /rm \.rollout\/t\.held\.json/.test(e.message),
+        );
+    });
+
+    it("refuses before step 1 a rollout that pushes an HTTPRoute past the Gateway API's 16 rules", async () => {
+        const rules = Array.from({ length: 15 }, (_, i) => `      - { name: r${i}, headers: { x-r${i}: { exact: "1" } }, to: v2 }\n`).join("");
+        const file = stackFile(`${CATALOGUE.replace("      versions: [v1, v2] # stable first\n", "      versions: [v1, v2] # stable first\n      stickyCanary: { cookie: canary, maxAge: 24h }\n")}  ${P}:trafficApi: gatewayApi\n  ${P}:routes:\n    user-service:\n${rules}`);
+        // 15 rules and the release rule fit at weight 0; the sticky canary's rule, which a step above 0 adds, makes 17.
+        readStackFile(file, P);
+        const before = fs.readFileSync(file, "utf8");
+        await assert.rejects(rollOut(new FileEngine(file), GOOD), (e: unknown) => e instanceof RolloutRefusal && /HTTPRoute in the mesh would hold 17 rules.*allows 16.*\(in the config step 1 \(20%\) would apply\)/.test(e.message));
+        assert.equal(fs.readFileSync(file, "utf8"), before);
+    });
+});
+
+// What another person (or the machine) does to the file between two of the driver's operations.
+type Interference =
+    | { readonly kind: "addService" | "comment" | "unownedEdit" | "ownedWeight" | "ownedVersions" | "duplicateKey" | "alias" | "readOnly" }
+    | { readonly kind: "diskFull" };
+
+const INTERFERENCES: readonly Interference["kind"][] = ["addService", "comment", "unownedEdit", "ownedWeight", "ownedVersions", "duplicateKey", "alias", "readOnly", "diskFull"];
+
+/** The keys a rollout of user-service and product-service may write: everything else must stay as others left it. */
+const OWNED: readonly (readonly (string | number)[])[] = [["canaryWeight"], ["activeColor"], ["mirror"], ["services", "user-service", "versions"], ["services", "user-service", "release"], ["services", "user-service", "canaryWeight"], ["services", "user-service", "stickyCanary"]];
+
+function withoutOwned(config: StackConfig): unknown {
+    const copy = JSON.parse(JSON.stringify(config)) as Record<string, ConfigValue>;
+    for (const owned of OWNED) {
+        let parent: unknown = copy;
+        for (const part of owned.slice(0, -1)) parent = typeof parent === "object" && parent !== null ? (parent as Record<string, unknown>)[part] : undefined;
+        if (typeof parent === "object" && parent !== null) Reflect.deleteProperty(parent, owned[owned.length - 1]);
+    }
+    return copy;
+}
+
+describe("stack file: rollouts interleaved with edits and faults (property)", () => {
+    it("ends 0, 1 or 2, never throws, always leaves a file that reads (unless another hand broke it), and changes nothing it does not own", async () => {
+        await fc.assert(
+            fc.asyncProperty(
+                fc.boolean(),
+                fc.boolean(),
+                fc.array(fc.record({ at: fc.nat(12), kind: fc.constantFrom(...INTERFERENCES) }), { maxLength: 3 }),
+                async (good, blueGreenToo, interferences) => {
+                    const file = stackFile(CATALOGUE);
+                    fs.chmodSync(file, 0o644);
+                    let othersConfig: StackConfig | undefined; // the config as the other hand left it, while it reads
+                    let brokenByOthers = false;
+                    const applied = new Set<Interference["kind"]>();
+                    // Keys the rollout owns that the other hand set: the rollout must never write over them.
+                    const theirs = new Map<string, { path: readonly (string | number)[]; value: unknown }>();
+                    const act = (kind: Interference["kind"], operation: number) => {
+                        const text = fs.readFileSync(file, "utf8");
+                        const edits: Record<Exclude<Interference["kind"], "diskFull">, () => void> = {
+                            addService: () => { fs.appendFileSync(file, `    search-service: { path: /search, release: single, versions: [v1] } # theirs\n`); },
+                            comment: () => { fs.writeFileSync(file, text.replace("config:\n", "config:\n  # reviewed by the on-call\n")); },
+                            unownedEdit: () => { fs.writeFileSync(file, text.replace(`${P}:previewHeader: x-preview`, `${P}:previewHeader: x-canary-preview`)); },
+                            ownedWeight: () => { fs.writeFileSync(file, text.replace(/(canaryWeight: )\S+/, "$1'77'")); },
+                            ownedVersions: () => { fs.writeFileSync(file, text.replace(/(user-service:\n {6}path: \/users\n {6}release: \w+\n {6}versions: )[^\n]*/, "$1[v2, v3]")); },
+                            duplicateKey: () => { fs.writeFileSync(file, text.replace("config:\n", `config:\n  ${P}:replicas: 2\n  ${P}:replicas: 3\n`)); },
+                            alias: () => { fs.writeFileSync(file, text.replace("config:\n", `config:\n  ${P}:faults: &f {}\n  ${P}:rateLimits: *f\n`)); },
+                            readOnly: () => { fs.chmodSync(file, 0o444); },
+                        };
+                        if (kind === "diskFull") return;
+                        edits[kind]();
+                        applied.add(kind);
+                        const owned = { ownedWeight: ["canaryWeight"], ownedVersions: ["services", "user-service", "versions"] }[kind as string];
+                        // Operation 0 is the rollout's first read: a change before it is where the rollout starts from.
+                        if (owned !== undefined && operation > 0 && fs.readFileSync(file, "utf8") !== text) theirs.set(owned.join("."), { path: owned, value: valueAt(readStackFile(file, P).config, owned) });
+                        try {
+                            othersConfig = readStackFile(file, P).config;
+                        } catch {
+                            brokenByOthers = true;
+                        }
+                    };
+                    const faulty: FileWriter = (fd, text) => {
+                        fs.writeSync(fd, text.slice(0, 10));
+                        throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
+                    };
+                    const engine = new FileEngine(
+                        file,
+                        (operation) => { interferences.filter((i) => i.at === operation).forEach((i) => { act(i.kind, operation); }); },
+                        (operation) => (interferences.some((i) => i.at === operation && i.kind === "diskFull") ? faulty : undefined),
+                    );
+                    let outcome: Outcome | undefined;
+                    try {
+                        outcome = await rollOut(engine, good ? GOOD : BAD, blueGreenToo ? ["user-service", "product-service"] : ["user-service"]);
+                    } catch (error) {
+                        // Refused before anything moved: only for a file another hand broke or made read-only before the start.
+                        assert.ok(error instanceof StackFileError || error instanceof StackFileWriteError || error instanceof RolloutRefusal, String(error));
+                        assert.equal(engine.written.length, 0);
+                        return;
+                    }
+                    assert.ok(["promoted", "rolledBack", "stopped"].includes(outcome.kind), outcome.kind);
+                    if (brokenByOthers) return;
+                    const { config } = readStackFile(file, P);
+                    assert.deepEqual(withoutOwned(config), withoutOwned(othersConfig ?? readStackFile(stackFile(CATALOGUE), P).config), "nothing the rollout does not own changed");
+                    for (const [key, { path: at, value }] of theirs) assert.deepEqual(valueAt(config, at), value, `${key} as the other hand set it`);
+                    const text = fs.readFileSync(file, "utf8");
+                    assert.ok(text.includes("# users: the canary") && text.includes("# the team's stack"), "comments stay");
+                    if (applied.has("comment")) assert.ok(text.includes("# reviewed by the on-call"), "their comment stays");
+                    assert.equal(parseDocument(text).errors.length, 0);
+                },
+            ),
+            { numRuns: 60, seed: 23 },
+        );
+    });
+});
