@@ -10,10 +10,21 @@ export interface Sample {
     readonly value: number;
 }
 
+/**
+ * The URL of an API path under Prometheus's base URL, joined by URL rules: the base's path is a folder (with or
+ * without its trailing slash), and its query parameters (a proxy's token) are kept beside the API's own.
+ */
+export function prometheusApiUrl(baseUrl: string, apiPath: string, params: Readonly<Record<string, string>>): URL {
+    const url = new URL(baseUrl);
+    url.pathname = `${url.pathname.replace(/\/*$/, "")}/${apiPath}`;
+    for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+    return url;
+}
+
 /** One instant query's series; NaN values (no data) left out. */
 export async function instantQuery(baseUrl: string, query: string, signal?: AbortSignal): Promise<Sample[]> {
     const timeout = AbortSignal.timeout(QUERY_TIMEOUT_MS);
-    const response = await fetch(`${baseUrl}/api/v1/query?${new URLSearchParams({ query }).toString()}`, { signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) });
+    const response = await fetch(prometheusApiUrl(baseUrl, "api/v1/query", { query }), { signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) });
     const body = (await response.json().catch(() => undefined)) as { status?: string; error?: string; data?: { result?: { metric?: Record<string, string>; value?: [number, string] }[] } } | undefined;
     if (!response.ok || body?.status !== "success") throw new Error(`Prometheus answered ${response.status}${body?.error === undefined ? "" : `: ${body.error}`}`);
     return (body.data?.result ?? []).map((series) => ({ labels: series.metric ?? {}, value: Number(series.value?.[1]) })).filter((s) => Number.isFinite(s.value));
@@ -39,14 +50,27 @@ function histograms(samples: readonly Sample[]): Map<string, LatencyBucket[]> {
     return out;
 }
 
-/** The candidate's and the stable version's counts over the queries' window; a failure becomes `error`, never a pass. */
+/**
+ * A count a counter's increase can be: not negative, and not past 2^53, beyond which float64 no longer counts
+ * whole requests (1e308 requests is a broken exporter, not traffic).
+ */
+const possibleCount = (value: number): boolean => value >= 0 && value <= Number.MAX_SAFE_INTEGER;
+
+/**
+ * The candidate's and the stable version's counts over the queries' window; a failure becomes `error`, never a
+ * pass. A version whose requests, errors or latency buckets hold an impossible count has no data (never evidence);
+ * errors a little above requests (two increases, each extrapolated on its own) count as every request failing.
+ */
 export async function releaseEvidence(baseUrl: string, queries: ReleaseQueries, versions: { readonly stable: string; readonly candidate: string }, signal?: AbortSignal): Promise<ServiceEvidence> {
     try {
         const [requests, errors, buckets] = await Promise.all([byVersion(baseUrl, queries.requests, signal), byVersion(baseUrl, queries.errors, signal), instantQuery(baseUrl, queries.latencyBuckets, signal)]);
         const latency = histograms(buckets);
         const countsOf = (version: string): VersionCounts | undefined => {
             const count = requests.get(version);
-            return count === undefined ? undefined : { requests: count, errors: errors.get(version) ?? 0, latency: latency.get(version) ?? [] };
+            const failed = errors.get(version) ?? 0;
+            const buckets = latency.get(version) ?? [];
+            if (count === undefined || ![count, failed, ...buckets.map((b) => b.count)].every(possibleCount)) return undefined;
+            return { requests: count, errors: Math.min(failed, count), latency: buckets };
         };
         const candidate = countsOf(versions.candidate);
         const stable = countsOf(versions.stable);

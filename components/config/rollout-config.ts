@@ -85,6 +85,8 @@ export function urlProblem(text: string): string | undefined {
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") return `uses ${url.protocol.slice(0, -1)}, not http or https`;
     if (url.username !== "" || url.password !== "") return "carries credentials; keep them out of the stack file";
+    // A fragment is never sent: the URL would not say where requests go.
+    if (text.includes("#")) return "has a fragment (#...), which HTTP clients never send";
     return undefined;
 }
 
@@ -94,7 +96,7 @@ function readUrl(r: Reader, at: string, value: unknown, example: string): string
         r.fail(at, show(value), `must be an http or https URL such as ${example} (${problem})`, setPathCommand(at, example));
         return undefined;
     }
-    return typeof value === "string" ? value.replace(/\/+$/, "") : undefined;
+    return typeof value === "string" ? value : undefined;
 }
 
 function readSteps(r: Reader, value: unknown): readonly number[] | undefined {

@@ -119,8 +119,9 @@ export interface ReleaseQueries {
     readonly p95LatencyMs: string;
 }
 
-/** A window in Prometheus's duration syntax (whole units, no decimals). */
-export function promDuration(ms: number): string {
+/** A window in Prometheus's duration syntax (whole units, no decimals): a fraction of a millisecond is rounded. */
+export function promDuration(duration: number): string {
+    const ms = Math.round(duration);
     return ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 

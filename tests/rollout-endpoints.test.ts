@@ -1,0 +1,137 @@
+// What the rollout sends to Prometheus and webhooks, and how it reads their answers, against real HTTP servers
+// on loopback: windows in Prometheus's syntax, URLs joined by URL rules, a webhook's yes only from its own URL,
+// and impossible metric answers read as no data.
+import { strict as assert } from "assert";
+import * as http from "http";
+import type { AddressInfo } from "net";
+import { readSettings } from "../components/config/config";
+import { ConfigError } from "../components/config/config-reader";
+import { planTraffic } from "../components/plan/plan";
+import { gatewayApiDuration } from "../components/specs/gateway-api-specs";
+import { releaseQueries } from "../components/specs/observability-specs";
+import { configSource } from "../rollout/config-edit";
+import { prometheusApiUrl, releaseEvidence } from "../rollout/prometheus";
+import { callWebhook } from "../rollout/webhooks";
+
+/** A loopback server answering with `handler`; returns its base URL and the paths it was asked for. */
+async function serve(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<{ url: string; asked: string[]; close: () => Promise<void> }> {
+    const asked: string[] = [];
+    const server = http.createServer((req, res) => {
+        asked.push(req.url ?? "");
+        handler(req, res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    return { url: `http://127.0.0.1:${port}`, asked, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+const refusal = (config: Record<string, unknown>): string => {
+    try {
+        readSettings(configSource(config));
+    } catch (error) {
+        if (error instanceof ConfigError) return error.message;
+        throw error;
+    }
+    return "";
+};
+
+describe("rollout endpoints: Prometheus", () => {
+    it("writes every window in Prometheus's duration syntax, whatever the interval's decimals", () => {
+        for (const [interval, window] of [
+            ["16.1s", "16100ms"],
+            ["1.001s", "1001ms"],
+            ["1.5m", "90s"],
+            ["0.75h", "45m"],
+            ["30s", "30s"],
+        ] as const) {
+            const settings = readSettings(configSource({ rollout: { interval } }));
+            const queries = releaseQueries(planTraffic(settings), settings.rollout.intervalMs)["user-service"];
+            assert.ok(queries.requests.includes(`[${window}]`), `${interval}: ${queries.requests}`);
+            assert.match(queries.requests, /\[\d+(ms|s|m)\]/);
+        }
+    });
+
+    it("joins the API path to the base URL by URL rules, keeping a proxy's path and query", () => {
+        for (const [base, expected] of [
+            ["http://prom:9090", "http://prom:9090/api/v1/query?query=up"],
+            ["http://prom:9090/", "http://prom:9090/api/v1/query?query=up"],
+            ["https://gw.example.com/prometheus", "https://gw.example.com/prometheus/api/v1/query?query=up"],
+            ["https://gw.example.com/prometheus/", "https://gw.example.com/prometheus/api/v1/query?query=up"],
+            ["https://gw.example.com/p?tenant=web", "https://gw.example.com/p/api/v1/query?tenant=web&query=up"],
+        ] as const) {
+            assert.equal(prometheusApiUrl(base, "api/v1/query", { query: "up" }).toString(), expected, base);
+        }
+        assert.match(refusal({ rollout: { prometheusUrl: "http://prom:9090/#/graph" } }), /rollout\.prometheusUrl = "http:\/\/prom:9090\/#\/graph": must be an http or https URL .*has a fragment/);
+    });
+
+    it("reads non-finite and impossible answers as no data, never as evidence", async () => {
+        let answer: Record<string, string> = {};
+        const prometheus = await serve((req, res) => {
+            const query = new URL(req.url ?? "", "http://x").searchParams.get("query") ?? "";
+            const kind = query.includes("_bucket") ? "buckets" : query.includes("5..") ? "errors" : "requests";
+            const result = ["v1", "v2"].map((version) =>
+                kind === "buckets"
+                    ? { metric: { destination_version: version, le: "+Inf" }, value: [0, version === "v2" ? answer.bucket ?? "100" : "900"] }
+                    : { metric: { destination_version: version }, value: [0, version === "v2" ? answer[kind] ?? "100" : kind === "errors" ? "0" : "900"] },
+            );
+            res.setHeader("content-type", "application/json");
+            res.end(JSON.stringify({ status: "success", data: { resultType: "vector", result } }));
+        });
+        try {
+            const queries = releaseQueries(planTraffic(readSettings(configSource({}))), 60_000)["user-service"];
+            const evidence = () => releaseEvidence(`${prometheus.url}/`, queries, { stable: "v1", candidate: "v2" });
+            for (const impossible of [{ requests: "1e308" } as Record<string, string>, { requests: "-5" }, { requests: "+Inf" }, { errors: "-1" }, { bucket: "1e300" }, { requests: "NaN" }]) {
+                answer = impossible;
+                const { candidate, stable } = await evidence();
+                assert.equal(candidate, undefined, JSON.stringify(impossible));
+                assert.equal(stable?.requests, 900, "the stable version's sound answer still counts");
+            }
+            answer = { requests: "100", errors: "100.4" };
+            assert.deepEqual(((await evidence()).candidate ?? { errors: -1 }).errors, 100, "errors a little above requests are every request failing");
+            assert.ok(prometheus.asked.every((asked) => asked.startsWith("/api/v1/query?query=")), "a base URL with a trailing slash still asks /api/v1/query");
+        } finally {
+            await prometheus.close();
+        }
+    });
+});
+
+describe("rollout endpoints: webhooks", () => {
+    it("takes a 2xx from the URL itself as yes, and a redirect (to a login page answering 200) as no", async () => {
+        const gate = await serve((req, res) => {
+            if (req.url === "/login") {
+                res.end("<html>sign in</html>");
+            } else if (req.url === "/redirect") {
+                res.writeHead(302, { location: "/login" }).end();
+            } else {
+                res.writeHead(204).end();
+            }
+        });
+        try {
+            const payload = { stack: "dev", services: ["user-service"], phase: "confirmPromotion" as const };
+            assert.equal((await callWebhook({ url: `${gate.url}/gate`, timeoutMs: 2000 }, payload)).ok, true);
+            const redirected = await callWebhook({ url: `${gate.url}/redirect`, timeoutMs: 2000 }, payload);
+            assert.equal(redirected.ok, false);
+            assert.match(redirected.detail, /answered 302, a redirect to \/login; .*redirects are not followed/);
+            assert.ok(!gate.asked.includes("/login"), "the redirect was not followed");
+        } finally {
+            await gate.close();
+        }
+    });
+});
+
+describe("Gateway API durations", () => {
+    it("says every timeout up to an hour in the Gateway API's syntax: whole units, at most five digits each", () => {
+        for (const [ms, text] of [
+            [1, "1ms"],
+            [1500, "1s500ms"],
+            [99_999, "1m39s999ms"],
+            [120_000, "2m"],
+            [3_600_000, "1h"],
+            [3_599_999, "59m59s999ms"],
+        ] as const) {
+            assert.equal(gatewayApiDuration(ms), text);
+            assert.match(text, /^([0-9]{1,5}(h|m|s|ms)){1,4}$/);
+        }
+        assert.match(refusal({ resilience: { "*": { timeout: "1.5ms" } } }), /resilience\.\*\.timeout = "1\.5ms": must be a duration from 1ms to 1h in whole milliseconds/);
+    });
+});
