@@ -41,19 +41,20 @@ describe("stack config", () => {
         assert.equal(settings.gatewayServiceType, "NodePort");
     });
 
-    for (const [value, why] of [
-        ["150", "out of range"],
-        ["-1", "negative"],
-        ["12.5", "fractional"],
-        ["fifty", "not a number"],
-        ["", "empty"],
+    for (const [value, why, fix] of [
+        ["150", "out of range", "50"],
+        ["-1", "negative", "50"],
+        // A weight is an integer in Istio; the fix keeps what was meant.
+        ["12.5", "fractional", "13"],
+        ["fifty", "not a number", "50"],
+        ["", "empty", "50"],
     ]) {
         it(`refuses canaryWeight ${JSON.stringify(value)} (${why}) naming key, value, range and the fixing command`, () => {
             const [problem] = problemsOf({ canaryWeight: value });
             assert.equal(problem.key, "canaryWeight");
             assert.equal(problem.value, JSON.stringify(value));
             assert.match(problem.allowed, /whole number from 0 to 100/);
-            assert.equal(problem.fix, "pulumi config set canaryWeight 50");
+            assert.equal(problem.fix, `pulumi config set canaryWeight ${fix}`);
         });
     }
 

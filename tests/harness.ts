@@ -5,6 +5,7 @@ import { destinationRuleSpec, HttpMatch, HttpRoute, ingressVirtualServiceSpec, m
 import { ingressRouteName } from "../components/config/names";
 import { ConfigError, ConfigProblem } from "../components/config/config-reader";
 import { readSettings, Settings } from "../components/config/config";
+import { checkedPlan } from "../components/specs/checked-plan";
 import { JWT_CLAIM_HEADER, planTraffic, TrafficPlan } from "../components/plan/plan";
 import { RE2JS } from "re2js";
 import { configSource } from "../rollout/config-edit";
@@ -276,10 +277,10 @@ export function routingOf(stack: string, overrides: Record<string, unknown> = {}
 }
 
 
-/** What readSettings refuses in `values` (empty when it accepts them). */
+/** What the program refuses in `values` before creating anything (empty when it accepts them). */
 export function configProblems(values: Record<string, unknown>, secretKeys: readonly string[] = []): readonly ConfigProblem[] {
     try {
-        readSettings(configSource(values, secretKeys));
+        checkedPlan(configSource(values, secretKeys));
     } catch (error) {
         if (error instanceof ConfigError) return error.problems;
         throw error;

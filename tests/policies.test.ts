@@ -311,7 +311,7 @@ describe("routing policies", () => {
             ["a rule with no condition", rule({ headers: undefined }), "routes.user-service[0]"],
             ["a reserved rule name", rule({ name: "release" }), "routes.user-service[0].name"],
             ["two match kinds at once", rule({ headers: { "x-a": { exact: "b", prefix: "c" } } }), "routes.user-service[0].headers.x-a"],
-            ["a relative path", rule({ path: { prefix: "users" } }), "routes.user-service[0].path"],
+            ["a relative path", rule({ path: { prefix: "users" } }), "routes.user-service[0].path.prefix"],
             ["a path outside the service's prefix", rule({ path: { prefix: "/beta" } }), "routes.user-service[0].path"],
             ["a path of another service", rule({ path: { exact: "/products" } }), "routes.user-service[0].path"],
             ["an unanchored regex path", rule({ path: { regex: ".*/beta" } }), "routes.user-service[0].path"],

@@ -203,7 +203,7 @@ describe("stack file: a rollout against the file as it is now", () => {
         // 15 rules and the release rule fit at weight 0; the sticky canary's rule, which a step above 0 adds, makes 17.
         readStackFile(file, P);
         const before = fs.readFileSync(file, "utf8");
-        await assert.rejects(rollOut(new FileEngine(file), GOOD), (e: unknown) => e instanceof RolloutRefusal && /HTTPRoute in the mesh would hold 17 rules.*allows 16.*\(in the config step 1 \(20%\) would apply\)/.test(e.message));
+        await assert.rejects(rollOut(new FileEngine(file), GOOD), (e: unknown) => e instanceof RolloutRefusal && /HTTPRoute in the mesh and at the edge would hold 17 rules.*allows 16.*\(in the config step 1 \(20%\) would apply\)/.test(e.message));
         assert.equal(fs.readFileSync(file, "utf8"), before);
     });
 });

@@ -99,6 +99,25 @@ export function underPrefix(path: string, prefix: string): boolean {
 }
 
 const PATH_PREFIX = /^\/[A-Za-z0-9._~\-/]*$/;
+/** The characters the Gateway API allows in an exact or prefix path (its CEL rule), without %-escapes. */
+const PATH_CHARACTERS = /^[-A-Za-z0-9/._~!$&'()*+,;=:@]+$/;
+
+/**
+ * Why an exact or prefix path would never match, or be refused, on either routing API; or undefined. Istio's
+ * sidecars and gateways normalise each request's path (RFC 3986, meshConfig.pathNormalization BASE) before
+ * matching, so a `.` or `..` segment or a %-escape in a route is never seen in a request; the Gateway API's CEL
+ * rules refuse `//`, `/./`, `/../`, `#`, `%2F` and characters outside its set.
+ */
+export function pathProblem(path: string): string | undefined {
+    if (!path.startsWith("/")) return "does not start with /";
+    if (path.includes("//")) return "has an empty segment (//)";
+    if (path.split("/").some((segment) => segment === "." || segment === "..")) return "has a . or .. segment, which Istio resolves in every request's path before matching, so the route never matches (and the Gateway API refuses it)";
+    if (path.includes("%")) return "has a %-escape: Istio decodes escapes of plain characters before matching and the Gateway API refuses %2F; write the character itself";
+    if (/[?#]/.test(path)) return "has a ? or #: a query or fragment is never part of the path a route matches";
+    if (!PATH_CHARACTERS.test(path)) return "has a character outside a URL path's (letters, digits and -._~!$&'()*+,;=:@/)";
+    if (path.length > 1024) return `is ${path.length} characters, and the Gateway API takes paths of 1024`;
+    return undefined;
+}
 
 const VERSION_COUNT: Record<ReleaseStrategy, number> = { canary: 2, blueGreen: 2, single: 1 };
 const SERVICE_FIELDS = ["path", "release", "versions", ...WORKLOAD_FIELDS, "canaryWeight", "stickyCanary", "autoscaling"];
@@ -117,7 +136,6 @@ export function readServices(reader: Reader): readonly ServiceSettings[] {
     const services: ServiceSettings[] = [];
     for (const [name, entry] of Object.entries(parsed)) {
         const at = `services.${name}`;
-        const before = reader.problems.length;
         if (!SERVICE_NAME.test(name)) {
             reader.fail(at, show(name), "a service name must be a DNS label: lowercase letters, digits and '-', starting with a letter, at most 63 characters", SERVICES_FIX);
         }
@@ -131,23 +149,29 @@ export function readServices(reader: Reader): readonly ServiceSettings[] {
             }
         }
         const { path, release, versions } = entry;
-        if (typeof path !== "string" || !PATH_PREFIX.test(path) || segmentBase(path) === "" || path.includes("//")) {
-            reader.fail(`${at}.path`, show(path), "must be a URL path prefix other than '/', such as /users, with no empty segment (//)", `pulumi config set --path '${at}.path' /${name.replace(/-service$/, "")}`);
+        const problem = typeof path !== "string" ? "is not a string" : !PATH_PREFIX.test(path) || segmentBase(path) === "" ? "is not a URL path prefix other than '/' (letters, digits and -._~ in segments)" : pathProblem(path);
+        if (problem !== undefined) {
+            reader.fail(`${at}.path`, show(path), `must be a URL path prefix other than '/', such as /users, that a request can match: it ${problem}`, `pulumi config set --path '${at}.path' /${name.replace(/-service$/, "")}`);
         }
         const strategy = RELEASE_STRATEGIES.find((s) => s === release);
         if (strategy === undefined) {
             reader.fail(`${at}.release`, show(release), `must be one of ${RELEASE_STRATEGIES.join(", ")}`, `pulumi config set --path '${at}.release' canary`);
         }
         const wanted = strategy === undefined ? undefined : VERSION_COUNT[strategy];
-        const versionList = Array.isArray(versions) ? versions.map((v: unknown, i) => readVersion(reader, `${at}.versions[${i}]`, v, SERVICE_NAME)) : undefined;
+        // Each version refused for a field of its own is reported there, once; it keeps its name, so the routes and
+        // mirrors that name it are not refused as well.
+        const reported: boolean[] = [];
+        const versionList = Array.isArray(versions)
+            ? versions.map((v: unknown, i) => {
+                  const problemsBefore = reader.problems.length;
+                  const read = readVersion(reader, `${at}.versions[${i}]`, v, SERVICE_NAME);
+                  reported[i] = reader.problems.length > problemsBefore;
+                  return read ?? (reported[i] && isRecord(v) && typeof v.name === "string" && SERVICE_NAME.test(v.name) ? { name: v.name, env: {} } : undefined);
+              })
+            : undefined;
         const names = versionList?.map((v) => v?.name);
-        if (
-            versionList === undefined ||
-            names === undefined ||
-            names.some((v) => v === undefined) ||
-            new Set(names).size !== names.length ||
-            (wanted !== undefined && names.length !== wanted)
-        ) {
+        const listRefused = versionList === undefined || names === undefined || names.some((v, i) => v === undefined && !reported[i]) || new Set(names).size !== names.length || (wanted !== undefined && names.length !== wanted);
+        if (listRefused) {
             const shape = strategy === "blueGreen" ? "[blue version, green version]" : strategy === "canary" ? "[stable version, candidate version]" : "[version]";
             reader.fail(`${at}.versions`, show(versions), `must be a list of ${wanted ?? "1 or 2"} distinct versions, each a label (a DNS label such as v1) or { name, image?, replicas?, resources?, env? }: ${shape}`, `pulumi config set --path '${at}.versions[0]' v1`);
         }
@@ -171,7 +195,10 @@ export function readServices(reader: Reader): readonly ServiceSettings[] {
         if (autoscaling !== undefined && withoutCpu !== undefined) {
             reader.fail(`${at}.autoscaling`, show(entry.autoscaling), `scales on CPU utilization, a percent of the CPU request, and version ${withoutCpu.name} requests no CPU`, `pulumi config set --path '${at}.resources.requests.cpu' 100m`);
         }
-        if (reader.problems.length === before && typeof path === "string" && strategy !== undefined && versionSettings !== undefined) {
+        // A service whose name, path, release and versions read stays in the catalogue even when another of its fields
+        // is refused: the config is refused all the same, and what refers to the service is not refused as well.
+        const allVersions = versionList !== undefined && versionSettings !== undefined && versionSettings.length === versionList.length;
+        if (SERVICE_NAME.test(name) && problem === undefined && !listRefused && allVersions && typeof path === "string" && strategy !== undefined) {
             services.push({
                 name,
                 path,

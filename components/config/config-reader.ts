@@ -98,6 +98,12 @@ export function durationMs(duration: string): number {
     return Math.round(Number(amount) * UNIT_MS[unit] * 1000) / 1000;
 }
 
+/** The whole number in range nearest a number written with decimals ("50.0", 12.7), for a fix that keeps what was meant. */
+function nearestWhole(text: string, min: number, max: number): number | undefined {
+    const number = /^-?\d+\.\d+$/.test(text.trim()) ? Number(text) : NaN;
+    return Number.isFinite(number) ? Math.min(max, Math.max(min, Math.round(number))) : undefined;
+}
+
 /** Collects problems so one run reports every bad key at once. */
 export class Reader {
     readonly problems: ConfigProblem[] = [];
@@ -123,7 +129,7 @@ export class Reader {
         const text = raw.trim();
         const value = /^-?\d+$/.test(text) ? Number(text) : NaN;
         if (!Number.isSafeInteger(value) || value < min || value > max) {
-            this.fail(key, show(raw), `must be a whole number from ${min} to ${max} (${meaning})`, setCommand(key, example));
+            this.fail(key, show(raw), `must be a whole number from ${min} to ${max} (${meaning})`, setCommand(key, nearestWhole(text, min, max) ?? example));
             return fallback;
         }
         return value;
@@ -207,7 +213,7 @@ export class Reader {
 
     integerAt(at: string, value: unknown, min: number, max: number, meaning: string, example: number): number | undefined {
         if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
-            this.fail(at, show(value), `must be a whole number from ${min} to ${max} (${meaning})`, setPathCommand(at, example));
+            this.fail(at, show(value), `must be a whole number from ${min} to ${max} (${meaning})`, setPathCommand(at, nearestWhole(String(value), min, max) ?? example));
             return undefined;
         }
         return value;
@@ -226,12 +232,14 @@ export class Reader {
         return number;
     }
 
+    /** A percent, decimals allowed, as a number or as the text `pulumi config set --path` stores a decimal as ("99.5"). */
     percentAt(at: string, value: unknown, meaning: string): number | undefined {
-        if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 100) {
-            this.fail(at, show(value), `must be a percent from 0 to 100 (${meaning})`, setPathCommand(at, 10));
+        const number = typeof value === "number" ? value : typeof value === "string" && /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : NaN;
+        if (!Number.isFinite(number) || number < 0 || number > 100) {
+            this.fail(at, show(value), `must be a percent from 0 to 100, decimals allowed (${meaning})`, setPathCommand(at, Number.isFinite(number) ? Math.min(100, Math.max(0, number)) : 10));
             return undefined;
         }
-        return value;
+        return number;
     }
 
     /** A duration between `range.min` and `range.max` (each a duration such as 50ms or 1h), in one syntax for every field. */

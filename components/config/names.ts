@@ -69,10 +69,25 @@ export function parseImage(reference: string): ImageReference | string {
     return { name, ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
 }
 
+/** The digests container runtimes verify (go-digest): each algorithm's exact length, in lowercase hex. */
+const DIGEST_HEX_LENGTH: Readonly<Record<string, number>> = { sha256: 64, sha384: 96, sha512: 128 };
+
+/** Why a digest the grammar accepts is one a runtime would refuse, or undefined. */
+function digestProblem(digest: string): string | undefined {
+    const [algorithm, hex] = digest.split(":");
+    const length = Object.hasOwn(DIGEST_HEX_LENGTH, algorithm) ? DIGEST_HEX_LENGTH[algorithm] : undefined;
+    if (length === undefined) return `has a ${algorithm} digest, and container runtimes verify only ${Object.keys(DIGEST_HEX_LENGTH).join(", ")}`;
+    if (!/^[a-f0-9]+$/.test(hex)) return `has a ${algorithm} digest with uppercase hex, and a digest is lowercase hex`;
+    if (hex.length !== length) return `has a ${algorithm} digest of ${hex.length} hex digits, and a ${algorithm} digest has ${length} (a cut-off digest?)`;
+    return undefined;
+}
+
 /** Why `reference` is no image this program runs (a pinned tag or digest is required), or undefined. */
 export function imageProblem(reference: string): string | undefined {
     const parsed = parseImage(reference);
     if (typeof parsed === "string") return parsed;
+    const digest = parsed.digest === undefined ? undefined : digestProblem(parsed.digest);
+    if (digest !== undefined) return digest;
     return parsed.tag === undefined && parsed.digest === undefined ? "pins no tag or digest (an implicit latest)" : undefined;
 }
 

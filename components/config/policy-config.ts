@@ -1,7 +1,7 @@
 // Routing policies from stack config: match rules, blue/green preview, mirroring, faults, resilience and
 // local rate limits, each keyed by service name. Pure validation into typed settings.
 import { DurationRange, durationMs, isRecord, Reader, setCommand, setPathCommand, show } from "./config-reader";
-import { segmentBase, ServiceSettings, subsetsOf, underPrefix } from "./catalogue";
+import { pathProblem, segmentBase, ServiceSettings, subsetsOf, underPrefix } from "./catalogue";
 import { RE2JS } from "re2js";
 
 export type StringMatch = { readonly exact: string } | { readonly prefix: string } | { readonly regex: string };
@@ -219,7 +219,13 @@ function readRule(r: Reader, at: string, value: unknown, service: ServiceSetting
         const match = readStringMatch(r, `${at}.cookie`, rest, false);
         if (validName !== undefined && match !== undefined && !("prefix" in match)) cookie = { name: validName, match };
     }
-    const path = value.path === undefined ? undefined : readStringMatch(r, `${at}.path`, value.path, true);
+    let path = value.path === undefined ? undefined : readStringMatch(r, `${at}.path`, value.path, true);
+    const literal = path === undefined || "regex" in path ? undefined : "exact" in path ? ["exact", path.exact] : ["prefix", path.prefix];
+    const pathRefusal = literal === undefined ? undefined : pathProblem(literal[1]);
+    if (literal !== undefined && pathRefusal !== undefined) {
+        r.fail(`${at}.path.${literal[0]}`, show(literal[1]), `must be a path a request can match: it ${pathRefusal}`, setPathCommand(`${at}.path.prefix`, `${service.path}/beta`));
+        path = undefined;
+    }
     // The rule's path replaces the service's ingress prefix in its match: a path outside it would capture
     // requests on the shared host that belong to another service.
     if (path !== undefined && !pathWithin(path, service.path)) {

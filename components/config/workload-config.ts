@@ -60,8 +60,41 @@ const VERSION_FIELDS = ["name", "image", "replicas", "resources", "env"];
 
 /** Environment variable names as Kubernetes accepts them (and not `length`, which kubernetesx reads as a list). */
 const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
-const CPU = /^([1-9]\d{0,5}m|\d{1,3}(\.\d{1,3})?)$/;
-const MEMORY = /^[1-9]\d{0,6}(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
+/**
+ * Kubernetes' quantity grammar (apimachinery's resource.Quantity): a signed decimal number (`1`, `1.5`, `.5`, `5.`)
+ * and a binary suffix (Ki..Ei), a decimal one (m, k, M..E) or an exponent (e3, E-2).
+ */
+const QUANTITY = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?\d+)?$/;
+const SUFFIX: Readonly<Record<string, number>> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
+/** Kubernetes stores a quantity as a 64-bit count of its smallest unit: nothing larger is a quantity a pod can have. */
+const MAX_QUANTITY = 2 ** 63;
+
+/** A quantity's value in its base unit (cores, bytes), or undefined when it is not a quantity. */
+export function quantityValue(text: string): number | undefined {
+    const match = QUANTITY.exec(text);
+    if (match === null) return undefined;
+    const [, number, suffix] = match;
+    const value = Number(number) * (suffix === undefined ? 1 : /^[eE][+-]?\d+$/.test(suffix) ? 10 ** Number(suffix.slice(1)) : SUFFIX[suffix]);
+    return Number.isFinite(value) ? value : undefined;
+}
+
+/** Ports the Istio sidecar (and its init container's iptables rules) take in every injected pod (Istio 1.30.3). */
+export const ISTIO_RESERVED_PORTS: Readonly<Record<number, string>> = {
+    15000: "Envoy's admin port",
+    15001: "the sidecar's outbound listener",
+    15004: "the sidecar agent's debug port",
+    15006: "the sidecar's inbound listener",
+    15008: "the HBONE tunnel port",
+    15020: "the agent's merged metrics and status port",
+    15021: "the sidecar's health port",
+    15053: "the DNS proxy",
+    15090: "Envoy's Prometheus port",
+};
+
+/** The kernel refuses to start a process with one environment string (NAME=value) longer than this (MAX_ARG_STRLEN). */
+const MAX_ENV_ENTRY_BYTES = 128 * 1024;
+/** Env of one service or version at most: two of them fit a Deployment well under etcd's 1.5 MiB request limit. */
+const MAX_ENV_BYTES = 512 * 1024;
 const COOKIE_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 const HEALTH_PATH = /^\/[A-Za-z0-9._~\-/]*$/;
 
@@ -72,14 +105,22 @@ function readEnv(r: Reader, at: string, value: unknown): Record<string, string> 
         return {};
     }
     const env: [string, string][] = [];
+    let bytes = 0;
     for (const [name, v] of Object.entries(value)) {
         if (!ENV_NAME.test(name) || name === "length") {
             r.fail(`${at}.${name}`, show(name), "must be an environment variable name: letters, digits, '_', '-' and '.', not starting with a digit (and not `length`, which kubernetesx's env map cannot carry)", `pulumi config rm --path '${at}.${name}'`);
         } else if (typeof v !== "string") {
             r.fail(`${at}.${name}`, show(v), "must be a string (quote numbers and booleans: \"on\", \"3\")", setPathCommand(`${at}.${name}`, `'"${String(v)}"'`));
+        } else if (Buffer.byteLength(`${name}=${v}`) + 1 > MAX_ENV_ENTRY_BYTES) {
+            r.fail(`${at}.${name}`, show(v), `is ${Buffer.byteLength(v)} bytes; Linux refuses to start a process with an environment string (NAME=value) over ${MAX_ENV_ENTRY_BYTES / 1024} KiB`, `put the value in a ConfigMap and mount it, then pulumi config rm --path '${at}.${name}'`);
         } else {
+            bytes += Buffer.byteLength(`${name}=${v}`) + 1;
             env.push([name, v]);
         }
+    }
+    if (bytes > MAX_ENV_BYTES) {
+        r.fail(at, `${env.length} variables of ${bytes} bytes`, `the environment of a service or version may hold ${MAX_ENV_BYTES / 1024} KiB: every Deployment carries it, and etcd refuses an object over 1.5 MiB`, `move the largest values to a ConfigMap, then pulumi config rm --path '${at}.<NAME>'`);
+        return {};
     }
     return Object.fromEntries(env);
 }
@@ -90,13 +131,41 @@ function readResources(r: Reader, at: string, value: unknown): Resources | undef
     const list = (kind: "requests" | "limits"): ResourceList | undefined => {
         const entry = value[kind];
         if (entry === undefined || !r.fields(`${at}.${kind}`, entry, ["cpu", "memory"], "{ cpu?, memory? }", fix)) return undefined;
-        const cpu = entry.cpu === undefined ? undefined : r.stringAt(`${at}.${kind}.cpu`, entry.cpu, CPU, "must be a CPU quantity such as 100m or 0.5", "100m");
-        const memory = entry.memory === undefined ? undefined : r.stringAt(`${at}.${kind}.memory`, entry.memory, MEMORY, "must be a memory quantity such as 128Mi or 1Gi", "128Mi");
+        const cpu = entry.cpu === undefined ? undefined : readQuantity(r, `${at}.${kind}.cpu`, entry.cpu, "cpu");
+        const memory = entry.memory === undefined ? undefined : readQuantity(r, `${at}.${kind}.memory`, entry.memory, "memory");
         return { ...(cpu !== undefined && { cpu }), ...(memory !== undefined && { memory }) };
     };
     const requests = list("requests");
     const limits = list("limits");
+    for (const resource of ["cpu", "memory"] as const) {
+        const [requested, limit] = [requests?.[resource], limits?.[resource]];
+        // The API server's rule: a request may not exceed its limit.
+        if (requested !== undefined && limit !== undefined && (quantityValue(requested) ?? 0) > (quantityValue(limit) ?? Infinity)) {
+            r.fail(`${at}.requests.${resource}`, show(requested), `must be at most ${at}.limits.${resource} (${limit}): Kubernetes refuses a request above its limit`, setPathCommand(`${at}.requests.${resource}`, limit));
+        }
+    }
     return { ...(requests && { requests }), ...(limits && { limits }) };
+}
+
+/**
+ * A CPU (cores) or memory (bytes) quantity in any form Kubernetes takes: `100m`, `0.5`, `2`, `1.5Gi`, `512M`,
+ * `1e9`; given as text or, as YAML and `pulumi config set --path` store numbers, as a number. Memory is whole bytes
+ * (`128m` is 0.128 bytes, a slip for 128Mi); both are positive and within Kubernetes' 64-bit bound.
+ */
+function readQuantity(r: Reader, at: string, value: unknown, resource: "cpu" | "memory"): string | undefined {
+    const text = typeof value === "number" && Number.isFinite(value) ? String(value) : typeof value === "string" ? value.trim() : undefined;
+    const amount = text === undefined ? undefined : quantityValue(text);
+    const [example, unit, forms] = resource === "cpu" ? ["100m", "cores", "100m, 0.5, 2 or 1.5"] : ["128Mi", "bytes", "128Mi, 1.5Gi, 512M or 1e9"];
+    let problem: string | undefined;
+    if (amount === undefined) problem = `must be a Kubernetes quantity of ${unit}, such as ${forms}`;
+    else if (amount <= 0) problem = `must be more than 0 ${unit}`;
+    else if ((resource === "cpu" ? amount * 1000 : amount) >= MAX_QUANTITY) problem = `is more ${unit} than Kubernetes can count (a 64-bit number of ${resource === "cpu" ? "millicores" : "bytes"})`;
+    else if (resource === "memory" && !Number.isInteger(Math.round(amount * 1e6) / 1e6)) problem = `is ${amount} bytes, not a whole number of bytes (m is milli: did you mean ${text?.replace(/m$/, "Mi") ?? example}?)`;
+    if (problem !== undefined || text === undefined) {
+        r.fail(at, show(value), problem ?? "must be a quantity", setPathCommand(at, example));
+        return undefined;
+    }
+    return text;
 }
 
 function readHealth(r: Reader, at: string, value: unknown): Health {
@@ -109,7 +178,11 @@ function readHealth(r: Reader, at: string, value: unknown): Health {
 
 /** The service-level workload fields of `entry`. */
 export function readWorkload(r: Reader, at: string, entry: Record<string, unknown>): WorkloadSettings {
-    const port = entry.port === undefined ? DEFAULT_WORKLOAD.port : (r.integerAt(`${at}.port`, entry.port, 1, 65535, "the container's port", 8080) ?? DEFAULT_WORKLOAD.port);
+    let port = entry.port === undefined ? DEFAULT_WORKLOAD.port : (r.integerAt(`${at}.port`, entry.port, 1, 65535, "the container's port", 8080) ?? DEFAULT_WORKLOAD.port);
+    if (Object.hasOwn(ISTIO_RESERVED_PORTS, port)) {
+        r.fail(`${at}.port`, show(entry.port), `is ${ISTIO_RESERVED_PORTS[port]}, one of the ports Istio's sidecar takes in every pod of the mesh (15000, 15001, 15004, 15006, 15008, 15020, 15021, 15053, 15090)`, setPathCommand(`${at}.port`, 8080));
+        port = DEFAULT_WORKLOAD.port;
+    }
     let protocol = DEFAULT_WORKLOAD.protocol;
     if (entry.protocol !== undefined) {
         const match = PROTOCOLS.find((p) => p === entry.protocol);
@@ -142,7 +215,13 @@ export function readVersion(r: Reader, at: string, value: unknown, namePattern: 
 export function readStickyCanary(r: Reader, at: string, value: unknown): StickyCanary | undefined {
     const fix = setPathCommand(`${at}.cookie`, "canary");
     if (!r.fields(at, value, ["cookie", "maxAge"], "{ cookie, maxAge }", fix)) return undefined;
-    const cookie = r.stringAt(`${at}.cookie`, value.cookie, COOKIE_NAME, "must be a cookie name such as canary", "canary");
+    let cookie = r.stringAt(`${at}.cookie`, value.cookie, COOKIE_NAME, "must be a cookie name such as canary", "canary");
+    // RFC 6265bis: a browser ignores a __Secure- or __Host- cookie set without Secure, and the sticky cookie is not
+    // Secure (the mesh cannot know the client's scheme), so such a name would never keep anyone on the candidate.
+    if (cookie !== undefined && /^__(secure|host)-/i.test(cookie)) {
+        r.fail(`${at}.cookie`, show(cookie), "starts with __Secure- or __Host-, which browsers keep only when the cookie is set with Secure; the sticky canary's cookie is set without it, so browsers would drop it and nobody would stay on the candidate", setPathCommand(`${at}.cookie`, cookie.replace(/^__(secure|host)-/i, "")));
+        cookie = undefined;
+    }
     const maxAge = r.durationAt(`${at}.maxAge`, value.maxAge, "how long a user stays on the candidate", { min: "1s", max: "8760h", example: "24h" });
     return cookie === undefined || maxAge === undefined ? undefined : { cookie, maxAgeSeconds: Math.round(durationMs(maxAge) / 1000) };
 }

@@ -164,26 +164,33 @@ const HTTP_ROUTE_LIMITS = { rules: 16, matchesPerRule: 64, matchesPerRoute: 128,
 
 /** What the HTTPRoutes of a service would hold past the Gateway API's limits, which the API server refuses. */
 export function gatewayApiLimitProblems(plan: ServicePlan): ConfigProblem[] {
-    const problems: ConfigProblem[] = [];
-    const check = (where: string, spec: HttpRouteSpec) => {
-        const fail = (allowed: string, fix: string) => problems.push({ key: `routes.${plan.name}`, value: `${spec.rules.length} rules ${where}`, allowed, fix });
-        const keep = "or keep the VirtualServices, which have no such limit: pulumi config set trafficApi istio";
-        if (spec.rules.length > HTTP_ROUTE_LIMITS.rules) {
-            fail(`with trafficApi gatewayApi, the HTTPRoute ${where} would hold ${spec.rules.length} rules (the routes, the sticky canary's and the release rule), and the Gateway API allows ${HTTP_ROUTE_LIMITS.rules}`, `merge or remove rules in routes.${plan.name}, ${keep}`);
-        }
+    const keep = "or keep the VirtualServices, which have no such limit: pulumi config set trafficApi istio";
+    // What is past a limit, and the fix, per route; the mesh and edge routes share their rules, so one finding in both is reported once.
+    const findings = (spec: HttpRouteSpec): [string, string][] => {
+        const found: [string, string][] = [];
+        if (spec.rules.length > HTTP_ROUTE_LIMITS.rules) found.push([`would hold ${spec.rules.length} rules (the routes, the sticky canary's and the release rule), and the Gateway API allows ${HTTP_ROUTE_LIMITS.rules}`, `merge or remove rules in routes.${plan.name}, ${keep}`]);
         const matches = spec.rules.reduce((sum, rule) => sum + (rule.matches?.length ?? 0), 0);
-        if (matches > HTTP_ROUTE_LIMITS.matchesPerRoute) fail(`the HTTPRoute ${where} would hold ${matches} matches, and the Gateway API allows ${HTTP_ROUTE_LIMITS.matchesPerRoute} in a route`, `remove rules from routes.${plan.name}, ${keep}`);
+        if (matches > HTTP_ROUTE_LIMITS.matchesPerRoute) found.push([`would hold ${matches} matches, and the Gateway API allows ${HTTP_ROUTE_LIMITS.matchesPerRoute} in a route`, `remove rules from routes.${plan.name}, ${keep}`]);
         for (const rule of spec.rules) {
-            if ((rule.matches?.length ?? 0) > HTTP_ROUTE_LIMITS.matchesPerRule) fail(`rule "${rule.name ?? ""}" ${where} would hold more than ${HTTP_ROUTE_LIMITS.matchesPerRule} matches`, `split rule "${rule.name ?? ""}", ${keep}`);
-            if ((rule.backendRefs?.length ?? 0) > HTTP_ROUTE_LIMITS.backendRefs) fail(`rule "${rule.name ?? ""}" ${where} would send to more than ${HTTP_ROUTE_LIMITS.backendRefs} backends`, `send it to fewer versions, ${keep}`);
-            for (const match of rule.matches ?? []) {
-                if ((match.headers?.length ?? 0) > HTTP_ROUTE_LIMITS.headersPerMatch) fail(`rule "${rule.name ?? ""}" ${where} would match more than ${HTTP_ROUTE_LIMITS.headersPerMatch} headers`, `match fewer headers in rule "${rule.name ?? ""}", ${keep}`);
-            }
+            const name = rule.name ?? "";
+            if ((rule.matches?.length ?? 0) > HTTP_ROUTE_LIMITS.matchesPerRule) found.push([`would hold more than ${HTTP_ROUTE_LIMITS.matchesPerRule} matches in rule "${name}"`, `split rule "${name}", ${keep}`]);
+            if ((rule.backendRefs?.length ?? 0) > HTTP_ROUTE_LIMITS.backendRefs) found.push([`would send rule "${name}" to more than ${HTTP_ROUTE_LIMITS.backendRefs} backends`, `send it to fewer versions, ${keep}`]);
+            if ((rule.matches ?? []).some((match) => (match.headers?.length ?? 0) > HTTP_ROUTE_LIMITS.headersPerMatch)) found.push([`would match more than ${HTTP_ROUTE_LIMITS.headersPerMatch} headers in rule "${name}"`, `match fewer headers in rule "${name}", ${keep}`]);
         }
+        return found;
     };
-    check("in the mesh", meshHttpRouteSpec(plan));
-    check("at the edge", { parentRefs: [], rules: routeRules(plan, plan.ingressRules, { prefix: plan.path }) });
-    return problems;
+    const mesh = findings(meshHttpRouteSpec(plan));
+    const edge = findings({ parentRefs: [], rules: routeRules(plan, plan.ingressRules, { prefix: plan.path }) });
+    const where = new Map<string, { fix: string; places: string[] }>();
+    for (const [place, list] of [["in the mesh", mesh], ["at the edge", edge]] as const) {
+        for (const [what, fix] of list) where.set(what, { fix, places: [...(where.get(what)?.places ?? []), place] });
+    }
+    return [...where].map(([what, { fix, places }]) => ({
+        key: `routes.${plan.name}`,
+        value: `${plan.rules.length} rules`,
+        allowed: `with trafficApi gatewayApi, the HTTPRoute ${places.join(" and ")} ${what}`,
+        fix,
+    }));
 }
 
 /** The GAMMA route: its parent is the app's Service, so it applies to every in-mesh call to that Service. */
