@@ -182,6 +182,11 @@ export interface AnalysisState {
     readonly progressSinceMs: number;
 }
 
+/** A service's record so far: its own entry only, so a service named constructor is not Object's constructor. */
+export function recordOf(state: AnalysisState, service: string): ServiceRecord {
+    return (Object.hasOwn(state.services, service) ? state.services[service] : undefined) ?? NEW_RECORD;
+}
+
 export interface StepDecision {
     readonly decision: Decision;
     readonly state: AnalysisState;
@@ -199,7 +204,7 @@ const testsNotWorse = (r: ServiceRecord) => r.errors.outcome === "notWorse" && r
  */
 export function decide(verdicts: Readonly<Record<string, Verdict>>, state: AnalysisState, analysis: AnalysisSettings, nowMs: number, requiresProof: boolean): StepDecision {
     const entries = Object.entries(verdicts);
-    const judged: Record<string, ServiceRecord> = Object.fromEntries(entries.map(([service, v]) => [service, { ...v.record, failedChecks: (state.services[service]?.failedChecks ?? 0) + (v.limits === "fail" ? 1 : 0) }]));
+    const judged: Record<string, ServiceRecord> = Object.fromEntries(entries.map(([service, v]) => [service, { ...v.record, failedChecks: recordOf(state, service).failedChecks + (v.limits === "fail" ? 1 : 0) }]));
     const services = { ...state.services, ...judged };
     const why = (filter: (v: Verdict) => boolean) =>
         entries

@@ -9,7 +9,7 @@ import { checkedPlan } from "../components/specs/checked-plan";
 import { planTraffic } from "../components/plan/plan";
 import { StackFileError, StackFileWriteError } from "../scripts/stack-file";
 import { ReleaseQueries, releaseQueries } from "../components/specs/observability-specs";
-import { AnalysisState, decide, judge, NEW_RECORD, ServiceEvidence, Verdict } from "./analysis";
+import { AnalysisState, decide, judge, recordOf, ServiceEvidence, Verdict } from "./analysis";
 import { applyEdits, ChangedUnderRollout, ConfigEdit, ConfigPath, configSource, pathKey, plain, StackConfig, valueAt } from "./config-edit";
 import type { StackEngine } from "./engines";
 import { HeldRollout, ROLLOUT_DIR } from "./lock";
@@ -223,7 +223,7 @@ class Rollout {
             await Promise.all(
                 this.p.targets.map(async (target) => {
                     const evidence = await (this.o.evidence ?? ((t, q, s) => releaseEvidence(this.p.settings.rollout.prometheusUrl, q, { stable: t.stableVersion, candidate: t.candidateVersion }, s)))(target, this.p.queries[target.service], this.o.signal);
-                    let verdict = judge(evidence, analysis, this.state.services[target.service] ?? NEW_RECORD);
+                    let verdict = judge(evidence, analysis, recordOf(this.state, target.service));
                     // A load test that cannot run means the interval's evidence is not what it should be: a failed check, as in Flagger.
                     if (loadTest !== undefined && !loadTest.ok) verdict = { ...verdict, limits: "fail", reasons: [loadTest.detail, ...verdict.reasons] };
                     verdicts[target.service] = verdict;

@@ -67,7 +67,7 @@ export class AutomationEngine implements StackEngine {
         for (const [key, { value, secret }] of Object.entries(all)) {
             if (!key.startsWith(prefix)) continue;
             const name = key.slice(prefix.length);
-            config[name] = parseStructured(value);
+            Object.defineProperty(config, name, { value: parseStructured(value), enumerable: true, writable: true, configurable: true });
             if (secret === true) secretKeys.push(name);
         }
         return { config, secretKeys };

@@ -54,7 +54,7 @@ export async function previewRollout(p: PreparedRollout, rates: Readonly<Record<
         log("");
         log(`${phase.label}:`);
         for (const e of phase.edits) log(`  ${editLine(e)}`);
-        for (const s of services) if (s in split) log(`  ${s}: ${Object.entries(split[s]).map(([v, w]) => `${v}=${w}%`).join("  ")}`);
+        for (const s of services) if (Object.hasOwn(split, s)) log(`  ${s}: ${Object.entries(split[s]).map(([v, w]) => `${v}=${w}%`).join("  ")}`);
         const changed = changedObjects(before, after);
         log(`  changes: ${changed.length === 0 ? "no object" : changed.join(", ")}`);
         if (phase.label.startsWith("step")) lastStep = after;

@@ -6,6 +6,7 @@ import { FLAGGER_DEFAULTS } from "../rollout/flagger";
 import { ArgvReader, UsageError } from "./cli";
 import { PROJECT_ROOT, stackNames } from "./mock-program";
 import { StackFileError } from "./stack-file";
+import { ConfigError } from "../components/config/config-reader";
 
 const USAGE = `Usage: npm run bench:rollout -- [--stack <name>] [--service <name>] [--runs <n>] [--json]
 
@@ -110,7 +111,8 @@ if (require.main === module) {
     }).then(
         (code) => process.exit(code),
         (error: unknown) => {
-            if (error instanceof RolloutRefusal || error instanceof StackFileError) {
+            // Bad input (the stack's config or file, the service asked for) exits 2 with its message, as render's does.
+            if (error instanceof RolloutRefusal || error instanceof StackFileError || error instanceof ConfigError) {
                 console.error(error.message);
                 process.exit(2);
             }

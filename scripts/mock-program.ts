@@ -105,7 +105,7 @@ export function stackFileConfig(stack: string, dir: string = PROJECT_ROOT): { re
         throw new Error(`Unknown stack "${stack}": there is no Pulumi.${stack}.yaml in ${dir}. Stacks: ${stackNames().join(", ")}`);
     }
     const read = parsedOnce(file, (f) => readStackFile(f, projectName())) as StackFileConfig;
-    return { config: structuredClone(read.config) as Record<string, ConfigValue>, secretKeys: read.secretKeys };
+    return { config: structuredClone(read.config), secretKeys: read.secretKeys };
 }
 
 const logicalName = (type: string, name: string) => `${type}::${name}`;

@@ -163,7 +163,8 @@ export async function probe(options: ProbeOptions, progress: (done: number, tota
     const rows = labels.map((label) => {
         const count = tally.get(label) ?? 0;
         const [low, high] = wilson99(count, total);
-        const expected = options.expect[label] as number | undefined;
+        // Own labels only: a response labelled constructor expects nothing unless --expect named it.
+        const expected = Object.hasOwn(options.expect, label) ? options.expect[label] : undefined;
         return { label, count, percent: (count / total) * 100, low, high, ...(expected !== undefined && { expected }), ok: expected === undefined || (expected >= low && expected <= high) };
     });
     return { total, rows, ok: rows.every((r) => r.ok) };

@@ -47,7 +47,8 @@ export function parseArgs(argv: readonly string[]): RenderOptions | "help" {
                 const assignment = args.value(flag);
                 const eq = assignment.indexOf("=");
                 if (eq <= 0) throw args.error(`--set takes key=value, got "${assignment}" (for example --set canaryWeight=50)`);
-                overrides[assignment.slice(0, eq)] = assignment.slice(eq + 1);
+                // A key named __proto__ is a key like any other (and refused as unknown), not the object's prototype.
+                Object.defineProperty(overrides, assignment.slice(0, eq), { value: assignment.slice(eq + 1), enumerable: true, writable: true, configurable: true });
                 break;
             }
             default:
@@ -176,7 +177,7 @@ const topKey = (key: string) => /^[^.[]*/.exec(key)?.[0] ?? key;
  */
 export function renderFix(problem: ConfigProblem, overrides: Readonly<Record<string, string>>): ConfigProblem {
     const top = topKey(problem.key);
-    if (!(top in overrides)) return problem;
+    if (!Object.hasOwn(overrides, top)) return problem;
     const plain = /^pulumi config set (\S+) (.+)$/.exec(problem.fix);
     if (plain !== null && plain[1] === top) return { ...problem, fix: `--set ${top}=${plain[2]}` };
     const path = /^pulumi config set --path '([^']+)' (.+)$/.exec(problem.fix);

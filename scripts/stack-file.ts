@@ -60,12 +60,14 @@ interface CheckedDocument {
 function checkedDocument(file: string, text: string): CheckedDocument {
     const name = path.basename(file);
     const lineCounter = new LineCounter();
-    const doc = parseDocument(text, { uniqueKeys: true, lineCounter });
+    // merge: `<<: *base` merges a mapping, as the Pulumi CLI's YAML reader (go-yaml v3) does.
+    const doc = parseDocument(text, { uniqueKeys: true, merge: true, lineCounter });
     const at = (node: Node | undefined) => (node?.range === undefined || node.range === null ? { line: 1, col: 1 } : lineCounter.linePos(node.range[0]));
     if (doc.errors.length > 0) {
         const error = doc.errors[0];
         const position = error.linePos?.[0] ?? { line: 1, col: 1 };
-        const problem = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+        const duplicate = error.code === "DUPLICATE_KEY" ? /^\s*(?:-\s+)?("[^"]*"|'[^']*'|\S.*?)\s*:(?:\s|$)/.exec(text.split("\n")[position.line - 1] ?? "")?.[1] : undefined;
+        const problem = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "") + (duplicate === undefined ? "" : ` (${duplicate} is there twice)`);
         const fix = YAML_FIXES[error.code] ?? "line the keys of one map up under each other, indent each value under its key, and close every [ and {";
         throw new StackFileError(name, position.line, position.col, problem, fix);
     }
@@ -142,7 +144,8 @@ function configOf(file: string, checked: CheckedDocument, project: string): Stac
         const found = { secret: false };
         const value = withSecretsHidden((pair.value as Node | null)?.toJS(doc, { maxAliasCount: MAX_ALIAS_EXPANSIONS }) ?? null, found);
         const short = key.slice(separator + 1);
-        config[short] = value as ConfigValue;
+        // defineProperty: a key named __proto__ is a key like any other (refused as unknown), not the prototype.
+        Object.defineProperty(config, short, { value, enumerable: true, writable: true, configurable: true });
         if (found.secret) secretKeys.push(short);
     }
     try {

@@ -269,6 +269,14 @@ describe("bad input: every config key and render flag is refused before anything
         });
     }
 
+    it("takes --set __proto__=x as the unknown key it is, and names --set in the fix of a key like toString only when --set gave it", () => {
+        const options = parseArgs(["--stack", "dev", "--set", "__proto__=x"]);
+        assert.ok(options !== "help");
+        assert.deepEqual(configProblems(options.overrides).map((p) => p.key), ["__proto__"]);
+        const [fromFile] = configProblems({ toString: "x" });
+        assert.equal(renderFix(fromFile, {}).fix, fromFile.fix, "no --set was given, so the fix is not about --set");
+    });
+
     it("says what to change in render's own flags when the value came from --set", () => {
         const [plain] = configProblems({ canaryWeight: "150" });
         assert.equal(renderFix(plain, { canaryWeight: "150" }).fix, "--set canaryWeight=50");

@@ -22,7 +22,13 @@ async function serve(handler: (req: http.IncomingMessage, res: http.ServerRespon
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
-    return { url: `http://127.0.0.1:${port}`, asked, close: () => new Promise((resolve) => server.close(() => resolve())) };
+    return { url: `http://127.0.0.1:${port}`, asked, close: () =>
+            new Promise((resolve) => {
+                server.close(() => {
+                    resolve();
+                });
+            }),
+    };
 }
 
 const refusal = (config: Record<string, unknown>): string => {

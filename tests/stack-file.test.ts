@@ -55,7 +55,7 @@ describe("stack file: read as Pulumi reads it", () => {
         ["a misspelled project", `config:\n  istio-progresive-delivery:canaryWeight: 50\n`, 2, /belongs to "istio-progresive-delivery" \(did you mean istio-progressive-delivery\?\)/],
         ["another project's key", `config:\n  aws:region: eu-west-1\n`, 2, /belongs to "aws"/],
         ["an alias bomb", `a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\nconfig:\n  ${P}:env: *d\n`, 2, /aliases expand to more than 100 copies/],
-        ["a duplicate key", `config:\n  ${P}:canaryWeight: 10\n  ${P}:canaryWeight: 50\n`, 3, /Map keys must be unique/],
+        ["a duplicate key", `config:\n  ${P}:canaryWeight: 10\n  ${P}:canaryWeight: 50\n`, 3, /Map keys must be unique \(istio-progressive-delivery:canaryWeight is there twice\)/],
         ["a key of null", `config:\n  ${P}:canaryWeight:\n`, 1, /canaryWeight holds null/],
     ] as const) {
         it(`refuses ${what}, naming the file and line`, () => {
@@ -66,6 +66,11 @@ describe("stack file: read as Pulumi reads it", () => {
             );
         });
     }
+
+    it("merges a mapping into another with <<, as the Pulumi CLI's YAML reader does", () => {
+        const { config } = readStackFile(stackFile(`base: &edge { from: order-service, methods: [GET] }\nconfig:\n  ${P}:meshEdges:\n    - { <<: *edge, to: user-service, paths: ["/users*"] }\n`), P);
+        assert.deepEqual(config.meshEdges, [{ from: "order-service", methods: ["GET"], to: "user-service", paths: ["/users*"] }]);
+    });
 
     it("reads the Kubernetes provider's and Pulumi's own keys as theirs, and this project's as its config", () => {
         const { config } = readStackFile(stackFile(`config:\n  kubernetes:context: kind-dev\n  pulumi:tags: { team: web }\n  ${P}:canaryWeight: 25\n`), P);
@@ -170,6 +175,18 @@ describe("stack file: a rollout against the file as it is now", () => {
         assert.deepEqual(valueAt(config, ["services", "user-service"]), { path: "/users", release: "single", versions: ["v2"] });
         const text = fs.readFileSync(file, "utf8");
         for (const comment of ["# the team's stack", "# users: the canary", "# stable first", "# added while the canary ran"]) assert.ok(text.includes(comment), comment);
+    });
+
+    it("rolls out and promotes a service named like one of Object's own properties, canary or blue/green", async () => {
+        const canary = stackFile(CATALOGUE.replace("    user-service:\n      path: /users", "    constructor:\n      path: /users"));
+        assert.equal((await rollOut(new FileEngine(canary), GOOD, ["constructor"])).kind, "promoted");
+        assert.deepEqual(valueAt(readStackFile(canary, P).config, ["services", "constructor"]), { path: "/users", release: "single", versions: ["v2"] });
+        const blueGreen = stackFile(CATALOGUE.replace("    product-service:\n      path: /products", "    constructor:\n      path: /products"));
+        const outcome = await rollOut(new FileEngine(blueGreen), GOOD, ["constructor"]);
+        assert.equal(outcome.kind, "promoted", outcome.reason);
+        const { config } = readStackFile(blueGreen, P);
+        assert.equal(valueAt(config, ["activeColor"]), "green");
+        assert.equal(valueAt(config, ["mirror", "constructor"]), undefined, "the mirror share back to none, as before");
     });
 
     it("stops (exit 2) when someone changes a key it owns: the rest is rolled back, their change is left as they set it", async () => {

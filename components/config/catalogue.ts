@@ -137,7 +137,8 @@ export function readServices(reader: Reader): readonly ServiceSettings[] {
     for (const [name, entry] of Object.entries(parsed)) {
         const at = `services.${name}`;
         if (!SERVICE_NAME.test(name)) {
-            reader.fail(at, show(name), "a service name must be a DNS label: lowercase letters, digits and '-', starting with a letter, at most 63 characters", SERVICES_FIX);
+            const renamed = name.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+|-+$/g, "").slice(0, 63) || "my-service";
+            reader.fail(at, show(name), "a service name must be a DNS label: lowercase letters, digits and '-', starting with a letter, at most 63 characters", `rename it: pulumi config rm --path '${at}', then set its fields under services.${renamed}`);
         }
         if (!isRecord(entry)) {
             reader.fail(at, show(entry), "must be an object { path, release, versions }", SERVICES_FIX);

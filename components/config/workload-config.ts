@@ -73,8 +73,9 @@ const MAX_QUANTITY = 2 ** 63;
 export function quantityValue(text: string): number | undefined {
     const match = QUANTITY.exec(text);
     if (match === null) return undefined;
-    const [, number, suffix] = match;
-    const value = Number(number) * (suffix === undefined ? 1 : /^[eE][+-]?\d+$/.test(suffix) ? 10 ** Number(suffix.slice(1)) : SUFFIX[suffix]);
+    // An optional group that did not take part is undefined, whatever the type of exec's result says.
+    const [, number, suffix = ""] = match;
+    const value = Number(number) * (suffix === "" ? 1 : /^[eE][+-]?\d+$/.test(suffix) ? 10 ** Number(suffix.slice(1)) : SUFFIX[suffix]);
     return Number.isFinite(value) ? value : undefined;
 }
 
