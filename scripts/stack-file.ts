@@ -256,7 +256,9 @@ function commonLines(a: readonly string[], b: readonly string[]): [number, numbe
  * from `edited`. So only the lines the edits touch change, however the authors formatted the rest.
  */
 function keepFormatting(original: string, base: string, edited: string): string {
-    const [o, b, e] = [original, base, edited].map((text) => text.split("\n"));
+    // A file saved with Windows line ends keeps them.
+    const eol = original.includes("\r\n") ? "\r\n" : "\n";
+    const [o, b, e] = [original.split(eol), base.split("\n"), edited.split("\n")];
     const inOriginal = new Map(commonLines(b, o));
     const inEdited = new Map(commonLines(b, e));
     const anchors = b.map((_, i) => i).filter((i) => inOriginal.has(i) && inEdited.has(i));
@@ -270,7 +272,7 @@ function keepFormatting(original: string, base: string, edited: string): string 
         if (anchor < b.length) out.push(o[oNext]);
         [bi, oi, ei] = [anchor + 1, oNext + 1, eNext + 1];
     }
-    return out.join("\n");
+    return out.join(eol);
 }
 
 /** Plain JSON data, so objects built by spreading and objects read from YAML compare equal. */

@@ -113,6 +113,13 @@ describe("stack file: the rollout's edits", () => {
         assert.equal(text.replace(/ {4}user-service:[\s\S]*?(?= {4}product-service)/, ""), CATALOGUE.replace(/ {4}user-service:[\s\S]*?(?= {4}product-service)/, ""), "every line outside the edited service is as it was");
     });
 
+    it("keeps a file's Windows line ends, changing only the edited line", () => {
+        const crlf = CATALOGUE.replace(/\n/g, "\r\n");
+        const file = stackFile(crlf);
+        editStackFile(file, [{ path: ["canaryWeight"], value: 25 }], P);
+        assert.equal(fs.readFileSync(file, "utf8"), crlf.replace(`${P}:canaryWeight: 0`, `${P}:canaryWeight: "25"`));
+    });
+
     it("a write that fails part-way (a full disk) leaves the previous file whole and readable", () => {
         const file = stackFile(CATALOGUE);
         const halfThenFull: FileWriter = (fd, text) => {
@@ -245,15 +252,35 @@ function withoutOwned(config: StackConfig): unknown {
     return copy;
 }
 
+/** A generated stack file: the catalogue in a given style, with more services, the weight where the stack keeps it. */
+interface Shape {
+    readonly extra: readonly string[];
+    readonly blockVersions: boolean;
+    readonly ownWeight: boolean;
+}
+function generatedStack({ extra, blockVersions, ownWeight }: Shape): string {
+    let text = CATALOGUE;
+    if (blockVersions) text = text.replace("      versions: [v1, v2] # stable first\n", "      versions: # stable first\n        - v1\n        - v2\n");
+    if (ownWeight) text = text.replace("      release: canary\n", "      release: canary\n      canaryWeight: 0\n");
+    return text + extra.map((name, i) => `    ${name}: { path: /extra-${i}, release: single, versions: [v1] } # extra\n`).join("");
+}
+const shapes = fc.record({
+    extra: fc.uniqueArray(fc.constantFrom("constructor", "on", "yes", "search-service", "cart"), { maxLength: 3 }),
+    blockVersions: fc.boolean(),
+    ownWeight: fc.boolean(),
+});
+
 describe("stack file: rollouts interleaved with edits and faults (property)", () => {
     it("ends 0, 1 or 2, never throws, always leaves a file that reads (unless another hand broke it), and changes nothing it does not own", async () => {
         await fc.assert(
             fc.asyncProperty(
+                shapes,
                 fc.boolean(),
                 fc.boolean(),
                 fc.array(fc.record({ at: fc.nat(12), kind: fc.constantFrom(...INTERFERENCES) }), { maxLength: 3 }),
-                async (good, blueGreenToo, interferences) => {
-                    const file = stackFile(CATALOGUE);
+                async (shape, good, blueGreenToo, interferences) => {
+                    const initial = generatedStack(shape);
+                    const file = stackFile(initial);
                     fs.chmodSync(file, 0o644);
                     let othersConfig: StackConfig | undefined; // the config as the other hand left it, while it reads
                     let brokenByOthers = false;
@@ -275,14 +302,15 @@ describe("stack file: rollouts interleaved with edits and faults (property)", ()
                         if (kind === "diskFull") return;
                         edits[kind]();
                         applied.add(kind);
-                        const owned = { ownedWeight: ["canaryWeight"], ownedVersions: ["services", "user-service", "versions"] }[kind as string];
-                        // Operation 0 is the rollout's first read: a change before it is where the rollout starts from.
-                        if (owned !== undefined && operation > 0 && fs.readFileSync(file, "utf8") !== text) theirs.set(owned.join("."), { path: owned, value: valueAt(readStackFile(file, P).config, owned) });
                         try {
                             othersConfig = readStackFile(file, P).config;
                         } catch {
                             brokenByOthers = true;
+                            return;
                         }
+                        const owned = { ownedWeight: ["canaryWeight"], ownedVersions: ["services", "user-service", "versions"] }[kind as string];
+                        // Operation 0 is the rollout's first read: a change before it is where the rollout starts from.
+                        if (owned !== undefined && operation > 0 && fs.readFileSync(file, "utf8") !== text) theirs.set(owned.join("."), { path: owned, value: valueAt(othersConfig, owned) });
                     };
                     const faulty: FileWriter = (fd, text) => {
                         fs.writeSync(fd, text.slice(0, 10));
@@ -305,7 +333,7 @@ describe("stack file: rollouts interleaved with edits and faults (property)", ()
                     assert.ok(["promoted", "rolledBack", "stopped"].includes(outcome.kind), outcome.kind);
                     if (brokenByOthers) return;
                     const { config } = readStackFile(file, P);
-                    assert.deepEqual(withoutOwned(config), withoutOwned(othersConfig ?? readStackFile(stackFile(CATALOGUE), P).config), "nothing the rollout does not own changed");
+                    assert.deepEqual(withoutOwned(config), withoutOwned(othersConfig ?? readStackFile(stackFile(initial), P).config), "nothing the rollout does not own changed");
                     for (const [key, { path: at, value }] of theirs) assert.deepEqual(valueAt(config, at), value, `${key} as the other hand set it`);
                     const text = fs.readFileSync(file, "utf8");
                     assert.ok(text.includes("# users: the canary") && text.includes("# the team's stack"), "comments stay");
