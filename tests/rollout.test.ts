@@ -350,10 +350,16 @@ describe("rollout: the command", () => {
         ["an unknown service", ["--stack", "dev", "--engine", "render", "--service", "cart-service"], /--service = "cart-service": is not a service of this stack \(services: user-service, product-service, order-service\)/],
         ["--resume with nothing held", ["--stack", "dev", "--engine", "render", "--resume"], /--resume: no rollout of stack dev is held/],
         ["--commit outside a repository", ["--stack", "dev", "--engine", "render", "--service", "user-service", "--commit"], /--commit needs a Git repository/],
-        ["bad stack config", ["--stack", "dev", "--engine", "render", "--service", "user-service"], /rollout.interval = "soon"/, { rollout: { interval: "soon" } }],
+        ["bad stack config", ["--stack", "dev", "--engine", "render", "--service", "user-service"], /rollout.interval = "soon"/],
+        ["a read-only stack file", ["--stack", "dev", "--engine", "render", "--service", "user-service"], /Pulumi\.dev\.yaml could not be written \(it is read-only \(mode 444\).*chmod u\+w/],
+        ["an alias in the stack file", ["--stack", "dev", "--engine", "render", "--service", "user-service"], /Pulumi\.dev\.yaml line 4, column 42: the file holds an alias/],
+        ["a key of another project", ["--stack", "dev", "--engine", "render", "--service", "user-service"], /Pulumi\.dev\.yaml line 3, column 3: config key "istio-progresive-delivery:canaryWeight" belongs to "istio-progresive-delivery" \(did you mean istio-progressive-delivery\?\)/],
     ] as const) {
         it(`exits 2 and changes nothing on ${what}`, async () => {
             if (what === "bad stack config") fs.writeFileSync(file(), stringify({ config: { [`${PROJECT}:rollout`]: { interval: "soon" } } }));
+            if (what === "a read-only stack file") fs.chmodSync(file(), 0o444);
+            if (what === "an alias in the stack file") fs.appendFileSync(file(), `  ${PROJECT}:faults: &none {}\n  ${PROJECT}:rateLimits: *none\n`);
+            if (what === "a key of another project") fs.appendFileSync(file(), `  istio-progresive-delivery:canaryWeight: 50\n`);
             const before = fs.readFileSync(file(), "utf8");
             const { code, text } = await run(...argv);
             assert.equal(code, 2, text);
