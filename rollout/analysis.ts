@@ -4,7 +4,7 @@
 // every interval), and fixed thresholds as hard limits on each interval. Missing data is never a pass.
 // `npm run rollout` and the simulator of `npm run bench:rollout` both decide with these functions.
 import type { AnalysisSettings } from "../components/config/rollout-config";
-import { addBuckets, bernoulliLogRatio, histogramQuantile, LatencyBucket, slowerThan, smoothedRate } from "./statistics";
+import { addBuckets, binomialUpperTail, histogramQuantile, LatencyBucket, slowerThan, smoothedRate, upperConfidenceBound } from "./statistics";
 
 /** One version's requests over one interval, as Prometheus counts them. */
 export interface VersionCounts {
@@ -23,18 +23,30 @@ export interface ServiceEvidence {
 }
 
 /**
- * One comparison of the candidate with the stable version, as two running log likelihood ratios, each of "worse"
- * against "as good":
- * - `rollback`: conditioned on how many events (5xx, slow requests) the interval had in all, how many fell to
- *   the candidate. Under "as good" that split follows the versions' shares of requests whatever the stable's
- *   rate, so by Ville's inequality it ever reaches log(1/alpha) with chance at most alpha, however often it is
- *   looked at: the rollback.
- * - `promotion`: the candidate's events against the stable's rate and that rate worsened by the margin; at
- *   log(beta) the candidate is shown no worse by the margin, with a chance of at most beta of being wrong.
+ * One comparison of the candidate with the stable version, as two running log likelihood ratios of "worse"
+ * against "as good", both on the same evidence: of the events (5xx, slow requests) each interval had in all, how
+ * many fell to the candidate. Compared over the same intervals, an incident both versions share moves neither.
+ * - `rollback`: under "as good" that split follows the versions' shares of requests whatever the stable's rate,
+ *   so by Ville's inequality the ratio ever reaches log(2/alpha) with chance at most alpha/2, however often it is
+ *   looked at. It keeps running after the candidate is shown no worse, until the promotion: a regression that
+ *   starts late is still caught, and watching costs nothing.
+ * - `promotion`: "worse" is the split the candidate would have if it were worse by exactly the margin. For slow
+ *   requests (slowRatio times the stable's share) that split does not depend on the stable's share: at
+ *   log(beta/2) the candidate is shown no worse (where the stable is practically never slow, `own` shows it from
+ *   the candidate's requests against slowRatio times 1 %, at log(2/beta)). For errors (a margin in points above the stable's rate) it does: it is taken
+ *   at the highest stable rate the interval's own events allow (a bound that holds for every interval with a
+ *   chance of at least 1 - beta/4, whatever the rates do from one interval to the next), and the test concludes at
+ *   log(beta/4). Besides, `own` shows a candidate no worse from its own requests alone when its rate is well below
+ *   the margin (which "worse", the stable's rate plus the margin, cannot be), at log(2/beta). Either way a candidate
+ *   worse by the margin is shown no worse with a chance of at most beta, with no assumption about the stable.
  */
 export interface SequentialTest {
     readonly rollback: number;
     readonly promotion: number;
+    /** Errors only: the candidate's own evidence that its rate is below the margin (see judge). */
+    readonly own?: number;
+    /** Intervals judged so far. */
+    readonly looks?: number;
     readonly outcome: "open" | "notWorse" | "worse";
 }
 
@@ -47,6 +59,9 @@ export interface ServiceRecord {
     readonly errors: SequentialTest;
     readonly latency: SequentialTest;
 }
+
+/** A share of slow requests below which the stable counts as never slow. */
+const RARELY_SLOW = 0.01;
 
 const NO_REQUESTS: VersionCounts = { requests: 0, errors: 0, latency: [] };
 
@@ -79,25 +94,27 @@ interface Observation {
     /** Events and trials of the candidate and of the stable version this interval. */
     readonly candidate: { readonly events: number; readonly trials: number };
     readonly stable: { readonly events: number; readonly trials: number };
-    /** The share of the candidate's events that "worse" expects, given the interval's events in all. */
-    readonly worseShare: number;
-    /** The stable's rate of events, and the candidate's when worse by the margin. */
-    readonly rate: number;
-    readonly worseRate: number;
+    /** The candidate's share of the interval's events that "worse" expects: the rollback's alternative, and the promotion's worst case. */
+    readonly rollbackWorseShare: number;
+    readonly promotionWorseShare: number;
 }
 
-function advanceTest(test: SequentialTest, o: Observation, bounds: ReturnType<typeof testBounds>): SequentialTest {
-    // A concluded test stays concluded, as Wald's test stops: evidence after "no worse" gates nothing, and the
-    // hard limits still watch every interval.
-    if (test.outcome !== "open") return test;
+/** The candidate's share of an interval's events when its rate is `candidateRate` and the stable's `stableRate`. */
+const eventShare = (candidateTrials: number, stableTrials: number, candidateRate: number, stableRate: number) =>
+    (candidateTrials * candidateRate) / (candidateTrials * candidateRate + stableTrials * stableRate);
+
+function advanceTest(test: SequentialTest, o: Observation, bounds: ReturnType<typeof testBounds>, ownShown = false): SequentialTest {
+    // Shown worse is final. Shown no worse stays so, while the rollback's evidence keeps running.
+    if (test.outcome === "worse") return test;
     let { rollback, promotion } = test;
     if (o.candidate.trials > 0 && o.stable.trials > 0) {
         const sameShare = o.candidate.trials / (o.candidate.trials + o.stable.trials);
-        rollback += o.candidate.events * Math.log(o.worseShare / sameShare) + o.stable.events * Math.log((1 - o.worseShare) / (1 - sameShare));
+        const split = (worseShare: number) => (worseShare <= sameShare ? 0 : o.candidate.events * Math.log(worseShare / sameShare) + o.stable.events * Math.log((1 - worseShare) / (1 - sameShare)));
+        rollback += split(o.rollbackWorseShare);
+        if (test.outcome === "open") promotion += split(o.promotionWorseShare);
     }
-    if (o.candidate.trials > 0) promotion += bernoulliLogRatio(o.candidate.events, o.candidate.trials, o.rate, o.worseRate);
-    const outcome = rollback >= bounds.rollback ? "worse" : promotion <= bounds.promotion ? "notWorse" : "open";
-    return { rollback, promotion, outcome };
+    const outcome = rollback >= bounds.rollback ? "worse" : test.outcome === "notWorse" || ownShown || promotion <= bounds.promotion ? "notWorse" : "open";
+    return { ...test, rollback, promotion, looks: (test.looks ?? 0) + 1, outcome };
 }
 
 /**
@@ -125,40 +142,61 @@ export function judge(evidence: ServiceEvidence, analysis: AnalysisSettings, pri
     const now = evidence.stable ?? NO_REQUESTS;
     const stable: VersionCounts = { requests: prior.stable.requests + now.requests, errors: prior.stable.errors + now.errors, latency: addBuckets(prior.stable.latency, now.latency) };
     const bounds = testBounds(analysis);
-    // The stable's rate before this interval; on the first, both versions' (which "as good" cannot tell apart).
-    const errorRate = prior.stable.requests > 0 ? smoothedRate(prior.stable.errors, prior.stable.requests) : smoothedRate(candidate.errors + now.errors, candidate.requests + now.requests);
-    const errorWorseRate = Math.min(errorRate + analysis.errorMarginPoints / 100, 0.999);
-    const stableErrorRate = smoothedRate(stable.errors, stable.requests);
-    const errors = advanceTest(
-        prior.errors,
+    // Everything "worse" depends on is known before this interval: the stable's history, never the interval itself.
+    const margin = analysis.errorMarginPoints / 100;
+    // The rollback's alternative: the stable's rate so far (smoothed only to choose it; the margin itself at first).
+    const estimate = prior.stable.requests > 0 ? smoothedRate(prior.stable.errors, prior.stable.requests) : margin;
+    // The promotion's worst case: the highest stable rate this interval's events allow (every request errs at
+    // least at the stable's rate), where "worse by the margin" is the smallest ratio to tell apart from "as good".
+    // Interval t's bound may fail with chance beta/4 / (t (t + 1)): all of them hold with chance 1 - beta/4.
+    const beta = analysis.missedRegressionPercent / 100;
+    const look = (prior.errors.looks ?? 0) + 1;
+    const ceiling = upperConfidenceBound(candidate.errors + now.errors, candidate.requests + now.requests, beta / 4 / (look * (look + 1)));
+    // The candidate's own evidence against "its rate is the margin or more", with "a quarter of it" as the alternative.
+    const below = margin / 4;
+    const own = (prior.errors.own ?? 0) + candidate.errors * Math.log(below / margin) + Math.max(0, candidate.requests - candidate.errors) * Math.log((1 - below) / (1 - margin));
+    const errorsTest = advanceTest(
+        { ...prior.errors, promotion: prior.errors.promotion },
         {
             candidate: { events: candidate.errors, trials: candidate.requests },
             stable: { events: now.errors, trials: now.requests },
-            worseShare: (candidate.requests * errorWorseRate) / (candidate.requests * errorWorseRate + now.requests * errorRate),
-            rate: stableErrorRate,
-            worseRate: Math.min(stableErrorRate + analysis.errorMarginPoints / 100, 0.999),
+            rollbackWorseShare: eventShare(candidate.requests, now.requests, Math.min(estimate + margin, 1), estimate),
+            promotionWorseShare: eventShare(candidate.requests, now.requests, Math.min(ceiling + margin, 1), ceiling),
         },
-        bounds,
+        { rollback: bounds.rollback, promotion: Math.log(beta / 4) },
+        own >= Math.log(2 / beta),
     );
-    // "Slow" is judged at a bound read from both versions' histograms together, so the bound cannot favour either.
-    const bound = slowBound(addBuckets(addBuckets(prior.stable.latency, now.latency), candidate.latency), analysis.slowRatio);
+    const errors: SequentialTest = { ...errorsTest, own };
+    // "Slow" begins at a bound read from the stable's history: it cannot favour either version's present.
+    const bound = slowBound(prior.stable.latency, analysis.slowRatio);
     const total = (h: readonly LatencyBucket[]) => h.at(-1)?.count ?? 0;
-    const slowShare = bound === undefined ? 0 : smoothedRate(slowerThan(stable.latency, bound), total(stable.latency));
-    const latency =
+    const slowShare = bound === undefined ? 0 : slowerThan(stable.latency, bound) / Math.max(1, total(stable.latency));
+    // slowRatio times the stable's share: the split "worse" expects does not depend on that share at all.
+    const slowWorseShare = eventShare(total(candidate.latency), total(now.latency), analysis.slowRatio, 1);
+    // Where the stable is practically never slow (under 1 % past even the lowest bound), a ratio of its share cannot be
+    // shown: there "worse" is slowRatio times 1 %, and the candidate shows it is not from its own requests.
+    const rarelySlow = bound !== undefined && upperConfidenceBound(slowerThan(prior.stable.latency, bound), total(prior.stable.latency), analysis.missedRegressionPercent / 200) < RARELY_SLOW;
+    const slowFloor = Math.min(analysis.slowRatio * RARELY_SLOW, 0.5);
+    const candidateSlow = bound === undefined ? 0 : slowerThan(candidate.latency, bound);
+    const ownSlow = rarelySlow ? (prior.latency.own ?? 0) + candidateSlow * Math.log(1 / 4) + Math.max(0, total(candidate.latency) - candidateSlow) * Math.log((1 - slowFloor / 4) / (1 - slowFloor)) : (prior.latency.own ?? 0);
+    const latency: SequentialTest =
         bound === undefined
             ? prior.latency
-            : advanceTest(
-                  prior.latency,
-                  {
-                      candidate: { events: slowerThan(candidate.latency, bound), trials: total(candidate.latency) },
-                      stable: { events: slowerThan(now.latency, bound), trials: total(now.latency) },
-                      worseShare: (total(candidate.latency) * analysis.slowRatio) / (total(candidate.latency) * analysis.slowRatio + total(now.latency)),
-                      rate: slowShare,
-                      // A p95 has 5 % of requests above it: where the bucket bounds show the stable with fewer, "worse" is still measured from 5 %.
-                      worseRate: Math.min(Math.max(slowShare, 0.05) * analysis.slowRatio, 0.999),
-                  },
-                  bounds,
-              );
+            : {
+                  ...advanceTest(
+                      prior.latency,
+                      {
+                          candidate: { events: candidateSlow, trials: total(candidate.latency) },
+                          stable: { events: slowerThan(now.latency, bound), trials: total(now.latency) },
+                          rollbackWorseShare: slowWorseShare,
+                          promotionWorseShare: slowWorseShare,
+                      },
+                      // The ratio test and the candidate's own evidence share the budget: beta / 2 each.
+                      { rollback: bounds.rollback, promotion: Math.log(beta / 2) },
+                      ownSlow >= Math.log(2 / beta),
+                  ),
+                  own: ownSlow,
+              };
     const record: ServiceRecord = { ...prior, stable, errors, latency };
     const reasons: string[] = [];
     if (errors.outcome === "worse") reasons.push(`errors ${fmt(percent(candidate.errors, candidate.requests), 2)}% this interval against the stable's ${fmt(percent(stable.errors, stable.requests), 2)}%: worse by ${fmt(analysis.errorMarginPoints, 2)} points or more (sequential test)`);
@@ -167,10 +205,18 @@ export function judge(evidence: ServiceEvidence, analysis: AnalysisSettings, pri
     if (candidate.requests < analysis.minRequests) return { limits: "thin", reasons: [...reasons, `${fmt(candidate.requests, 0)} candidate requests, fewer than minRequests ${analysis.minRequests} for the hard limits`], record };
     const p95 = histogramQuantile(0.95, candidate.latency);
     if (p95 === undefined) return { limits: "noData", reasons: [...reasons, "no latency recorded for the candidate"], record };
+    // The hard limits, relative to the stable over the same interval: a stable that itself misses minSuccessRate
+    // (or maxP95Latency) does not fail every candidate as good as it; a candidate a margin worse than it still fails.
+    // A success rate fails only when it is below the limit beyond chance (a candidate exactly at the limit errs this
+    // often less than 1 % of the time), so that checks summed over a long rollout do not fail a healthy candidate.
     const successRate = 100 - percent(candidate.errors, candidate.requests);
-    if (successRate < analysis.minSuccessRate) reasons.push(`success rate ${fmt(successRate, 2)}% < ${fmt(analysis.minSuccessRate, 2)}%`);
-    if (p95 > analysis.maxP95LatencyMs) reasons.push(`p95 ${fmt(p95)}ms > ${fmt(analysis.maxP95LatencyMs)}ms`);
-    const failed = successRate < analysis.minSuccessRate || p95 > analysis.maxP95LatencyMs;
+    const successLimit = now.requests > 0 ? Math.min(analysis.minSuccessRate, 100 - percent(now.errors, now.requests) - analysis.errorMarginPoints) : analysis.minSuccessRate;
+    const beyondChance = binomialUpperTail(candidate.errors, candidate.requests, Math.max(0, 1 - successLimit / 100)) < 0.01;
+    const p95Limit = Math.max(analysis.maxP95LatencyMs, (histogramQuantile(0.95, now.latency) ?? 0) * analysis.slowRatio);
+    const successFailed = successRate < successLimit && beyondChance;
+    if (successFailed) reasons.push(`success rate ${fmt(successRate, 2)}% < ${fmt(successLimit, 2)}%`);
+    if (p95 > p95Limit) reasons.push(`p95 ${fmt(p95)}ms > ${fmt(p95Limit)}ms`);
+    const failed = successFailed || p95 > p95Limit;
     return { limits: failed ? "fail" : "pass", reasons: failed ? reasons : [...reasons, `success rate ${fmt(successRate, 2)}%, p95 ${fmt(p95)}ms`], record };
 }
 

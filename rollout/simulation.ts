@@ -109,10 +109,31 @@ export function bucketShares(profile: VersionProfile): number[] {
 /** One version's draws in one segment over one tick: requests, errors, then requests per bucket (not cumulative). */
 type Cell = Float64Array;
 
+/** Minutes [fromMinute, toMinute) in which the versions behave otherwise: an incident, a late regression. */
+export interface Phase {
+    readonly fromMinute: number;
+    readonly toMinute: number;
+    readonly stable?: Partial<VersionProfile>;
+    readonly candidate?: Partial<VersionProfile>;
+}
+
+/** A bursty version: in a random `share` of minutes (the same minutes for every algorithm), it behaves as `profile` says. */
+export interface Bursts {
+    readonly share: number;
+    readonly candidate: Partial<VersionProfile>;
+}
+
 export interface TrafficModel {
     readonly requestsPerSecond: number;
     readonly stable: VersionProfile;
     readonly candidate: VersionProfile;
+    readonly phases?: readonly Phase[];
+    readonly bursts?: Bursts;
+}
+
+/** Whether minute `minute` of the stream seeded `seed` is a burst: its own draw, whoever asks first. */
+function isBurst(seed: number, minute: number, share: number): boolean {
+    return new Random((seed ^ Math.imul(minute + 1, 0x9e3779b1)) >>> 0).next() < share;
 }
 
 /**
@@ -122,19 +143,42 @@ export interface TrafficModel {
 export class TrafficStream {
     private readonly ticks: { stable: Cell[]; candidate: Cell[] }[] = [];
     private readonly random: Random;
-    private readonly shares: { stable: number[]; candidate: number[] };
+    private readonly shares = new Map<string, number[]>();
 
     constructor(
         readonly model: TrafficModel,
         readonly cuts: readonly number[],
         readonly tickMs: number,
-        seed: number,
+        private readonly seed: number,
     ) {
         this.random = new Random(seed);
-        this.shares = { stable: bucketShares(model.stable), candidate: bucketShares(model.candidate) };
     }
 
-    private draw(profile: VersionProfile, shares: readonly number[], mean: number): Cell {
+    private sharesOf(profile: VersionProfile): number[] {
+        const key = `${profile.medianMs}/${profile.sigma}`;
+        let shares = this.shares.get(key);
+        if (shares === undefined) {
+            shares = bucketShares(profile);
+            this.shares.set(key, shares);
+        }
+        return shares;
+    }
+
+    /** How each version behaves in minute `minute`: the model's profiles, then its phases and bursts. */
+    profilesAt(minute: number): { readonly stable: VersionProfile; readonly candidate: VersionProfile } {
+        let { stable, candidate } = this.model;
+        for (const phase of this.model.phases ?? []) {
+            if (minute < phase.fromMinute || minute >= phase.toMinute) continue;
+            stable = { ...stable, ...phase.stable };
+            candidate = { ...candidate, ...phase.candidate };
+        }
+        const bursts = this.model.bursts;
+        if (bursts !== undefined && isBurst(this.seed, minute, bursts.share)) candidate = { ...candidate, ...bursts.candidate };
+        return { stable, candidate };
+    }
+
+    private draw(profile: VersionProfile, mean: number): Cell {
+        const shares = this.sharesOf(profile);
         const cell = new Float64Array(2 + shares.length);
         for (let b = 0; b < shares.length; b++) {
             if (shares[b] < 1e-9) continue;
@@ -151,10 +195,11 @@ export class TrafficStream {
         while (this.ticks.length <= index) {
             const stable: Cell[] = [];
             const candidate: Cell[] = [];
+            const profiles = this.profilesAt(Math.floor((this.ticks.length * this.tickMs) / 60_000));
             for (let s = 0; s + 1 < this.cuts.length; s++) {
                 const mean = (this.model.requestsPerSecond * (this.tickMs / 1000) * (this.cuts[s + 1] - this.cuts[s])) / 100;
-                stable.push(this.draw(this.model.stable, this.shares.stable, mean));
-                candidate.push(this.draw(this.model.candidate, this.shares.candidate, mean));
+                stable.push(this.draw(profiles.stable, mean));
+                candidate.push(this.draw(profiles.candidate, mean));
             }
             this.ticks.push({ stable, candidate });
         }

@@ -1,5 +1,5 @@
 // The arithmetic of a rollout's judgement, pure: Prometheus's histogram quantile and the sums of histograms,
-// and the log likelihood ratios the sequential tests add up.
+// and the confidence sequences and bounds the sequential tests and hard limits use.
 
 /** Requests at or under `le` milliseconds, cumulative; the last bucket is `le: Infinity` (Prometheus's +Inf). */
 export interface LatencyBucket {
@@ -42,16 +42,69 @@ export function addBuckets(a: readonly LatencyBucket[], b: readonly LatencyBucke
     return bounds.map((le) => ({ le, count: at(a, le) + at(b, le) }));
 }
 
-/**
- * The log likelihood ratio of `events` in `trials` Bernoulli trials, under "each is an event with probability
- * p1" against "with p0". Counts may be fractional (Prometheus's `increase` extrapolates).
- */
-export function bernoulliLogRatio(events: number, trials: number, p0: number, p1: number): number {
-    const misses = Math.max(0, trials - events);
-    return events * Math.log(p1 / p0) + misses * Math.log((1 - p1) / (1 - p0));
-}
-
 /** A rate from counts that is never 0 or 1 (Jeffreys' estimate), so a ratio against it stays finite. */
 export function smoothedRate(events: number, trials: number): number {
     return (events + 0.5) / (trials + 1);
+}
+
+/**
+ * A bound on the chance of `events` or more in `trials` at rate `rate` (Chernoff: exp(-trials * KL)); at most 1,
+ * and never below the exact tail, so a check that fails when it is small fails less often than its level says.
+ */
+export function binomialUpperTail(events: number, trials: number, rate: number): number {
+    if (trials <= 0 || events <= trials * rate) return 1;
+    const observed = Math.min(1, events / trials);
+    if (rate <= 0) return 0;
+    const kl = (observed > 0 ? observed * Math.log(observed / rate) : 0) + (observed < 1 ? (1 - observed) * Math.log((1 - observed) / (1 - rate)) : -Math.log(1 - rate));
+    return Math.exp(-trials * kl);
+}
+
+const LANCZOS = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+
+/** log Γ(x) for x > 0 (Lanczos, g = 7: about 15 significant digits). */
+export function logGamma(x: number): number {
+    if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
+    const z = x - 1;
+    let sum = LANCZOS[0];
+    for (let i = 1; i < LANCZOS.length; i++) sum += LANCZOS[i] / (z + i);
+    const t = z + 7.5;
+    return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(sum);
+}
+
+const logBeta = (a: number, b: number) => logGamma(a) + logGamma(b) - logGamma(a + b);
+
+/**
+ * The log of a test martingale for "the rate is p" after `events` in `trials`: the likelihood of a rate drawn
+ * from Jeffreys' Beta(1/2, 1/2) mixture against that of p. Under p its expectation is 1 at every trial count, so
+ * by Ville's inequality it ever reaches log(1 / alpha) with chance at most alpha.
+ */
+export function mixtureLogRatio(events: number, trials: number, p: number): number {
+    const misses = Math.max(0, trials - events);
+    const own = (events > 0 ? events * Math.log(p) : 0) + (misses > 0 ? misses * Math.log(1 - p) : 0);
+    return logBeta(0.5 + events, 0.5 + misses) - logBeta(0.5, 0.5) - own;
+}
+
+/**
+ * The lower end of a confidence sequence for a rate: the least p the mixture martingale has not ruled out at
+ * level alpha, after `events` in `trials`. It holds at every trial count at once: the chance that the true rate
+ * is ever below it is at most alpha. 0 when no rate can be ruled out from below.
+ */
+export function lowerConfidenceBound(events: number, trials: number, alpha: number): number {
+    if (events <= 0 || trials <= 0) return 0;
+    const bound = Math.log(1 / alpha);
+    let [low, high] = [0, Math.min(1, events / trials)];
+    if (mixtureLogRatio(events, trials, high) >= bound) return high;
+    // Below the observed rate the martingale falls as p rises: bisect for where it crosses the bound.
+    for (let i = 0; i < 60; i++) {
+        const mid = (low + high) / 2;
+        if (mixtureLogRatio(events, trials, mid) >= bound) low = mid;
+        else high = mid;
+    }
+    return low;
+}
+
+/** The upper end of the same confidence sequence: the chance the true rate is ever above it is at most alpha. */
+export function upperConfidenceBound(events: number, trials: number, alpha: number): number {
+    if (trials <= 0) return 1;
+    return 1 - lowerConfidenceBound(trials - events, trials, alpha);
 }

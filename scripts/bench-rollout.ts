@@ -1,7 +1,7 @@
 // `npm run bench:rollout`: simulated rollouts of a canary, judged by our analysis (the driver of `npm run
 // rollout` itself) and by Flagger's default algorithm on the same traffic; a table per scenario, or JSON.
 import { RolloutRefusal } from "../rollout/plan";
-import { benchmark, DEFAULT_RATE, HORIZON_MS, prepareSimulated, ScenarioResult, SCENARIOS, STABLE, targetChecks } from "../rollout/benchmark";
+import { ALL_SCENARIOS, benchmark, DEFAULT_RATE, HORIZON_MS, prepareSimulated, ScenarioResult, STABLE, targetChecks } from "../rollout/benchmark";
 import { FLAGGER_DEFAULTS } from "../rollout/flagger";
 import { ArgvReader, UsageError } from "./cli";
 import { PROJECT_ROOT, stackNames } from "./mock-program";
@@ -88,8 +88,8 @@ export async function main(argv: readonly string[], out: (line: string) => void)
         return 0;
     }
     const prepared = await prepareSimulated(options.stack, options.service);
-    const results = await benchmark(prepared, SCENARIOS, options.runs);
-    const checks = targetChecks(results);
+    const results = await benchmark(prepared, ALL_SCENARIOS, options.runs);
+    const checks = targetChecks(results, prepared.settings.rollout.analysis);
     if (options.json) {
         out(JSON.stringify({ runs: options.runs, horizonMinutes: HORIZON_MS / 60_000, stable: STABLE, defaultRate: DEFAULT_RATE, ours: prepared.settings.rollout, flagger: FLAGGER_DEFAULTS, results, targets: checks }, null, 2));
         return 0;

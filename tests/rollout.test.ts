@@ -217,21 +217,28 @@ describe("rollout: analysis", () => {
         assert.equal(once({}).limits, "noData");
         assert.equal(once({ candidate: { requests: 200, errors: 0, latency: [] }, stable: counts(2000, 2) }).limits, "noData", "no latency recorded");
         assert.equal(once({ candidate: counts(99, 3), stable: counts(2000, 2) }).limits, "thin", "fewer than minRequests: one 5xx alone would break 99 %");
-        assert.equal(once({ candidate: counts(200, 3), stable: counts(2000, 2) }).limits, "fail");
+        assert.equal(once({ candidate: counts(200, 12), stable: counts(2000, 2) }).limits, "fail", "6 % errors: below 99 % beyond chance");
+        // 98.5 % is below 99 %, but a candidate at the limit errs 3 times in 200 often: a check fails beyond chance only.
+        assert.equal(once({ candidate: counts(200, 3), stable: counts(2000, 2) }).limits, "pass");
+        // A stable at 1 % errors: a candidate as good as it is within the limit (99 % - the margin: 98 %).
+        assert.equal(once({ candidate: counts(1000, 12), stable: counts(9000, 90) }).limits, "pass");
+        assert.equal(once({ candidate: counts(1000, 40), stable: counts(9000, 90) }).limits, "fail");
         assert.equal(once({ candidate: { requests: 200, errors: 0, latency: [{ le: 500, count: 180 }, { le: 1000, count: 200 }, { le: Infinity, count: 200 }] }, stable: counts(2000, 2) }).limits, "fail", "p95 over 500ms");
         assert.equal(once({ candidate: counts(200, 2), stable: counts(2000, 2) }).limits, "pass");
     });
 
     it("finds a candidate worse than its stable version, or shows it no worse, from counts that the thresholds call fine", () => {
-        // 0.9 % errors passes minSuccessRate 99 %, but against a stable at 0.05 % it is worse.
-        const erroring = once({ candidate: counts(1000, 9), stable: counts(10_000, 5) });
+        // 1.2 % errors passes the hard limit (not below 99 % beyond chance), but against a stable at 0.05 % it is worse.
+        const erroring = once({ candidate: counts(1000, 12), stable: counts(10_000, 5) });
         assert.equal(erroring.limits, "pass");
         assert.equal(erroring.record.errors.outcome, "worse");
-        // Twice the stable's share of requests over 50 ms, with a p95 far under 500 ms.
-        const slow = once({ candidate: counts(1000, 0, 0.2), stable: counts(10_000, 5, 0.1) });
+        // Twice the stable's share of requests over 50 ms, with a p95 far under 500 ms. "Slow" begins where the
+        // stable's history says, so latency is judged from the second interval on.
+        const twice = (evidence: ServiceEvidence) => judge(evidence, analysis, once(evidence).record);
+        const slow = twice({ candidate: counts(1000, 0, 0.2), stable: counts(10_000, 5, 0.1) });
         assert.equal(slow.limits, "pass");
         assert.equal(slow.record.latency.outcome, "worse");
-        const same = once({ candidate: counts(1000, 0), stable: counts(10_000, 5) });
+        const same = twice({ candidate: counts(1000, 0), stable: counts(10_000, 5) });
         assert.deepEqual([same.record.errors.outcome, same.record.latency.outcome], ["notWorse", "notWorse"]);
         // Little evidence decides nothing yet.
         const early = once({ candidate: counts(30, 0), stable: counts(570, 1) });
@@ -240,10 +247,11 @@ describe("rollout: analysis", () => {
 
     it("rolls back a worse candidate at once; holds the proof step until the tests show it no worse; counts failed checks; keeps the deadline", () => {
         const start: AnalysisState = { services: {}, progressSinceMs: 0 };
-        const pass = once(healthy);
+        // Two healthy intervals: the second judges latency at the bound the first showed.
+        const pass = judge(healthy, analysis, once(healthy).record);
         assert.equal(decide({ a: pass, b: pass }, start, analysis, 1, true).decision, "advance");
-        const worse = once({ candidate: counts(1000, 9), stable: counts(10_000, 5) });
-        assert.match(decide({ a: pass, b: worse }, start, analysis, 1, false).reason, /^b is worse than its stable version: errors 0.90% this interval against the stable's 0.05%: .*sequential test/);
+        const worse = once({ candidate: counts(1000, 12), stable: counts(10_000, 5) });
+        assert.match(decide({ a: pass, b: worse }, start, analysis, 1, false).reason, /^b is worse than its stable version: errors 1.20% this interval against the stable's 0.05%: .*sequential test/);
         // Within the limits but not yet shown no worse: the step advances, unless it is the proof step, where it holds and makes progress.
         const early = once({ candidate: counts(30, 0), stable: counts(570, 1) });
         assert.equal(decide({ a: early }, start, analysis, 1, false).decision, "advance");
