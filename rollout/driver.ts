@@ -170,6 +170,11 @@ class Rollout {
             const path = ownedPath(edit.path);
             this.owned.set(pathKey(path), { path, value: plain(valueAt(o.prepared.config, path)) });
         }
+        // Resumed: each key is expected as the rollout left it when it was held, not as the file holds it now.
+        for (const left of o.resume?.written ?? []) {
+            const entry = this.owned.get(pathKey(left.path));
+            if (entry !== undefined) entry.value = plain(left.value);
+        }
     }
 
     private get services(): string[] {
@@ -191,22 +196,24 @@ class Rollout {
         if (edits.length === 0) return;
         const { config } = await this.o.engine.readConfig();
         const expected = [...this.owned].filter(([key]) => !this.yielded.has(key)).map(([, entry]) => entry);
+        // Refused before writing (a key changed, a file that does not read or cannot be written): the file holds what
+        // it held. Anything else failed after the config was written (the update itself): it holds the edits.
+        const written = (error?: unknown) => !(error instanceof ChangedUnderRollout || error instanceof StackFileError || error instanceof StackFileWriteError);
+        const record = () => {
+            const intended = applyEdits(config, edits);
+            for (const edit of edits) {
+                const entry = this.owned.get(pathKey(ownedPath(edit.path)));
+                if (entry !== undefined) entry.value = plain(valueAt(intended, entry.path));
+            }
+        };
         try {
             const objects = await this.o.engine.apply(edits, `${message} (npm run rollout)`, expected);
+            record();
             this.o.log(`[${time(this.clock.now())}] ${message}: ${objects.length === 0 ? "no object changed" : objects.join(", ")}`);
         } catch (error) {
             if (error instanceof ChangedUnderRollout) for (const key of error.paths) this.yielded.add(key);
+            if (written(error)) record();
             throw error;
-        } finally {
-            // What the stack file holds now at each key this update wrote (all, some or none of the edits).
-            const now = (await this.o.engine.readConfig().catch(() => undefined))?.config;
-            const intended = applyEdits(config, edits);
-            for (const edit of edits) {
-                const path = ownedPath(edit.path);
-                const entry = this.owned.get(pathKey(path));
-                const value = plain(valueAt(now ?? config, path));
-                if (entry !== undefined && (isDeepStrictEqual(value, plain(valueAt(intended, path))) || isDeepStrictEqual(value, entry.value))) entry.value = value;
-            }
         }
     }
 
@@ -240,7 +247,8 @@ class Rollout {
 
     private async interrupted(stepIndex: number): Promise<Outcome> {
         if (this.o.onInterrupt === "hold") {
-            this.o.hold({ stack: this.p.stack, services: this.services, targets: this.p.targets, stepIndex, analysis: this.state.services, heldAt: new Date(this.clock.now()).toISOString() });
+            const written = [...this.owned].filter(([key]) => !this.yielded.has(key)).map(([, entry]) => ({ path: entry.path, value: entry.value }));
+            this.o.hold({ stack: this.p.stack, services: this.services, targets: this.p.targets, stepIndex, analysis: this.state.services, heldAt: new Date(this.clock.now()).toISOString(), written });
             return { kind: "held", reason: `interrupted at ${stepIndex < this.p.phases.steps.length ? `step ${stepIndex + 1}` : "promotion"}; the stack stays as it is. Continue with --resume`, metrics: this.lastMetrics };
         }
         return this.rollback("interrupted (Ctrl-C)");

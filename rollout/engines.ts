@@ -83,8 +83,11 @@ export class AutomationEngine implements StackEngine {
                 // leaf by leaf with --path, a string such as an env value "8080" would turn into a number. So does
                 // a list element's removal: the list is written without it, as the stack holds it now.
                 const [key] = edit.path;
-                const whole = applyEdits((await this.readConfig()).config, [edit])[key];
-                await stack.setAllConfigJson(JSON.stringify({ [`${projectName()}:${key}`]: { value: JSON.stringify(whole), objectValue: whole, secret: false } }));
+                const current = await this.readConfig();
+                const whole = applyEdits(current.config, [edit])[key];
+                // A key that holds a secret anywhere stays a secret, whole: its decrypted values never reach the file in plain text.
+                const secret = current.secretKeys.includes(key);
+                await stack.setAllConfigJson(JSON.stringify({ [`${projectName()}:${key}`]: { value: JSON.stringify(whole), objectValue: whole, secret } }));
             } else if (edit.value === undefined) {
                 await stack.removeConfig(pathKey(edit.path), isPath);
             } else {

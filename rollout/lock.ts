@@ -6,6 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import type { AnalysisState } from "./analysis";
 import type { RolloutTarget } from "./plan";
+import type { Expectation } from "./config-edit";
 
 export const ROLLOUT_DIR = ".rollout";
 
@@ -85,6 +86,8 @@ export interface HeldRollout {
     /** What the analysis had learned: failed checks and the sequential tests so far. */
     readonly analysis: AnalysisState["services"];
     readonly heldAt: string;
+    /** The keys the rollout owns, as it left them: a resume stops (changes nothing) if any was changed while held. */
+    readonly written?: readonly Expectation[];
 }
 
 const stateFile = (dir: string, stack: string) => path.join(dir, ROLLOUT_DIR, `${stack}.held.json`);

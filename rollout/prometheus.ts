@@ -70,6 +70,9 @@ export async function releaseEvidence(baseUrl: string, queries: ReleaseQueries, 
             const failed = errors.get(version) ?? 0;
             const buckets = latency.get(version) ?? [];
             if (count === undefined || ![count, failed, ...buckets.map((b) => b.count)].every(possibleCount)) return undefined;
+            // A cumulative histogram never falls from one bound to the next (beyond what extrapolating each bucket's
+            // increase on its own can do): one that does is a broken answer, not latency.
+            if (buckets.some((b, i) => i > 0 && b.count < buckets[i - 1].count * 0.99 - 1)) return undefined;
             return { requests: count, errors: Math.min(failed, count), latency: buckets };
         };
         const candidate = countsOf(versions.candidate);

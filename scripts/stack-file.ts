@@ -46,6 +46,9 @@ const YAML_FIXES: Readonly<Record<string, string>> = {
 /** Namespaces of config keys besides the project's: the Kubernetes provider's, and Pulumi's own (pulumi:tags). */
 const OTHER_NAMESPACES = ["kubernetes", "pulumi"];
 
+/** The keys Pulumi reads at the top of a stack file. */
+const STACK_FILE_KEYS = ["config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment"];
+
 /** Aliases a stack file may expand: plenty for shared blocks, far too few for an alias bomb. */
 const MAX_ALIAS_EXPANSIONS = 100;
 
@@ -119,6 +122,12 @@ function configOf(file: string, checked: CheckedDocument, project: string): Stac
     if (doc.contents !== null && !isMap(doc.contents)) {
         const { line, col } = at(doc.contents);
         throw new StackFileError(name, line, col, "the file is not a mapping of keys (config:, and optionally encryptionsalt:, secretsprovider:, environment:)", "start the file with config: and indent the stack's keys under it, each as <project>:<key>: value");
+    }
+    for (const pair of doc.contents?.items ?? []) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        if (STACK_FILE_KEYS.includes(key)) continue;
+        const { line, col } = at(pair.key as Node);
+        throw new StackFileError(name, line, col, `${JSON.stringify(key)} is not a key of a Pulumi stack file${didYouMean(key, STACK_FILE_KEYS)} (${STACK_FILE_KEYS.join(", ")}), so nothing under it would be read`, key.toLowerCase().startsWith("conf") ? "rename it config:" : "delete it, or move its keys under config:");
     }
     const configNode: unknown = doc.contents === null ? undefined : doc.contents.get("config", true);
     if (configNode === undefined || (isScalar(configNode) && configNode.value === null)) return { config: {}, secretKeys: [] };
@@ -232,7 +241,16 @@ export function editStackFile(file: string, edits: readonly ConfigEdit[], projec
         }
     }
     const intended = applyEdits(before.config, edits);
-    writeChecked(file, keepFormatting(text, base, doc.toString()), write, (written) => isDeepStrictEqual(asPlain(configOf(file, checkedDocument(file, written), project).config), asPlain(intended)));
+    // The whole file as intended, every key of every namespace: what the written text must read back as.
+    const wholeFile = asPlain(doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS }));
+    const readsAsIntended = (written: string): boolean => {
+        const reread = parseDocument(written, { uniqueKeys: true, merge: true });
+        return reread.errors.length === 0 && isDeepStrictEqual(asPlain(reread.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS })), wholeFile) && isDeepStrictEqual(asPlain(configOf(file, checkedDocument(file, written), project).config), asPlain(intended));
+    };
+    // The edits in the file's own formatting where the line merge keeps every key; otherwise the YAML writer's layout
+    // of the whole file (comments kept), which always reads as intended.
+    const merged = keepFormatting(text, base, doc.toString());
+    writeChecked(file, text, readsAsIntended(merged) ? merged : doc.toString(), write, readsAsIntended);
     return intended;
 }
 
@@ -279,7 +297,7 @@ function keepFormatting(original: string, base: string, edited: string): string 
 const asPlain = (value: unknown): unknown => JSON.parse(JSON.stringify(value)) as unknown;
 
 /** Writes `text` to a temporary file beside `file`, checks it reads back as intended, and renames it over `file`. */
-function writeChecked(file: string, text: string, write: FileWriter, readsAsIntended: (written: string) => boolean): void {
+function writeChecked(file: string, original: string, text: string, write: FileWriter, readsAsIntended: (written: string) => boolean): void {
     const name = path.basename(file);
     const temporary = path.join(path.dirname(file), `.${name}.${process.pid}.tmp`);
     try {
@@ -292,6 +310,8 @@ function writeChecked(file: string, text: string, write: FileWriter, readsAsInte
             fs.closeSync(fd);
         }
         if (!readsAsIntended(fs.readFileSync(temporary, "utf8"))) throw new Error("the written file does not read back as the edits intended");
+        // Someone else's edit since the file was read would be lost under the rename: it wins, and nothing is written.
+        if (fs.readFileSync(file, "utf8") !== original) throw new Error("the file changed while the rollout was writing it; run the rollout again once it is saved");
         fs.renameSync(temporary, file);
     } catch (error) {
         fs.rmSync(temporary, { force: true });

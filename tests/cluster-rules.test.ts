@@ -46,6 +46,8 @@ const REFUSED: readonly (readonly [string, string, Record<string, unknown>, stri
     ["Gateway API path rules (CEL)", "a path over 1024 characters", routes([{ name: "r", path: { prefix: `/users/${"a".repeat(1100)}` }, to: "v2" }], gatewayApi), "routes.user-service[0].path.prefix", /1024/],
     ["Gateway API limits", "17 rules in one HTTPRoute", routes(Array.from({ length: 16 }, (_, i) => headerRule(i)), gatewayApi), "routes.user-service", /would hold 17 rules .*the Gateway API allows 16/],
     ["Gateway API limits", "17 headers in one match", routes([headerRule(0, 17)], gatewayApi), "routes.user-service", /more than 16 headers/],
+    ["Gateway API limits", "a header name of 300 characters", { previewHeader: `x-${"a".repeat(300)}` }, "previewHeader", /at most 256 characters/],
+    ["Gateway API limits", "a header match of 5000 characters", routes([{ name: "r", headers: { "x-a": { exact: "a".repeat(5000) } }, to: "v2" }]), "routes.user-service[0].headers.x-a.exact", /at most 4096/],
     ["Gateway API limits", "a sub-millisecond timeout", { resilience: { "user-service": { timeout: "1.5ms" } } }, "resilience.user-service.timeout", /whole milliseconds/],
     ["etcd's and the kernel's limits", "an env value past the kernel's 128 KiB", service({ env: { BIG: "x".repeat(130 * 1024) } }), "services.user-service.env.BIG", /Linux refuses .* over 128 KiB/],
     ["etcd's and the kernel's limits", "env past etcd's request limit", service({ env: Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`V${i}`, "x".repeat(100 * 1024)])) }), "services.user-service.env", /etcd refuses an object over 1\.5 MiB/],
@@ -126,5 +128,9 @@ describe("refusals that help", () => {
             configProblems(config).map((p) => p.key),
             ["services.user-service.versions[1].image", "services.user-service.resources.requests.memory"],
         );
+        // A service refused outright (a misspelled release, a path no request can match) is reported once too.
+        for (const [field, value] of [["release", "canry"], ["path", "/users/./x"]] as const) {
+            assert.deepEqual(configProblems({ ...config, ...service({ [field]: value }) }).map((p) => p.key), [`services.user-service.${field}`]);
+        }
     });
 });

@@ -75,10 +75,13 @@ describe("rollout endpoints: Prometheus", () => {
         const prometheus = await serve((req, res) => {
             const query = new URL(req.url ?? "", "http://x").searchParams.get("query") ?? "";
             const kind = query.includes("_bucket") ? "buckets" : query.includes("5..") ? "errors" : "requests";
-            const result = ["v1", "v2"].map((version) =>
+            const result = ["v1", "v2"].flatMap((version) =>
                 kind === "buckets"
-                    ? { metric: { destination_version: version, le: "+Inf" }, value: [0, version === "v2" ? answer.bucket ?? "100" : "900"] }
-                    : { metric: { destination_version: version }, value: [0, version === "v2" ? answer[kind] ?? "100" : kind === "errors" ? "0" : "900"] },
+                    ? [
+                          { metric: { destination_version: version, le: "+Inf" }, value: [0, version === "v2" ? answer.bucket ?? "100" : "900"] },
+                          ...(version === "v2" && answer.falling !== undefined ? [{ metric: { destination_version: version, le: "50" }, value: [0, answer.falling] }] : []),
+                      ]
+                    : [{ metric: { destination_version: version }, value: [0, version === "v2" ? answer[kind] ?? "100" : kind === "errors" ? "0" : "900"] }],
             );
             res.setHeader("content-type", "application/json");
             res.end(JSON.stringify({ status: "success", data: { resultType: "vector", result } }));
@@ -92,6 +95,9 @@ describe("rollout endpoints: Prometheus", () => {
                 assert.equal(candidate, undefined, JSON.stringify(impossible));
                 assert.equal(stable?.requests, 900, "the stable version's sound answer still counts");
             }
+            // A cumulative histogram that falls from one bound to the next: the candidate's buckets at 50 ms and +Inf.
+            answer = { bucket: "10", falling: "1000" };
+            assert.equal((await evidence()).candidate, undefined, "a falling histogram is no data");
             answer = { requests: "100", errors: "100.4" };
             assert.deepEqual(((await evidence()).candidate ?? { errors: -1 }).errors, 100, "errors a little above requests are every request failing");
             assert.ok(prometheus.asked.every((asked) => asked.startsWith("/api/v1/query?query=")), "a base URL with a trailing slash still asks /api/v1/query");

@@ -199,7 +199,9 @@ export function readServices(reader: Reader): readonly ServiceSettings[] {
         // A service whose name, path, release and versions read stays in the catalogue even when another of its fields
         // is refused: the config is refused all the same, and what refers to the service is not refused as well.
         const allVersions = versionList !== undefined && versionSettings !== undefined && versionSettings.length === versionList.length;
-        if (SERVICE_NAME.test(name) && problem === undefined && !listRefused && allVersions && typeof path === "string" && strategy !== undefined) {
+        if (!(SERVICE_NAME.test(name) && problem === undefined && !listRefused && allVersions && typeof path === "string" && strategy !== undefined)) {
+            reader.refusedServices.add(name);
+        } else {
             services.push({
                 name,
                 path,

@@ -107,6 +107,11 @@ function nearestWhole(text: string, min: number, max: number): number | undefine
 /** Collects problems so one run reports every bad key at once. */
 export class Reader {
     readonly problems: ConfigProblem[] = [];
+    /**
+     * Services the catalogue names but refused for a problem of their own: what names them elsewhere (routes,
+     * mirrors, mesh edges) is not refused as well, so the fix offered is never to delete healthy config.
+     */
+    readonly refusedServices = new Set<string>();
     constructor(private readonly source: ConfigSource) {}
 
     raw(key: string): string | undefined {

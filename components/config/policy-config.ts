@@ -90,7 +90,10 @@ export const POLICY_KEYS = ["routes", "mirror", "faults", "resilience", "rateLim
 const CLAIM_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 /** Header names as Istio matches them: lowercase HTTP tokens. */
-export const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+/** A lowercase HTTP token of at most 256 characters (the Gateway API's limit on a header name). */
+export const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]{1,256}$/;
+/** The Gateway API's limit on a header match's value. */
+const MAX_HEADER_VALUE = 4096;
 const RULE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const RETRY_ON = new Set([
     "5xx", "gateway-error", "reset", "connect-failure", "envoy-ratelimited", "retriable-4xx", "refused-stream",
@@ -177,6 +180,10 @@ function readStringMatch(r: Reader, at: string, value: unknown, allowPrefix: boo
         return undefined;
     }
     const [kind, text] = entries[0] as [string, string];
+    if (text.length > MAX_HEADER_VALUE) {
+        r.fail(`${at}.${kind}`, show(text), `is ${text.length} characters, and the Gateway API takes a match of at most ${MAX_HEADER_VALUE}`, setPathCommand(`${at}.${kind}`, "beta"));
+        return undefined;
+    }
     const refusal = kind === "regex" ? re2Refusal(text) : undefined;
     if (refusal !== undefined) {
         r.fail(`${at}.regex`, show(text), `must be a regular expression RE2 accepts, as Istio and Envoy use it; RE2 says: ${refusal}`, setPathCommand(`${at}.regex`, "'^.+$'"));
@@ -202,7 +209,7 @@ function readRule(r: Reader, at: string, value: unknown, service: ServiceSetting
         } else {
             for (const [header, match] of Object.entries(value.headers)) {
                 if (!HEADER_NAME.test(header)) {
-                    r.fail(`${at}.headers.${header}`, show(header), "header names must be lowercase HTTP tokens, as Istio matches them (x-user-type, not X-User-Type)", `pulumi config rm --path '${at}.headers.${header}', then set it in lowercase`);
+                    r.fail(`${at}.headers.${header}`, show(header), "header names must be lowercase HTTP tokens of at most 256 characters, as Istio matches them and the Gateway API takes them (x-user-type, not X-User-Type)", `pulumi config rm --path '${at}.headers.${header}', then set it in lowercase`);
                 }
                 if (header === "cookie") {
                     r.fail(`${at}.headers.cookie`, show(match), "match cookies with the rule's cookie field", setPathCommand(`${at}.cookie.name`, "experiment"));
@@ -351,6 +358,7 @@ function perService(r: Reader, key: string, services: readonly ServiceSettings[]
     if (object === undefined) return result;
     const names = services.map((s) => s.name);
     for (const [name, value] of Object.entries(object)) {
+        if (r.refusedServices.has(name)) continue;
         if (!names.includes(name) && !(allowStar && name === "*")) {
             r.fail(`${key}.${name}`, show(value), `names no service in the catalogue; services: ${names.join(", ")}${allowStar ? ', or "*" for all' : ""}`, `pulumi config rm --path '${key}.${name}'`);
             continue;
@@ -374,7 +382,7 @@ export function readPolicies(r: Reader, services: readonly ServiceSettings[]): P
     const allowFaultsInProduction = r.boolean("allowFaultsInProduction", POLICY_DEFAULTS.allowFaultsInProduction, "lets a production stack inject faults, for a deliberate game day");
     // An empty header name (the default) turns the preview rules off.
     const previewHeaderRaw = r.raw("previewHeader") ?? POLICY_DEFAULTS.previewHeader;
-    const previewHeader = previewHeaderRaw === "" ? undefined : r.pattern("previewHeader", POLICY_DEFAULTS.previewHeader, HEADER_NAME, "must be a lowercase header name such as x-preview", "x-preview");
+    const previewHeader = previewHeaderRaw === "" ? undefined : r.pattern("previewHeader", POLICY_DEFAULTS.previewHeader, HEADER_NAME, "must be a lowercase header name of at most 256 characters, such as x-preview", "x-preview");
     const edgeRuleAccess = r.oneOf("edgeRuleAccess", POLICY_DEFAULTS.edgeRuleAccess, EDGE_RULE_ACCESS, "who may satisfy header, cookie and preview rules at the ingress");
     const edgeRuleClaim = readEdgeRuleClaim(r);
     if (edgeRuleClaim !== undefined && edgeRuleAccess !== "authenticated") {

@@ -86,6 +86,7 @@ function readEdges(r: Reader, services: readonly ServiceSettings[], namespace: s
         if (!r.fields(at, edge, ["from", "to", "methods", "paths"], "{ from, to, methods?, paths? }", fix)) return;
         const before = r.problems.length;
         const { from, to } = edge;
+        if ((typeof from === "string" && r.refusedServices.has(from)) || (typeof to === "string" && r.refusedServices.has(to))) return;
         let caller: string | undefined;
         if (typeof from === "string" && names.includes(from)) caller = `${namespace}/${from}`;
         else if (typeof from === "string" && SERVICE_ACCOUNT.test(from)) caller = from;
