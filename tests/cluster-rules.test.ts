@@ -40,6 +40,8 @@ const REFUSED: readonly (readonly [string, string, Record<string, unknown>, stri
     ["paths Istio normalises away", "a .. segment in a rule's prefix", routes([{ name: "r", path: { prefix: "/users/../admin" }, to: "v2" }]), "routes.user-service[0].path.prefix", /\. or \.\. segment, which Istio resolves/],
     ["paths Istio normalises away", "a trailing . segment", routes([{ name: "r", path: { exact: "/users/." }, to: "v2" }]), "routes.user-service[0].path.exact", /\. or \.\. segment/],
     ["paths Istio normalises away", "a %-escape", routes([{ name: "r", path: { prefix: "/users/%62eta" }, to: "v2" }]), "routes.user-service[0].path.prefix", /%-escape/],
+    ["paths Istio normalises away", "a .. segment in a JWT-protected path", { jwt: { issuer: "https://id.example.com", jwksUri: "https://id.example.com/jwks", protectedPaths: ["/orders/../admin*"] } }, "jwt.protectedPaths", /no \. or \.\. segment, which Istio resolves/],
+    ["paths Istio normalises away", "a . segment in a mesh edge's path", { meshEdges: [{ from: "order-service", to: "user-service", paths: ["/users/./x"] }] }, "meshEdges[0].paths", /no \. or \.\. segment, which Istio resolves/],
     ["paths Istio normalises away", "a dot segment in a service's path", service({ path: "/./users" }), "services.user-service.path", /\. or \.\. segment/],
     ["Gateway API path rules (CEL)", "a fragment", routes([{ name: "r", path: { prefix: "/users/a#b" }, to: "v2" }], gatewayApi), "routes.user-service[0].path.prefix", /\? or #/],
     ["Gateway API path rules (CEL)", "a character outside its set", routes([{ name: "r", path: { prefix: "/users/a b" }, to: "v2" }], gatewayApi), "routes.user-service[0].path.prefix", /character outside a URL path's/],
@@ -71,6 +73,7 @@ describe("what the cluster refuses, the program refuses", () => {
 describe("what the cluster accepts, the program accepts", () => {
     for (const [what, config] of [
         ["Kubernetes quantities in all their forms", service({ resources: { requests: { cpu: 0.25, memory: "1.5Gi" }, limits: { cpu: "1", memory: "2e9" } } })],
+        ["a Prometheus volume in any quantity form", { observability: "true", prometheusVolumeSize: "1.5Ti" }],
         ["decimal SI memory and a bare CPU number", service({ resources: { requests: { cpu: "1.5", memory: "512M" }, limits: { memory: "0.5Ti" } } })],
         ["a full sha256 digest and a sha512 one", service({ versions: [{ name: "v1", image: `ghcr.io/acme/app@sha256:${"a".repeat(64)}` }, { name: "v2", image: `ghcr.io/acme/app:2@sha512:${"b".repeat(128)}` }] })],
         ["ports next to Istio's", service({ port: 15022 })],

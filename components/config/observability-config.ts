@@ -2,6 +2,7 @@
 // logs, and what may leave the mesh. Pure validation into typed settings.
 import { Reader, setCommand, setPathCommand, show } from "./config-reader";
 import { dnsNameProblem } from "./names";
+import { quantityValue } from "./workload-config";
 
 export type OutboundTrafficPolicy = "ALLOW_ANY" | "REGISTRY_ONLY";
 export const OUTBOUND_POLICIES: readonly OutboundTrafficPolicy[] = ["ALLOW_ANY", "REGISTRY_ONLY"];
@@ -54,7 +55,15 @@ export const EGRESS_GATEWAY_PORTS: Readonly<Record<"HTTP" | "TLS", number>> = { 
 const EXTERNAL_HOST = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$/;
 
 function readPrometheusVolume(r: Reader, enabled: boolean, production: boolean): ObservabilitySettings["prometheusVolume"] {
-    const size = r.pattern("prometheusVolumeSize", OBSERVABILITY_DEFAULTS.prometheusVolumeSize, /^$|^[1-9]\d{0,5}(Mi|Gi|Ti)$/, "must be a volume size such as 20Gi (Mi, Gi or Ti), or empty for no volume", "20Gi");
+    const raw = r.raw("prometheusVolumeSize");
+    let size: string = OBSERVABILITY_DEFAULTS.prometheusVolumeSize;
+    if (raw !== undefined) {
+        const text = raw.trim();
+        const bytes = quantityValue(text);
+        // A storage request Kubernetes reads as whole bytes, 1Mi or more (20 or 20m would be bytes, or less).
+        if (text === "" || (bytes !== undefined && Number.isInteger(bytes) && bytes >= 2 ** 20)) size = text;
+        else r.fail("prometheusVolumeSize", show(raw), "must be a volume size of at least 1Mi in Kubernetes' quantity syntax, such as 20Gi, 1.5Ti or 20G, or empty for no volume", setCommand("prometheusVolumeSize", "20Gi"));
+    }
     const storageClass = r.pattern("prometheusStorageClass", OBSERVABILITY_DEFAULTS.prometheusStorageClass, /^$|^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, "must be the name of a StorageClass, or empty for the cluster's default", "standard");
     if (storageClass !== "" && size === "") {
         r.fail("prometheusStorageClass", show(storageClass), "needs prometheusVolumeSize: a storage class applies to Prometheus's volume", setCommand("prometheusVolumeSize", "20Gi"));

@@ -58,7 +58,8 @@ export const SECRET_KEYS = ["tlsCertificate", "tlsPrivateKey"] as const;
 export const GATEWAY_TLS_SECRET = "ingress-tls";
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-const AUTH_PATH = /^(\*|\/[A-Za-z0-9._~\-/]*\*?|\*[A-Za-z0-9._~\-/]+)$/;
+// No . or .. segment: Istio resolves them in every request's path before a policy sees it, so such a path never matches.
+const AUTH_PATH = /^(?!.*(?:^|\/)\.{1,2}(?:\/|\*?$))(\*|\/[A-Za-z0-9._~\-/]*\*?|\*[A-Za-z0-9._~\-/]+)$/;
 const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 function stringList(r: Reader, at: string, value: unknown, item: RegExp | readonly string[], allowed: string, example: string): string[] | undefined {
@@ -95,7 +96,7 @@ function readEdges(r: Reader, services: readonly ServiceSettings[], namespace: s
             r.fail(`${at}.to`, show(to), `must be a service of the catalogue: ${names.join(", ")}`, setPathCommand(`${at}.to`, names[names.length - 1]));
         }
         const methods = edge.methods === undefined ? METHODS : stringList(r, `${at}.methods`, edge.methods, METHODS, `HTTP methods (${METHODS.join(", ")})`, "GET");
-        const paths = edge.paths === undefined ? ["*"] : stringList(r, `${at}.paths`, edge.paths, AUTH_PATH, "paths such as /products or /products/* (a * at one end only)", "/products*");
+        const paths = edge.paths === undefined ? ["*"] : stringList(r, `${at}.paths`, edge.paths, AUTH_PATH, "paths such as /products or /products/* (a * at one end only, and no . or .. segment, which Istio resolves before matching)", "/products*");
         if (r.problems.length === before && caller !== undefined && typeof to === "string" && methods && paths) {
             edges.push({ from: caller, to, methods, paths });
         }
@@ -131,7 +132,7 @@ function readJwt(r: Reader): JwtSettings | undefined {
         }
     }
     const audiences = value.audiences === undefined ? [] : stringList(r, "jwt.audiences", value.audiences, /^\S+$/, "audience strings (the aud claim)", "api.example.com");
-    const protectedPaths = stringList(r, "jwt.protectedPaths", value.protectedPaths, AUTH_PATH, "ingress paths that need a token, such as /orders*", "/orders*");
+    const protectedPaths = stringList(r, "jwt.protectedPaths", value.protectedPaths, AUTH_PATH, "ingress paths that need a token, such as /orders* (no . or .. segment, which Istio resolves before matching)", "/orders*");
     if (r.problems.length !== before || issuer === undefined || audiences === undefined || protectedPaths === undefined) return undefined;
     return { issuer, ...(typeof jwksUri === "string" && { jwksUri }), ...(inline !== undefined && { jwks: inline }), audiences, protectedPaths };
 }
