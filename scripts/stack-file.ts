@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { isDeepStrictEqual } from "util";
 import { Document, isMap, isScalar, LineCounter, Node, parseDocument, visit } from "yaml";
-import { didYouMean, isRecord } from "../components/config/config-reader";
+import { didYouMean, isRecord, SECRET_VALUE } from "../components/config/config-reader";
 import { quotePathKeys, quoteForYaml11 } from "./yaml-text";
 import { applyEdits, asStackConfig, checkExpected, ConfigEdit, ConfigValue, Expectation, pathKey, StackConfig, storedValue, valueAt } from "../rollout/config-edit";
 
@@ -53,7 +53,7 @@ const STACK_FILE_KEYS = ["config", "encryptionsalt", "secretsprovider", "encrypt
 const MAX_ALIAS_EXPANSIONS = 100;
 
 /** A placeholder for a value encrypted by the Pulumi CLI: the key is a secret, its value unknown here. */
-export const SECRET_PLACEHOLDER = "[secret]";
+export const SECRET_PLACEHOLDER = SECRET_VALUE;
 
 interface CheckedDocument {
     readonly doc: Document;
@@ -150,8 +150,10 @@ function configOf(file: string, checked: CheckedDocument, project: string): Stac
             if (OTHER_NAMESPACES.includes(namespace)) continue;
             throw new StackFileError(name, line, col, `config key ${JSON.stringify(key)} belongs to ${JSON.stringify(namespace)}${didYouMean(namespace, [project])}, and this program reads its own keys (${project}:<key>) and the Kubernetes provider's (kubernetes:<key>)`, `rename it ${project}:${key.slice(separator + 1)}, or delete it`);
         }
+        const raw: unknown = (pair.value as Node | null)?.toJS(doc, { maxAliasCount: MAX_ALIAS_EXPANSIONS }) ?? null;
+        if (raw === null) throw new StackFileError(name, line, col, `config key ${JSON.stringify(key)} has no value (YAML reads an empty value as null)`, `give it a value, or delete the line (pulumi config rm ${key.slice(separator + 1)})`);
         const found = { secret: false };
-        const value = withSecretsHidden((pair.value as Node | null)?.toJS(doc, { maxAliasCount: MAX_ALIAS_EXPANSIONS }) ?? null, found);
+        const value = withSecretsHidden(raw, found);
         const short = key.slice(separator + 1);
         // defineProperty: a key named __proto__ is a key like any other (refused as unknown), not the prototype.
         Object.defineProperty(config, short, { value, enumerable: true, writable: true, configurable: true });

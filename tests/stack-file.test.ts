@@ -15,6 +15,7 @@ import type { HeldRollout } from "../rollout/lock";
 import { editStackFile, FileWriter, readStackFile, SECRET_PLACEHOLDER, StackFileError, StackFileWriteError } from "../scripts/stack-file";
 import { FileEngine, PROJECT } from "./support/file-engine";
 import { runProgramWith, stackFileConfig } from "../scripts/mock-program";
+import { configProblems } from "./harness";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stack-file-"));
 let files = 0;
@@ -58,7 +59,7 @@ describe("stack file: read as Pulumi reads it", () => {
         ["another project's key", `config:\n  aws:region: eu-west-1\n`, 2, /belongs to "aws"/],
         ["an alias bomb", `a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\nconfig:\n  ${P}:env: *d\n`, 2, /aliases expand to more than 100 copies/],
         ["a duplicate key", `config:\n  ${P}:canaryWeight: 10\n  ${P}:canaryWeight: 50\n`, 3, /Map keys must be unique \(istio-progressive-delivery:canaryWeight is there twice\)/],
-        ["a key of null", `config:\n  ${P}:canaryWeight:\n`, 1, /canaryWeight holds null/],
+        ["a key of null", `config:\n  ${P}:replicas: 2\n  ${P}:canaryWeight:\n`, 3, /"istio-progressive-delivery:canaryWeight" has no value/],
     ] as const) {
         it(`refuses ${what}, naming the file and line`, () => {
             const file = stackFile(text);
@@ -90,6 +91,12 @@ describe("stack file: read as Pulumi reads it", () => {
         const deployment = run.resources.find((r) => r.type === "kubernetes:apps/v1:Deployment" && r.name.includes("user-service-v1"));
         assert.ok(deployment?.secretInputs, "the Deployment's spec is a Pulumi secret");
         assert.match(JSON.stringify(deployment.inputs), /"name":"API_TOKEN","value":"\[secret\]"/);
+    });
+
+    it("says a key that must have a form cannot be checked from a secure value, and how to render it", () => {
+        const [problem] = configProblems({ canaryWeight: SECRET_PLACEHOLDER }, ["canaryWeight"]);
+        assert.deepEqual([problem.value, problem.fix], ["[secret]", "render it with --set canaryWeight=<value>, or run pulumi preview"]);
+        assert.match(problem.allowed, /whole number .*; the stack file holds it encrypted \(secure:\), which only the Pulumi CLI decrypts/);
     });
 
     it("reads a secure value, at the top or inside a key, as a secret whose value it cannot know", () => {

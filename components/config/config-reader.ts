@@ -104,6 +104,9 @@ function nearestWhole(text: string, min: number, max: number): number | undefine
     return Number.isFinite(number) ? Math.min(max, Math.max(min, Math.round(number))) : undefined;
 }
 
+/** How a value the stack file holds encrypted (secure:) reads where only the Pulumi CLI could decrypt it. */
+export const SECRET_VALUE = "[secret]";
+
 /** Collects problems so one run reports every bad key at once. */
 export class Reader {
     readonly problems: ConfigProblem[] = [];
@@ -125,7 +128,10 @@ export class Reader {
     /** Records a problem; the value of a key set with --secret is never echoed. */
     fail(key: string, value: string, allowed: string, fix: string): void {
         const top = /^[^.[]*/.exec(key)?.[0] ?? key;
-        this.problems.push({ key, value: this.source.keys().includes(top) && this.source.isSecret(top) ? "[secret]" : value, allowed, fix });
+        const secret = this.source.keys().includes(top) && this.source.isSecret(top);
+        // A stack file's secure: value reaches render and the benchmark as "[secret]": say so, rather than only that it is malformed.
+        const encrypted = secret && value === JSON.stringify(SECRET_VALUE);
+        this.problems.push({ key, value: secret ? "[secret]" : value, allowed: encrypted ? `${allowed}; the stack file holds it encrypted (secure:), which only the Pulumi CLI decrypts` : allowed, fix: encrypted ? `render it with --set ${top}=<value>, or run pulumi preview` : fix });
     }
 
     integer(key: string, fallback: number, min: number, max: number, meaning: string, example: number): number {
