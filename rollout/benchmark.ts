@@ -45,6 +45,7 @@ export const SCENARIOS: readonly Scenario[] = [
 export const HARD_SCENARIOS: readonly Scenario[] = [
     { name: "low traffic (1/s), errors +1 point", regression: true, traffic: at(1, { errorRate: onePoint }) },
     { name: "stable at 5 % errors, +1 point", regression: true, traffic: at(DEFAULT_RATE, { errorRate: 0.06 }, { errorRate: 0.05 }) },
+    { name: "stable at 5 % errors, healthy", regression: false, traffic: at(DEFAULT_RATE, {}, { errorRate: 0.05 }) },
     { name: "stable at 1 % errors, healthy", regression: false, traffic: at(DEFAULT_RATE, {}, { errorRate: 0.01 }) },
     { name: "stable at 1 % errors, +1 point", regression: true, traffic: at(DEFAULT_RATE, { errorRate: 0.02 }, { errorRate: 0.01 }) },
     {
@@ -157,6 +158,38 @@ export function candidateRequests(stream: TrafficStream, run: RunResult, horizon
     return served;
 }
 
+/**
+ * 5xx the candidate answered beyond what the stable version would have, from the start to `horizonMs`: minute by
+ * minute, its requests times how much more often it failed than the stable did that minute (nothing for a minute
+ * it failed no more often). After a promotion it serves every request until the horizon.
+ */
+export function excessErrors(stream: TrafficStream, run: RunResult, horizonMs: number): number {
+    const MINUTE = 60_000;
+    const worseBy = (minute: number) => {
+        const { stable, candidate } = stream.profilesAt(minute);
+        return Math.max(0, candidate.errorRate - stable.errorRate);
+    };
+    let excess = 0;
+    run.weights.forEach(([from, percent], i) => {
+        const until = Math.min(run.weights[i + 1]?.[0] ?? run.decidedAtMs, run.decidedAtMs);
+        for (let start = from; start < until; start = Math.min(until, (Math.floor(start / MINUTE) + 1) * MINUTE)) {
+            const end = Math.min(until, (Math.floor(start / MINUTE) + 1) * MINUTE);
+            const ticks = [Math.round(start / stream.tickMs), Math.round(end / stream.tickMs)] as const;
+            if (percent > 0 && ticks[1] > ticks[0]) excess += stream.window(ticks[0], ticks[1], percent).candidate.requests * worseBy(Math.floor(start / MINUTE));
+        }
+    });
+    if (run.outcome === "promoted") {
+        for (let start = run.decidedAtMs; start < horizonMs; start = (Math.floor(start / MINUTE) + 1) * MINUTE) {
+            const end = Math.min(horizonMs, (Math.floor(start / MINUTE) + 1) * MINUTE);
+            excess += ((stream.model.requestsPerSecond * (end - start)) / 1000) * worseBy(Math.floor(start / MINUTE));
+        }
+    }
+    return excess;
+}
+
+/** The horizons excess 5xx are counted to: the first hour of a release, and its first day. */
+export const EXCESS_HORIZONS_MS = { hour: HORIZON_MS, day: 24 * 60 * 60_000 } as const;
+
 export interface AlgorithmSummary {
     readonly runs: number;
     readonly rolledBack: number;
@@ -168,6 +201,9 @@ export interface AlgorithmSummary {
     readonly meanPromotionMinutes?: number;
     /** Mean requests served by the candidate within the horizon (for a regression: by a bad candidate). */
     readonly meanCandidateRequests: number;
+    /** Mean 5xx beyond the stable's rate the candidate answered within an hour, and within a day. */
+    readonly meanExcessErrorsHour: number;
+    readonly meanExcessErrorsDay: number;
 }
 
 export interface ScenarioResult {
@@ -176,7 +212,7 @@ export interface ScenarioResult {
     readonly flagger: AlgorithmSummary;
 }
 
-function summarize(runs: readonly RunResult[], served: readonly number[]): AlgorithmSummary {
+function summarize(runs: readonly RunResult[], served: readonly number[], excess: readonly { readonly hour: number; readonly day: number }[]): AlgorithmSummary {
     const mean = (xs: readonly number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
     const promoted = runs.filter((r) => r.outcome === "promoted");
     return {
@@ -187,6 +223,8 @@ function summarize(runs: readonly RunResult[], served: readonly number[]): Algor
         meanDecisionMinutes: mean(runs.map((r) => r.decidedAtMs / 60_000)),
         ...(promoted.length > 0 && { meanPromotionMinutes: mean(promoted.map((r) => r.decidedAtMs / 60_000)) }),
         meanCandidateRequests: mean(served),
+        meanExcessErrorsHour: mean(excess.map((e) => e.hour)),
+        meanExcessErrorsDay: mean(excess.map((e) => e.day)),
     };
 }
 
@@ -213,14 +251,19 @@ export async function benchmark(prepared: PreparedRollout, scenarios: readonly S
         const flagger: RunResult[] = [];
         const servedOurs: number[] = [];
         const servedFlagger: number[] = [];
+        const excess = (stream: TrafficStream, run: RunResult) => ({ hour: excessErrors(stream, run, EXCESS_HORIZONS_MS.hour), day: excessErrors(stream, run, EXCESS_HORIZONS_MS.day) });
+        const excessOurs: { hour: number; day: number }[] = [];
+        const excessFlagger: { hour: number; day: number }[] = [];
         for (let i = 0; i < runs; i++) {
             const pair = await runPair(prepared, scenario, firstSeed + index * 1_000_003 + i);
             ours.push(pair.ours);
             flagger.push(pair.flagger);
             servedOurs.push(candidateRequests(pair.stream, pair.ours, HORIZON_MS));
             servedFlagger.push(candidateRequests(pair.stream, pair.flagger, HORIZON_MS));
+            excessOurs.push(excess(pair.stream, pair.ours));
+            excessFlagger.push(excess(pair.stream, pair.flagger));
         }
-        results.push({ scenario, ours: summarize(ours, servedOurs), flagger: summarize(flagger, servedFlagger) });
+        results.push({ scenario, ours: summarize(ours, servedOurs, excessOurs), flagger: summarize(flagger, servedFlagger, excessFlagger) });
     }
     return results;
 }
@@ -240,14 +283,17 @@ export function withinBudget(count: number, runs: number, percent: number): bool
 
 /**
  * The targets: on every scenario, the error budget (a healthy candidate rolled back at most falseRollback, a bad one
- * promoted at most missedRegression, within the runs' noise); on the eight, at most half Flagger's bad requests, no
- * more false rollbacks than Flagger, and a healthy candidate promoted no later.
+ * promoted at most missedRegression, within the runs' noise) and, on a regression, no more excess 5xx in a day than
+ * Flagger; on the eight, at most half Flagger's bad requests, no more false rollbacks than Flagger, and a healthy
+ * candidate promoted no later.
  */
 export function targetChecks(results: readonly ScenarioResult[], analysis: AnalysisSettings): TargetCheck[] {
     return results.flatMap(({ scenario, ours, flagger }): TargetCheck[] => {
         const original = SCENARIOS.includes(scenario);
         if (scenario.regression) {
+            const excessTarget = { scenario: scenario.name, target: "excess 5xx in a day <= Flagger's", met: ours.meanExcessErrorsDay <= flagger.meanExcessErrorsDay, detail: `${Math.round(ours.meanExcessErrorsDay)} vs ${Math.round(flagger.meanExcessErrorsDay)}` };
             return [
+                excessTarget,
                 { scenario: scenario.name, target: `bad promoted <= missedRegression (${analysis.missedRegressionPercent} %)`, met: withinBudget(ours.promoted, ours.runs, analysis.missedRegressionPercent), detail: `${ours.promoted} of ${ours.runs}` },
                 ...(original ? [{ scenario: scenario.name, target: "bad requests <= half of Flagger's", met: ours.meanCandidateRequests <= flagger.meanCandidateRequests / 2, detail: `${Math.round(ours.meanCandidateRequests)} vs ${Math.round(flagger.meanCandidateRequests)}` }] : []),
             ];

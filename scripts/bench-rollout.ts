@@ -7,12 +7,18 @@ import { ArgvReader, UsageError } from "./cli";
 import { PROJECT_ROOT, stackNames } from "./mock-program";
 import { StackFileError } from "./stack-file";
 import { ConfigError } from "../components/config/config-reader";
+import { readScenarios, ScenarioFileError } from "../rollout/scenario-file";
+import * as fs from "fs";
+import * as path from "path";
 
 const USAGE = `Usage: npm run bench:rollout -- [--stack <name>] [--service <name>] [--runs <n>] [--json]
 
   --stack <name>    whose rollout settings (steps, interval, analysis) to judge with (default: dev)
   --service <name>  the canary to roll out (default: user-service)
   --runs <n>        simulated rollouts per scenario, 10 to 100000 (default: 1000)
+  --scenarios FILE  your own traffic instead of the built-in scenarios: a JSON list of { name, regression,
+                    requestsPerSecond, stable: { errorRate, medianMs, sigma }, candidate?, phases?, bursts? }
+                    (see docs/rollout.md, The benchmark)
   --json            print the results as JSON
   --help            show this help`;
 
@@ -21,11 +27,13 @@ export interface BenchOptions {
     readonly service: string;
     readonly runs: number;
     readonly json: boolean;
+    /** A scenario file to run instead of the built-in scenarios. */
+    readonly scenarios?: string;
 }
 
 export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
     const args = new ArgvReader(argv, USAGE);
-    const options = { stack: "dev", service: "user-service", runs: 1000, json: false };
+    const options: { stack: string; service: string; runs: number; json: boolean; scenarios?: string } = { stack: "dev", service: "user-service", runs: 1000, json: false };
     for (let flag = args.next(); flag !== undefined; flag = args.next()) {
         switch (flag) {
             case "--help":
@@ -47,6 +55,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
             case "--json":
                 options.json = true;
                 break;
+            case "--scenarios": {
+                const file = path.resolve(args.value(flag));
+                if (!fs.existsSync(file)) throw args.error(`--scenarios ${JSON.stringify(file)}: there is no such file. Fix: --scenarios my-traffic.json (a JSON list of scenarios)`);
+                options.scenarios = file;
+                break;
+            }
             default:
                 throw args.unknown(flag);
         }
@@ -65,11 +79,11 @@ export function table(results: readonly ScenarioResult[]): string {
                 ["ours", ours],
                 ["Flagger", flagger],
             ] as const
-        ).map(([name, s]) => `| ${scenario.name} | ${name} | ${scenario.regression ? Math.round(s.meanCandidateRequests).toString() : "-"} | ${minutes(s.meanDecisionMinutes)} | ${scenario.regression ? "-" : Math.round((1000 * s.rolledBack) / s.runs).toString()} | ${scenario.regression ? Math.round((1000 * s.promoted) / s.runs).toString() : "-"} |`),
+        ).map(([name, s]) => `| ${scenario.name} | ${name} | ${scenario.regression ? Math.round(s.meanCandidateRequests).toString() : "-"} | ${scenario.regression ? `${Math.round(s.meanExcessErrorsHour)} / ${Math.round(s.meanExcessErrorsDay)}` : "-"} | ${minutes(s.meanDecisionMinutes)} | ${scenario.regression ? "-" : Math.round((1000 * s.rolledBack) / s.runs).toString()} | ${scenario.regression ? Math.round((1000 * s.promoted) / s.runs).toString() : "-"} |`),
     );
     return [
-        "| scenario | algorithm | requests served by the bad candidate | minutes to decision | healthy rolled back per 1,000 | bad promoted per 1,000 |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| scenario | algorithm | requests served by the bad candidate | excess 5xx, 1 h / 24 h | minutes to decision | healthy rolled back per 1,000 | bad promoted per 1,000 |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
         ...rows,
     ].join("\n");
 }
@@ -87,8 +101,18 @@ export async function main(argv: readonly string[], out: (line: string) => void)
         out(USAGE);
         return 0;
     }
+    let scenarios = ALL_SCENARIOS;
+    if (options.scenarios !== undefined) {
+        try {
+            scenarios = readScenarios(options.scenarios);
+        } catch (error) {
+            if (!(error instanceof ScenarioFileError)) throw error;
+            out(error.message);
+            return 2;
+        }
+    }
     const prepared = await prepareSimulated(options.stack, options.service);
-    const results = await benchmark(prepared, ALL_SCENARIOS, options.runs);
+    const results = await benchmark(prepared, scenarios, options.runs);
     const checks = targetChecks(results, prepared.settings.rollout.analysis);
     if (options.json) {
         out(JSON.stringify({ runs: options.runs, horizonMinutes: HORIZON_MS / 60_000, stable: STABLE, defaultRate: DEFAULT_RATE, ours: prepared.settings.rollout, flagger: FLAGGER_DEFAULTS, results, targets: checks }, null, 2));
