@@ -86,7 +86,9 @@ describe("observability", () => {
         assert.deepEqual(Object.keys(outputs.dashboards as object).sort(), ["grafana", "jaeger", "kiali", "prometheus"]);
         const queries = outputs.releaseQueries as Record<string, { successRate: string; p95LatencyMs: string }>;
         assert.deepEqual(Object.keys(queries).sort(), ["product-service", "user-service"]);
-        assert.match(queries["user-service"].successRate, /sum by \(destination_version\) \(rate\(istio_requests_total\{reporter="destination", destination_workload_namespace="backend", destination_app="user-service", response_code!~"5.."\}\[1m\]\)\)/);
+        // A canary by what its callers saw (a retried 5xx counted once, as the user saw it); blue/green by what its proxies received (mirrored copies).
+        assert.match(queries["user-service"].successRate, /sum by \(destination_version\) \(rate\(istio_requests_total\{reporter="source", destination_workload_namespace="backend", destination_app="user-service", response_code!~"5.."\}\[1m\]\)\)/);
+        assert.match(queries["product-service"].successRate, /istio_requests_total\{reporter="destination", destination_workload_namespace="backend", destination_app="product-service"/);
         assert.match(queries["user-service"].p95LatencyMs, /^histogram_quantile\(0.95, sum by \(le, destination_version\) \(rate\(istio_request_duration_milliseconds_bucket\{/);
         assert.deepEqual((await run("dev", { observability: false })).outputs.dashboards, {});
     });

@@ -127,9 +127,12 @@ export function promDuration(duration: number): string {
 
 /**
  * PromQL for each service that runs more than one version: requests, errors, the latency histogram, success
- * rate and p95 latency per version, from Istio's standard metrics as the receiving proxy reports them (the labs
- * queried by `version`, a label these metrics do not have; the label is `destination_version`). The window is
- * the rollout interval: `npm run rollout` judges each interval by the first three, so a person can run them too.
+ * rate and p95 latency per version, from Istio's standard metrics (the labs queried by `version`, a label these
+ * metrics do not have; the label is `destination_version`). A canary is judged by what its callers saw
+ * (reporter="source": a 5xx the mesh retried into a success is no failure, and one that stayed a failure is one,
+ * not one per attempt); a blue/green service by what its proxies received (reporter="destination"), as the idle
+ * color serves only mirrored copies, which no caller sees. The window is the rollout interval: `npm run rollout`
+ * judges each interval by the first three, so a person can run them too.
  */
 export function releaseQueries(plan: TrafficPlan, windowMs: number): Record<string, ReleaseQueries> {
     const window = promDuration(windowMs);
@@ -137,7 +140,8 @@ export function releaseQueries(plan: TrafficPlan, windowMs: number): Record<stri
         plan.services
             .filter((s) => s.subsets.length > 1)
             .map((s): [string, ReleaseQueries] => {
-                const selector = `reporter="destination", destination_workload_namespace="${s.namespace}", destination_app="${s.name}"`;
+                const reporter = s.release === "canary" ? "source" : "destination";
+                const selector = `reporter="${reporter}", destination_workload_namespace="${s.namespace}", destination_app="${s.name}"`;
                 const all = `sum by (destination_version) (rate(istio_requests_total{${selector}}[${window}]))`;
                 const ok = `sum by (destination_version) (rate(istio_requests_total{${selector}, response_code!~"5.."}[${window}]))`;
                 return [

@@ -22,12 +22,18 @@ import { MeshMetricsExporter, VersionBehaviour, waitForSeries } from "../support
 const PROJECT = "istio-progressive-delivery";
 const HEALTHY: VersionBehaviour = { errorRate: 0, latencyMs: 40 };
 const REQUESTS_PER_SECOND = 200;
+/** A version whose attempts fail 30 % of the time: with two retries, 2.7 % of its callers see a 5xx. */
+const FLAKY: VersionBehaviour = { errorRate: 0.3, latencyMs: 40 };
 
 interface AppSpec {
     readonly app: string;
     readonly release: "canary" | "blueGreen";
     readonly candidate: VersionBehaviour;
     readonly requestsPerSecond: number;
+    /** The stable version's behaviour (healthy unless given). */
+    readonly stable?: VersionBehaviour;
+    /** 5xx the mesh retries, on the same version. */
+    readonly retries?: number;
 }
 
 interface Scenario {
@@ -87,7 +93,7 @@ async function play(scenario: Scenario, extra: Record<string, unknown> = {}, dri
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rollout-${scenario.name}-`));
     fs.writeFileSync(path.join(dir, "Pulumi.rehearsal.yaml"), stackFile(scenario, prometheusUrl(), extra));
     for (const app of scenario.apps) {
-        await exporter.add({ namespace: scenario.name, app: app.app, requestsPerSecond: app.requestsPerSecond, versions: { v1: HEALTHY, v2: app.candidate }, renderDir: path.join(dir, "rendered", "rehearsal"), stable: "v1" });
+        await exporter.add({ namespace: scenario.name, app: app.app, requestsPerSecond: app.requestsPerSecond, versions: { v1: app.stable ?? HEALTHY, v2: app.candidate }, renderDir: path.join(dir, "rendered", "rehearsal"), stable: "v1", ...(app.retries !== undefined && { retries: app.retries }) });
     }
     await waitForSeries(prometheusUrl(), scenario.name);
     const { codes, log } = await (drive ?? ((d) => rollout(d, ["--service", scenario.apps.map((a) => a.app).join(",")])))(dir);
@@ -159,6 +165,8 @@ async function startScenarios(): Promise<Map<string, Promise<Result>>> {
             return { codes: [...first.codes, ...resumed.codes], log: `${first.log}\n--- held: ${JSON.stringify(held.services)}\n${resumed.log}` };
         })],
         ["blue/green", () => play({ name: "sc-bluegreen", apps: [{ app: "shop", release: "blueGreen", candidate: HEALTHY, requestsPerSecond: REQUESTS_PER_SECOND }] })],
+        // Both versions fail 30 % of attempts, and the mesh retries twice: callers see 2.7 %, the proxies 30 %.
+        ["retried", () => play({ name: "sc-retried", apps: [{ ...canary("shop", FLAKY), stable: FLAKY, retries: 2 }] })],
         ["several", () => play({ name: "sc-several", apps: [canary("shop", HEALTHY), canary("cart", { errorRate: 0.2, latencyMs: 40 })] })],
     ];
     return new Map(scenarios.map(([name, run]) => [name, run()]));
@@ -203,6 +211,13 @@ describe("npm run rollout, against a real Prometheus", function () {
         assert.match(lastCommit(r), /^rollout\(rehearsal\): shop promoted/);
         assert.match(lastCommit(r), /shop: candidate v2 \d+ req, 0 5xx, p95 \d+(\.\d+)?ms/);
         assert.ok(stackFileCommitted(r));
+    });
+
+    it("judges a canary by what its callers saw: a 5xx the mesh retried into a success is none, one left a 5xx is one", async () => {
+        const r = await result("retried");
+        assert.equal(r.code, 0, r.log);
+        const seen = [...r.log.matchAll(/shop: candidate v2 (\d+) req, (\d+) 5xx/g)].map(([, requests, errors]) => Number(errors) / Number(requests));
+        assert.ok(seen.length > 0 && seen.every((share) => share < 0.1), `the candidate's 5xx share as judged: ${seen.join(", ")} (its proxies saw 30 % of attempts fail; callers 2.7 %)`);
     });
 
     it("rolls back a candidate that answers errors at the step it was judged at, back to weight 0, and commits that", async () => {

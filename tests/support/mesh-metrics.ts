@@ -32,6 +32,12 @@ export interface AppTraffic {
     readonly renderDir: string;
     /** The version that takes all requests until the first render. */
     readonly stable: string;
+    /**
+     * How many times the mesh retries a 5xx (a VirtualService's retries.attempts, retryOn 5xx), on the same version.
+     * The receiving proxy reports every attempt (reporter="destination"); the calling one reports each request once,
+     * with the outcome the caller got (reporter="source").
+     */
+    readonly retries?: number;
 }
 
 /** What an app's versions were given: requests served so far, and the highest share of live traffic each had. */
@@ -90,11 +96,29 @@ function routeReader(traffic: AppTraffic): () => Route {
     };
 }
 
-interface Counters {
+interface ReporterCounters {
     ok: number;
     failed: number;
     buckets: number[];
     sum: number;
+}
+
+/** One version's requests as each reporter counts them. */
+interface Counters {
+    readonly source: ReporterCounters;
+    readonly destination: ReporterCounters;
+}
+
+const noRequests = (): ReporterCounters => ({ ok: 0, failed: 0, buckets: BUCKETS_MS.map(() => 0), sum: 0 });
+
+/** Adds `requests` that took `latencyMs` each, `failed` of them 5xx. */
+function count(into: ReporterCounters, requests: number, failed: number, latencyMs: number): void {
+    into.ok += requests - failed;
+    into.failed += failed;
+    BUCKETS_MS.forEach((le, i) => {
+        if (latencyMs <= le) into.buckets[i] += requests;
+    });
+    into.sum += requests * latencyMs;
 }
 
 interface ServedApp {
@@ -110,7 +134,7 @@ class MetricsServer {
     private readonly apps: ServedApp[] = [];
 
     add(traffic: AppTraffic): void {
-        const counters = new Map(Object.keys(traffic.versions).map((v) => [v, { ok: 0, failed: 0, buckets: BUCKETS_MS.map(() => 0), sum: 0 }]));
+        const counters = new Map(Object.keys(traffic.versions).map((v): [string, Counters] => [v, { source: noRequests(), destination: noRequests() }]));
         this.apps.push({ traffic, route: routeReader(traffic), counters, maxLivePercent: {}, last: Date.now() });
     }
 
@@ -118,7 +142,7 @@ class MetricsServer {
         this.advance();
         const entry = this.apps.find((a) => a.traffic.app === app && a.traffic.namespace === namespace);
         if (entry === undefined) return undefined;
-        return { served: Object.fromEntries([...entry.counters].map(([v, c]) => [v, { ok: c.ok, failed: c.failed }])), maxLivePercent: { ...entry.maxLivePercent } };
+        return { served: Object.fromEntries([...entry.counters].map(([v, c]) => [v, { ok: c.source.ok, failed: c.source.failed }])), maxLivePercent: { ...entry.maxLivePercent } };
     }
 
     private advance(): void {
@@ -130,15 +154,21 @@ class MetricsServer {
             if (entry.traffic.requestsPerSecond > 0) {
                 for (const [version, rate] of Object.entries(live)) entry.maxLivePercent[version] = Math.max(entry.maxLivePercent[version] ?? 0, (rate / entry.traffic.requestsPerSecond) * 100);
             }
+            const retries = entry.traffic.retries ?? 0;
             for (const [version, counters] of entry.counters) {
-                const behaviour = entry.traffic.versions[version];
-                const requests = ((live[version] ?? 0) + (mirrored[version] ?? 0)) * seconds;
-                counters.failed += requests * behaviour.errorRate;
-                counters.ok += requests * (1 - behaviour.errorRate);
-                BUCKETS_MS.forEach((le, i) => {
-                    if (behaviour.latencyMs <= le) counters.buckets[i] += requests;
-                });
-                counters.sum += requests * behaviour.latencyMs;
+                const { errorRate: p, latencyMs } = entry.traffic.versions[version];
+                const requests = (live[version] ?? 0) * seconds;
+                // Attempt k (k = 1 .. retries + 1) is made by the requests whose k - 1 attempts before all failed.
+                for (let k = 1; k <= retries + 1; k++) {
+                    const made = requests * p ** (k - 1);
+                    count(counters.destination, made, made * p, latencyMs);
+                    // The caller sees one answer: the first success, or the last failure, after k attempts' time.
+                    const last = k === retries + 1;
+                    count(counters.source, made * (last ? 1 : 1 - p), last ? made * p : 0, k * latencyMs);
+                }
+                // A mirrored copy is answered to nobody: only the receiving proxy reports it, and nobody retries it.
+                const copies = (mirrored[version] ?? 0) * seconds;
+                count(counters.destination, copies, copies * p, latencyMs);
             }
         }
     }
@@ -147,9 +177,10 @@ class MetricsServer {
         this.advance();
         const lines = ["# TYPE istio_requests_total counter", "# TYPE istio_request_duration_milliseconds histogram"];
         for (const { traffic, counters } of this.apps) {
-            for (const [version, c] of counters) {
-                // Both proxies report each request; the analysis must count the receiving side's only.
-                for (const reporter of ["destination", "source"]) {
+            for (const [version, counted] of counters) {
+                // Both proxies report each request, each as it saw it: a query must pick one reporter.
+                for (const reporter of ["destination", "source"] as const) {
+                    const c = counted[reporter];
                     const labels = [
                         `reporter="${reporter}"`,
                         `source_workload="istio-ingressgateway"`,
