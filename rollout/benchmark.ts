@@ -9,7 +9,7 @@ import { applyEdits, asStackConfig, checkExpected, valueAt } from "./config-edit
 import { Clock, PreparedRollout, prepareRollout, runRollout } from "./driver";
 import { RolloutRefusal } from "./plan";
 import type { StackEngine } from "./engines";
-import { FLAGGER_DEFAULTS, FlaggerAnalysis, flaggerWeights, RunResult, runFlagger } from "./flagger";
+import { FLAGGER_DEFAULTS, FlaggerAnalysis, flaggerWeights, LOAD_TESTER_RATE, RunResult, runFlagger } from "./flagger";
 import { TrafficModel, TrafficStream, VersionProfile } from "./simulation";
 
 export interface Scenario {
@@ -235,16 +235,27 @@ function tickMs(intervals: readonly number[]): number {
 }
 
 /** Each algorithm's run of one seed of one scenario, on one stream. */
-export async function runPair(prepared: PreparedRollout, scenario: Scenario, seed: number, flagger: FlaggerAnalysis = FLAGGER_DEFAULTS) {
+/** How the benchmark runs Flagger: its defaults, and whether its tutorial load tester adds requests to the canary. */
+export interface FlaggerSetup {
+    readonly analysis: FlaggerAnalysis;
+    readonly loadTester: boolean;
+}
+
+export const FLAGGER_SETUP: FlaggerSetup = { analysis: FLAGGER_DEFAULTS, loadTester: false };
+
+export async function runPair(prepared: PreparedRollout, scenario: Scenario, seed: number, setup: FlaggerSetup = FLAGGER_SETUP) {
+    const flagger = setup.analysis;
     const cuts = [...new Set([0, 100, ...prepared.settings.rollout.steps, ...flaggerWeights(flagger)])].sort((a, b) => a - b);
     const stream = new TrafficStream(scenario.traffic, cuts, tickMs([prepared.settings.rollout.intervalMs, flagger.intervalMs, flagger.successRateWindowMs, flagger.latencyWindowMs]), seed);
     const ours = await runOurs(prepared, stream, HORIZON_MS);
-    const theirs = runFlagger(stream, flagger, HORIZON_MS);
+    // The load tester's requests are drawn apart from the users', from the same versions: they judge, they are not served to anyone.
+    const loadTest = setup.loadTester ? new TrafficStream({ ...scenario.traffic, requestsPerSecond: LOAD_TESTER_RATE }, [0, 100], stream.tickMs, (seed ^ 0x5bd1e995) >>> 0) : undefined;
+    const theirs = runFlagger(stream, flagger, HORIZON_MS, loadTest);
     return { stream, ours, flagger: theirs };
 }
 
 /** `runs` seeds of every scenario; seed i of a scenario is the same traffic for both algorithms. */
-export async function benchmark(prepared: PreparedRollout, scenarios: readonly Scenario[], runs: number, firstSeed = 1): Promise<ScenarioResult[]> {
+export async function benchmark(prepared: PreparedRollout, scenarios: readonly Scenario[], runs: number, firstSeed = 1, setup: FlaggerSetup = FLAGGER_SETUP): Promise<ScenarioResult[]> {
     const results: ScenarioResult[] = [];
     for (const [index, scenario] of scenarios.entries()) {
         const ours: RunResult[] = [];
@@ -255,7 +266,7 @@ export async function benchmark(prepared: PreparedRollout, scenarios: readonly S
         const excessOurs: { hour: number; day: number }[] = [];
         const excessFlagger: { hour: number; day: number }[] = [];
         for (let i = 0; i < runs; i++) {
-            const pair = await runPair(prepared, scenario, firstSeed + index * 1_000_003 + i);
+            const pair = await runPair(prepared, scenario, firstSeed + index * 1_000_003 + i, setup);
             ours.push(pair.ours);
             flagger.push(pair.flagger);
             servedOurs.push(candidateRequests(pair.stream, pair.ours, HORIZON_MS));

@@ -4,7 +4,8 @@
 // <= 500 ms; a failed or empty check counts one failed check and holds the weight; a passing one adds
 // `stepWeight` (10) up to `maxWeight` (50), and a pass at `maxWeight` promotes. The threshold (5) is checked
 // at the start of each run, so the rollback comes one interval after the failed check that reaches it.
-import { histogramQuantile } from "./statistics";
+import type { VersionCounts } from "./analysis";
+import { addBuckets, histogramQuantile } from "./statistics";
 import type { TrafficStream } from "./simulation";
 
 export interface FlaggerAnalysis {
@@ -44,8 +45,14 @@ export interface RunResult {
     readonly weights: readonly (readonly [number, number])[];
 }
 
-/** One Flagger rollout on `stream`, until it promotes or rolls back, or `horizonMs` passes. */
-export function runFlagger(stream: TrafficStream, analysis: FlaggerAnalysis, horizonMs: number): RunResult {
+/** Flagger's tutorial load tester (`hey -q 10 -c 2` on the canary): 20 requests per second to the canary alone. */
+export const LOAD_TESTER_RATE = 20;
+
+/**
+ * One Flagger rollout on `stream`, until it promotes or rolls back, or `horizonMs` passes. With `loadTest` (a
+ * stream of load-tester requests, all to the canary), its checks count those requests beside the users'.
+ */
+export function runFlagger(stream: TrafficStream, analysis: FlaggerAnalysis, horizonMs: number, loadTest?: TrafficStream): RunResult {
     const ticksPer = (ms: number) => Math.round(ms / stream.tickMs);
     // The first run routes stepWeight to the canary without an analysis (nothing has reached it yet).
     let weight = analysis.stepWeight;
@@ -54,8 +61,14 @@ export function runFlagger(stream: TrafficStream, analysis: FlaggerAnalysis, hor
     for (let now = analysis.intervalMs; now <= horizonMs; now += analysis.intervalMs) {
         if (failedChecks >= analysis.threshold) return { outcome: "rolledBack", decidedAtMs: now, weights };
         const end = ticksPer(now);
-        const successWindow = stream.window(end - ticksPer(analysis.successRateWindowMs), end, weight).candidate;
-        const latencyWindow = stream.window(end - ticksPer(analysis.latencyWindowMs), end, weight).candidate;
+        const canary = (windowMs: number): VersionCounts => {
+            const users = stream.window(end - ticksPer(windowMs), end, weight).candidate;
+            if (loadTest === undefined) return users;
+            const tester = loadTest.window(end - ticksPer(windowMs), end, 100).candidate;
+            return { requests: users.requests + tester.requests, errors: users.errors + tester.errors, latency: addBuckets(users.latency, tester.latency) };
+        };
+        const successWindow = canary(analysis.successRateWindowMs);
+        const latencyWindow = canary(analysis.latencyWindowMs);
         // No requests, or only 5xx (the success-rate query's numerator is then empty), is "no values found": a failed check.
         const ok = successWindow.requests - successWindow.errors;
         const successRate = ok > 0 ? (100 * ok) / successWindow.requests : undefined;

@@ -2,7 +2,7 @@
 // rollout` itself) and by Flagger's default algorithm on the same traffic; a table per scenario, or JSON.
 import { RolloutRefusal } from "../rollout/plan";
 import { ALL_SCENARIOS, benchmark, DEFAULT_RATE, HORIZON_MS, prepareSimulated, ScenarioResult, STABLE, targetChecks } from "../rollout/benchmark";
-import { FLAGGER_DEFAULTS } from "../rollout/flagger";
+import { FLAGGER_DEFAULTS, LOAD_TESTER_RATE } from "../rollout/flagger";
 import { ArgvReader, UsageError } from "./cli";
 import { PROJECT_ROOT, stackNames } from "./mock-program";
 import { StackFileError } from "./stack-file";
@@ -19,6 +19,9 @@ const USAGE = `Usage: npm run bench:rollout -- [--stack <name>] [--service <name
   --scenarios FILE  your own traffic instead of the built-in scenarios: a JSON list of { name, regression,
                     requestsPerSecond, stable: { errorRate, medianMs, sigma }, candidate?, phases?, bursts? }
                     (see docs/rollout.md, The benchmark)
+  --flagger-load-tester
+                    Flagger with its tutorial load tester (hey -q 10 -c 2: 20 requests/s to the canary)
+                    counted in its checks, as its Istio tutorial runs it
   --json            print the results as JSON
   --help            show this help`;
 
@@ -29,11 +32,12 @@ export interface BenchOptions {
     readonly json: boolean;
     /** A scenario file to run instead of the built-in scenarios. */
     readonly scenarios?: string;
+    readonly flaggerLoadTester: boolean;
 }
 
 export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
     const args = new ArgvReader(argv, USAGE);
-    const options: { stack: string; service: string; runs: number; json: boolean; scenarios?: string } = { stack: "dev", service: "user-service", runs: 1000, json: false };
+    const options: { stack: string; service: string; runs: number; json: boolean; scenarios?: string; flaggerLoadTester: boolean } = { stack: "dev", service: "user-service", runs: 1000, json: false, flaggerLoadTester: false };
     for (let flag = args.next(); flag !== undefined; flag = args.next()) {
         switch (flag) {
             case "--help":
@@ -54,6 +58,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
             }
             case "--json":
                 options.json = true;
+                break;
+            case "--flagger-load-tester":
+                options.flaggerLoadTester = true;
                 break;
             case "--scenarios": {
                 const file = path.resolve(args.value(flag));
@@ -112,15 +119,15 @@ export async function main(argv: readonly string[], out: (line: string) => void)
         }
     }
     const prepared = await prepareSimulated(options.stack, options.service);
-    const results = await benchmark(prepared, scenarios, options.runs);
+    const results = await benchmark(prepared, scenarios, options.runs, 1, { analysis: FLAGGER_DEFAULTS, loadTester: options.flaggerLoadTester });
     const checks = targetChecks(results, prepared.settings.rollout.analysis);
     if (options.json) {
-        out(JSON.stringify({ runs: options.runs, horizonMinutes: HORIZON_MS / 60_000, stable: STABLE, defaultRate: DEFAULT_RATE, ours: prepared.settings.rollout, flagger: FLAGGER_DEFAULTS, results, targets: checks }, null, 2));
+        out(JSON.stringify({ runs: options.runs, horizonMinutes: HORIZON_MS / 60_000, stable: STABLE, defaultRate: DEFAULT_RATE, ours: prepared.settings.rollout, flagger: { ...FLAGGER_DEFAULTS, loadTesterRequestsPerSecond: options.flaggerLoadTester ? LOAD_TESTER_RATE : 0 }, results, targets: checks }, null, 2));
         return 0;
     }
     const { rollout } = prepared.settings;
     out(`${options.runs} simulated rollouts of ${options.service} per scenario, both algorithms on the same traffic (seeded: the same numbers every run).`);
-    out(`Ours: stack ${options.stack}'s rollout, steps ${rollout.steps.join(", ")}% every ${rollout.interval}. Flagger: its defaults, step ${FLAGGER_DEFAULTS.stepWeight}% to ${FLAGGER_DEFAULTS.maxWeight}% every ${FLAGGER_DEFAULTS.intervalMs / 60_000}m, success rate >= ${FLAGGER_DEFAULTS.minSuccessRate}%, p99 <= ${FLAGGER_DEFAULTS.maxP99LatencyMs}ms, threshold ${FLAGGER_DEFAULTS.threshold}.`);
+    out(`Ours: stack ${options.stack}'s rollout, steps ${rollout.steps.join(", ")}% every ${rollout.interval}. Flagger: its defaults, step ${FLAGGER_DEFAULTS.stepWeight}% to ${FLAGGER_DEFAULTS.maxWeight}% every ${FLAGGER_DEFAULTS.intervalMs / 60_000}m, success rate >= ${FLAGGER_DEFAULTS.minSuccessRate}%, p99 <= ${FLAGGER_DEFAULTS.maxP99LatencyMs}ms, threshold ${FLAGGER_DEFAULTS.threshold}${options.flaggerLoadTester ? `, with its tutorial load tester's ${LOAD_TESTER_RATE} requests/s on the canary counted in its checks` : ""}.`);
     out(`Stable: ${STABLE.errorRate * 100}% 5xx, log-normal latency (median ${STABLE.medianMs}ms); ${DEFAULT_RATE} requests/s unless the scenario says; a promoted bad candidate serves everyone until ${HORIZON_MS / 60_000} minutes.`);
     out("");
     out(table(results));

@@ -123,6 +123,14 @@ describe("rollout statistics: the benchmark against Flagger", () => {
         assert.deepEqual(checks.filter(limit).map((c) => c.scenario), ["stable at 5 % errors, +1 point", "stable at 1 % errors, +1 point"]);
     });
 
+    it("runs Flagger with its tutorial load tester when asked: its checks see 20 more requests/s on the canary", async () => {
+        const lowTraffic = SCENARIOS.filter((s) => s.name === "low traffic (1/s), errors +5 points");
+        const [alone] = await benchmark(prepared, lowTraffic, 30);
+        const [tested] = await benchmark(prepared, lowTraffic, 30, 1, { analysis: FLAGGER_DEFAULTS, loadTester: true });
+        assert.deepEqual(tested.ours, alone.ours, "ours runs as before");
+        assert.ok(tested.flagger.promoted < alone.flagger.promoted && tested.flagger.meanCandidateRequests < alone.flagger.meanCandidateRequests, `promoted ${tested.flagger.promoted} vs ${alone.flagger.promoted}; users' requests to the bad canary ${tested.flagger.meanCandidateRequests} vs ${alone.flagger.meanCandidateRequests}`);
+    });
+
     it("runs anyone's own traffic from a scenario file, and refuses a bad one with every problem, changing nothing", async () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "scenarios-"));
         const file = path.join(dir, "traffic.json");
