@@ -32,7 +32,7 @@ export async function previewRollout(p: PreparedRollout, rates: Readonly<Record<
     log("");
     log(`Each step waits ${rollout.interval}, then judges every candidate by Prometheus at ${rollout.prometheusUrl}:`);
     log(`  against its stable version, by sequential tests: roll back when worse by ${analysis.errorMarginPoints} points of errors or ${analysis.slowRatio}x the slow requests (false rollbacks at most ${analysis.falseRollbackPercent}%); leave ${proofLabel(p)} only once shown no worse (missed regressions at most ${analysis.missedRegressionPercent}%)`);
-    log(`  hard limits on each interval of at least ${analysis.minRequests} candidate requests: success rate >= ${analysis.minSuccessRate}%, p95 <= ${analysis.maxP95LatencyMs}ms; ${analysis.failedChecks} failed checks roll back`);
+    log(`  hard limits on each interval of at least ${analysis.minRequests} candidate requests: success rate >= ${analysis.minSuccessRate}% (or the stable's less ${analysis.errorMarginPoints} points, if lower; failing beyond chance), p95 <= ${analysis.maxP95LatencyMs}ms (or ${analysis.slowRatio}x the stable's, if higher); ${analysis.failedChecks} failed checks roll back`);
     log(`  a step advances after an interval whose candidate requests were within the limits; no data: hold (never promote); ${promDuration(analysis.progressDeadlineMs)} failing or unobserved: roll back`);
     for (const t of p.targets) {
         log(`  ${t.service}:`);
