@@ -142,7 +142,8 @@ export function judge(evidence: ServiceEvidence, analysis: AnalysisSettings, pri
     const now = evidence.stable ?? NO_REQUESTS;
     const stable: VersionCounts = { requests: prior.stable.requests + now.requests, errors: prior.stable.errors + now.errors, latency: addBuckets(prior.stable.latency, now.latency) };
     const bounds = testBounds(analysis);
-    // Everything "worse" depends on is known before this interval: the stable's history, never the interval itself.
+    // What "worse" depends on is known before the split is judged: the stable's history, or (the promotion's ceiling)
+    // this interval's events in all and its requests, which the split is judged conditionally on.
     const margin = analysis.errorMarginPoints / 100;
     // The rollback's alternative: the stable's rate so far (smoothed only to choose it; the margin itself at first).
     const estimate = prior.stable.requests > 0 ? smoothedRate(prior.stable.errors, prior.stable.requests) : margin;

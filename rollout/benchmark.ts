@@ -161,7 +161,8 @@ export function candidateRequests(stream: TrafficStream, run: RunResult, horizon
 /**
  * 5xx the candidate answered beyond what the stable version would have, from the start to `horizonMs`: minute by
  * minute, its requests times how much more often it failed than the stable did that minute (nothing for a minute
- * it failed no more often). After a promotion it serves every request until the horizon.
+ * it failed no more often). After a promotion it serves every request until the horizon; undecided at the end of the
+ * run, it keeps serving at its last weight.
  */
 export function excessErrors(stream: TrafficStream, run: RunResult, horizonMs: number): number {
     const MINUTE = 60_000;
@@ -178,11 +179,11 @@ export function excessErrors(stream: TrafficStream, run: RunResult, horizonMs: n
             if (percent > 0 && ticks[1] > ticks[0]) excess += stream.window(ticks[0], ticks[1], percent).candidate.requests * worseBy(Math.floor(start / MINUTE));
         }
     });
-    if (run.outcome === "promoted") {
-        for (let start = run.decidedAtMs; start < horizonMs; start = (Math.floor(start / MINUTE) + 1) * MINUTE) {
-            const end = Math.min(horizonMs, (Math.floor(start / MINUTE) + 1) * MINUTE);
-            excess += ((stream.model.requestsPerSecond * (end - start)) / 1000) * worseBy(Math.floor(start / MINUTE));
-        }
+    // After the decision: a promoted candidate serves everyone; one still undecided keeps its last weight.
+    const share = run.outcome === "promoted" ? 1 : run.outcome === "undecided" ? (run.weights.at(-1)?.[1] ?? 0) / 100 : 0;
+    for (let start = run.decidedAtMs; share > 0 && start < horizonMs; start = (Math.floor(start / MINUTE) + 1) * MINUTE) {
+        const end = Math.min(horizonMs, (Math.floor(start / MINUTE) + 1) * MINUTE);
+        excess += ((share * stream.model.requestsPerSecond * (end - start)) / 1000) * worseBy(Math.floor(start / MINUTE));
     }
     return excess;
 }
@@ -249,7 +250,7 @@ export async function runPair(prepared: PreparedRollout, scenario: Scenario, see
     const stream = new TrafficStream(scenario.traffic, cuts, tickMs([prepared.settings.rollout.intervalMs, flagger.intervalMs, flagger.successRateWindowMs, flagger.latencyWindowMs]), seed);
     const ours = await runOurs(prepared, stream, HORIZON_MS);
     // The load tester's requests are drawn apart from the users', from the same versions: they judge, they are not served to anyone.
-    const loadTest = setup.loadTester ? new TrafficStream({ ...scenario.traffic, requestsPerSecond: LOAD_TESTER_RATE }, [0, 100], stream.tickMs, (seed ^ 0x5bd1e995) >>> 0) : undefined;
+    const loadTest = setup.loadTester ? new TrafficStream({ ...scenario.traffic, requestsPerSecond: LOAD_TESTER_RATE }, [0, 100], stream.tickMs, (seed ^ 0x5bd1e995) >>> 0, seed) : undefined;
     const theirs = runFlagger(stream, flagger, HORIZON_MS, loadTest);
     return { stream, ours, flagger: theirs };
 }

@@ -82,7 +82,10 @@ export function readScenarios(file: string): Scenario[] {
                         fail(pat, phase, "must be an object { fromMinute, toMinute?, stable?, candidate? }", `{ "fromMinute": 1, "toMinute": 2 }`);
                         return;
                     }
-                    const fromMinute = number(`${pat}.fromMinute`, phase.fromMinute, 0, 1440, "the minute the phase starts", 1);
+                    for (const k of Object.keys(phase).filter((k) => !["fromMinute", "toMinute", "stable", "candidate"].includes(k))) {
+                        fail(`${pat}.${k}`, phase[k], "is not a field of a phase (fromMinute, toMinute, stable, candidate)", `remove "${k}"`);
+                    }
+                    const fromMinute = number(`${pat}.fromMinute`, phase.fromMinute, 0, 1439, "the minute the phase starts, within the day the benchmark counts", 1);
                     const toMinute = phase.toMinute === undefined ? Infinity : number(`${pat}.toMinute`, phase.toMinute, (fromMinute ?? 0) + 1, 1441, "the minute it ends (leave it out for the rest of the run)", 2);
                     const s = profile(`${pat}.stable`, phase.stable, true);
                     const c = profile(`${pat}.candidate`, phase.candidate, true);
@@ -94,6 +97,9 @@ export function readScenarios(file: string): Scenario[] {
             if (!isRecord(entry.bursts)) {
                 fail(`${at}.bursts`, entry.bursts, "must be an object { share, candidate }", `"bursts": { "share": 0.1, "candidate": { "errorRate": 0.1 } }`);
             } else {
+                for (const k of Object.keys(entry.bursts).filter((k) => !["share", "candidate"].includes(k))) {
+                    fail(`${at}.bursts.${k}`, entry.bursts[k], "is not a field of bursts (share, candidate)", `remove "${k}"`);
+                }
                 const share = number(`${at}.bursts.share`, entry.bursts.share, 0, 1, "the share of minutes the candidate bursts in", 0.1);
                 const c = profile(`${at}.bursts.candidate`, entry.bursts.candidate ?? {}, true);
                 if (share !== undefined && c !== undefined) bursts = { share, candidate: c };
@@ -103,9 +109,10 @@ export function readScenarios(file: string): Scenario[] {
         const traffic: TrafficModel = { requestsPerSecond, stable: fullStable, candidate: { ...fullStable, ...candidate }, ...(phases.length > 0 && { phases }), ...(bursts && { bursts }) };
         scenarios.push({ name: entry.name, regression: entry.regression, traffic });
     });
-    const names = scenarios.map((s) => s.name);
+    // By the file's own entries, valid or not, so the index named is the entry's.
+    const names = parsed.map((entry: unknown) => (isRecord(entry) && typeof entry.name === "string" ? entry.name : undefined));
     names.forEach((name, i) => {
-        if (names.indexOf(name) !== i) fail(`[${i}].name`, name, "is the name of another scenario", `"name": "${name} (2)"`);
+        if (name !== undefined && names.indexOf(name) !== i) fail(`[${i}].name`, name, "is the name of another scenario", `"name": "${name} (2)"`);
     });
     if (problems.length > 0) throw new ScenarioFileError(file, problems);
     return scenarios;

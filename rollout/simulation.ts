@@ -149,7 +149,9 @@ export class TrafficStream {
         readonly model: TrafficModel,
         readonly cuts: readonly number[],
         readonly tickMs: number,
-        private readonly seed: number,
+        seed: number,
+        /** Whose minutes burst: a stream of other requests to the same versions (a load tester's) shares its users' bursts. */
+        private readonly burstSeed: number = seed,
     ) {
         this.random = new Random(seed);
     }
@@ -173,7 +175,7 @@ export class TrafficStream {
             candidate = { ...candidate, ...phase.candidate };
         }
         const bursts = this.model.bursts;
-        if (bursts !== undefined && isBurst(this.seed, minute, bursts.share)) candidate = { ...candidate, ...bursts.candidate };
+        if (bursts !== undefined && isBurst(this.burstSeed, minute, bursts.share)) candidate = { ...candidate, ...bursts.candidate };
         return { stable, candidate };
     }
 

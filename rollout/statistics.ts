@@ -55,7 +55,8 @@ export function binomialUpperTail(events: number, trials: number, rate: number):
     if (trials <= 0 || events <= trials * rate) return 1;
     const observed = Math.min(1, events / trials);
     if (rate <= 0) return 0;
-    const kl = (observed > 0 ? observed * Math.log(observed / rate) : 0) + (observed < 1 ? (1 - observed) * Math.log((1 - observed) / (1 - rate)) : -Math.log(1 - rate));
+    // At an observed rate of 1 the second term is 0 (0 * log 0): the bound is rate^trials, the exact tail.
+    const kl = (observed > 0 ? observed * Math.log(observed / rate) : 0) + (observed < 1 ? (1 - observed) * Math.log((1 - observed) / (1 - rate)) : 0);
     return Math.exp(-trials * kl);
 }
 

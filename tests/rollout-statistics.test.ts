@@ -10,11 +10,24 @@ import { ALL_SCENARIOS, benchmark, HARD_SCENARIOS, prepareSimulated, runPair, SC
 import type { PreparedRollout } from "../rollout/driver";
 import { FLAGGER_DEFAULTS, runFlagger } from "../rollout/flagger";
 import { poisson, Random, TrafficModel, TrafficStream } from "../rollout/simulation";
-import { histogramQuantile } from "../rollout/statistics";
+import { binomialUpperTail, histogramQuantile, logGamma } from "../rollout/statistics";
 import { main, parseBenchArgs } from "../scripts/bench-rollout";
 import { PROJECT_ROOT } from "../scripts/mock-program";
 
 describe("rollout statistics: building blocks", () => {
+    it("bounds a binomial tail from above, never below the exact tail, every request failing included", () => {
+        const exact = (k: number, n: number, p: number) => {
+            let tail = 0;
+            for (let i = k; i <= n; i++) tail += Math.exp(logChoose(n, i) + i * Math.log(p) + (n - i) * Math.log(1 - p));
+            return tail;
+        };
+        const logChoose = (n: number, k: number) => logGamma(n + 1) - logGamma(k + 1) - logGamma(n - k + 1);
+        for (const [k, n, p] of [[1, 1, 0.01], [100, 100, 0.99], [3, 200, 0.011], [12, 200, 0.011], [50, 1000, 0.02], [7, 120, 0.02]] as const) {
+            assert.ok(binomialUpperTail(k, n, p) >= exact(k, n, p) * (1 - 1e-9), `${k} of ${n} at ${p}: ${binomialUpperTail(k, n, p)} < ${exact(k, n, p)}`);
+        }
+        assert.equal(binomialUpperTail(2, 200, 0.011), 1, "no more than expected: no evidence at all");
+    });
+
     it("computes histogram_quantile as Prometheus does", () => {
         const h = [
             { le: 100, count: 50 },
@@ -146,6 +159,15 @@ describe("rollout statistics: the benchmark against Flagger", () => {
         const text = refused.join("\n");
         for (const problem of [/\[0\]\.name = "": must be a name/, /\[0\]\.regression = "yes": must be true/, /\[0\]\.requestsPerSecond = -1: must be a number from 0\.01 to 100000/, /\[0\]\.stable\.errorRate = 2: must be a number from 0 to 1/, /\[0\]\.stable\.p99 = 1: is not a field of a version/]) {
             assert.match(text, problem);
+        }
+        fs.writeFileSync(file, JSON.stringify([
+            { name: "a", regression: false, requestsPerSecond: 1, stable: { errorRate: 0, medianMs: 50, sigma: 0.6 }, phases: [{ fromMinute: 1, tominute: 2 }], bursts: { share: 0.1, candidates: {} } },
+            { name: "a", regression: false, requestsPerSecond: 1, stable: { errorRate: 0, medianMs: 50, sigma: 0.6 } },
+        ]));
+        const misspelled: string[] = [];
+        assert.equal(await main(["--scenarios", file], (l) => misspelled.push(l)), 2);
+        for (const problem of [/\[0\]\.phases\[0\]\.tominute = 2: is not a field of a phase/, /\[0\]\.bursts\.candidates = \{\}: is not a field of bursts/, /\[1\]\.name = "a": is the name of another scenario/]) {
+            assert.match(misspelled.join("\n"), problem);
         }
         fs.writeFileSync(file, "not json");
         assert.equal(await main(["--scenarios", file], () => undefined), 2);
