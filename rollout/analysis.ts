@@ -20,6 +20,8 @@ export interface ServiceEvidence {
     readonly stable?: VersionCounts;
     /** Why there is no evidence (Prometheus unreachable, a query failed), if so. */
     readonly error?: string;
+    /** 5xx the callers' proxies answered themselves in the window, which no version's counts hold. */
+    readonly unattributedErrors?: number;
 }
 
 /**
@@ -198,8 +200,13 @@ export function judge(evidence: ServiceEvidence, analysis: AnalysisSettings, pri
                   ),
                   own: ownSlow,
               };
-    const record: ServiceRecord = { ...prior, stable, errors, latency };
     const reasons: string[] = [];
+    // 5xx no version's counts hold (a timeout's or a failed connection's, answered by the caller's proxy) may be the
+    // candidate's: an interval with any is no evidence that it is no worse. Its rollback evidence still counts.
+    const unattributed = evidence.unattributedErrors ?? 0;
+    const blind = (test: SequentialTest, before: SequentialTest): SequentialTest => (unattributed > 0 && test.outcome !== "worse" ? { ...test, promotion: before.promotion, own: before.own, outcome: before.outcome === "notWorse" ? "notWorse" : "open" } : test);
+    if (unattributed > 0) reasons.push(`${fmt(unattributed, 0)} 5xx answered by the callers' proxies (timeouts, failed connections) carry no version: no evidence of no worse this interval`);
+    const record: ServiceRecord = { ...prior, stable, errors: blind(errors, prior.errors), latency: blind(latency, prior.latency) };
     if (errors.outcome === "worse") reasons.push(`errors ${fmt(percent(candidate.errors, candidate.requests), 2)}% this interval against the stable's ${fmt(percent(stable.errors, stable.requests), 2)}%: worse by ${fmt(analysis.errorMarginPoints, 2)} points or more (sequential test)`);
     if (latency.outcome === "worse") reasons.push(`${fmt(percent(slowerThan(candidate.latency, bound ?? 0), total(candidate.latency)), 2)}% of requests slower than ${fmt(bound ?? 0)}ms this interval against the stable's ${fmt(100 * slowShare, 2)}%: ${fmt(analysis.slowRatio, 2)}x as many or more (sequential test)`);
     if (candidate.requests <= 0) return { limits: "noData", reasons: [...reasons, "no candidate requests"], record };

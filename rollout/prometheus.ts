@@ -63,7 +63,14 @@ const possibleCount = (value: number): boolean => value >= 0 && value <= Number.
  */
 export async function releaseEvidence(baseUrl: string, queries: ReleaseQueries, versions: { readonly stable: string; readonly candidate: string }, signal?: AbortSignal): Promise<ServiceEvidence> {
     try {
-        const [requests, errors, buckets] = await Promise.all([byVersion(baseUrl, queries.requests, signal), byVersion(baseUrl, queries.errors, signal), instantQuery(baseUrl, queries.latencyBuckets, signal)]);
+        const [requests, errors, buckets, unattributed] = await Promise.all([
+            byVersion(baseUrl, queries.requests, signal),
+            byVersion(baseUrl, queries.errors, signal),
+            instantQuery(baseUrl, queries.latencyBuckets, signal),
+            queries.unattributedErrors === undefined ? Promise.resolve([]) : instantQuery(baseUrl, queries.unattributedErrors, signal),
+        ]);
+        // An impossible count here says as little as none; a possible one holds promotion back (see judge).
+        const unattributedErrors = unattributed.map((s) => s.value).find(possibleCount) ?? 0;
         const latency = histograms(buckets);
         const countsOf = (version: string): VersionCounts | undefined => {
             const count = requests.get(version);
@@ -77,7 +84,7 @@ export async function releaseEvidence(baseUrl: string, queries: ReleaseQueries, 
         };
         const candidate = countsOf(versions.candidate);
         const stable = countsOf(versions.stable);
-        return { ...(candidate && { candidate }), ...(stable && { stable }) };
+        return { ...(candidate && { candidate }), ...(stable && { stable }), ...(unattributedErrors > 0 && { unattributedErrors }) };
     } catch (error) {
         const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : "";
         return { error: `Prometheus at ${baseUrl}: ${error instanceof Error ? error.message : String(error)}${cause}` };

@@ -74,7 +74,12 @@ describe("rollout endpoints: Prometheus", () => {
         let answer: Record<string, string> = {};
         const prometheus = await serve((req, res) => {
             const query = new URL(req.url ?? "", "http://x").searchParams.get("query") ?? "";
-            const kind = query.includes("_bucket") ? "buckets" : query.includes("5..") ? "errors" : "requests";
+            const kind = query.includes("_bucket") ? "buckets" : query.includes('destination_version="unknown"') ? "unattributed" : query.includes("5..") ? "errors" : "requests";
+            if (kind === "unattributed") {
+                res.setHeader("content-type", "application/json");
+                res.end(JSON.stringify({ status: "success", data: { resultType: "vector", result: answer.unattributed === undefined ? [] : [{ metric: {}, value: [0, answer.unattributed] }] } }));
+                return;
+            }
             const result = ["v1", "v2"].flatMap((version) =>
                 kind === "buckets"
                     ? [
@@ -98,6 +103,9 @@ describe("rollout endpoints: Prometheus", () => {
             // A cumulative histogram that falls from one bound to the next: the candidate's buckets at 50 ms and +Inf.
             answer = { bucket: "10", falling: "1000" };
             assert.equal((await evidence()).candidate, undefined, "a falling histogram is no data");
+            // A canary's 5xx its callers' proxies answered themselves reach the analysis, apart from either version.
+            answer = { unattributed: "7" };
+            assert.equal((await evidence()).unattributedErrors, 7);
             answer = { requests: "100", errors: "100.4" };
             assert.deepEqual(((await evidence()).candidate ?? { errors: -1 }).errors, 100, "errors a little above requests are every request failing");
             assert.ok(prometheus.asked.every((asked) => asked.startsWith("/api/v1/query?query=")), "a base URL with a trailing slash still asks /api/v1/query");

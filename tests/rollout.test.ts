@@ -240,6 +240,10 @@ describe("rollout: analysis", () => {
         assert.equal(slow.record.latency.outcome, "worse");
         const same = twice({ candidate: counts(1000, 0), stable: counts(10_000, 5) });
         assert.deepEqual([same.record.errors.outcome, same.record.latency.outcome], ["notWorse", "notWorse"]);
+        // 5xx the callers' proxies answered themselves (a timeout's 504) carry no version: they may be the candidate's.
+        const blind = twice({ candidate: counts(1000, 0), stable: counts(10_000, 5), unattributedErrors: 40 });
+        assert.deepEqual([blind.record.errors.outcome, blind.record.latency.outcome], ["open", "open"]);
+        assert.match(blind.reasons.join(", "), /40 5xx answered by the callers' proxies \(timeouts, failed connections\) carry no version/);
         // Little evidence decides nothing yet.
         const early = once({ candidate: counts(30, 0), stable: counts(570, 1) });
         assert.deepEqual([early.record.errors.outcome, early.record.latency.outcome], ["open", "open"]);

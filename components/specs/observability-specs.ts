@@ -117,6 +117,11 @@ export interface ReleaseQueries {
     /** Share of each version's requests (0-1) that did not answer 5xx; 0 for a version that answered only 5xx. */
     readonly successRate: string;
     readonly p95LatencyMs: string;
+    /**
+     * A canary's: 5xx its callers' proxies answered themselves (a route timeout's 504, a connect failure's 503),
+     * which carry no version (destination_version "unknown"), so no version's counts hold them.
+     */
+    readonly unattributedErrors?: string;
 }
 
 /** A window in Prometheus's duration syntax (whole units, no decimals): a fraction of a millisecond is rounded. */
@@ -153,6 +158,9 @@ export function releaseQueries(plan: TrafficPlan, windowMs: number): Record<stri
                         // A version with only 5xx has no series in `ok`: `or ... * 0` makes its rate 0 rather than absent.
                         successRate: `(${ok} or ${all} * 0) / ${all}`,
                         p95LatencyMs: `histogram_quantile(0.95, sum by (le, destination_version) (rate(istio_request_duration_milliseconds_bucket{${selector}}[${window}])))`,
+                        ...(reporter === "source" && {
+                            unattributedErrors: `sum(increase(istio_requests_total{reporter="source", destination_service_namespace="${s.namespace}", destination_service_name="${s.name}", destination_version="unknown", response_code=~"5.."}[${window}]))`,
+                        }),
                     },
                 ];
             }),
