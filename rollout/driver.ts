@@ -8,7 +8,7 @@ import type { WebhookKind } from "../components/config/rollout-config";
 import { checkedPlan } from "../components/specs/checked-plan";
 import { planTraffic } from "../components/plan/plan";
 import { StackFileError, StackFileWriteError } from "../scripts/stack-file";
-import { ReleaseQueries, releaseQueries } from "../components/specs/observability-specs";
+import { ReleaseCounters, releaseCounters, ReleaseQueries, releaseQueries } from "../components/specs/observability-specs";
 import { AnalysisState, decide, judge, recordOf, ServiceEvidence, Verdict } from "./analysis";
 import { applyEdits, ChangedUnderRollout, ConfigEdit, ConfigPath, configSource, pathKey, plain, StackConfig, valueAt } from "./config-edit";
 import type { StackEngine } from "./engines";
@@ -26,6 +26,8 @@ export interface PreparedRollout {
     readonly targets: readonly RolloutTarget[];
     readonly phases: RolloutPhases;
     readonly queries: Readonly<Record<string, ReleaseQueries>>;
+    /** The counters the driver reads each interval's counts from (releaseQueries' first three, exactly). */
+    readonly counters: Readonly<Record<string, ReleaseCounters>>;
 }
 
 /** What identifies a target's release: a held rollout resumes only if the stack still releases the same. */
@@ -74,7 +76,8 @@ export async function prepareRollout(engine: StackEngine, stack: string, service
     if (phases.drain) check("promotion (every request to the candidates first)", phases.drain.config);
     check("promotion", phases.promotion.config);
     check("rollback", phases.rollback.config);
-    return { stack, config, settings, targets, phases, queries: releaseQueries(planTraffic(settings), settings.rollout.intervalMs) };
+    const plan = planTraffic(settings);
+    return { stack, config, settings, targets, phases, queries: releaseQueries(plan, settings.rollout.intervalMs), counters: releaseCounters(plan) };
 }
 
 /** stopped: the stack file changed under the rollout, or could not be written; it needs a person (exit 2). */
@@ -126,7 +129,7 @@ export interface DriverOptions {
     readonly log: (line: string) => void;
     readonly clock?: Clock;
     readonly webhook?: (kind: WebhookKind, payload: WebhookPayload) => Promise<WebhookAnswer | undefined>;
-    readonly evidence?: (target: RolloutTarget, queries: ReleaseQueries, signal: AbortSignal) => Promise<ServiceEvidence>;
+    readonly evidence?: (target: RolloutTarget, counters: ReleaseCounters, signal: AbortSignal) => Promise<ServiceEvidence>;
 }
 
 const time = (ms: number) => new Date(ms).toISOString().slice(11, 19);
@@ -229,7 +232,7 @@ class Rollout {
             this.lastMetrics = [];
             await Promise.all(
                 this.p.targets.map(async (target) => {
-                    const evidence = await (this.o.evidence ?? ((t, q, s) => releaseEvidence(this.p.settings.rollout.prometheusUrl, q, { stable: t.stableVersion, candidate: t.candidateVersion }, s)))(target, this.p.queries[target.service], this.o.signal);
+                    const evidence = await (this.o.evidence ?? ((t, c, s) => releaseEvidence(this.p.settings.rollout.prometheusUrl, c, { stable: t.stableVersion, candidate: t.candidateVersion }, intervalMs, Date.now(), s)))(target, this.p.counters[target.service], this.o.signal);
                     let verdict = judge(evidence, analysis, recordOf(this.state, target.service));
                     // A load test that cannot run means the interval's evidence is not what it should be: a failed check, as in Flagger.
                     if (loadTest !== undefined && !loadTest.ok) verdict = { ...verdict, limits: "fail", reasons: [loadTest.detail, ...verdict.reasons] };

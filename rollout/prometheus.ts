@@ -1,5 +1,5 @@
 // Reads a release's evidence from Prometheus's HTTP API, with the releaseQueries the program exports.
-import type { ReleaseQueries } from "../components/specs/observability-specs";
+import type { ReleaseCounters } from "../components/specs/observability-specs";
 import type { ServiceEvidence, VersionCounts } from "./analysis";
 import type { LatencyBucket } from "./statistics";
 
@@ -21,13 +21,26 @@ export function prometheusApiUrl(baseUrl: string, apiPath: string, params: Reado
     return url;
 }
 
-/** One instant query's series; NaN values (no data) left out. */
-export async function instantQuery(baseUrl: string, query: string, signal?: AbortSignal): Promise<Sample[]> {
+/** One instant query's series (at `atMs`, or now); NaN values (no data) left out. */
+export async function instantQuery(baseUrl: string, query: string, signal?: AbortSignal, atMs?: number): Promise<Sample[]> {
     const timeout = AbortSignal.timeout(QUERY_TIMEOUT_MS);
-    const response = await fetch(prometheusApiUrl(baseUrl, "api/v1/query", { query }), { signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) });
+    const params: Record<string, string> = atMs === undefined ? { query } : { query, time: (atMs / 1000).toFixed(3) };
+    const response = await fetch(prometheusApiUrl(baseUrl, "api/v1/query", params), { signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) });
     const body = (await response.json().catch(() => undefined)) as { status?: string; error?: string; data?: { result?: { metric?: Record<string, string>; value?: [number, string] }[] } } | undefined;
     if (!response.ok || body?.status !== "success") throw new Error(`Prometheus answered ${response.status}${body?.error === undefined ? "" : `: ${body.error}`}`);
     return (body.data?.result ?? []).map((series) => ({ labels: series.metric ?? {}, value: Number(series.value?.[1]) })).filter((s) => Number.isFinite(s.value));
+}
+
+/**
+ * How much each series of a counter `query` grew over the window ending at `endMs`: its value then less its value
+ * `windowMs` before (a series not there yet started from 0). Exact where `increase` extrapolates; a counter reset
+ * in the window shows as a negative count, which the evidence reads as no data.
+ */
+export async function windowGrowth(baseUrl: string, query: string, windowMs: number, endMs: number, signal?: AbortSignal): Promise<Sample[]> {
+    const key = (labels: Sample["labels"]) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
+    const [start, end] = await Promise.all([instantQuery(baseUrl, query, signal, endMs - windowMs), instantQuery(baseUrl, query, signal, endMs)]);
+    const before = new Map(start.map((s) => [key(s.labels), s.value]));
+    return end.map((s) => ({ labels: s.labels, value: s.value - (before.get(key(s.labels)) ?? 0) }));
 }
 
 /** Per `destination_version`, one value. */
@@ -57,18 +70,21 @@ function histograms(samples: readonly Sample[]): Map<string, LatencyBucket[]> {
 const possibleCount = (value: number): boolean => value >= 0 && value <= Number.MAX_SAFE_INTEGER;
 
 /**
- * The candidate's and the stable version's counts over the queries' window; a failure becomes `error`, never a
- * pass. A version whose requests, errors or latency buckets hold an impossible count has no data (never evidence);
- * errors a little above requests (two increases, each extrapolated on its own) count as every request failing.
+ * The candidate's and the stable version's counts over the window of `windowMs` ending at `endMs`, as the
+ * counters grew; a failure becomes `error`, never a pass. A version whose requests, errors or latency buckets hold
+ * an impossible count (a negative one after a counter reset, say) has no data, never evidence.
  */
-export async function releaseEvidence(baseUrl: string, queries: ReleaseQueries, versions: { readonly stable: string; readonly candidate: string }, signal?: AbortSignal): Promise<ServiceEvidence> {
+export async function releaseEvidence(baseUrl: string, counters: ReleaseCounters, versions: { readonly stable: string; readonly candidate: string }, windowMs: number, endMs: number, signal?: AbortSignal): Promise<ServiceEvidence> {
     try {
-        const [requests, errors, buckets, unattributed] = await Promise.all([
-            byVersion(baseUrl, queries.requests, signal),
-            byVersion(baseUrl, queries.errors, signal),
-            instantQuery(baseUrl, queries.latencyBuckets, signal),
-            queries.unattributedErrors === undefined ? Promise.resolve([]) : instantQuery(baseUrl, queries.unattributedErrors, signal),
+        const perVersion = (samples: readonly Sample[]) => new Map(samples.flatMap((s) => (s.labels.destination_version === undefined ? [] : [[s.labels.destination_version, s.value] as const])));
+        const [requestSamples, errorSamples, buckets, unattributed] = await Promise.all([
+            windowGrowth(baseUrl, counters.requests, windowMs, endMs, signal),
+            windowGrowth(baseUrl, counters.errors, windowMs, endMs, signal),
+            windowGrowth(baseUrl, counters.latencyBuckets, windowMs, endMs, signal),
+            counters.unattributedErrors === undefined ? Promise.resolve([]) : windowGrowth(baseUrl, counters.unattributedErrors, windowMs, endMs, signal),
         ]);
+        const requests = perVersion(requestSamples);
+        const errors = perVersion(errorSamples);
         // An impossible count here says as little as none; a possible one holds promotion back (see judge).
         const unattributedErrors = unattributed.map((s) => s.value).find(possibleCount) ?? 0;
         const latency = histograms(buckets);

@@ -8,7 +8,7 @@ import { readSettings } from "../components/config/config";
 import { ConfigError } from "../components/config/config-reader";
 import { planTraffic } from "../components/plan/plan";
 import { gatewayApiDuration } from "../components/specs/gateway-api-specs";
-import { releaseQueries } from "../components/specs/observability-specs";
+import { releaseCounters, releaseQueries } from "../components/specs/observability-specs";
 import { configSource } from "../rollout/config-edit";
 import { prometheusApiUrl, releaseEvidence } from "../rollout/prometheus";
 import { callWebhook } from "../rollout/webhooks";
@@ -72,8 +72,16 @@ describe("rollout endpoints: Prometheus", () => {
 
     it("reads non-finite and impossible answers as no data, never as evidence", async () => {
         let answer: Record<string, string> = {};
+        const windowEnd = Date.now();
         const prometheus = await serve((req, res) => {
-            const query = new URL(req.url ?? "", "http://x").searchParams.get("query") ?? "";
+            const params = new URL(req.url ?? "", "http://x").searchParams;
+            const query = params.get("query") ?? "";
+            // The window's start: no series yet, so the counts are the counters' values at its end.
+            if (Number(params.get("time")) < windowEnd / 1000 - 1) {
+                res.setHeader("content-type", "application/json");
+                res.end(JSON.stringify({ status: "success", data: { resultType: "vector", result: [] } }));
+                return;
+            }
             const kind = query.includes("_bucket") ? "buckets" : query.includes('destination_version="unknown"') ? "unattributed" : query.includes("5..") ? "errors" : "requests";
             if (kind === "unattributed") {
                 res.setHeader("content-type", "application/json");
@@ -92,8 +100,8 @@ describe("rollout endpoints: Prometheus", () => {
             res.end(JSON.stringify({ status: "success", data: { resultType: "vector", result } }));
         });
         try {
-            const queries = releaseQueries(planTraffic(readSettings(configSource({}))), 60_000)["user-service"];
-            const evidence = () => releaseEvidence(`${prometheus.url}/`, queries, { stable: "v1", candidate: "v2" });
+            const counters = releaseCounters(planTraffic(readSettings(configSource({}))))["user-service"];
+            const evidence = () => releaseEvidence(`${prometheus.url}/`, counters, { stable: "v1", candidate: "v2" }, 60_000, windowEnd);
             for (const impossible of [{ requests: "1e308" } as Record<string, string>, { requests: "-5" }, { requests: "+Inf" }, { errors: "-1" }, { bucket: "1e300" }, { requests: "NaN" }]) {
                 answer = impossible;
                 const { candidate, stable } = await evidence();
@@ -109,6 +117,9 @@ describe("rollout endpoints: Prometheus", () => {
             answer = { requests: "100", errors: "100.4" };
             assert.deepEqual(((await evidence()).candidate ?? { errors: -1 }).errors, 100, "errors a little above requests are every request failing");
             assert.ok(prometheus.asked.every((asked) => asked.startsWith("/api/v1/query?query=")), "a base URL with a trailing slash still asks /api/v1/query");
+            // Each count is a counter's growth between the window's two ends, asked at those instants (no increase() extrapolation).
+            const times = new Set(prometheus.asked.map((asked) => new URL(asked, "http://x").searchParams.get("time")));
+            assert.deepEqual([...times].sort(), [((windowEnd - 60_000) / 1000).toFixed(3), (windowEnd / 1000).toFixed(3)]);
         } finally {
             await prometheus.close();
         }

@@ -145,8 +145,7 @@ export function releaseQueries(plan: TrafficPlan, windowMs: number): Record<stri
         plan.services
             .filter((s) => s.subsets.length > 1)
             .map((s): [string, ReleaseQueries] => {
-                const reporter = s.release === "canary" ? "source" : "destination";
-                const selector = `reporter="${reporter}", destination_workload_namespace="${s.namespace}", destination_app="${s.name}"`;
+                const { reporter, selector } = selectors(s);
                 const all = `sum by (destination_version) (rate(istio_requests_total{${selector}}[${window}]))`;
                 const ok = `sum by (destination_version) (rate(istio_requests_total{${selector}, response_code!~"5.."}[${window}]))`;
                 return [
@@ -158,9 +157,47 @@ export function releaseQueries(plan: TrafficPlan, windowMs: number): Record<stri
                         // A version with only 5xx has no series in `ok`: `or ... * 0` makes its rate 0 rather than absent.
                         successRate: `(${ok} or ${all} * 0) / ${all}`,
                         p95LatencyMs: `histogram_quantile(0.95, sum by (le, destination_version) (rate(istio_request_duration_milliseconds_bucket{${selector}}[${window}])))`,
-                        ...(reporter === "source" && {
-                            unattributedErrors: `sum(increase(istio_requests_total{reporter="source", destination_service_namespace="${s.namespace}", destination_service_name="${s.name}", destination_version="unknown", response_code=~"5.."}[${window}]))`,
-                        }),
+                        ...(reporter === "source" && { unattributedErrors: `sum(increase(istio_requests_total{${unattributedSelector(s)}}[${window}]))` }),
+                    },
+                ];
+            }),
+    );
+}
+
+/** Which proxy's reports judge a service, and the selector of its series (see releaseQueries). */
+function selectors(s: TrafficPlan["services"][number]): { readonly reporter: "source" | "destination"; readonly selector: string } {
+    const reporter = s.release === "canary" ? "source" : "destination";
+    return { reporter, selector: `reporter="${reporter}", destination_workload_namespace="${s.namespace}", destination_app="${s.name}"` };
+}
+
+const unattributedSelector = (s: TrafficPlan["services"][number]) => `reporter="source", destination_service_namespace="${s.namespace}", destination_service_name="${s.name}", destination_version="unknown", response_code=~"5.."`;
+
+/** The counters behind releaseQueries' first three (and unattributedErrors), summed per version at one instant. */
+export interface ReleaseCounters {
+    readonly requests: string;
+    readonly errors: string;
+    readonly latencyBuckets: string;
+    readonly unattributedErrors?: string;
+}
+
+/**
+ * The driver reads a window's counts as the difference of these counters at its two ends: exact, where `increase`
+ * extrapolates the samples it has to the whole window (about 4/3 of the requests, with 15 s scrapes and a 1 m
+ * window), which would overstate every piece of evidence.
+ */
+export function releaseCounters(plan: TrafficPlan): Record<string, ReleaseCounters> {
+    return Object.fromEntries(
+        plan.services
+            .filter((s) => s.subsets.length > 1)
+            .map((s): [string, ReleaseCounters] => {
+                const { reporter, selector } = selectors(s);
+                return [
+                    s.name,
+                    {
+                        requests: `sum by (destination_version) (istio_requests_total{${selector}})`,
+                        errors: `sum by (destination_version) (istio_requests_total{${selector}, response_code=~"5.."})`,
+                        latencyBuckets: `sum by (le, destination_version) (istio_request_duration_milliseconds_bucket{${selector}})`,
+                        ...(reporter === "source" && { unattributedErrors: `sum(istio_requests_total{${unattributedSelector(s)}})` }),
                     },
                 ];
             }),
