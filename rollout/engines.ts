@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { ProgramRun, projectName, runProgramWith, stackFileConfig } from "../scripts/mock-program";
-import { checkEditable, editStackFile } from "../scripts/stack-file";
+import { checkEditable, editStackFile, readOnlyMode } from "../scripts/stack-file";
 import { writeRendered } from "../scripts/render";
 import { applyEdits, asStackConfig, checkExpected, ConfigEdit, ConfigValue, Expectation, pathKey, StackConfig } from "./config-edit";
 import { changedObjects } from "./diff";
@@ -54,9 +54,8 @@ export class AutomationEngine implements StackEngine {
 
     checkWritable(): void {
         // The Pulumi CLI writes the config to the stack file, when the stack has one.
-        if (fs.existsSync(this.stackFile) && (fs.statSync(this.stackFile).mode & 0o222) === 0) {
-            throw new SetupError(`${path.basename(this.stackFile)} is read-only, and each step of the rollout sets config in it. Fix: chmod u+w ${path.basename(this.stackFile)}`);
-        }
+        const readOnly = fs.existsSync(this.stackFile) ? readOnlyMode(this.stackFile) : undefined;
+        if (readOnly !== undefined) throw new SetupError(`${path.basename(this.stackFile)} is read-only (mode ${readOnly}), and each step of the rollout sets config in it. Fix: chmod u+w ${path.basename(this.stackFile)}`);
     }
 
     async readConfig(): Promise<{ config: StackConfig; secretKeys: string[] }> {

@@ -52,9 +52,6 @@ const STACK_FILE_KEYS = ["config", "encryptionsalt", "secretsprovider", "encrypt
 /** Aliases a stack file may expand: plenty for shared blocks, far too few for an alias bomb. */
 const MAX_ALIAS_EXPANSIONS = 100;
 
-/** A placeholder for a value encrypted by the Pulumi CLI: the key is a secret, its value unknown here. */
-export const SECRET_PLACEHOLDER = SECRET_VALUE;
-
 interface CheckedDocument {
     readonly doc: Document;
     readonly at: (node: Node | undefined) => { readonly line: number; readonly col: number };
@@ -101,7 +98,7 @@ const isSecure = (value: unknown): boolean => isRecord(value) && Object.keys(val
 function withSecretsHidden(value: unknown, found: { secret: boolean }): unknown {
     if (isSecure(value)) {
         found.secret = true;
-        return SECRET_PLACEHOLDER;
+        return SECRET_VALUE;
     }
     if (Array.isArray(value)) return value.map((v) => withSecretsHidden(v, found));
     if (isRecord(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withSecretsHidden(v, found)]));
@@ -182,6 +179,15 @@ const errorText = (error: unknown) => (error instanceof Error ? ((error as NodeJ
 export type FileWriter = (fd: number, text: string) => void;
 const writeFully: FileWriter = (fd, text) => { fs.writeFileSync(fd, text); };
 
+/**
+ * The file's mode when no one may write it, as octal text; undefined when it is writable. Read from the mode, not
+ * from access(2): root may write any file, and a file made read-only says its owner wants it left alone.
+ */
+export function readOnlyMode(file: string): string | undefined {
+    const mode = fs.statSync(file).mode;
+    return (mode & 0o222) === 0 ? (mode & 0o777).toString(8) : undefined;
+}
+
 /** The file read and checked for editing: readable, writable (its mode too: read-only is respected, even by root), no alias. */
 function openForEdit(file: string, project: string): { readonly text: string; readonly checked: CheckedDocument; readonly before: StackFileConfig } {
     const name = path.basename(file);
@@ -192,7 +198,8 @@ function openForEdit(file: string, project: string): { readonly text: string; re
     } catch (error) {
         throw new StackFileWriteError(name, `${errorText(error)}: the rollout needs to read and write it`);
     }
-    if ((fs.statSync(file).mode & 0o222) === 0) throw new StackFileWriteError(name, `it is read-only (mode ${(fs.statSync(file).mode & 0o777).toString(8)}), and the rollout writes each step to it; make it writable (chmod u+w ${name}) to roll out`);
+    const readOnly = readOnlyMode(file);
+    if (readOnly !== undefined) throw new StackFileWriteError(name, `it is read-only (mode ${readOnly}), and the rollout writes each step to it; make it writable (chmod u+w ${name}) to roll out`);
     const checked = checkedDocument(file, text);
     const before = configOf(file, checked, project);
     const alias = firstAlias(checked.doc);
@@ -221,7 +228,7 @@ export function editStackFile(file: string, edits: readonly ConfigEdit[], projec
     checkExpected(before.config, expected);
     for (const edit of edits) {
         for (let i = 1; i <= edit.path.length; i++) {
-            if (valueAt(before.config, edit.path.slice(0, i)) === SECRET_PLACEHOLDER && before.secretKeys.includes(edit.path[0])) {
+            if (valueAt(before.config, edit.path.slice(0, i)) === SECRET_VALUE && before.secretKeys.includes(edit.path[0])) {
                 throw new StackFileError(name, 1, 1, `${pathKey(edit.path)} is a secure value, encrypted by the Pulumi CLI, which the rollout does not write`, `set it in plain text (pulumi config set --path '${pathKey(edit.path.slice(0, i))}' <value>), or leave it out of the rollout`);
             }
         }

@@ -11,8 +11,10 @@ import { ConfigValue, StackConfig, valueAt } from "../rollout/config-edit";
 import { Clock, Outcome, prepareRollout, runRollout } from "../rollout/driver";
 import { ServiceEvidence, VersionCounts } from "../rollout/analysis";
 import { RolloutRefusal } from "../rollout/plan";
-import type { HeldRollout } from "../rollout/lock";
-import { editStackFile, FileWriter, readStackFile, SECRET_PLACEHOLDER, StackFileError, StackFileWriteError } from "../scripts/stack-file";
+import { SetupError, type HeldRollout } from "../rollout/lock";
+import { AutomationEngine, RenderEngine } from "../rollout/engines";
+import { editStackFile, FileWriter, readStackFile, StackFileError, StackFileWriteError } from "../scripts/stack-file";
+import { SECRET_VALUE } from "../components/config/config-reader";
 import { FileEngine, PROJECT } from "./support/file-engine";
 import { runProgramWith, stackFileConfig } from "../scripts/mock-program";
 import { configProblems } from "./harness";
@@ -94,15 +96,15 @@ describe("stack file: read as Pulumi reads it", () => {
     });
 
     it("says a key that must have a form cannot be checked from a secure value, and how to render it", () => {
-        const [problem] = configProblems({ canaryWeight: SECRET_PLACEHOLDER }, ["canaryWeight"]);
+        const [problem] = configProblems({ canaryWeight: SECRET_VALUE }, ["canaryWeight"]);
         assert.deepEqual([problem.value, problem.fix], ["[secret]", "render it with --set canaryWeight=<value>, or run pulumi preview"]);
         assert.match(problem.allowed, /whole number .*; the stack file holds it encrypted \(secure:\), which only the Pulumi CLI decrypts/);
     });
 
     it("reads a secure value, at the top or inside a key, as a secret whose value it cannot know", () => {
         const { config, secretKeys } = readStackFile(stackFile(`config:\n  ${P}:previewHeader:\n    secure: v1:abc\n  ${P}:services:\n    user-service:\n      path: /users\n      env: { TOKEN: { secure: v1:def } }\n`), P);
-        assert.equal(config.previewHeader, SECRET_PLACEHOLDER);
-        assert.equal(valueAt(config, ["services", "user-service", "env", "TOKEN"]), SECRET_PLACEHOLDER);
+        assert.equal(config.previewHeader, SECRET_VALUE);
+        assert.equal(valueAt(config, ["services", "user-service", "env", "TOKEN"]), SECRET_VALUE);
         assert.deepEqual([...secretKeys].sort(), ["previewHeader", "services"]);
     });
 });
@@ -154,6 +156,13 @@ describe("stack file: the rollout's edits", () => {
         assert.throws(() => editStackFile(file, [{ path: ["canaryWeight"], value: 50 }], P, [], halfThenFull), (e: unknown) => e instanceof StackFileWriteError && /ENOSPC/.test(e.message) && /unchanged/.test(e.message));
         assert.equal(fs.readFileSync(file, "utf8"), CATALOGUE);
         assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith(".tmp")), [], "no temporary file is left behind");
+    });
+
+    it("refuses before step 1, on either engine, a stack file made read-only", () => {
+        const folder = fs.mkdtempSync(path.join(os.tmpdir(), "read-only-"));
+        fs.writeFileSync(path.join(folder, "Pulumi.t.yaml"), CATALOGUE, { mode: 0o444 });
+        assert.throws(() => { new AutomationEngine(folder, "t", () => undefined).checkWritable(); }, (e: unknown) => e instanceof SetupError && /Pulumi\.t\.yaml is read-only \(mode 444\).*Fix: chmod u\+w/.test(e.message));
+        assert.throws(() => { new RenderEngine(folder, "t", path.join(folder, "out")).checkWritable(); }, (e: unknown) => e instanceof StackFileWriteError && /read-only \(mode 444\)/.test(e.message));
     });
 
     it("refuses, changing nothing, a read-only file, an alias, and an edit into a secure value", () => {
