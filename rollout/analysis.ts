@@ -60,6 +60,8 @@ export interface ServiceRecord {
     readonly stable: VersionCounts;
     readonly errors: SequentialTest;
     readonly latency: SequentialTest;
+    /** Intervals in which the candidate served requests and was judged: how long it has been watched (bakeTime). */
+    readonly watchedIntervals?: number;
 }
 
 /** A share of slow requests below which the stable counts as never slow. */
@@ -147,8 +149,10 @@ export function judge(evidence: ServiceEvidence, analysis: AnalysisSettings, pri
     // What "worse" depends on is known before the split is judged: the stable's history, or (the promotion's ceiling)
     // this interval's events in all and its requests, which the split is judged conditionally on.
     const margin = analysis.errorMarginPoints / 100;
-    // The rollback's alternative: the stable's rate so far (smoothed only to choose it; the margin itself at first).
-    const estimate = prior.stable.requests > 0 ? smoothedRate(prior.stable.errors, prior.stable.requests) : margin;
+    // The rollback's alternative: the stable's rate so far (smoothed only to choose it). With no history yet, both
+    // versions' rate this interval, which the split is judged conditionally on: a burst in the first interval is
+    // weighed against the stable's rate, not against the margin.
+    const estimate = prior.stable.requests > 0 ? smoothedRate(prior.stable.errors, prior.stable.requests) : smoothedRate(candidate.errors + now.errors, candidate.requests + now.requests);
     // The promotion's worst case: the highest stable rate this interval's events allow (every request errs at
     // least at the stable's rate), where "worse by the margin" is the smallest ratio to tell apart from "as good".
     // Interval t's bound may fail with chance beta/4 / (t (t + 1)): all of them hold with chance 1 - beta/4.
@@ -206,7 +210,8 @@ export function judge(evidence: ServiceEvidence, analysis: AnalysisSettings, pri
     const unattributed = evidence.unattributedErrors ?? 0;
     const blind = (test: SequentialTest, before: SequentialTest): SequentialTest => (unattributed > 0 && test.outcome !== "worse" ? { ...test, promotion: before.promotion, own: before.own, outcome: before.outcome === "notWorse" ? "notWorse" : "open" } : test);
     if (unattributed > 0) reasons.push(`${fmt(unattributed, 0)} 5xx answered by the callers' proxies (timeouts, failed connections) carry no version: no evidence of no worse this interval`);
-    const record: ServiceRecord = { ...prior, stable, errors: blind(errors, prior.errors), latency: blind(latency, prior.latency) };
+    const watchedIntervals = (prior.watchedIntervals ?? 0) + (candidate.requests > 0 ? 1 : 0);
+    const record: ServiceRecord = { ...prior, stable, errors: blind(errors, prior.errors), latency: blind(latency, prior.latency), watchedIntervals };
     if (errors.outcome === "worse") reasons.push(`errors ${fmt(percent(candidate.errors, candidate.requests), 2)}% this interval against the stable's ${fmt(percent(stable.errors, stable.requests), 2)}%: worse by ${fmt(analysis.errorMarginPoints, 2)} points or more (sequential test)`);
     if (latency.outcome === "worse") reasons.push(`${fmt(percent(slowerThan(candidate.latency, bound ?? 0), total(candidate.latency)), 2)}% of requests slower than ${fmt(bound ?? 0)}ms this interval against the stable's ${fmt(100 * slowShare, 2)}%: ${fmt(analysis.slowRatio, 2)}x as many or more (sequential test)`);
     if (candidate.requests <= 0) return { limits: "noData", reasons: [...reasons, "no candidate requests"], record };
@@ -249,14 +254,18 @@ export interface StepDecision {
 
 const testsNotWorse = (r: ServiceRecord) => r.errors.outcome === "notWorse" && r.latency.outcome === "notWorse";
 
+/** Intervals a candidate must be watched serving before its promotion: bakeTime, in whole intervals. */
+export const bakeIntervals = (analysis: AnalysisSettings, intervalMs: number) => Math.ceil(analysis.bakeTimeMs / intervalMs);
+
 /**
  * One interval's decision over every service of the rollout. Roll back when a sequential test finds a
  * candidate worse, a service reaches `failedChecks` failed checks, or the step goes `progressDeadline` without
  * progress. Advance when every candidate served requests this interval within its hard limits (or too few to
  * check them); at a step that `requiresProof` (the last one where the stable version still serves), only once
- * every sequential test has shown its candidate no worse. Otherwise hold.
+ * every sequential test has shown its candidate no worse and each candidate has been watched serving for `bakeTime`
+ * (`intervalMs` each interval). Otherwise hold.
  */
-export function decide(verdicts: Readonly<Record<string, Verdict>>, state: AnalysisState, analysis: AnalysisSettings, nowMs: number, requiresProof: boolean): StepDecision {
+export function decide(verdicts: Readonly<Record<string, Verdict>>, state: AnalysisState, analysis: AnalysisSettings, nowMs: number, requiresProof: boolean, intervalMs: number): StepDecision {
     const entries = Object.entries(verdicts);
     const judged: Record<string, ServiceRecord> = Object.fromEntries(entries.map(([service, v]) => [service, { ...v.record, failedChecks: recordOf(state, service).failedChecks + (v.limits === "fail" ? 1 : 0) }]));
     const services = { ...state.services, ...judged };
@@ -274,14 +283,19 @@ export function decide(verdicts: Readonly<Record<string, Verdict>>, state: Analy
     }
     // Served within the limits (or too few requests to check them): evidence is accumulating.
     const served = entries.every(([, v]) => v.limits === "pass" || v.limits === "thin");
-    if (served && (!requiresProof || entries.every(([service]) => testsNotWorse(judged[service])))) {
+    const baked = (r: ServiceRecord) => (r.watchedIntervals ?? 0) >= bakeIntervals(analysis, intervalMs);
+    if (served && (!requiresProof || entries.every(([service]) => testsNotWorse(judged[service]) && baked(judged[service])))) {
         return { decision: "advance", state: { services, progressSinceMs: nowMs }, reason: "every service passed" };
     }
     if (served) {
         // Gathering evidence is progress: the deadline is for candidates that fail or go unobserved.
         const waiting = entries
-            .filter(([service]) => !testsNotWorse(judged[service]))
-            .map(([service]) => `${service}: not yet shown no worse than its stable version (errors test ${judged[service].errors.outcome}, latency test ${judged[service].latency.outcome})`)
+            .filter(([service]) => !testsNotWorse(judged[service]) || !baked(judged[service]))
+            .map(([service]) => {
+                const r = judged[service];
+                const tests = testsNotWorse(r) ? "shown no worse" : `not yet shown no worse than its stable version (errors test ${r.errors.outcome}, latency test ${r.latency.outcome})`;
+                return `${service}: ${tests}${baked(r) ? "" : `; baking: watched serving ${r.watchedIntervals ?? 0} of the ${bakeIntervals(analysis, intervalMs)} intervals of bakeTime ${fmt(analysis.bakeTimeMs / 60_000, 2)}m`}`;
+            })
             .join("; ");
         return { decision: "hold", state: { services, progressSinceMs: nowMs }, reason: waiting };
     }

@@ -240,7 +240,7 @@ class Rollout {
                     this.lastMetrics.push(describe(target, evidence, verdict));
                 }),
             );
-            const decision = decide(verdicts, this.state, analysis, this.clock.now(), requiresProof);
+            const decision = decide(verdicts, this.state, analysis, this.clock.now(), requiresProof, intervalMs);
             this.state = decision.state;
             for (const line of this.lastMetrics) this.o.log(`    ${line}`);
             this.o.log(`[${time(this.clock.now())}] ${label}: ${decision.decision}${decision.decision === "advance" ? "" : `: ${decision.reason}`}`);

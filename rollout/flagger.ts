@@ -62,9 +62,10 @@ export function runFlagger(stream: TrafficStream, analysis: FlaggerAnalysis, hor
         if (failedChecks >= analysis.threshold) return { outcome: "rolledBack", decidedAtMs: now, weights };
         const end = ticksPer(now);
         const canary = (windowMs: number): VersionCounts => {
-            const users = stream.window(end - ticksPer(windowMs), end, weight).candidate;
+            // Flagger's Istio metrics count at the version's own proxy (reporter="destination"): every attempt of a retried request.
+            const users = stream.window(end - ticksPer(windowMs), end, weight, false, "destination").candidate;
             if (loadTest === undefined) return users;
-            const tester = loadTest.window(end - ticksPer(windowMs), end, 100).candidate;
+            const tester = loadTest.window(end - ticksPer(windowMs), end, 100, false, "destination").candidate;
             return { requests: users.requests + tester.requests, errors: users.errors + tester.errors, latency: addBuckets(users.latency, tester.latency) };
         };
         const successWindow = canary(analysis.successRateWindowMs);

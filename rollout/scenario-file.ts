@@ -59,16 +59,18 @@ export function readScenarios(file: string): Scenario[] {
     parsed.forEach((entry: unknown, i) => {
         const at = `[${i}]`;
         if (!isRecord(entry)) {
-            fail(at, entry, "must be an object { name, regression, requestsPerSecond, stable, candidate?, phases?, bursts? }", `write it as ${EXAMPLE.slice(1, -1)}`);
+            fail(at, entry, "must be an object { name, regression, requestsPerSecond, stable, candidate?, phases?, bursts?, retries? }", `write it as ${EXAMPLE.slice(1, -1)}`);
             return;
         }
         const before = problems.length;
-        for (const k of Object.keys(entry).filter((k) => !["name", "regression", "requestsPerSecond", "stable", "candidate", "phases", "bursts"].includes(k))) {
-            fail(`${at}.${k}`, entry[k], "is not a field of a scenario (name, regression, requestsPerSecond, stable, candidate, phases, bursts)", `remove "${k}"`);
+        for (const k of Object.keys(entry).filter((k) => !["name", "regression", "requestsPerSecond", "stable", "candidate", "phases", "bursts", "retries"].includes(k))) {
+            fail(`${at}.${k}`, entry[k], "is not a field of a scenario (name, regression, requestsPerSecond, stable, candidate, phases, bursts, retries)", `remove "${k}"`);
         }
         if (typeof entry.name !== "string" || entry.name.trim() === "" || entry.name.length > 100) fail(`${at}.name`, entry.name, "must be a name of 1 to 100 characters", `"name": "my traffic"`);
         if (typeof entry.regression !== "boolean") fail(`${at}.regression`, entry.regression, "must be true (the candidate is worse: rolling it back is right) or false", `"regression": true`);
         const requestsPerSecond = number(`${at}.requestsPerSecond`, entry.requestsPerSecond, 0.01, 100_000, "requests per second to the service", 20);
+        const retries = entry.retries === undefined ? 0 : number(`${at}.retries`, entry.retries, 0, 10, "times the mesh retries a 5xx, each version's errorRate being each attempt's", 2);
+        if (retries !== undefined && !Number.isInteger(retries)) fail(`${at}.retries`, entry.retries, "must be a whole number of retries from 0 to 10", `"retries": ${Math.round(retries)}`);
         const stable = profile(`${at}.stable`, entry.stable, false);
         const fullStable = stable?.errorRate !== undefined && stable.medianMs !== undefined && stable.sigma !== undefined ? { errorRate: stable.errorRate, medianMs: stable.medianMs, sigma: stable.sigma } : undefined;
         const candidate = profile(`${at}.candidate`, entry.candidate, true);
@@ -105,8 +107,8 @@ export function readScenarios(file: string): Scenario[] {
                 if (share !== undefined && c !== undefined) bursts = { share, candidate: c };
             }
         }
-        if (problems.length !== before || fullStable === undefined || candidate === undefined || requestsPerSecond === undefined || typeof entry.name !== "string" || typeof entry.regression !== "boolean") return;
-        const traffic: TrafficModel = { requestsPerSecond, stable: fullStable, candidate: { ...fullStable, ...candidate }, ...(phases.length > 0 && { phases }), ...(bursts && { bursts }) };
+        if (problems.length !== before || fullStable === undefined || candidate === undefined || requestsPerSecond === undefined || retries === undefined || typeof entry.name !== "string" || typeof entry.regression !== "boolean") return;
+        const traffic: TrafficModel = { requestsPerSecond, stable: fullStable, candidate: { ...fullStable, ...candidate }, ...(phases.length > 0 && { phases }), ...(bursts && { bursts }), ...(retries > 0 && { retries }) };
         scenarios.push({ name: entry.name, regression: entry.regression, traffic });
     });
     // By the file's own entries, valid or not, so the index named is the entry's.

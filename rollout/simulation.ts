@@ -106,8 +106,13 @@ export function bucketShares(profile: VersionProfile): number[] {
     return ISTIO_BUCKETS_MS.map((le, i) => cdf(le) - (i === 0 ? 0 : cdf(ISTIO_BUCKETS_MS[i - 1])));
 }
 
-/** One version's draws in one segment over one tick: requests, errors, then requests per bucket (not cumulative). */
+/**
+ * One version's draws in one segment over one tick: requests, errors, attempts and failed attempts, then requests per
+ * bucket and attempts per bucket (not cumulative). Without retries an attempt is a request.
+ */
 type Cell = Float64Array;
+const BUCKETS = ISTIO_BUCKETS_MS.length;
+const CELL = 4 + 2 * BUCKETS;
 
 /** Minutes [fromMinute, toMinute) in which the versions behave otherwise: an incident, a late regression. */
 export interface Phase {
@@ -125,10 +130,24 @@ export interface Bursts {
 
 export interface TrafficModel {
     readonly requestsPerSecond: number;
+    /** Each version's `errorRate` is then each attempt's chance to fail. */
     readonly stable: VersionProfile;
     readonly candidate: VersionProfile;
     readonly phases?: readonly Phase[];
     readonly bursts?: Bursts;
+    /**
+     * How many times the mesh retries an attempt answered 5xx (a route's `retries.attempts` on 5xx), always to the
+     * same version (a retry stays in the route's destination). A request fails only when every attempt did.
+     */
+    readonly retries?: number;
+}
+
+/** Which proxy counts: the caller's (`source`: one request, failed if its last attempt failed) or the version's own (`destination`: every attempt). */
+export type Reporter = "source" | "destination";
+
+/** The share of requests a caller sees fail when each attempt fails at `errorRate` and a 5xx is retried `retries` times. */
+export function visibleErrorRate(errorRate: number, retries = 0): number {
+    return errorRate ** (retries + 1);
 }
 
 /** Whether minute `minute` of the stream seeded `seed` is a burst: its own draw, whoever asks first. */
@@ -179,16 +198,35 @@ export class TrafficStream {
         return { stable, candidate };
     }
 
+    /**
+     * A request's attempts: it succeeds after j failed attempts (j = 0 to retries) or fails every one of retries + 1.
+     * Poisson arrivals split by that outcome are independent Poisson counts, drawn per latency bucket (a retried
+     * request's attempts are recorded at its one latency draw).
+     */
     private draw(profile: VersionProfile, mean: number): Cell {
         const shares = this.sharesOf(profile);
-        const cell = new Float64Array(2 + shares.length);
+        const retries = this.model.retries ?? 0;
+        const p = profile.errorRate;
+        const cell = new Float64Array(CELL);
         for (let b = 0; b < shares.length; b++) {
             if (shares[b] < 1e-9) continue;
-            const ok = poisson(mean * (1 - profile.errorRate) * shares[b], this.random);
-            const failed = poisson(mean * profile.errorRate * shares[b], this.random);
-            cell[2 + b] = ok + failed;
-            cell[0] += ok + failed;
+            let requests = 0;
+            let attempts = 0;
+            for (let j = 0; j <= retries; j++) {
+                const succeeded = poisson(mean * p ** j * (1 - p) * shares[b], this.random);
+                requests += succeeded;
+                attempts += (j + 1) * succeeded;
+                cell[3] += j * succeeded;
+            }
+            const failed = poisson(mean * visibleErrorRate(p, retries) * shares[b], this.random);
+            requests += failed;
+            attempts += (retries + 1) * failed;
+            cell[3] += (retries + 1) * failed;
+            cell[0] += requests;
             cell[1] += failed;
+            cell[2] += attempts;
+            cell[4 + b] = requests;
+            cell[4 + BUCKETS + b] = attempts;
         }
         return cell;
     }
@@ -214,14 +252,13 @@ export class TrafficStream {
     }
 
     /**
-     * The requests of ticks [from, to) with `percent` of users on the candidate (the segments below the cut);
-     * `mirror` copies that percent to the candidate while the stable version answers everyone.
+     * The requests of ticks [from, to) with `percent` of users on the candidate (the segments below the cut), as
+     * `reporter` counts them; `mirror` copies that percent to the candidate while the stable version answers everyone.
      */
-    window(from: number, to: number, percent: number, mirror = false): { readonly candidate: VersionCounts; readonly stable: VersionCounts } {
+    window(from: number, to: number, percent: number, mirror = false, reporter: Reporter = "source"): { readonly candidate: VersionCounts; readonly stable: VersionCounts } {
         if (!this.splitsAt(percent)) throw new Error(`the traffic is cut at ${this.cuts.join(", ")}%, not at ${percent}%`);
-        const size = 2 + ISTIO_BUCKETS_MS.length;
-        const candidate = new Float64Array(size);
-        const stable = new Float64Array(size);
+        const candidate = new Float64Array(CELL);
+        const stable = new Float64Array(CELL);
         for (let t = from; t < to; t++) {
             const tick = this.tick(t);
             for (let s = 0; s + 1 < this.cuts.length; s++) {
@@ -230,7 +267,7 @@ export class TrafficStream {
                 if (!onCandidate || mirror) add(stable, tick.stable[s]);
             }
         }
-        return { candidate: counts(candidate), stable: counts(stable) };
+        return { candidate: counts(candidate, reporter), stable: counts(stable, reporter) };
     }
 }
 
@@ -238,11 +275,12 @@ function add(into: Float64Array, cell: Cell): void {
     for (let i = 0; i < into.length; i++) into[i] += cell[i];
 }
 
-function counts(cell: Float64Array): VersionCounts {
+function counts(cell: Float64Array, reporter: Reporter): VersionCounts {
+    const [requests, errors, buckets] = reporter === "source" ? [cell[0], cell[1], 4] : [cell[2], cell[3], 4 + BUCKETS];
     let cumulative = 0;
     const latency: LatencyBucket[] = ISTIO_BUCKETS_MS.map((le, b) => {
-        cumulative += cell[2 + b];
+        cumulative += cell[buckets + b];
         return { le, count: cumulative };
     });
-    return { requests: cell[0], errors: cell[1], latency: cell[0] > 0 ? latency : [] };
+    return { requests, errors, latency: requests > 0 ? latency : [] };
 }

@@ -120,7 +120,7 @@ export async function main(argv: readonly string[], out: (line: string) => void)
     }
     const prepared = await prepareSimulated(options.stack, options.service);
     const results = await benchmark(prepared, scenarios, options.runs, 1, { analysis: FLAGGER_DEFAULTS, loadTester: options.flaggerLoadTester });
-    const checks = targetChecks(results, prepared.settings.rollout.analysis);
+    const checks = targetChecks(results, prepared.settings.rollout);
     if (options.json) {
         out(JSON.stringify({ runs: options.runs, horizonMinutes: HORIZON_MS / 60_000, stable: STABLE, defaultRate: DEFAULT_RATE, ours: prepared.settings.rollout, flagger: { ...FLAGGER_DEFAULTS, loadTesterRequestsPerSecond: options.flaggerLoadTester ? LOAD_TESTER_RATE : 0 }, results, targets: checks }, null, 2));
         return 0;

@@ -210,6 +210,9 @@ describe("rollout: analysis", () => {
     it("reads the error budget and margins, decimals given as text as pulumi config set --path stores them", () => {
         const read = settingsOf({ ...dev(), rollout: { analysis: { falseRollback: "0.5", missedRegression: 10, errorMargin: "2.5", slowRatio: "1.5" } } }).rollout.analysis;
         assert.deepEqual([read.falseRollbackPercent, read.missedRegressionPercent, read.errorMarginPoints, read.slowRatio], [0.5, 10, 2.5, 1.5]);
+        // The bake: 30 minutes unless the stack says; 0s promotes as soon as the tests conclude.
+        assert.equal(settingsOf(dev()).rollout.analysis.bakeTimeMs, 1_800_000);
+        assert.equal(settingsOf({ ...dev(), rollout: { analysis: { bakeTime: "0s" } } }).rollout.analysis.bakeTimeMs, 0);
     });
 
     it("checks the hard limits on intervals with enough requests, and never passes on missing data", () => {
@@ -253,27 +256,38 @@ describe("rollout: analysis", () => {
         const start: AnalysisState = { services: {}, progressSinceMs: 0 };
         // Two healthy intervals: the second judges latency at the bound the first showed.
         const pass = judge(healthy, analysis, once(healthy).record);
-        assert.equal(decide({ a: pass, b: pass }, start, analysis, 1, true).decision, "advance");
+        const unbaked = { ...analysis, bakeTimeMs: 0 };
+        assert.equal(decide({ a: pass, b: pass }, start, unbaked, 1, true, 60_000).decision, "advance");
+        // Shown no worse, but watched serving for 2 of bakeTime's 30 intervals: the proof step holds, and that is progress.
+        const baking = decide({ a: pass, b: pass }, start, analysis, 1, true, 60_000);
+        assert.deepEqual([baking.decision, baking.state.progressSinceMs], ["hold", 1]);
+        assert.match(baking.reason, /a: shown no worse; baking: watched serving 2 of the 30 intervals of bakeTime 30m/);
+        const baked = { ...pass, record: { ...pass.record, watchedIntervals: 30 } };
+        assert.equal(decide({ a: baked, b: baked }, start, analysis, 1, true, 60_000).decision, "advance");
+        // An interval without candidate requests is not watching it: it does not count toward the bake.
+        assert.equal(judge({ candidate: counts(0, 0), stable: counts(10_000, 5) }, analysis, baked.record).record.watchedIntervals, 30);
+        // The bake is whole intervals: 90s at 1m intervals is two of them.
+        assert.equal(decide({ a: { ...pass, record: { ...pass.record, watchedIntervals: 1 } } }, start, { ...analysis, bakeTimeMs: 90_000 }, 1, true, 60_000).decision, "hold");
         const worse = once({ candidate: counts(1000, 12), stable: counts(10_000, 5) });
-        assert.match(decide({ a: pass, b: worse }, start, analysis, 1, false).reason, /^b is worse than its stable version: errors 1.20% this interval against the stable's 0.05%: .*sequential test/);
+        assert.match(decide({ a: pass, b: worse }, start, analysis, 1, false, 60_000).reason, /^b is worse than its stable version: errors 1.20% this interval against the stable's 0.05%: .*sequential test/);
         // Within the limits but not yet shown no worse: the step advances, unless it is the proof step, where it holds and makes progress.
         const early = once({ candidate: counts(30, 0), stable: counts(570, 1) });
-        assert.equal(decide({ a: early }, start, analysis, 1, false).decision, "advance");
-        const held = decide({ a: early }, start, analysis, analysis.progressDeadlineMs + 1, true);
+        assert.equal(decide({ a: early }, start, analysis, 1, false, 60_000).decision, "advance");
+        const held = decide({ a: early }, start, analysis, analysis.progressDeadlineMs + 1, true, 60_000);
         assert.deepEqual([held.decision, held.state.progressSinceMs], ["hold", analysis.progressDeadlineMs + 1]);
         assert.match(held.reason, /not yet shown no worse than its stable version \(errors test open, latency test open\)/);
         let state = start;
         const fail = once({ candidate: counts(200, 0), stable: { requests: 0, errors: 0, latency: [] } });
         const failing = { ...fail, limits: "fail" as const, reasons: ["load test refused"] };
         for (let i = 1; i < analysis.failedChecks; i++) {
-            const d = decide({ a: failing }, state, analysis, i, false);
+            const d = decide({ a: failing }, state, analysis, i, false, 60_000);
             assert.equal(d.decision, "hold");
             state = d.state;
         }
-        assert.match(decide({ a: failing }, state, analysis, 5, false).reason, /a failed 5 checks \(failedChecks 5\): load test refused/);
+        assert.match(decide({ a: failing }, state, analysis, 5, false, 60_000).reason, /a failed 5 checks \(failedChecks 5\): load test refused/);
         const unobserved = once({ error: "down" });
-        assert.equal(decide({ a: unobserved }, start, analysis, analysis.progressDeadlineMs - 1, false).decision, "hold");
-        assert.match(decide({ a: unobserved }, start, analysis, analysis.progressDeadlineMs, false).reason, /no progress within the progress deadline of 600s: a: no data: down/);
+        assert.equal(decide({ a: unobserved }, start, analysis, analysis.progressDeadlineMs - 1, false, 60_000).decision, "hold");
+        assert.match(decide({ a: unobserved }, start, analysis, analysis.progressDeadlineMs, false, 60_000).reason, /no progress within the progress deadline of 600s: a: no data: down/);
         assert.equal(worstCaseRequests(10, 100, 60_000, analysis), 3000);
     });
 });

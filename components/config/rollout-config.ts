@@ -26,6 +26,11 @@ export interface AnalysisSettings {
     readonly failedChecks: number;
     /** How long a step may go without progress (failing, or unobserved) before the release is rolled back. */
     readonly progressDeadlineMs: number;
+    /**
+     * How long the candidate must have been watched serving before it is promoted, however soon the tests conclude:
+     * a regression that comes and goes (bursts) is caught only if it shows within this time.
+     */
+    readonly bakeTimeMs: number;
     /** The sequential tests' budget: percent chance of rolling back a candidate as good as the stable version. */
     readonly falseRollbackPercent: number;
     /** ... and of promoting one worse by the margins below. */
@@ -58,20 +63,21 @@ export const ROLLOUT_DEFAULTS: RolloutSettings = {
     steps: [5, 10, 25, 50],
     interval: "1m",
     intervalMs: 60_000,
-    analysis: { minSuccessRate: 99, maxP95LatencyMs: 500, minRequests: 100, failedChecks: 5, progressDeadlineMs: 600_000, falseRollbackPercent: 1, missedRegressionPercent: 5, errorMarginPoints: 1, slowRatio: 2 },
+    analysis: { minSuccessRate: 99, maxP95LatencyMs: 500, minRequests: 100, failedChecks: 5, progressDeadlineMs: 600_000, bakeTimeMs: 1_800_000, falseRollbackPercent: 1, missedRegressionPercent: 5, errorMarginPoints: 1, slowRatio: 2 },
     webhooks: {},
     prometheusUrl: "http://localhost:9090",
     blueGreenTraffic: "mirror",
 };
 
 const ROLLOUT_FIELDS = ["steps", "interval", "analysis", "webhooks", "prometheusUrl", "blueGreenTraffic"];
-const ANALYSIS_FIELDS = ["minSuccessRate", "maxP95Latency", "minRequests", "failedChecks", "progressDeadline", "falseRollback", "missedRegression", "errorMargin", "slowRatio"];
+const ANALYSIS_FIELDS = ["minSuccessRate", "maxP95Latency", "minRequests", "failedChecks", "progressDeadline", "bakeTime", "falseRollback", "missedRegression", "errorMargin", "slowRatio"];
 const SHAPE = `{ steps, interval, analysis: { ${ANALYSIS_FIELDS.join(", ")} }, webhooks, prometheusUrl, blueGreenTraffic }`;
 
 export const ROLLOUT_DURATIONS = {
     interval: { min: "1s", max: "1h", example: "1m" },
     maxP95Latency: { min: "1ms", max: "1m", example: "500ms" },
     progressDeadline: { min: "1s", max: "24h", example: "10m" },
+    bakeTime: { min: "0s", max: "24h", example: "30m" },
     webhookTimeout: { min: "100ms", max: "10m", example: "30s" },
 } as const satisfies Record<string, DurationRange>;
 
@@ -117,6 +123,7 @@ function readAnalysis(r: Reader, value: unknown): AnalysisSettings {
     const minRequests = value.minRequests === undefined ? undefined : r.integerAt(at("minRequests"), value.minRequests, 1, 1_000_000, "candidate requests an interval needs to be checked against the hard limits", 100);
     const failedChecks = value.failedChecks === undefined ? undefined : r.integerAt(at("failedChecks"), value.failedChecks, 1, 100, "failed checks that roll the release back", 5);
     const deadline = value.progressDeadline === undefined ? undefined : r.durationAt(at("progressDeadline"), value.progressDeadline, "how long a step may go failing or unobserved", ROLLOUT_DURATIONS.progressDeadline);
+    const bake = value.bakeTime === undefined ? undefined : r.durationAt(at("bakeTime"), value.bakeTime, "how long the candidate is watched serving before it may be promoted; 0s promotes as soon as the tests conclude", ROLLOUT_DURATIONS.bakeTime);
     const decimal = (field: string, min: number, max: number, meaning: string, example: number) => (value[field] === undefined ? undefined : r.decimalAt(at(field), value[field], min, max, meaning, example));
     const falseRollback = decimal("falseRollback", 0.01, 50, "percent chance of rolling back a candidate as good as the stable version", 1);
     const missedRegression = decimal("missedRegression", 0.01, 50, "percent chance of promoting a candidate worse by the margins", 5);
@@ -128,6 +135,7 @@ function readAnalysis(r: Reader, value: unknown): AnalysisSettings {
         minRequests: minRequests ?? defaults.minRequests,
         failedChecks: failedChecks ?? defaults.failedChecks,
         progressDeadlineMs: deadline === undefined ? defaults.progressDeadlineMs : durationMs(deadline),
+        bakeTimeMs: bake === undefined ? defaults.bakeTimeMs : durationMs(bake),
         falseRollbackPercent: falseRollback ?? defaults.falseRollbackPercent,
         missedRegressionPercent: missedRegression ?? defaults.missedRegressionPercent,
         errorMarginPoints: errorMargin ?? defaults.errorMarginPoints,

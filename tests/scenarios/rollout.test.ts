@@ -65,7 +65,7 @@ function prometheusUrl(): string {
 }
 
 /** Long enough that a slow machine never reaches it by accident; the scenarios that test it set their own. */
-const ANALYSIS = { minRequests: 10, failedChecks: 2, progressDeadline: "60s", errorMargin: 10 };
+const ANALYSIS = { minRequests: 10, failedChecks: 2, progressDeadline: "60s", errorMargin: 10, bakeTime: "0s" };
 /** Two intervals without a decision, then the rollback. */
 const SHORT_DEADLINE = { analysis: { progressDeadline: "5s" } };
 
@@ -141,7 +141,8 @@ async function startScenarios(): Promise<Map<string, Promise<Result>>> {
     hooks.pop()?.close();
     const closedPort = gone.url.replace(/\/$/, "");
     const scenarios: [string, () => Promise<Result>][] = [
-        ["healthy", () => play({ name: "sc-healthy", apps: [canary("shop", HEALTHY)] }, {}, committed)],
+        // Baked for 8 intervals: promoted only once watched serving that long, however soon the tests conclude.
+        ["healthy", () => play({ name: "sc-healthy", apps: [canary("shop", HEALTHY)], rollout: { analysis: { bakeTime: "16s" } } }, {}, committed)],
         ["errors", () => play({ name: "sc-errors", apps: [canary("shop", { errorRate: 0.2, latencyMs: 40 })] }, {}, committed)],
         ["latency", () => play({ name: "sc-latency", apps: [canary("shop", { errorRate: 0, latencyMs: 900 })] })],
         ["no traffic", () => play({ name: "sc-idle", apps: [canary("shop", HEALTHY, 0)], rollout: SHORT_DEADLINE })],
@@ -209,6 +210,10 @@ describe("npm run rollout, against a real Prometheus", function () {
         assert.equal(r.code, 0, r.log);
         assert.deepEqual(services(r).shop, { path: "/shop", release: "single", versions: ["v2"] });
         assert.match(lastCommit(r), /^rollout\(rehearsal\): shop promoted/);
+        // Held at step 1 until baked: eight intervals judged there, the holds counting the intervals watched.
+        const watched = [...r.log.matchAll(/step 1\/2 \(25%\): hold: shop: .*baking: watched serving (\d+) of the 8 intervals of bakeTime/g)].map((m) => Number(m[1]));
+        assert.ok(watched.at(-1) === 7 && watched.every((n, i) => n - (watched[i - 1] ?? 0) <= 1), r.log);
+        assert.match(r.log, /step 1\/2 \(25%\): advance/);
         assert.match(lastCommit(r), /shop: candidate v2 \d+ req, 0 5xx, p95 \d+(\.\d+)?ms/);
         assert.ok(stackFileCommitted(r));
     });
