@@ -306,11 +306,23 @@ export function decide(verdicts: Readonly<Record<string, Verdict>>, state: Analy
     return { decision: "hold", state: { services, progressSinceMs: state.progressSinceMs }, reason: stalled };
 }
 
-/**
- * The most requests a candidate can serve before a rollback if it turns bad at a step of `percent`, by the hard
- * limits alone: the failed checks it takes, each an interval of its share of the traffic. (The sequential tests
- * usually stop it sooner.)
- */
-export function worstCaseRequests(percent: number, requestsPerSecond: number, intervalMs: number, analysis: AnalysisSettings): number {
-    return Math.ceil(((requestsPerSecond * percent) / 100) * (intervalMs / 1000) * analysis.failedChecks);
+/** What the hard limits bound at one step, for a candidate that turns bad there (the sequential tests usually stop it sooner). */
+export interface StepExposure {
+    /** Candidate requests an interval, at the step's expected rate. */
+    readonly perInterval: number;
+    /** Whether an interval has the `minRequests` the hard limits need, at that rate. */
+    readonly limitsFire: boolean;
+    /**
+     * The most requests it serves at the step before a rollback or the next step: `failedChecks` intervals where the
+     * limits fire; one interval where they cannot (the step advances); none at the proof step where they cannot
+     * (it holds until the sequential tests decide, which bound it only in probability).
+     */
+    readonly requests?: number;
+}
+
+export function stepExposure(percent: number, requestsPerSecond: number, intervalMs: number, analysis: AnalysisSettings, proofStep: boolean): StepExposure {
+    const perInterval = ((requestsPerSecond * percent) / 100) * (intervalMs / 1000);
+    const limitsFire = perInterval >= analysis.minRequests;
+    const requests = limitsFire ? Math.ceil(perInterval * analysis.failedChecks) : proofStep ? undefined : Math.ceil(perInterval);
+    return { perInterval, limitsFire, ...(requests !== undefined && { requests }) };
 }

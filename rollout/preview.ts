@@ -3,7 +3,7 @@
 import type { TrafficSplit } from "../components/plan/outputs";
 import { promDuration } from "../components/specs/observability-specs";
 import { runProgramWith } from "../scripts/mock-program";
-import { worstCaseRequests } from "./analysis";
+import { stepExposure } from "./analysis";
 import { ConfigEdit, pathKey, StackConfig } from "./config-edit";
 import { changedObjects } from "./diff";
 import type { PreparedRollout } from "./driver";
@@ -69,8 +69,15 @@ export async function previewRollout(p: PreparedRollout, rates: Readonly<Record<
     for (const t of p.targets) {
         const rate = rates[t.service] ?? 0;
         // Mirrored requests are answered by the active color: a blue/green candidate serves users only after the switch.
-        const served = t.release === "blueGreen" ? [100] : rollout.steps;
-        const worst = served.map((percent) => worstCaseRequests(percent, rate, rollout.intervalMs, analysis));
-        log(`  ${t.service} (${rate.toFixed(1)} requests/s): ${served.map((percent, i) => `${worst[i]} at ${t.release === "blueGreen" ? "the switch" : `${percent}%`}`).join(", ")}; at most ${Math.max(...worst)}`);
+        const served = t.release === "blueGreen" ? [{ percent: 100, label: "the switch", proof: false }] : rollout.steps.map((percent, i) => ({ percent, label: `${percent}%`, proof: i === p.phases.proofStep }));
+        const exposures = served.map((step) => ({ ...step, ...stepExposure(step.percent, rate, rollout.intervalMs, analysis, step.proof) }));
+        const lines = exposures.map((e) =>
+            e.limitsFire
+                ? `${e.requests ?? 0} at ${e.label}`
+                : `at ${e.label} the hard limits cannot fire (${Math.round(e.perInterval)} candidate requests an interval, fewer than minRequests ${analysis.minRequests}): ${e.requests === undefined ? "it holds until the sequential tests decide, which bound it only in probability" : `the step advances after one interval, ${e.requests}`}`,
+        );
+        const bounded = exposures.every((e) => e.requests !== undefined);
+        const most = Math.max(0, ...exposures.map((e) => e.requests ?? 0));
+        log(`  ${t.service} (${rate.toFixed(1)} requests/s): ${lines.join("; ")}; ${bounded ? `at most ${most}` : `no bound from the hard limits at the proof step; ${most} at most elsewhere`}`);
     }
 }

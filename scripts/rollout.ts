@@ -22,7 +22,8 @@ const USAGE = `Usage: npm run rollout -- --stack <name> --service <name> [--serv
                          render: each step runs the program under the mocks, writes rendered/<stack> and
                          edits the stack file as pulumi config set would (a rehearsal without a cluster)
   --dry-run              print each step's split, the objects it changes, the queries and thresholds, and
-                         the worst case before a rollback; change nothing
+                         the worst case before a rollback; change nothing (reads Pulumi.<stack>.yaml and
+                         runs the program under the mocks: no Pulumi CLI or cluster needed)
   --request-rate <n>     requests per second for the dry run's worst case (default: observed in Prometheus)
   --commit               commit Pulumi.<stack>.yaml with the outcome and the deciding metrics
   --on-interrupt <what>  what Ctrl-C does: rollback (default) or hold (--resume continues)
@@ -108,8 +109,9 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
 
 const EXIT = { promoted: 0, rolledBack: 1, stopped: 2, held: 130 } as const;
 
+/** A dry run reads the stack file and runs the program under the mocks, whatever the engine: no Pulumi CLI, no cluster. */
 export function engineFor(options: RolloutOptions, log: (line: string) => void): StackEngine {
-    return options.engine === "render" ? new RenderEngine(options.cwd, options.stack, path.join(options.cwd, "rendered", options.stack)) : new AutomationEngine(options.cwd, options.stack, log);
+    return options.engine === "render" || options.dryRun ? new RenderEngine(options.cwd, options.stack, path.join(options.cwd, "rendered", options.stack)) : new AutomationEngine(options.cwd, options.stack, log);
 }
 
 export async function rollout(options: RolloutOptions, engine: StackEngine, signal: AbortSignal, out: (line: string) => void): Promise<number> {

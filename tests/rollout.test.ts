@@ -7,7 +7,7 @@ import * as path from "path";
 import { parse, stringify } from "yaml";
 import { readSettings, Settings } from "../components/config/config";
 import { ROLLOUT_DEFAULTS } from "../components/config/rollout-config";
-import { AnalysisState, decide, judge, NEW_RECORD, ServiceEvidence, VersionCounts, worstCaseRequests } from "../rollout/analysis";
+import { AnalysisState, decide, judge, NEW_RECORD, ServiceEvidence, stepExposure, VersionCounts } from "../rollout/analysis";
 import { applyEdits, asStackConfig, checkExpected, ConfigEdit, configSource, Expectation, pathKey, StackConfig } from "../rollout/config-edit";
 import { Clock, Outcome, prepareRollout, runRollout } from "../rollout/driver";
 import { StackEngine } from "../rollout/engines";
@@ -288,7 +288,12 @@ describe("rollout: analysis", () => {
         const unobserved = once({ error: "down" });
         assert.equal(decide({ a: unobserved }, start, analysis, analysis.progressDeadlineMs - 1, false, 60_000).decision, "hold");
         assert.match(decide({ a: unobserved }, start, analysis, analysis.progressDeadlineMs, false, 60_000).reason, /no progress within the progress deadline of 600s: a: no data: down/);
-        assert.equal(worstCaseRequests(10, 100, 60_000, analysis), 3000);
+        // 100 requests/s, 10 %: 600 candidate requests an interval, and 5 failed checks.
+        assert.deepEqual(stepExposure(10, 100, 60_000, analysis, false), { perInterval: 600, limitsFire: true, requests: 3000 });
+        // 1 request/s at 5 %: 3 an interval, below minRequests: the limits never fire; the step advances after one interval.
+        assert.deepEqual(stepExposure(5, 1, 60_000, analysis, false), { perInterval: 3, limitsFire: false, requests: 3 });
+        // ... and at the proof step it holds until the tests decide: no bound from the limits.
+        assert.deepEqual(stepExposure(50, 1, 60_000, analysis, true), { perInterval: 30, limitsFire: false });
     });
 });
 
@@ -374,6 +379,8 @@ describe("rollout: the command", () => {
         ["a request rate without --dry-run", ["--stack", "dev", "--service", "user-service", "--request-rate", "5"], /--request-rate applies to --dry-run only/],
         ["--dry-run with --commit", ["--stack", "dev", "--service", "user-service", "--dry-run", "--commit"], /--dry-run changes nothing, so it takes no --commit/],
         ["an unknown service", ["--stack", "dev", "--engine", "render", "--service", "cart-service"], /--service = "cart-service": is not a service of this stack \(services: user-service, product-service, order-service\)/],
+        // The dry run needs no Pulumi CLI whatever the engine: a mistyped service is named as such, not as a missing CLI.
+        ["a mistyped service in a dry run", ["--stack", "dev", "--service", "users-service", "--dry-run"], /--service = "users-service": is not a service of this stack \(services: user-service, product-service, order-service\)/],
         ["--resume with nothing held", ["--stack", "dev", "--engine", "render", "--resume"], /--resume: no rollout of stack dev is held/],
         ["--commit outside a repository", ["--stack", "dev", "--engine", "render", "--service", "user-service", "--commit"], /--commit needs a Git repository/],
         ["bad stack config", ["--stack", "dev", "--engine", "render", "--service", "user-service"], /rollout.interval = "soon"/],
@@ -408,14 +415,16 @@ describe("rollout: the command", () => {
 
     it("--dry-run prints each step's split, changes, queries and worst case, and touches nothing", async () => {
         const before = fs.readFileSync(file(), "utf8");
-        const { code, text } = await run("--stack", "dev", "--engine", "render", "--service", "user-service", "--dry-run", "--request-rate", "10");
+        // The default (automation) engine: a dry run reads the stack file and runs the program under the mocks, no Pulumi CLI.
+        const { code, text } = await run("--stack", "dev", "--service", "user-service", "--dry-run", "--request-rate", "10");
         assert.equal(code, 0, text);
         assert.match(text, /step 1\/4 \(5%\):\n {2}pulumi config set 'canaryWeight' 5\n {2}user-service: v1=95% {2}v2=5%\n {2}changes: ~ VirtualService backend\/user-service, ~ VirtualService backend\/user-service-ingress\n/);
         // Promotion moves every request to the candidate first, then removes the old version no route names any more.
         assert.match(text, /promote, every request to the candidates first:\n {2}pulumi config set 'canaryWeight' 100\n {2}user-service: v1=0% {2}v2=100%\n {2}changes: ~ VirtualService backend\/user-service, ~ VirtualService backend\/user-service-ingress\n/);
         assert.match(text, /promote:\n.*\n.*\n.*\n {2}changes: ~ DestinationRule backend\/user-service, - Deployment backend\/user-service-v1\n/);
         assert.match(text, /successRate: \(sum by \(destination_version\)/);
-        assert.match(text, /user-service \(10.0 requests\/s\): 150 at 5%, 300 at 10%, 750 at 25%, 1500 at 50%; at most 1500/);
+        // 10 requests/s: 30 and 60 candidate requests an interval at 5 and 10 %, where the hard limits (minRequests 100) cannot fire.
+        assert.match(text, /user-service \(10.0 requests\/s\): at 5% the hard limits cannot fire \(30 candidate requests an interval, fewer than minRequests 100\): the step advances after one interval, 30; at 10% .*: the step advances after one interval, 60; 750 at 25%; 1500 at 50%; at most 1500/);
         assert.equal(fs.readFileSync(file(), "utf8"), before);
         assert.deepEqual(fs.readdirSync(dir), ["Pulumi.dev.yaml"]);
     });
