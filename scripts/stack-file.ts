@@ -256,46 +256,78 @@ export function editStackFile(file: string, edits: readonly ConfigEdit[], projec
         const reread = parseDocument(written, { uniqueKeys: true, merge: true });
         return reread.errors.length === 0 && isDeepStrictEqual(asPlain(reread.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS })), wholeFile) && isDeepStrictEqual(asPlain(configOf(file, checkedDocument(file, written), project).config), asPlain(intended));
     };
-    // The edits in the file's own formatting where the line merge keeps every key; otherwise the YAML writer's layout
-    // of the whole file (comments kept), which always reads as intended.
+    // The edits in the file's own formatting, only the lines of the keys they set changed; where that cannot be done
+    // (an edit inside a line laid out otherwise than the YAML writer would, such as a one-line flow mapping), refused:
+    // a reformatted file would bury the step in noise in review, and commit it.
     const merged = keepFormatting(text, base, doc.toString());
-    writeChecked(file, text, readsAsIntended(merged) ? merged : doc.toString(), write, readsAsIntended);
+    if (typeof merged !== "string" || !readsAsIntended(merged)) {
+        const line = typeof merged === "string" ? 1 : merged.line;
+        const keys = [...new Set(edits.map((e) => pathKey(e.path)))].join(", ");
+        throw new StackFileError(name, line, 1, `setting ${keys} would reformat lines around it that the rollout does not own (a flow mapping or list laid out on one line, or an unusual indentation)`, `lay that part of the file out in block style, one key per line (as pulumi config set writes it), or set ${keys} by hand`);
+    }
+    writeChecked(file, text, merged, write, readsAsIntended);
     return intended;
 }
 
-/** Line-index pairs of a longest common subsequence of lines: where `a` and `b` agree, in order. */
-function commonLines(a: readonly string[], b: readonly string[]): [number, number][] {
+/** Line-index pairs of a longest common subsequence of lines, lines compared by `key`: where `a` and `b` agree, in order. */
+function commonLines(a: readonly string[], b: readonly string[], key: (line: string) => string = (line) => line): [number, number][] {
+    const [ka, kb] = [a.map(key), b.map(key)];
     const lengths = Array.from({ length: a.length + 1 }, () => new Uint32Array(b.length + 1));
-    for (let i = a.length - 1; i >= 0; i--) for (let j = b.length - 1; j >= 0; j--) lengths[i][j] = a[i] === b[j] ? lengths[i + 1][j + 1] + 1 : Math.max(lengths[i + 1][j], lengths[i][j + 1]);
+    for (let i = a.length - 1; i >= 0; i--) for (let j = b.length - 1; j >= 0; j--) lengths[i][j] = ka[i] === kb[j] ? lengths[i + 1][j + 1] + 1 : Math.max(lengths[i + 1][j], lengths[i][j + 1]);
     const pairs: [number, number][] = [];
     for (let i = 0, j = 0; i < a.length && j < b.length; ) {
-        if (a[i] === b[j]) pairs.push([i++, j++]);
+        if (ka[i] === kb[j]) pairs.push([i++, j++]);
         else if (lengths[i + 1][j] >= lengths[i][j + 1]) i++;
         else j++;
     }
     return pairs;
 }
 
+/** A line without its whitespace: the file's line and the writer's layout of it agree on this however each spaces it. */
+const unspaced = (line: string) => line.replace(/\s+/g, "");
+const indentOf = (line: string) => /^ */.exec(line)?.[0].length ?? 0;
+const sameLines = (x: readonly string[], y: readonly string[], key: (line: string) => string = (line) => line) => x.length === y.length && x.every((line, i) => key(line) === key(y[i]));
+
 /**
  * The edits as a change to the file's own text, by a three-way merge of lines: `base` is the file as the YAML
- * writer lays it out, `edited` the same with the edits. Between lines all three share, a stretch the edits did not
- * change is kept as the file has it (its flow style, spacing and line breaks); a stretch they changed is taken
- * from `edited`. So only the lines the edits touch change, however the authors formatted the rest.
+ * writer lays it out, `edited` the same with the edits. A line of the file pairs with the writer's line that differs
+ * from it only in spacing. Between lines all three share, a stretch the edits did not change is the file's own; a
+ * stretch they changed is the edited lines, indented as the file indents (4 spaces where it uses 4), where the file
+ * has that stretch as the writer would but for spacing, or the file's own lines with the edited lines added around
+ * them where the edits only add (a key after a one-line flow list). Otherwise the edits meet the file's own layout
+ * (inside a flow mapping laid out on one line the writer would break), and no merge keeps it: the line where they
+ * meet. So only the lines of the keys the edits set change, however the authors formatted the rest.
  */
-function keepFormatting(original: string, base: string, edited: string): string {
+function keepFormatting(original: string, base: string, edited: string): string | { readonly line: number } {
     // A file saved with Windows line ends keeps them.
     const eol = original.includes("\r\n") ? "\r\n" : "\n";
     const [o, b, e] = [original.split(eol), base.split("\n"), edited.split("\n")];
-    const inOriginal = new Map(commonLines(b, o));
+    const baseToOriginal = commonLines(b, o, unspaced);
+    const inOriginal = new Map(baseToOriginal);
     const inEdited = new Map(commonLines(b, e));
+    // The file's indentation for each of the writer's: 2 to 4, 4 to 8 in a file indented by 4.
+    const indents = new Map(baseToOriginal.map(([bi, oi]) => [indentOf(b[bi]), indentOf(o[oi])]));
+    const scale = (indents.get(2) ?? 2) / 2;
+    const reindent = (line: string) => {
+        const indent = indentOf(line);
+        return " ".repeat(indents.get(indent) ?? indent * scale) + line.slice(indent);
+    };
+    const mergeStretch = (oc: readonly string[], bc: readonly string[], ec: readonly string[]): readonly string[] | undefined => {
+        if (sameLines(ec, bc)) return oc;
+        if (sameLines(oc, bc, unspaced)) return ec.map(reindent);
+        for (let start = 0; bc.length > 0 && start + bc.length <= ec.length; start++) {
+            if (sameLines(ec.slice(start, start + bc.length), bc)) return [...ec.slice(0, start).map(reindent), ...oc, ...ec.slice(start + bc.length).map(reindent)];
+        }
+        return undefined;
+    };
     const anchors = b.map((_, i) => i).filter((i) => inOriginal.has(i) && inEdited.has(i));
     const out: string[] = [];
     let [bi, oi, ei] = [0, 0, 0];
     for (const anchor of [...anchors, b.length]) {
         const [oNext, eNext] = anchor === b.length ? [o.length, e.length] : [inOriginal.get(anchor) ?? 0, inEdited.get(anchor) ?? 0];
-        const baseChunk = b.slice(bi, anchor).join("\n");
-        const editedChunk = e.slice(ei, eNext);
-        out.push(...(editedChunk.join("\n") === baseChunk ? o.slice(oi, oNext) : editedChunk));
+        const stretch = mergeStretch(o.slice(oi, oNext), b.slice(bi, anchor), e.slice(ei, eNext));
+        if (stretch === undefined) return { line: oi + 1 };
+        out.push(...stretch);
         if (anchor < b.length) out.push(o[oNext]);
         [bi, oi, ei] = [anchor + 1, oNext + 1, eNext + 1];
     }

@@ -16,7 +16,7 @@ import { AutomationEngine, RenderEngine } from "../rollout/engines";
 import { editStackFile, FileWriter, readStackFile, StackFileError, StackFileWriteError } from "../scripts/stack-file";
 import { SECRET_VALUE } from "../components/config/config-reader";
 import { FileEngine, PROJECT } from "./support/file-engine";
-import { runProgramWith, stackFileConfig } from "../scripts/mock-program";
+import { PROJECT_ROOT, runProgramWith, stackFileConfig } from "../scripts/mock-program";
 import { configProblems } from "./harness";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stack-file-"));
@@ -139,6 +139,37 @@ describe("stack file: the rollout's edits", () => {
             assert.deepEqual(written, { config: { ...expected.config, [`${P}:canaryWeight`]: "20" } });
         });
     }
+
+    it("changes only the lines of the keys a step sets in every stack file of the repository, flow mappings and all", () => {
+        for (const stack of fs.readdirSync(PROJECT_ROOT).filter((f) => /^Pulumi\.[\w-]+\.yaml$/.test(f))) {
+            const original = fs.readFileSync(path.join(PROJECT_ROOT, stack), "utf8");
+            // A weight step: the weight's own line, and not a byte else (its one-line flow mappings and lists included).
+            const weighted = stackFile(original);
+            editStackFile(weighted, [{ path: ["canaryWeight"], value: 5 }], P);
+            const [before, after] = [original.split("\n"), fs.readFileSync(weighted, "utf8").split("\n")];
+            const changed = before.flatMap((line, i) => (line === after[i] ? [] : [[line, after[i]]]));
+            assert.equal(after.length, before.length, stack);
+            assert.deepEqual(changed.map(([, line]) => line), [`  ${P}:canaryWeight: "5"`], stack);
+            // A key the file does not have yet: appended, the file's own text before it unchanged to the byte.
+            const mirrored = stackFile(original);
+            editStackFile(mirrored, [{ path: ["mirror", "product-service"], value: 10 }], P);
+            assert.equal(fs.readFileSync(mirrored, "utf8"), `${original}  ${P}:mirror:\n    product-service: 10\n`, stack);
+        }
+    });
+
+    it("refuses, changing nothing, an edit inside a flow mapping the YAML writer would lay out otherwise", () => {
+        const oneLine = `config:\n  ${P}:services: { user-service: { path: /users, release: canary, versions: [v1, v2] }, order-service: { path: /orders, release: single, versions: [v1] } }\n`;
+        const file = stackFile(oneLine);
+        assert.throws(
+            () => editStackFile(file, [{ path: ["services", "user-service", "canaryWeight"], value: 5 }], P),
+            (e: unknown) => e instanceof StackFileError && e.line === 2 && /setting services\.user-service\.canaryWeight would reformat lines around it that the rollout does not own/.test(e.message) && /Fix: lay that part of the file out in block style/.test(e.message),
+        );
+        assert.equal(fs.readFileSync(file, "utf8"), oneLine);
+        // A short one on the key's own line is that key's line: rewritten, and nothing else.
+        const short = stackFile(`config:\n  ${P}:mirror: {user-service: 5}\n  ${P}:canaryWeight: 0\n`);
+        editStackFile(short, [{ path: ["mirror", "user-service"], value: 10 }], P);
+        assert.equal(fs.readFileSync(short, "utf8"), `config:\n  ${P}:mirror: { user-service: 10 }\n  ${P}:canaryWeight: 0\n`);
+    });
 
     it("keeps a file's Windows line ends, changing only the edited line", () => {
         const crlf = CATALOGUE.replace(/\n/g, "\r\n");
