@@ -7,6 +7,7 @@ import type { Settings } from "../components/config/config";
 import type { WebhookKind } from "../components/config/rollout-config";
 import { checkedPlan } from "../components/specs/checked-plan";
 import { planTraffic } from "../components/plan/plan";
+import { projectName } from "../scripts/mock-program";
 import { StackFileError, StackFileWriteError } from "../scripts/stack-file";
 import { ReleaseCounters, releaseCounters, ReleaseQueries, releaseQueries } from "../components/specs/observability-specs";
 import { AnalysisState, decide, judge, recordOf, ServiceEvidence, Verdict } from "./analysis";
@@ -41,7 +42,7 @@ const releaseOf = (t: RolloutTarget) => ({ service: t.service, release: t.releas
 export async function prepareRollout(engine: StackEngine, stack: string, services: readonly string[], resume?: HeldRollout): Promise<PreparedRollout> {
     const { config, secretKeys } = await engine.readConfig();
     const { settings } = checkedPlan(configSource(config, secretKeys));
-    const checked = rolloutTargets(settings, config, services);
+    const checked = rolloutTargets(settings, config, services, projectName());
     if (resume !== undefined) {
         const changed = resume.targets.filter((held) => !isDeepStrictEqual(plain(releaseOf(held)), plain(releaseOf(checked.find((t) => t.service === held.service) ?? held))));
         if (changed.length > 0) {

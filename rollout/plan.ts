@@ -30,8 +30,37 @@ export class RolloutRefusal extends Error {
 
 const otherColor = (color: Color): Color => (color === "blue" ? "green" : "blue");
 
+/**
+ * The commands that apply `edits` to the stack as it is, joined by &&: `pulumi config set` per edit (top-level
+ * values as text, as Pulumi stores them). A structured value, and a path under `services` on a stack without a
+ * catalogue of its own (where a --path set would replace the default catalogue with that one field), go whole: the
+ * key as edited, written by one `pulumi config set-all --json`.
+ */
+export function configCommands(project: string, config: StackConfig, edits: readonly ConfigEdit[]): string {
+    const base: StackConfig = isRecord(config.services) ? config : { ...config, services: defaultServices() };
+    const goesWhole = (e: ConfigEdit) => (e.value !== undefined && typeof e.value === "object") || (e.path[0] === "services" && !isRecord(config.services));
+    const wholeKeys = [...new Set(edits.filter(goesWhole).map((e) => e.path[0]))];
+    const commands: string[] = [];
+    if (wholeKeys.length > 0) {
+        const edited = applyEdits(base, edits.filter((e) => wholeKeys.includes(e.path[0])));
+        const json = Object.fromEntries(wholeKeys.map((key) => [`${project}:${key}`, { value: JSON.stringify(edited[key]), objectValue: edited[key], secret: false }]));
+        commands.push(`pulumi config set-all --json '${JSON.stringify(json)}'`);
+    }
+    for (const { path, value } of edits.filter((e) => !wholeKeys.includes(e.path[0]))) {
+        if (value === undefined) commands.push(`pulumi config rm --path '${pathKey(path)}'`);
+        else if (typeof value !== "object") commands.push(path.length === 1 ? `pulumi config set ${path[0]} ${String(value)}` : `pulumi config set --path '${pathKey(path)}' ${String(value)}`);
+    }
+    return commands.join(" && ");
+}
+
+/** The name of the version after `last`: v1 -> v2, api-9 -> api-10; otherwise last-2. */
+function nextVersion(last: string): string {
+    const numbered = /^(.*?)(\d+)$/.exec(last);
+    return numbered === null ? `${last}-2` : `${numbered[1]}${Number(numbered[2]) + 1}`;
+}
+
 /** The services `--service` names, checked: each runs two versions, and moving its weight moves no service left out. */
-export function rolloutTargets(settings: Settings, config: StackConfig, names: readonly string[]): RolloutTarget[] {
+export function rolloutTargets(settings: Settings, config: StackConfig, names: readonly string[], project: string): RolloutTarget[] {
     const problems: ConfigProblem[] = [];
     const known = settings.services.map((s) => s.name);
     const chosen: ServiceSettings[] = [];
@@ -40,7 +69,14 @@ export function rolloutTargets(settings: Settings, config: StackConfig, names: r
         if (service === undefined) {
             problems.push({ key: "--service", value: show(name), allowed: `is not a service of this stack (services: ${known.join(", ")})`, fix: `--service ${known.find((k) => settings.services.find((s) => s.name === k)?.release !== "single") ?? known[0]}` });
         } else if (service.release === "single") {
-            problems.push({ key: "--service", value: show(name), allowed: "runs one version, so there is nothing to roll out", fix: `deploy a candidate first: pulumi config set --path 'services.${name}.release' canary, and add its version to services.${name}.versions` });
+            // A canary of its own weight (at 0 until the rollout moves it), so it moves no other service.
+            const at = ["services", name] as const;
+            const deploy = configCommands(project, config, [
+                { path: [...at, "release"], value: "canary" },
+                { path: [...at, "versions", service.versions.length], value: nextVersion(service.versions.at(-1) ?? "v1") },
+                { path: [...at, "canaryWeight"], value: 0 },
+            ]);
+            problems.push({ key: "--service", value: show(name), allowed: "runs one version, so there is nothing to roll out", fix: `deploy a candidate first (set its image under services.${name}.versions if it needs one): ${deploy} && pulumi up` });
         } else if (chosen.includes(service)) {
             problems.push({ key: "--service", value: show(name), allowed: "is named twice", fix: `name each service once` });
         } else {
@@ -56,7 +92,7 @@ export function rolloutTargets(settings: Settings, config: StackConfig, names: r
             key: "--service",
             value: show(chosen.filter(sharedWeight).map((s) => s.name).join(",")),
             allowed: `moves the stack's canaryWeight, which also moves ${others.join(", ")}, left out of this rollout and of its analysis`,
-            fix: `roll them out together (--service ${others[0]}), or give ${others[0]} its own weight: pulumi config set --path 'services.${others[0]}.canaryWeight' ${settings.canaryWeight}`,
+            fix: `roll them out together (--service ${others[0]}), or give ${others[0]} its own weight: ${configCommands(project, config, [{ path: ["services", others[0], "canaryWeight"], value: settings.canaryWeight }])}`,
         });
     }
     const blueGreen = (s: ServiceSettings) => s.release === "blueGreen";
@@ -69,14 +105,14 @@ export function rolloutTargets(settings: Settings, config: StackConfig, names: r
             key: "rollout.blueGreenTraffic",
             value: show("mirror"),
             allowed: `judges the idle color on mirrored requests, and with gatewayProvider ${settings.gatewayProvider} the edge cannot mirror into the mesh`,
-            fix: settings.policies.previewHeader === undefined ? "pulumi config set previewHeader x-preview, then pulumi config set --path 'rollout.blueGreenTraffic' preview" : "pulumi config set --path 'rollout.blueGreenTraffic' preview",
+            fix: configCommands(project, config, [...(settings.policies.previewHeader === undefined ? [{ path: ["previewHeader"], value: "x-preview" } satisfies ConfigEdit] : []), { path: ["rollout", "blueGreenTraffic"], value: "preview" }]),
         });
     }
     if (chosen.some(blueGreen) && settings.rollout.blueGreenTraffic === "preview" && settings.policies.previewHeader === undefined) {
-        problems.push({ key: "rollout.blueGreenTraffic", value: show("preview"), allowed: "judges the idle color by preview-header requests, and the stack has no previewHeader", fix: "pulumi config set previewHeader x-preview, or pulumi config set --path 'rollout.blueGreenTraffic' mirror" });
+        problems.push({ key: "rollout.blueGreenTraffic", value: show("preview"), allowed: "judges the idle color by preview-header requests, and the stack has no previewHeader", fix: `${configCommands(project, config, [{ path: ["previewHeader"], value: "x-preview" }])}; or: ${configCommands(project, config, [{ path: ["rollout", "blueGreenTraffic"], value: "mirror" }])}` });
     }
     if (chosen.some((s) => s.release === "canary") && !settings.rollout.steps.some((percent) => percent < 100)) {
-        problems.push({ key: "rollout.steps", value: show(settings.rollout.steps), allowed: "has no step below 100, so a canary is never judged against its stable version while both serve", fix: "pulumi config set --path 'rollout.steps[0]' 10 (and the steps after it)" });
+        problems.push({ key: "rollout.steps", value: show(settings.rollout.steps), allowed: "has no step below 100, so a canary is never judged against its stable version while both serve", fix: configCommands(project, config, [{ path: ["rollout", "steps", 0], value: 10 }]) });
     }
     if (problems.length > 0) throw new RolloutRefusal(problems);
     return chosen.map((service): RolloutTarget => {

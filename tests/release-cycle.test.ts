@@ -9,7 +9,7 @@ import { readSettings } from "../components/config/config";
 import type { HttpRouteSpec } from "../components/specs/gateway-api-specs";
 import { configSource, StackConfig } from "../rollout/config-edit";
 import { rolloutPhases, rolloutTargets } from "../rollout/plan";
-import { ConfigValue, stackConfig } from "../scripts/mock-program";
+import { ConfigValue, projectName, stackConfig } from "../scripts/mock-program";
 import { INGRESS, objects, ofKind, ProgramRun, RegisteredResource, registeredVirtualServiceSpecs, routeVia, run, shares, waitsFor } from "./harness";
 
 const key = (r: RegisteredResource) => `${r.type}::${r.name}`;
@@ -229,7 +229,7 @@ describe("the rollout's own transitions, make-before-break in every order Pulumi
     /** The configs the rollout writes, in order, promoting from its last step; and its rollback from each step and the switch. */
     function sequences(config: StackConfig, service: string): [string, StackConfig[]][] {
         const settings = readSettings(configSource(config, []));
-        const phases = rolloutPhases(rolloutTargets(settings, config, [service]), config, settings);
+        const phases = rolloutPhases(rolloutTargets(settings, config, [service], projectName()), config, settings);
         const chain = [config, ...phases.steps.map((s) => s.config), ...(phases.switch ? [phases.switch.config] : []), ...(phases.drain ? [phases.drain.config] : []), phases.promotion.config];
         // A rollback may follow any phase: a step, the switch, the drain, or a promotion whose update failed (the
         // driver takes it back to the config before it, then rolls back: the cluster goes from where the failed
@@ -266,7 +266,7 @@ describe("the rollout's own transitions, make-before-break in every order Pulumi
     it("the check catches the gap a promotion straight from 50 % would open: the subset goes before the route that names it", async () => {
         const config = base("dev", [10, 50]);
         const settings = readSettings(configSource(config, []));
-        const phases = rolloutPhases(rolloutTargets(settings, config, ["user-service"]), config, settings);
+        const phases = rolloutPhases(rolloutTargets(settings, config, ["user-service"], projectName()), config, settings);
         const at50 = await run("dev", phases.steps[1].config);
         const promoted = await run("dev", phases.promotion.config);
         assert.throws(() => applyEveryOrder(at50, promoted, "50 % -> promoted"), /routes to user-service\.backend\.svc\.cluster\.local\/v1, which no DestinationRule defines/);

@@ -8,7 +8,7 @@ import { parse, stringify } from "yaml";
 import { readSettings, Settings } from "../components/config/config";
 import { ROLLOUT_DEFAULTS } from "../components/config/rollout-config";
 import { AnalysisState, decide, judge, NEW_RECORD, ServiceEvidence, stepExposure, VersionCounts } from "../rollout/analysis";
-import { applyEdits, asStackConfig, checkExpected, ConfigEdit, configSource, Expectation, pathKey, StackConfig } from "../rollout/config-edit";
+import { applyEdits, asStackConfig, checkExpected, ConfigEdit, ConfigPath, configSource, ConfigValue, Expectation, pathKey, StackConfig } from "../rollout/config-edit";
 import { Clock, Outcome, prepareRollout, runRollout } from "../rollout/driver";
 import { StackEngine } from "../rollout/engines";
 import { editStackFile } from "../scripts/stack-file";
@@ -16,6 +16,7 @@ import { RolloutLock } from "../rollout/lock";
 import { RolloutRefusal } from "../rollout/plan";
 import { main } from "../scripts/rollout";
 import { stackConfig } from "../scripts/mock-program";
+import { configProblems } from "./harness";
 
 const PROJECT = "istio-progressive-delivery";
 const analysis = ROLLOUT_DEFAULTS.analysis;
@@ -202,7 +203,59 @@ describe("rollout: what moves", () => {
         assert.match(await refusal({ ...dev(), rollout: { steps: [100] } }, ["user-service"]), /rollout\.steps = .*100.*: has no step below 100/);
         assert.equal((await prepareRollout(new MemoryEngine({ ...dev(), rollout: { steps: [100] } }), "memory", ["product-service"])).phases.proofStep, 0, "a mirrored blue/green step leaves the stable serving");
     });
+
+    it("prints fixes that work: each refusal's commands, applied as printed to its stack, give a config the program and the rollout take", async () => {
+        const two = { ...dev(), routes: {}, meshEdges: [], services: { "user-service": { path: "/users", release: "canary", versions: ["v1", "v2"] }, "cart-service": { path: "/cart", release: "canary", versions: ["v1", "v2"] } } };
+        const withCatalogue = { ...dev(), services: { "user-service": { path: "/users", release: "canary", versions: ["v1", "v2"] }, "product-service": { path: "/products", release: "blueGreen", versions: ["v1", "v2"] }, "order-service": { path: "/orders", release: "single", versions: [{ name: "v7" }] } } };
+        for (const [what, config, service] of [
+            // dev has no services key: a path into it would replace the default catalogue with one field.
+            ["a one-version service on a stack with the default catalogue", dev(), "order-service"],
+            ["a one-version service on a stack with its own catalogue", withCatalogue, "order-service"],
+            ["a canary whose weight moves another", two, "user-service"],
+            ["a preview rollout without a previewHeader", { ...dev(), previewHeader: "", rollout: { blueGreenTraffic: "preview" } }, "product-service"],
+            ["a mirror rollout behind Kong", asStackConfig(stackConfig("kong")), "product-service"],
+            ["steps without one below 100", { ...dev(), rollout: { steps: [100] } }, "user-service"],
+        ] as const) {
+            const refused = await refusal(config, [service]);
+            const fix = /Fix: (.*)/.exec(refused)?.[1] ?? "";
+            // The commands of the fix (its last alternative where it offers --service first), as the Pulumi CLI applies them.
+            const commands = fix.slice(fix.indexOf("pulumi ")).split("; or: ")[0];
+            const fixed = applyCommands(config, commands);
+            assert.deepEqual(configProblems(fixed), [], `${what}: ${commands}`);
+            const prepared = await prepareRollout(new MemoryEngine(fixed), "memory", [service]);
+            assert.equal(prepared.targets[0].service, service, what);
+        }
+    });
 });
+
+/**
+ * Applies `pulumi config ...` commands joined by && as the Pulumi CLI would: `set` stores a top-level value as text,
+ * `set --path` types integers and booleans, `set-all --json` takes each key's objectValue, `rm --path` removes.
+ */
+function applyCommands(config: StackConfig, commands: string): StackConfig {
+    const parsePath = (text: string): ConfigPath => {
+        const parts = [...text.matchAll(/([A-Za-z0-9_-]+)|\[(\d+)\]|\["([^"]+)"\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : (m[1] ?? m[3])));
+        assert.ok(typeof parts[0] === "string", text);
+        return [parts[0], ...parts.slice(1)];
+    };
+    let result = config;
+    for (const command of commands.split(" && ").map((c) => c.trim())) {
+        const set = /^pulumi config set (?:--path '([^']+)'|(\w+)) (\S+)$/.exec(command);
+        const all = /^pulumi config set-all --json '(.*)'$/.exec(command);
+        const rm = /^pulumi config rm --path '([^']+)'$/.exec(command);
+        if (set !== null) {
+            const value = set[2] !== undefined ? set[3] : /^-?\d+$/.test(set[3]) ? Number(set[3]) : set[3] === "true" || set[3] === "false" ? set[3] === "true" : set[3];
+            result = applyEdits(result, [{ path: set[2] !== undefined ? [set[2]] : parsePath(set[1]), value }]);
+        } else if (all !== null) {
+            for (const [key, entry] of Object.entries(JSON.parse(all[1]) as Record<string, { objectValue: ConfigValue }>)) result = applyEdits(result, [{ path: [key.slice(key.indexOf(":") + 1)], value: entry.objectValue }]);
+        } else if (rm !== null) {
+            result = applyEdits(result, [{ path: parsePath(rm[1]) }]);
+        } else {
+            assert.equal(command, "pulumi up", `not a command the test knows: ${command}`);
+        }
+    }
+    return result;
+}
 
 describe("rollout: analysis", () => {
     const once = (evidence: ServiceEvidence) => judge(evidence, analysis, NEW_RECORD);
