@@ -106,3 +106,27 @@ export async function releaseEvidence(baseUrl: string, counters: ReleaseCounters
         return { error: `Prometheus at ${baseUrl}: ${error instanceof Error ? error.message : String(error)}${cause}` };
     }
 }
+
+/**
+ * The pre-flight, before any traffic moves: Prometheus answers the release's queries, and holds series of each
+ * stable version (so the proxies report and Prometheus scrapes them: what every decision will read). The problems,
+ * each with a fix; none when the rollout can be judged.
+ */
+export async function preflightProblems(baseUrl: string, targets: readonly { readonly service: string; readonly stableVersion: string }[], counters: Readonly<Record<string, ReleaseCounters>>, signal?: AbortSignal): Promise<string[]> {
+    const problems: string[] = [];
+    for (const { service, stableVersion } of targets) {
+        const query = counters[service].requests;
+        let samples: Sample[];
+        try {
+            samples = await instantQuery(baseUrl, query, signal);
+        } catch (error) {
+            const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : "";
+            problems.push(`Prometheus at ${baseUrl} did not answer (${error instanceof Error ? error.message : String(error)}${cause}). Fix: port-forward it as the stack's dashboards output says (kubectl -n istio-system port-forward svc/prometheus 9090:9090), or set rollout.prometheusUrl`);
+            break;
+        }
+        if (!samples.some((s) => s.labels.destination_version === stableVersion)) {
+            problems.push(`Prometheus at ${baseUrl} holds no requests of ${service}'s stable version ${stableVersion} (${query}), so no interval could be judged. Fix: check that ${service} serves traffic, that its pods run Istio's sidecar and that Prometheus scrapes them, then start the rollout again`);
+        }
+    }
+    return problems;
+}

@@ -9,6 +9,7 @@ import { commitMessage, commitProblem, commitStackFile } from "../rollout/git";
 import { clearHeld, readHeld, RolloutLock, SetupError, writeHeld } from "../rollout/lock";
 import { RolloutRefusal } from "../rollout/plan";
 import { observedRates, previewRollout } from "../rollout/preview";
+import { preflightProblems } from "../rollout/prometheus";
 import { ArgvReader, UsageError } from "./cli";
 import { PROJECT_ROOT, stackNames } from "./mock-program";
 import { StackFileError, StackFileWriteError } from "./stack-file";
@@ -148,6 +149,8 @@ export async function rollout(options: RolloutOptions, engine: StackEngine, sign
     const lock = RolloutLock.acquire(options.cwd, options.stack, services);
     let outcome;
     try {
+        const problems = await preflightProblems(prepared.settings.rollout.prometheusUrl, prepared.targets, prepared.counters, signal);
+        if (problems.length > 0) throw new SetupError(`The rollout cannot start; nothing was changed:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
         out(`Rolling out ${services.join(", ")} on ${engine.description}${options.resume ? `, resumed at step ${(held?.stepIndex ?? 0) + 1}` : ""}`);
         outcome = await runRollout({
             prepared,

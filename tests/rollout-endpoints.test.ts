@@ -10,7 +10,7 @@ import { planTraffic } from "../components/plan/plan";
 import { gatewayApiDuration } from "../components/specs/gateway-api-specs";
 import { releaseCounters, releaseQueries } from "../components/specs/observability-specs";
 import { configSource } from "../rollout/config-edit";
-import { prometheusApiUrl, releaseEvidence } from "../rollout/prometheus";
+import { preflightProblems, prometheusApiUrl, releaseEvidence } from "../rollout/prometheus";
 import { callWebhook } from "../rollout/webhooks";
 
 /** A loopback server answering with `handler`; returns its base URL and the paths it was asked for. */
@@ -123,6 +123,35 @@ describe("rollout endpoints: Prometheus", () => {
         } finally {
             await prometheus.close();
         }
+    });
+});
+
+describe("rollout endpoints: the pre-flight", () => {
+    it("passes only when Prometheus answers with series of every stable version, naming each problem and its fix", async () => {
+        let versions: string[] = [];
+        let status = 200;
+        const prometheus = await serve((_req, res) => {
+            res.writeHead(status, { "content-type": "application/json" });
+            res.end(JSON.stringify(status === 200 ? { status: "success", data: { resultType: "vector", result: versions.map((v) => ({ metric: { destination_version: v }, value: [0, "0"] })) } } : { status: "error", error: "overloaded" }));
+        });
+        try {
+            const counters = releaseCounters(planTraffic(readSettings(configSource({}))));
+            const targets = [{ service: "user-service", stableVersion: "v1" }];
+            const problems = () => preflightProblems(prometheus.url, targets, counters);
+            // A series at 0 is the pipeline working (a proxy reported, Prometheus scraped): the rollout can be judged.
+            versions = ["v1"];
+            assert.deepEqual(await problems(), []);
+            // Only the candidate's, or none: no interval could be judged against the stable version.
+            versions = ["v2"];
+            assert.match((await problems()).join(), /holds no requests of user-service's stable version v1 \(sum by \(destination_version\) \(istio_requests_total\{reporter="source".*\)\), so no interval could be judged\. Fix: check that user-service serves traffic, that its pods run Istio's sidecar/);
+            status = 503;
+            assert.match((await problems()).join(), /Prometheus at http:\/\/127\.0\.0\.1:\d+ did not answer \(Prometheus answered 503: overloaded\)\. Fix: port-forward it/);
+        } finally {
+            await prometheus.close();
+        }
+        // Nothing listens there any more.
+        const counters = releaseCounters(planTraffic(readSettings(configSource({}))));
+        assert.match((await preflightProblems(prometheus.url, [{ service: "user-service", stableVersion: "v1" }], counters)).join(), /did not answer \(fetch failed: /);
     });
 });
 

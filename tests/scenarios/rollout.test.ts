@@ -254,15 +254,13 @@ describe("npm run rollout, against a real Prometheus", function () {
         assert.equal(services(r).shop.canaryWeight, 0);
     });
 
-    it("holds when Prometheus is unreachable and rolls back at the deadline, never promoting", async () => {
+    it("refuses to start when Prometheus does not answer: exit 2 before any traffic moves", async () => {
         const r = await result("no prometheus");
-        assert.equal(r.code, 1, r.log);
-        assert.match(r.log, /no data: Prometheus at http:\/\/127\.0\.0\.1:\d+/);
-        assert.match(r.log, /no progress within the progress deadline of 5s/);
-        assert.doesNotMatch(r.log, /limits pass/);
-        assert.equal(services(r).shop.release, "canary");
+        assert.equal(r.code, 2, r.log);
+        assert.match(r.log, /The rollout cannot start; nothing was changed:\n {2}- Prometheus at http:\/\/127\.0\.0\.1:\d+ did not answer .*Fix: port-forward it/);
+        assert.doesNotMatch(r.log, /step 1/);
         assert.equal(services(r).shop.canaryWeight, 0);
-        assert.equal(r.maxCandidatePercent, 25);
+        assert.equal(r.maxCandidatePercent, 0);
     });
 
     it("rolls back when a webhook refuses", async () => {
