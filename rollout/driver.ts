@@ -7,10 +7,11 @@ import type { Settings } from "../components/config/config";
 import type { WebhookKind } from "../components/config/rollout-config";
 import { checkedPlan } from "../components/specs/checked-plan";
 import { planTraffic } from "../components/plan/plan";
-import { projectName } from "../scripts/mock-program";
+import { ProgramRun, projectName, runProgramWith } from "../scripts/mock-program";
 import { StackFileError, StackFileWriteError } from "../scripts/stack-file";
 import { ReleaseCounters, releaseCounters, ReleaseQueries, releaseQueries } from "../components/specs/observability-specs";
 import { AnalysisState, decide, judge, recordOf, ServiceEvidence, Verdict } from "./analysis";
+import { objectChanges, planMismatch } from "./diff";
 import { applyEdits, ChangedUnderRollout, ConfigEdit, ConfigPath, configSource, pathKey, plain, StackConfig, valueAt } from "./config-edit";
 import type { StackEngine } from "./engines";
 import { HeldRollout, ROLLOUT_DIR } from "./lock";
@@ -154,8 +155,21 @@ function ownedPath(path: ConfigPath): ConfigPath {
     return index === -1 ? path : (path.slice(0, index) as unknown as ConfigPath);
 }
 
+/** A preview planned changes an update should not make (or missed one it should): nothing was applied. */
+export class UnexpectedPlan extends Error {
+    constructor(
+        readonly update: string,
+        readonly problems: readonly string[],
+    ) {
+        super(`the preview of "${update}" does not plan exactly that update's changes, so nothing was applied: ${problems.join("; ")}`);
+        this.name = "UnexpectedPlan";
+    }
+}
+
 class Rollout {
     private state: AnalysisState;
+    /** The program's runs under the mocks, by config: what each update should change. */
+    private readonly runs = new Map<string, Promise<ProgramRun>>();
     private lastMetrics: string[] = [];
     private readonly clock: Clock;
     private readonly p: PreparedRollout;
@@ -196,9 +210,32 @@ class Rollout {
      * Applies edits to the stack file as it is now: the engine refuses them (ChangedUnderRollout), writing nothing,
      * unless each key the rollout owns still holds what it last read or wrote.
      */
+    /**
+     * The preview guard: an engine that previews (a real `pulumi up`) must plan exactly the objects the edits change
+     * in the program's own run under the mocks. Any other change (a pending edit in the checkout, a new chart
+     * version, another key's typo) would ship with the step; it stops the rollout before anything is applied.
+     */
+    private async guard(edits: readonly ConfigEdit[], message: string, config: StackConfig, secretKeys: readonly string[]): Promise<void> {
+        const preview = this.o.engine.preview?.bind(this.o.engine);
+        if (preview === undefined) return;
+        const runOf = (c: StackConfig) => {
+            const key = JSON.stringify(c);
+            let run = this.runs.get(key);
+            if (run === undefined) {
+                run = runProgramWith(this.p.stack, { ...c }, secretKeys);
+                this.runs.set(key, run);
+            }
+            return run;
+        };
+        const expected = objectChanges(await runOf(config), await runOf(applyEdits(config, edits)));
+        const problems = planMismatch(expected, await preview(edits));
+        if (problems.length > 0) throw new UnexpectedPlan(message, problems);
+    }
+
     private async apply(edits: readonly ConfigEdit[], message: string): Promise<void> {
         if (edits.length === 0) return;
-        const { config } = await this.o.engine.readConfig();
+        const { config, secretKeys } = await this.o.engine.readConfig();
+        await this.guard(edits, message, config, secretKeys);
         const expected = [...this.owned].filter(([key]) => !this.yielded.has(key)).map(([, entry]) => entry);
         // Refused before writing (a key changed, a file that does not read or cannot be written): the file holds what
         // it held. Anything else failed after the config was written (the update itself): it holds the edits.
@@ -249,10 +286,15 @@ class Rollout {
         }
     }
 
+    /** Keeps the rollout's state at `stepIndex` for --resume: the analysis so far, and each owned key as it was last written. */
+    private holdState(stepIndex: number): void {
+        const written = [...this.owned].filter(([key]) => !this.yielded.has(key)).map(([, entry]) => ({ path: entry.path, value: entry.value }));
+        this.o.hold({ stack: this.p.stack, services: this.services, targets: this.p.targets, stepIndex, analysis: this.state.services, heldAt: new Date(this.clock.now()).toISOString(), written });
+    }
+
     private async interrupted(stepIndex: number): Promise<Outcome> {
         if (this.o.onInterrupt === "hold") {
-            const written = [...this.owned].filter(([key]) => !this.yielded.has(key)).map(([, entry]) => ({ path: entry.path, value: entry.value }));
-            this.o.hold({ stack: this.p.stack, services: this.services, targets: this.p.targets, stepIndex, analysis: this.state.services, heldAt: new Date(this.clock.now()).toISOString(), written });
+            this.holdState(stepIndex);
             return { kind: "held", reason: `interrupted at ${stepIndex < this.p.phases.steps.length ? `step ${stepIndex + 1}` : "promotion"}; the stack stays as it is. Continue with --resume`, metrics: this.lastMetrics };
         }
         return this.rollback("interrupted (Ctrl-C)");
@@ -313,14 +355,18 @@ class Rollout {
         const what = this.p.targets.map((t) => `${t.service} ${t.candidateVersion}`).join(", ");
         // A promotion whose update fails is taken back to the config before it, then rolled back.
         let undo: ConfigEdit[] = [];
+        // Where the rollout stands: the step being applied, or steps.length from the promotion on.
+        let at = start;
         try {
             for (let i = start; i < steps.length; i++) {
+                at = i;
                 const step = steps[i];
                 await this.apply(step.edits, `step ${i + 1}/${steps.length}: ${what} at ${step.percent}%`);
                 const judged = await this.judgePhase(`step ${i + 1}/${steps.length} (${step.percent}%)`, i === this.p.phases.proofStep);
                 if (judged.decision === "interrupted") return await this.interrupted(i);
                 if (judged.decision === "rollback") return await this.rollback(`at step ${i + 1} (${step.percent}%): ${judged.reason}`);
             }
+            at = steps.length;
             const confirmation = await this.confirmed();
             if (confirmation.decision === "interrupted") return await this.interrupted(steps.length);
             if (confirmation.decision === "rollback") return await this.rollback(confirmation.reason);
@@ -344,6 +390,12 @@ class Rollout {
             await this.apply(promotion.edits, `promote: ${what}`);
         } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
+            // A change the rollout did not ask for would ship with any update, the rollback's too: held where it stands.
+            if (error instanceof UnexpectedPlan) {
+                this.holdState(at);
+                const place = at === 0 && this.o.resume === undefined ? "nothing was changed" : `the stack stays as the last update left it (${at < steps.length ? `before step ${at + 1}` : "before the promotion"})`;
+                return { kind: "stopped", reason: `stopped: ${message}; ${place}. Fix: undo those changes in the checkout (git status, git diff), or apply them on their own first (pulumi up), then continue with npm run rollout -- --stack ${this.p.stack} --resume`, metrics: this.lastMetrics };
+            }
             // The stack file changed under the rollout, no longer reads, or could not be written: a person decides.
             if (error instanceof ChangedUnderRollout || error instanceof StackFileError || error instanceof StackFileWriteError) {
                 this.o.log(`Stopped: ${message}; rolling back what the rollout moved`);

@@ -4,12 +4,12 @@
 // as `pulumi config set --path` would (for tests and rehearsals without a cluster).
 import * as fs from "fs";
 import * as path from "path";
-import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, OpType, Stack } from "@pulumi/pulumi/automation";
 import { ProgramRun, projectName, runProgramWith, stackFileConfig } from "../scripts/mock-program";
 import { checkEditable, editStackFile, readOnlyMode } from "../scripts/stack-file";
 import { writeRendered } from "../scripts/render";
 import { applyEdits, asStackConfig, checkExpected, ConfigEdit, ConfigValue, Expectation, pathKey, StackConfig } from "./config-edit";
-import { changedObjects } from "./diff";
+import { changedObjects, PlannedChange } from "./diff";
 import { SetupError } from "./lock";
 
 export interface StackEngine {
@@ -25,6 +25,12 @@ export interface StackEngine {
      * (ChangedUnderRollout), setting nothing, unless each `expected` key holds its value in the config as it is now.
      */
     apply(edits: readonly ConfigEdit[], message: string, expected?: readonly Expectation[]): Promise<readonly string[]>;
+    /**
+     * What an update with the edits would change, as a real preview plans it, leaving the config as it was. An
+     * engine whose update is the program's own run under the mocks (the render engine) has none: its plan is the
+     * expected one by construction.
+     */
+    preview?(edits: readonly ConfigEdit[]): Promise<readonly PlannedChange[]>;
 }
 
 /** `pulumi up` through the Automation API, on this project (its Pulumi.yaml's folder) and stack. */
@@ -75,6 +81,45 @@ export class AutomationEngine implements StackEngine {
     async apply(edits: readonly ConfigEdit[], message: string, expected: readonly Expectation[] = []): Promise<string[]> {
         const stack = await this.selected();
         checkExpected((await this.readConfig()).config, expected);
+        await this.setConfig(stack, edits);
+        const result = await stack.up({ message, onOutput: (out) => {
+                this.log(out.trimEnd());
+            },
+        });
+        return Object.entries(result.summary.resourceChanges ?? {})
+            .filter(([op]) => op !== "same")
+            .map(([op, count]) => `${op}: ${count}`);
+    }
+
+    async preview(edits: readonly ConfigEdit[]): Promise<PlannedChange[]> {
+        const stack = await this.selected();
+        const before = await this.readConfig();
+        await this.setConfig(stack, edits);
+        try {
+            const planned = new Map<string, PlannedChange>();
+            await stack.preview({
+                onEvent: (event) => {
+                    const step = event.resourcePreEvent?.metadata;
+                    const op = step === undefined ? undefined : PLANNED_OPS[step.op];
+                    // Custom resources only: components and the stack itself have no objects of their own.
+                    if (step === undefined || op === undefined || (step.new?.custom ?? step.old?.custom) !== true) return;
+                    const name = step.urn.slice(step.urn.lastIndexOf("::") + 2);
+                    // A replacement is a create and a delete of one resource: one change.
+                    planned.set(`${step.type}::${name}`, { op, type: step.type, name, ...(step.diffs !== undefined && { diffs: step.diffs }) });
+                },
+            });
+            return [...planned.values()];
+        } finally {
+            // Each key the edits touched back as it was, whole, secret or not.
+            for (const key of new Set(edits.map((e) => e.path[0]))) {
+                const value = Object.hasOwn(before.config, key) ? before.config[key] : undefined;
+                if (value === undefined) await stack.removeConfig(key);
+                else await stack.setAllConfigJson(JSON.stringify({ [`${projectName()}:${key}`]: { value: typeof value === "string" ? value : JSON.stringify(value), ...(typeof value === "object" && { objectValue: value }), secret: before.secretKeys.includes(key) } }));
+            }
+        }
+    }
+
+    private async setConfig(stack: Stack, edits: readonly ConfigEdit[]): Promise<void> {
         for (const edit of edits) {
             const isPath = edit.path.length > 1;
             if (typeof edit.value === "object" || edit.path.some((part) => typeof part === "number")) {
@@ -93,15 +138,11 @@ export class AutomationEngine implements StackEngine {
                 await stack.setConfig(pathKey(edit.path), { value: String(edit.value) }, isPath);
             }
         }
-        const result = await stack.up({ message, onOutput: (out) => {
-                this.log(out.trimEnd());
-            },
-        });
-        return Object.entries(result.summary.resourceChanges ?? {})
-            .filter(([op]) => op !== "same")
-            .map(([op, count]) => `${op}: ${count}`);
     }
 }
+
+/** The engine's operations that change an object, as a plan's changes; the rest (same, read, refresh) change none. */
+const PLANNED_OPS: Partial<Record<OpType, PlannedChange["op"]>> = { create: "create", update: "update", delete: "delete", replace: "replace", "create-replacement": "replace", "delete-replaced": "replace", import: "create" };
 
 /** A structured config value arrives from the CLI as JSON text. */
 function parseStructured(value: string): ConfigValue {

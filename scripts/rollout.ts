@@ -148,6 +148,8 @@ export async function rollout(options: RolloutOptions, engine: StackEngine, sign
     engine.checkWritable();
     const lock = RolloutLock.acquire(options.cwd, options.stack, services);
     let outcome;
+    // Set by the driver's hold, in a callback the compiler cannot follow.
+    const kept = { held: false };
     try {
         const problems = await preflightProblems(prepared.settings.rollout.prometheusUrl, prepared.targets, prepared.counters, signal);
         if (problems.length > 0) throw new SetupError(`The rollout cannot start; nothing was changed:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
@@ -160,10 +162,12 @@ export async function rollout(options: RolloutOptions, engine: StackEngine, sign
             ...(options.resume && held !== undefined && { resume: held }),
             hold: (state) => {
                 writeHeld(options.cwd, state);
+                kept.held = true;
             },
             log: out,
         });
-        if (outcome.kind !== "held") clearHeld(options.cwd, options.stack);
+        // Held by Ctrl-C, or stopped by the preview guard where --resume can continue: the state stays.
+        if (!kept.held) clearHeld(options.cwd, options.stack);
     } finally {
         lock.release();
     }

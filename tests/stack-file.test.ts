@@ -7,7 +7,8 @@ import * as os from "os";
 import * as path from "path";
 import fc from "fast-check";
 import { parseDocument } from "yaml";
-import { ConfigValue, StackConfig, valueAt } from "../rollout/config-edit";
+import { applyEdits, ConfigEdit, ConfigValue, StackConfig, valueAt } from "../rollout/config-edit";
+import { objectChanges, PlannedChange } from "../rollout/diff";
 import { Clock, Outcome, prepareRollout, runRollout } from "../rollout/driver";
 import { ServiceEvidence, VersionCounts } from "../rollout/analysis";
 import { RolloutRefusal } from "../rollout/plan";
@@ -230,6 +231,72 @@ async function rollOut(engine: FileEngine, evidence: ServiceEvidence, services =
     const prepared = await prepareRollout(engine, "t", services);
     return runRollout({ prepared, engine, signal: new AbortController().signal, onInterrupt: "rollback", hold: () => undefined, log: () => undefined, clock: fakeClock(), evidence: () => Promise.resolve(evidence), webhook: () => Promise.resolve(undefined) });
 }
+
+/**
+ * A file engine that previews as a real `pulumi up` would plan: the program's own changes under the mocks, plus
+ * `extra` ones (a pending change in the checkout) from the update numbered `from` on, less `missing` ones.
+ */
+class PreviewingEngine extends FileEngine {
+    previews = 0;
+
+    constructor(
+        file: string,
+        private readonly extra: readonly PlannedChange[] = [],
+        private readonly from = 0,
+        private readonly missing = false,
+    ) {
+        super(file);
+    }
+
+    async preview(edits: readonly ConfigEdit[]): Promise<PlannedChange[]> {
+        const { config, secretKeys } = readStackFile(this.stackFile, P);
+        const ops = { "+": "create", "~": "update", "-": "delete" } as const;
+        const own = objectChanges(await runProgramWith("t", { ...config }, secretKeys), await runProgramWith("t", { ...applyEdits(config, edits) }, secretKeys)).map((c): PlannedChange => ({ op: ops[c.op], type: c.type, name: c.name }));
+        return [...(this.missing ? [] : own), ...(this.previews++ >= this.from ? this.extra : [])];
+    }
+}
+
+const ISTIOD_UPGRADE: PlannedChange = { op: "update", type: "kubernetes:helm.sh/v3:Release", name: "istiod", diffs: ["version", "values"] };
+
+describe("stack file: the preview guard", () => {
+    const guarded = async (engine: PreviewingEngine) => {
+        const held: HeldRollout[] = [];
+        const prepared = await prepareRollout(engine, "t", ["user-service"]);
+        const outcome = await runRollout({ prepared, engine, signal: new AbortController().signal, onInterrupt: "rollback", hold: (h) => held.push(h), log: () => undefined, clock: fakeClock(), evidence: () => Promise.resolve(GOOD), webhook: () => Promise.resolve(undefined) });
+        return { outcome, held };
+    };
+    const fast = CATALOGUE.replace("minRequests: 10 }", "minRequests: 10, bakeTime: 0s }");
+
+    it("stops before step 1 moves anything when the preview plans a change the step did not ask for, and names it", async () => {
+        const file = stackFile(fast);
+        const { outcome, held } = await guarded(new PreviewingEngine(file, [ISTIOD_UPGRADE]));
+        assert.equal(outcome.kind, "stopped");
+        assert.match(outcome.reason, /update kubernetes:helm\.sh\/v3:Release istiod \(version, values\): not a change of this step/);
+        assert.match(outcome.reason, /nothing was changed\. Fix: undo those changes in the checkout .* then continue with npm run rollout -- --stack t --resume/);
+        assert.equal(fs.readFileSync(file, "utf8"), fast, "not a byte written");
+        assert.deepEqual(held.map((h) => h.stepIndex), [0], "held at step 1, for --resume");
+    });
+
+    it("stops when the preview does not plan the step's own change", async () => {
+        const { outcome } = await guarded(new PreviewingEngine(stackFile(fast), [], 0, true));
+        assert.equal(outcome.kind, "stopped");
+        assert.match(outcome.reason, /~ VirtualService backend\/user-service: this step's change, which the preview does not plan/);
+    });
+
+    it("lets every update through whose plan is exactly its own, promotion included; stops at the promotion if a change appears then", async () => {
+        const exact = new PreviewingEngine(stackFile(fast));
+        const promoted = await guarded(exact);
+        assert.equal(promoted.outcome.kind, "promoted", promoted.outcome.reason);
+        assert.equal(exact.previews, 4, "two steps, the move of every request, and the promotion");
+        // A change that appears after the last step: the candidate keeps its last weight, held before the promotion.
+        const file = stackFile(fast);
+        const late = await guarded(new PreviewingEngine(file, [ISTIOD_UPGRADE], 2));
+        assert.equal(late.outcome.kind, "stopped");
+        assert.match(late.outcome.reason, /the stack stays as the last update left it \(before the promotion\)/);
+        assert.deepEqual(late.held.map((h) => h.stepIndex), [2]);
+        assert.equal(valueAt(readStackFile(file, P).config, ["canaryWeight"]), "50");
+    });
+});
 
 /** Appends a line inside `config:` (the file's last mapping), as a person editing the file would. */
 const appendConfig = (file: string, lines: string) => { fs.appendFileSync(file, lines); };
