@@ -3,7 +3,7 @@
 // simulated clock, engine and Prometheus) and once by Flagger's algorithm, then summed up per scenario.
 import { show } from "../components/config/config-reader";
 import type { AnalysisSettings, RolloutSettings } from "../components/config/rollout-config";
-import { stackFileConfig } from "../scripts/mock-program";
+import { stackFileConfig } from "../lib/mock-program";
 import type { ConfigEdit, Expectation, StackConfig } from "./config-edit";
 import { applyEdits, asStackConfig, checkExpected, valueAt } from "./config-edit";
 import { Clock, PreparedRollout, prepareRollout, runRollout } from "./driver";

@@ -1,6 +1,6 @@
 // Which Kubernetes objects and Helm releases differ between two runs of the program: what a `pulumi up` from
 // one config to the other would create (+), update (~) or delete (-).
-import type { ProgramRun, RegisteredResource } from "../scripts/mock-program";
+import type { ProgramRun, RegisteredResource } from "../lib/mock-program";
 
 /** JSON with object keys sorted, so two equal inputs compare equal whatever order they were built in. */
 function canonical(value: unknown): string {

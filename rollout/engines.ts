@@ -5,9 +5,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { LocalWorkspace, OpType, Stack } from "@pulumi/pulumi/automation";
-import { ProgramRun, projectName, runProgramWith, stackFileConfig } from "../scripts/mock-program";
-import { checkEditable, editStackFile, readOnlyMode } from "../scripts/stack-file";
-import { writeRendered } from "../scripts/render";
+import { ProgramRun, projectName, runProgramWith, stackFileConfig } from "../lib/mock-program";
+import { checkEditable, editStackFile, readOnlyMode } from "../lib/stack-file";
+import { writeRendered } from "../lib/render-writer";
 import { applyEdits, asStackConfig, checkExpected, ConfigEdit, ConfigValue, Expectation, pathKey, StackConfig } from "./config-edit";
 import { changedObjects, PlannedChange } from "./diff";
 import { SetupError } from "./lock";

@@ -2,7 +2,7 @@
 // the mocks, so the split and the objects each step changes are the program's own answer.
 import type { TrafficSplit } from "../components/plan/outputs";
 import { promDuration } from "../components/specs/observability-specs";
-import { runProgramWith } from "../scripts/mock-program";
+import { runProgramWith } from "../lib/mock-program";
 import { stepExposure } from "./analysis";
 import { ConfigEdit, pathKey, StackConfig } from "./config-edit";
 import { changedObjects } from "./diff";

@@ -3,9 +3,9 @@
 import { RolloutRefusal } from "../rollout/plan";
 import { ALL_SCENARIOS, benchmark, DEFAULT_RATE, HORIZON_MS, prepareSimulated, ScenarioResult, STABLE, targetChecks } from "../rollout/benchmark";
 import { FLAGGER_DEFAULTS, LOAD_TESTER_RATE } from "../rollout/flagger";
-import { ArgvReader, UsageError } from "./cli";
-import { PROJECT_ROOT, stackNames } from "./mock-program";
-import { StackFileError } from "./stack-file";
+import { ArgvReader, UsageError } from "../lib/cli";
+import { PROJECT_ROOT, stackNames } from "../lib/mock-program";
+import { StackFileError } from "../lib/stack-file";
 import { ConfigError } from "../components/config/config-reader";
 import { readScenarios, ScenarioFileError } from "../rollout/scenario-file";
 import * as fs from "fs";

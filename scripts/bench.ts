@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { PROJECT_ROOT, ProgramRun, RegisteredResource, runProgram, runUnderMocks } from "./mock-program";
+import { PROJECT_ROOT, ProgramRun, RegisteredResource, runProgram, runUnderMocks } from "../lib/mock-program";
 
 /** One evaluation: how many resources it registered, how long it took, and the process's peak resident memory. */
 export interface Measurement {

@@ -2,7 +2,7 @@
 // answered each (the services answer "<service> <version>" or "<service> <version> (<color>)"), prints the
 // observed split with 99 % confidence intervals, and exits non-zero when an expected share lies outside its
 // interval. It is how a real cluster proves the split the stack config asked for.
-import { ArgvReader, UsageError } from "./cli";
+import { ArgvReader, UsageError } from "../lib/cli";
 
 const USAGE = `Usage: npm run probe -- --url <url> [--path /users] [-n 1000] [-c 20] [--expect v2=10 ...] [--header 'name: value' ...]
 

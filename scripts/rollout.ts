@@ -10,9 +10,9 @@ import { clearHeld, readHeld, RolloutLock, SetupError, writeHeld } from "../roll
 import { RolloutRefusal } from "../rollout/plan";
 import { observedRates, previewRollout } from "../rollout/preview";
 import { preflightProblems } from "../rollout/prometheus";
-import { ArgvReader, UsageError } from "./cli";
-import { PROJECT_ROOT, stackNames } from "./mock-program";
-import { StackFileError, StackFileWriteError } from "./stack-file";
+import { ArgvReader, UsageError } from "../lib/cli";
+import { PROJECT_ROOT, stackNames } from "../lib/mock-program";
+import { StackFileError, StackFileWriteError } from "../lib/stack-file";
 
 const USAGE = `Usage: npm run rollout -- --stack <name> --service <name> [--service <name> ...] [options]
 

@@ -7,8 +7,8 @@ import * as os from "os";
 import * as path from "path";
 import { CONFIG_KEYS } from "../components/config/config";
 import { ConfigError, printable } from "../components/config/config-reader";
-import { ConfigValue, ProgramError, PROJECT_ROOT } from "../scripts/mock-program";
-import { parseStackFile, StackFileError } from "../scripts/stack-file";
+import { ConfigValue, ProgramError, PROJECT_ROOT } from "../lib/mock-program";
+import { parseStackFile, StackFileError } from "../lib/stack-file";
 import { exitStatus, parseArgs, render, renderFix } from "../scripts/render";
 import { configProblems, INGRESS, planFor, PRODUCTION_MINIMUM, routeVia, shares, virtualServiceSpecs } from "./harness";
 

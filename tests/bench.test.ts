@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { BenchRow, formatTable, measureInChild, measureProgram, replay, syntheticServices, TARGET_RATIO } from "../scripts/bench";
-import { runUnderMocks } from "../scripts/mock-program";
+import { runUnderMocks } from "../lib/mock-program";
 import { run } from "./harness";
 
 describe("benchmark (npm run bench)", () => {

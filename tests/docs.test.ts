@@ -8,7 +8,7 @@ import { parse } from "yaml";
 import { CONFIG_KEYS, SCALAR_DEFAULTS } from "../components/config/config";
 import { ADDON_CHARTS } from "../components/specs/observability-specs";
 import { TARGET_RATIO } from "../scripts/bench";
-import { ConfigValue, PROJECT_ROOT, stackConfig } from "../scripts/mock-program";
+import { ConfigValue, PROJECT_ROOT, stackConfig } from "../lib/mock-program";
 import { render } from "../scripts/render";
 import { configProblems, must, settingsFor } from "./harness";
 

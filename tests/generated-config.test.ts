@@ -5,8 +5,8 @@ import { strict as assert } from "assert";
 import fc from "fast-check";
 import { ConfigError } from "../components/config/config-reader";
 import { DNS_LABEL } from "../components/config/names";
-import { ProgramError, runProgram } from "../scripts/mock-program";
-import { validateObjects } from "../scripts/validate";
+import { ProgramError, runProgram } from "../lib/mock-program";
+import { validateObjects } from "../lib/validate";
 import { objects } from "./harness";
 
 /** Mostly what is expected, sometimes what a person might mistype or an attacker might try. */

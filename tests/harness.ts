@@ -1,6 +1,6 @@
 // Test helpers: run the program under mocks, find its resources, and answer "where does this request go"
 // by evaluating the rendered VirtualServices the way Istio does (first matching rule wins).
-import { ProgramError, ProgramRun, RegisteredResource, runProgram, ConfigValue, stackConfig } from "../scripts/mock-program";
+import { ProgramError, ProgramRun, RegisteredResource, runProgram, ConfigValue, stackConfig } from "../lib/mock-program";
 import { destinationRuleSpec, HttpMatch, HttpRoute, ingressVirtualServiceSpec, meshVirtualServiceSpec, VirtualServiceSpec } from "../components/specs/istio-specs";
 import { ingressRouteName } from "../components/config/names";
 import { ConfigError, ConfigProblem } from "../components/config/config-reader";

@@ -4,7 +4,7 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { PROJECT_ROOT } from "../scripts/mock-program";
+import { PROJECT_ROOT } from "../lib/mock-program";
 
 const LAYERS = ["components/config", "components/plan", "components/specs", "components/resources", "index"] as const;
 
@@ -65,6 +65,14 @@ describe("layout", () => {
 
     it("never imports a layer above", () => {
         assert.deepEqual(upwardImports(graph), []);
+    });
+
+    it("keeps scripts/ to entry points: no library, the rollout or the program imports one", () => {
+        const scripts = fs.readdirSync(path.join(PROJECT_ROOT, "scripts")).filter((f) => f.endsWith(".ts"));
+        // Each is a command: it runs when node starts it.
+        assert.deepEqual(scripts.filter((f) => !fs.readFileSync(path.join(PROJECT_ROOT, "scripts", f), "utf8").includes("require.main === module")), []);
+        const importers = ["index.ts", ...["components", "rollout", "lib", "policy"].flatMap((dir) => fs.readdirSync(path.join(PROJECT_ROOT, dir), { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts") && !f.includes("node_modules")).map((f) => `${dir}/${f}`))];
+        assert.deepEqual(importers.filter((f) => /from\s+"(\.\.\/)+scripts\//.test(fs.readFileSync(path.join(PROJECT_ROOT, f), "utf8"))), []);
     });
 
     it("the checks catch a cycle and an upward import", () => {

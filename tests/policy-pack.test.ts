@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import { CheckedResource, checkImagesPinned, checkNoProductionFaults, checkProbesAndLimits, checkProductionGatewayTls, checkProductionMtls, checkRoutedSubsets, checkRouteWeights } from "../policy/checks";
 import { CHECKS, policies } from "../policy/policies";
-import { stackNames } from "../scripts/mock-program";
+import { stackNames } from "../lib/mock-program";
 import { ProgramRun, run, settingsFor } from "./harness";
 
 const resourcesOf = (result: ProgramRun): CheckedResource[] => result.resources.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs }));

@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import * as http from "http";
 import { AddressInfo } from "net";
-import { UsageError } from "../scripts/cli";
+import { UsageError } from "../lib/cli";
 import { formatResult, labelOf, parseProbeArgs, probe, ProbeOptions, UnreachableError, wilson99 } from "../scripts/probe";
 
 /** A loopback server answering like the services: every tenth request from v2, or by header. */

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 import { SCALAR_DEFAULTS } from "../components/config/config";
-import { PROJECT_ROOT, stackConfig, stackNames } from "../scripts/mock-program";
+import { PROJECT_ROOT, stackConfig, stackNames } from "../lib/mock-program";
 import { DECIMAL_KEYS } from "../components/config/observability-config";
 
 const read = (file: string) => fs.readFileSync(path.join(PROJECT_ROOT, file), "utf8");

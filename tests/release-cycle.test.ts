@@ -9,7 +9,7 @@ import { readSettings } from "../components/config/config";
 import type { HttpRouteSpec } from "../components/specs/gateway-api-specs";
 import { configSource, StackConfig } from "../rollout/config-edit";
 import { rolloutPhases, rolloutTargets } from "../rollout/plan";
-import { ConfigValue, projectName, stackConfig } from "../scripts/mock-program";
+import { ConfigValue, projectName, stackConfig } from "../lib/mock-program";
 import { INGRESS, objects, ofKind, ProgramRun, RegisteredResource, registeredVirtualServiceSpecs, routeVia, run, shares, waitsFor } from "./harness";
 
 const key = (r: RegisteredResource) => `${r.type}::${r.name}`;

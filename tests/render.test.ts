@@ -3,9 +3,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parse } from "yaml";
-import { UsageError } from "../scripts/cli";
-import { fileName, main, outDirRefusal, parseArgs, render, RENDER_MARKER, writeRendered } from "../scripts/render";
-import { PROJECT_ROOT, ProgramRun } from "../scripts/mock-program";
+import { UsageError } from "../lib/cli";
+import { fileName, outDirRefusal, RENDER_MARKER, writeRendered } from "../lib/render-writer";
+import { main, parseArgs, render } from "../scripts/render";
+import { PROJECT_ROOT, ProgramRun } from "../lib/mock-program";
 import { must } from "./harness";
 
 describe("npm run render", () => {

@@ -12,7 +12,7 @@ import { FLAGGER_DEFAULTS, runFlagger } from "../rollout/flagger";
 import { poisson, Random, TrafficModel, TrafficStream } from "../rollout/simulation";
 import { binomialUpperTail, histogramQuantile, logGamma } from "../rollout/statistics";
 import { main, parseBenchArgs } from "../scripts/bench-rollout";
-import { PROJECT_ROOT } from "../scripts/mock-program";
+import { PROJECT_ROOT } from "../lib/mock-program";
 
 describe("rollout statistics: building blocks", () => {
     it("bounds a binomial tail from above, never below the exact tail, every request failing included", () => {

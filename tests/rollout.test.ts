@@ -11,11 +11,11 @@ import { AnalysisState, decide, judge, NEW_RECORD, ServiceEvidence, stepExposure
 import { applyEdits, asStackConfig, checkExpected, ConfigEdit, ConfigPath, configSource, ConfigValue, Expectation, pathKey, StackConfig } from "../rollout/config-edit";
 import { Clock, Outcome, prepareRollout, runRollout } from "../rollout/driver";
 import { StackEngine } from "../rollout/engines";
-import { editStackFile } from "../scripts/stack-file";
+import { editStackFile } from "../lib/stack-file";
 import { RolloutLock } from "../rollout/lock";
 import { RolloutRefusal } from "../rollout/plan";
 import { main } from "../scripts/rollout";
-import { stackConfig } from "../scripts/mock-program";
+import { stackConfig } from "../lib/mock-program";
 import { configProblems } from "./harness";
 
 const PROJECT = "istio-progressive-delivery";

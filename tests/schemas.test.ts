@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
-import { modelModule, validateObjects } from "../scripts/validate";
+import { modelModule, validateObjects } from "../lib/validate";
 import { objects, run } from "./harness";
-import { stackNames } from "../scripts/mock-program";
+import { stackNames } from "../lib/mock-program";
 
 describe("every object against real schemas", () => {
     for (const stack of stackNames()) {

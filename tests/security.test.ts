@@ -2,8 +2,9 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { redactSecret, render } from "../scripts/render";
-import { ConfigValue, PROJECT_ROOT } from "../scripts/mock-program";
+import { redactSecret } from "../lib/render-writer";
+import { render } from "../scripts/render";
+import { ConfigValue, PROJECT_ROOT } from "../lib/mock-program";
 import { ingressAllowSpec } from "../components/specs/security-specs";
 import { PRODUCTION_MINIMUM, configProblems, helmReleases, must, named, ofKind, refused, resource, run, waitsFor } from "./harness";
 

@@ -14,10 +14,10 @@ import { ServiceEvidence, VersionCounts } from "../rollout/analysis";
 import { RolloutRefusal } from "../rollout/plan";
 import { SetupError, type HeldRollout } from "../rollout/lock";
 import { AutomationEngine, RenderEngine } from "../rollout/engines";
-import { editStackFile, FileWriter, readStackFile, StackFileError, StackFileWriteError } from "../scripts/stack-file";
+import { editStackFile, FileWriter, readStackFile, StackFileError, StackFileWriteError } from "../lib/stack-file";
 import { SECRET_VALUE } from "../components/config/config-reader";
 import { FileEngine, PROJECT } from "./support/file-engine";
-import { PROJECT_ROOT, runProgramWith, stackFileConfig } from "../scripts/mock-program";
+import { PROJECT_ROOT, runProgramWith, stackFileConfig } from "../lib/mock-program";
 import { configProblems } from "./harness";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stack-file-"));

@@ -4,7 +4,7 @@ import * as path from "path";
 import { parse } from "yaml";
 import { parseProbeArgs } from "../scripts/probe";
 import { parseRolloutArgs } from "../scripts/rollout";
-import { PROJECT_ROOT, stackNames } from "../scripts/mock-program";
+import { PROJECT_ROOT, stackNames } from "../lib/mock-program";
 import { GATEWAY_PROVIDERS } from "../components/config/config";
 import { settingsFor } from "./harness";
 

@@ -4,7 +4,7 @@
 import { ConfigEdit, configSource, Expectation, StackConfig } from "../../rollout/config-edit";
 import type { StackEngine } from "../../rollout/engines";
 import { checkedPlan } from "../../components/specs/checked-plan";
-import { checkEditable, editStackFile, FileWriter, readStackFile } from "../../scripts/stack-file";
+import { checkEditable, editStackFile, FileWriter, readStackFile } from "../../lib/stack-file";
 
 export const PROJECT = "istio-progressive-delivery";
 
