@@ -257,6 +257,11 @@ const testsNotWorse = (r: ServiceRecord) => r.errors.outcome === "notWorse" && r
 /** Intervals a candidate must be watched serving before its promotion: bakeTime, in whole intervals. */
 export const bakeIntervals = (analysis: AnalysisSettings, intervalMs: number) => Math.ceil(analysis.bakeTimeMs / intervalMs);
 
+const baked = (r: ServiceRecord, analysis: AnalysisSettings, intervalMs: number) => (r.watchedIntervals ?? 0) >= bakeIntervals(analysis, intervalMs);
+
+/** May this candidate be promoted: shown no worse by every test, and watched serving for the bake? */
+export const promotable = (r: ServiceRecord, analysis: AnalysisSettings, intervalMs: number) => testsNotWorse(r) && baked(r, analysis, intervalMs);
+
 /**
  * One interval's decision over every service of the rollout. Roll back when a sequential test finds a
  * candidate worse, a service reaches `failedChecks` failed checks, or the step goes `progressDeadline` without
@@ -283,18 +288,17 @@ export function decide(verdicts: Readonly<Record<string, Verdict>>, state: Analy
     }
     // Served within the limits (or too few requests to check them): evidence is accumulating.
     const served = entries.every(([, v]) => v.limits === "pass" || v.limits === "thin");
-    const baked = (r: ServiceRecord) => (r.watchedIntervals ?? 0) >= bakeIntervals(analysis, intervalMs);
-    if (served && (!requiresProof || entries.every(([service]) => testsNotWorse(judged[service]) && baked(judged[service])))) {
+    if (served && (!requiresProof || entries.every(([service]) => promotable(judged[service], analysis, intervalMs)))) {
         return { decision: "advance", state: { services, progressSinceMs: nowMs }, reason: "every service passed" };
     }
     if (served) {
         // Gathering evidence is progress: the deadline is for candidates that fail or go unobserved.
         const waiting = entries
-            .filter(([service]) => !testsNotWorse(judged[service]) || !baked(judged[service]))
+            .filter(([service]) => !promotable(judged[service], analysis, intervalMs))
             .map(([service]) => {
                 const r = judged[service];
                 const tests = testsNotWorse(r) ? "shown no worse" : `not yet shown no worse than its stable version (errors test ${r.errors.outcome}, latency test ${r.latency.outcome})`;
-                return `${service}: ${tests}${baked(r) ? "" : `; baking: watched serving ${r.watchedIntervals ?? 0} of the ${bakeIntervals(analysis, intervalMs)} intervals of bakeTime ${fmt(analysis.bakeTimeMs / 60_000, 2)}m`}`;
+                return `${service}: ${tests}${baked(r, analysis, intervalMs) ? "" : `; baking: watched serving ${r.watchedIntervals ?? 0} of the ${bakeIntervals(analysis, intervalMs)} intervals of bakeTime ${fmt(analysis.bakeTimeMs / 60_000, 2)}m`}`;
             })
             .join("; ");
         return { decision: "hold", state: { services, progressSinceMs: nowMs }, reason: waiting };

@@ -308,12 +308,14 @@ export function withinBudget(count: number, runs: number, percent: number): bool
  * The fewest excess 5xx, on average, that any test keeping both budgets serves before it rolls back a candidate that
  * is steadily worse on errors, with the stable's rate known exactly (unknown, it takes more): Wald's bound on the
  * expected number of observations of a sequential test, times the excess rate. Undefined for a scenario whose
- * rates change over time or whose candidate is not worse on errors.
+ * rates change over time, behind retries, or whose candidate is not worse on errors.
  */
 export function leastExcessErrors(scenario: Scenario, analysis: AnalysisSettings): number | undefined {
     const { stable, candidate, phases, bursts, retries } = scenario.traffic;
-    const [p0, p1] = [visibleErrorRate(stable.errorRate, retries), visibleErrorRate(candidate.errorRate, retries)];
-    if ((phases?.length ?? 0) > 0 || bursts !== undefined || !(p1 > p0) || p0 <= 0 || p1 >= 1) return undefined;
+    const [p0, p1] = [stable.errorRate, candidate.errorRate];
+    // Behind retries a test that counts attempts learns more per request than one that counts what callers saw: no
+    // one bound holds for both.
+    if ((retries ?? 0) > 0 || (phases?.length ?? 0) > 0 || bursts !== undefined || !(p1 > p0) || p0 <= 0 || p1 >= 1) return undefined;
     const alpha = analysis.falseRollbackPercent / 100;
     const beta = analysis.missedRegressionPercent / 100;
     const kl = p1 * Math.log(p1 / p0) + (1 - p1) * Math.log((1 - p1) / (1 - p0));

@@ -10,7 +10,7 @@ import { planTraffic } from "../components/plan/plan";
 import { ProgramRun, projectName, runProgramWith } from "../lib/mock-program";
 import { StackFileError, StackFileWriteError } from "../lib/stack-file";
 import { ReleaseCounters, releaseCounters, ReleaseQueries, releaseQueries } from "../components/specs/observability-specs";
-import { AnalysisState, decide, judge, recordOf, ServiceEvidence, Verdict } from "./analysis";
+import { AnalysisState, decide, judge, promotable, recordOf, ServiceEvidence, Verdict } from "./analysis";
 import { objectChanges, planMismatch } from "./diff";
 import { applyEdits, ChangedUnderRollout, ConfigEdit, ConfigPath, configSource, pathKey, plain, StackConfig, valueAt } from "./config-edit";
 import type { StackEngine } from "./engines";
@@ -45,6 +45,22 @@ export async function prepareRollout(engine: StackEngine, stack: string, service
     const { settings } = checkedPlan(configSource(config, secretKeys));
     const checked = rolloutTargets(settings, config, services, projectName());
     if (resume !== undefined) {
+        // Held before these were recorded: the file predates them, and is taken as judged by the stack's own.
+        const { steps, intervalMs, interval } = settings.rollout;
+        const judgedBy = [
+            { key: "rollout.steps", held: resume.steps, now: steps, show: (v: unknown) => JSON.stringify(v) },
+            { key: "rollout.interval", held: resume.intervalMs, now: intervalMs, show: (v: unknown) => (v === intervalMs ? interval : `${String(v)}ms`) },
+        ].filter((k) => k.held !== undefined && !isDeepStrictEqual(plain(k.held), plain(k.now)));
+        if (judgedBy.length > 0) {
+            throw new RolloutRefusal(
+                judgedBy.map((k) => ({
+                    key: k.key,
+                    value: k.show(k.now),
+                    allowed: `the held rollout was judged with ${k.key} ${k.show(k.held)}: its step, its proof step and its bake mean nothing under another`,
+                    fix: `set it back (${k.key} ${k.show(k.held)}) to resume, or discard the held rollout (rm ${ROLLOUT_DIR}/${stack}.held.json) and start a new one`,
+                })),
+            );
+        }
         const changed = resume.targets.filter((held) => !isDeepStrictEqual(plain(releaseOf(held)), plain(releaseOf(checked.find((t) => t.service === held.service) ?? held))));
         if (changed.length > 0) {
             throw new RolloutRefusal(
@@ -289,7 +305,8 @@ class Rollout {
     /** Keeps the rollout's state at `stepIndex` for --resume: the analysis so far, and each owned key as it was last written. */
     private holdState(stepIndex: number): void {
         const written = [...this.owned].filter(([key]) => !this.yielded.has(key)).map(([, entry]) => ({ path: entry.path, value: entry.value }));
-        this.o.hold({ stack: this.p.stack, services: this.services, targets: this.p.targets, stepIndex, analysis: this.state.services, heldAt: new Date(this.clock.now()).toISOString(), written });
+        const { steps, intervalMs } = this.p.settings.rollout;
+        this.o.hold({ stack: this.p.stack, services: this.services, targets: this.p.targets, stepIndex, analysis: this.state.services, heldAt: new Date(this.clock.now()).toISOString(), written, steps, intervalMs });
     }
 
     private async interrupted(stepIndex: number): Promise<Outcome> {
@@ -367,6 +384,12 @@ class Rollout {
                 if (judged.decision === "rollback") return await this.rollback(`at step ${i + 1} (${step.percent}%): ${judged.reason}`);
             }
             at = steps.length;
+            // Whatever the step index says (a resumed rollout starts where it was held): no promotion of a candidate
+            // the tests have not shown no worse, or that has not been watched for the bake.
+            const unproven = this.p.targets.filter((t) => !promotable(recordOf(this.state, t.service), this.p.settings.rollout.analysis, this.p.settings.rollout.intervalMs));
+            if (unproven.length > 0) {
+                return await this.rollback(`${unproven.map((t) => t.service).join(", ")} reached the promotion without being shown no worse and baked (a held rollout resumed past its proof step?): not promoted`);
+            }
             const confirmation = await this.confirmed();
             if (confirmation.decision === "interrupted") return await this.interrupted(steps.length);
             if (confirmation.decision === "rollback") return await this.rollback(confirmation.reason);

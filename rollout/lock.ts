@@ -88,6 +88,12 @@ export interface HeldRollout {
     readonly heldAt: string;
     /** The keys the rollout owns, as it left them: a resume stops (changes nothing) if any was changed while held. */
     readonly written?: readonly Expectation[];
+    /**
+     * The steps and interval the rollout was judged by: its step index, its proof step and the bake (counted in
+     * intervals) mean nothing under others, so a resume is refused if they changed while it was held.
+     */
+    readonly steps?: readonly number[];
+    readonly intervalMs?: number;
 }
 
 const stateFile = (dir: string, stack: string) => path.join(dir, ROLLOUT_DIR, `${stack}.held.json`);

@@ -17,7 +17,8 @@ const USAGE = `Usage: npm run bench:rollout -- [--stack <name>] [--service <name
   --service <name>  the canary to roll out (default: user-service)
   --runs <n>        simulated rollouts per scenario, 10 to 100000 (default: 1000)
   --scenarios FILE  your own traffic instead of the built-in scenarios: a JSON list of { name, regression,
-                    requestsPerSecond, stable: { errorRate, medianMs, sigma }, candidate?, phases?, bursts? }
+                    requestsPerSecond, stable: { errorRate, medianMs, sigma }, candidate?, phases?, bursts?,
+                    retries? }
                     (see docs/rollout.md, The benchmark)
   --flagger-load-tester
                     Flagger with its tutorial load tester (hey -q 10 -c 2: 20 requests/s to the canary)

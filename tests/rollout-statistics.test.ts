@@ -170,6 +170,7 @@ describe("rollout statistics: the benchmark against Flagger", () => {
         // A stricter budget needs more evidence; rates that change over time have no such bound here.
         assert.ok((leastExcessErrors(ALL_SCENARIOS[1], { ...analysis, falseRollbackPercent: 0.1 }) ?? 0) > (least("errors +1 point") ?? Infinity));
         assert.equal(least("bursty (10 % of minutes +10 points)"), undefined);
+        assert.equal(least("retried twice, candidate fails 25 % of attempts"), undefined, "counting attempts learns more a request than counting callers' answers");
         assert.equal(least("healthy"), undefined);
     });
 

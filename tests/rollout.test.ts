@@ -300,6 +300,9 @@ describe("rollout: analysis", () => {
         const blind = twice({ candidate: counts(1000, 0), stable: counts(10_000, 5), unattributedErrors: 40 });
         assert.deepEqual([blind.record.errors.outcome, blind.record.latency.outcome], ["open", "open"]);
         assert.match(blind.reasons.join(", "), /40 5xx answered by the callers' proxies \(timeouts, failed connections\) carry no version/);
+        // A burst in the very first interval (8 of 60 candidate requests, 1 of 1,140 stable ones), with no history to
+        // take the stable's rate from: weighed against both versions' rate in that interval, it is worse at once.
+        assert.equal(once({ candidate: counts(60, 8), stable: counts(1140, 1) }).record.errors.outcome, "worse");
         // Little evidence decides nothing yet.
         const early = once({ candidate: counts(30, 0), stable: counts(570, 1) });
         assert.deepEqual([early.record.errors.outcome, early.record.latency.outcome], ["open", "open"]);

@@ -298,6 +298,29 @@ describe("stack file: the preview guard", () => {
     });
 });
 
+describe("stack file: a held rollout resumes only under what it was judged by", () => {
+    it("refuses --resume when the steps or the interval changed while held, and never promotes a candidate not proven and baked", async () => {
+        const file = stackFile(CATALOGUE);
+        const engine = new FileEngine(file);
+        const fresh = await prepareRollout(engine, "t", ["user-service"]);
+        const held: HeldRollout = { stack: "t", services: ["user-service"], targets: fresh.targets, stepIndex: 1, analysis: {}, heldAt: "2026-12-02T10:00:00Z", steps: [20, 50], intervalMs: 1000 };
+        // Shortened to one step while held: the held step index would skip the proof step.
+        fs.writeFileSync(file, CATALOGUE.replace("steps: [20, 50]", "steps: [20]"));
+        await assert.rejects(prepareRollout(engine, "t", ["user-service"], held), (e: unknown) => e instanceof RolloutRefusal && /rollout\.steps = \[20\]: the held rollout was judged with rollout\.steps \[20,50\].*Fix: set it back/s.test(e.message));
+        fs.writeFileSync(file, CATALOGUE.replace("interval: 1s", "interval: 10m"));
+        await assert.rejects(prepareRollout(engine, "t", ["user-service"], held), (e: unknown) => e instanceof RolloutRefusal && /rollout\.interval = 10m: the held rollout was judged with rollout\.interval 1000ms/.test(e.message));
+        // Held at the promotion with nothing proven (a state file edited by hand, or from before the steps were kept):
+        // the driver itself refuses to promote.
+        fs.writeFileSync(file, CATALOGUE);
+        const atPromotion = { ...held, stepIndex: 2 };
+        const prepared = await prepareRollout(engine, "t", ["user-service"], atPromotion);
+        const outcome = await runRollout({ prepared, engine, resume: atPromotion, signal: new AbortController().signal, onInterrupt: "rollback", hold: () => undefined, log: () => undefined, clock: fakeClock(), evidence: () => Promise.resolve(GOOD), webhook: () => Promise.resolve(undefined) });
+        assert.equal(outcome.kind, "rolledBack");
+        assert.match(outcome.reason, /user-service reached the promotion without being shown no worse and baked/);
+        assert.deepEqual(valueAt(readStackFile(file, P).config, ["services", "user-service", "versions"]), ["v1", "v2"], "not promoted");
+    });
+});
+
 /** Appends a line inside `config:` (the file's last mapping), as a person editing the file would. */
 const appendConfig = (file: string, lines: string) => { fs.appendFileSync(file, lines); };
 
