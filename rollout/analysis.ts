@@ -4,6 +4,7 @@
 // every interval), and fixed thresholds as hard limits on each interval. Missing data is never a pass.
 // `npm run rollout` and the simulator of `npm run bench:rollout` both decide with these functions.
 import type { AnalysisSettings } from "../components/config/rollout-config";
+import { MetricReading, metricVerdict } from "./metrics";
 import { addBuckets, binomialUpperTail, histogramQuantile, LatencyBucket, slowerThan, smoothedRate, upperConfidenceBound } from "./statistics";
 
 /** One version's requests over one interval, as Prometheus counts them. */
@@ -22,6 +23,8 @@ export interface ServiceEvidence {
     readonly error?: string;
     /** 5xx the callers' proxies answered themselves in the window, which no version's counts hold. */
     readonly unattributedErrors?: number;
+    /** The stack's custom metrics this interval (rollout.analysis.metrics), by name. */
+    readonly metrics?: readonly MetricReading[];
 }
 
 /**
@@ -229,8 +232,14 @@ export function judge(evidence: ServiceEvidence, analysis: AnalysisSettings, pri
     const successFailed = successRate < successLimit && beyondChance;
     if (successFailed) reasons.push(`success rate ${fmt(successRate, 2)}% < ${fmt(successLimit, 2)}%`);
     if (p95 > p95Limit) reasons.push(`p95 ${fmt(p95)}ms > ${fmt(p95Limit)}ms`);
-    const failed = successFailed || p95 > p95Limit;
-    return { limits: failed ? "fail" : "pass", reasons: failed ? reasons : [...reasons, `success rate ${fmt(successRate, 2)}%, p95 ${fmt(p95)}ms`], record };
+    // The stack's own metrics, checked on the same intervals as the built-in limits; one without a value holds, never passes.
+    const custom = analysis.metrics.map((m) => metricVerdict(m, evidence.metrics?.find((r) => r.name === m.name)));
+    const customFailed = custom.filter((v) => v.status === "fail");
+    const failed = successFailed || p95 > p95Limit || customFailed.length > 0;
+    if (failed) return { limits: "fail", reasons: [...reasons, ...customFailed.map((v) => v.reason)], record };
+    const missing = custom.filter((v) => v.status === "noData");
+    if (missing.length > 0) return { limits: "noData", reasons: [...reasons, ...missing.map((v) => v.reason)], record };
+    return { limits: "pass", reasons: [...reasons, `success rate ${fmt(successRate, 2)}%, p95 ${fmt(p95)}ms`, ...custom.map((v) => v.reason)], record };
 }
 
 export type Decision = "advance" | "hold" | "rollback";

@@ -16,7 +16,9 @@ import { applyEdits, ChangedUnderRollout, ConfigEdit, ConfigPath, configSource, 
 import type { StackEngine } from "./engines";
 import { HeldRollout, ROLLOUT_DIR } from "./lock";
 import { RolloutPhases, rolloutPhases, RolloutRefusal, RolloutTarget, rolloutTargets } from "./plan";
-import { releaseEvidence } from "./prometheus";
+import { metricReadings, releaseEvidence } from "./prometheus";
+import { MetricQuery, metricQueries } from "./metrics";
+import { promDuration } from "../components/specs/observability-specs";
 import { histogramQuantile } from "./statistics";
 import { callWebhook, WebhookAnswer, WebhookPayload } from "./webhooks";
 
@@ -30,6 +32,8 @@ export interface PreparedRollout {
     readonly queries: Readonly<Record<string, ReleaseQueries>>;
     /** The counters the driver reads each interval's counts from (releaseQueries' first three, exactly). */
     readonly counters: Readonly<Record<string, ReleaseCounters>>;
+    /** Each service's custom metrics, their queries rendered for its candidate and stable version. */
+    readonly metricQueries: Readonly<Record<string, readonly MetricQuery[]>>;
 }
 
 /** What identifies a target's release: a held rollout resumes only if the stack still releases the same. */
@@ -95,7 +99,9 @@ export async function prepareRollout(engine: StackEngine, stack: string, service
     check("promotion", phases.promotion.config);
     check("rollback", phases.rollback.config);
     const plan = planTraffic(settings);
-    return { stack, config, settings, targets, phases, queries: releaseQueries(plan, settings.rollout.intervalMs), counters: releaseCounters(plan) };
+    const { metrics } = settings.rollout.analysis;
+    const metricQueriesOf = (t: RolloutTarget) => metricQueries(metrics, t.service, plan.services.find((s) => s.name === t.service)?.namespace ?? "", promDuration(settings.rollout.intervalMs), { stable: t.stableVersion, candidate: t.candidateVersion });
+    return { stack, config, settings, targets, phases, queries: releaseQueries(plan, settings.rollout.intervalMs), counters: releaseCounters(plan), metricQueries: Object.fromEntries(targets.map((t) => [t.service, metricQueriesOf(t)])) };
 }
 
 /** stopped: the stack file changed under the rollout, or could not be written; it needs a person (exit 2). */
@@ -286,7 +292,12 @@ class Rollout {
             this.lastMetrics = [];
             await Promise.all(
                 this.p.targets.map(async (target) => {
-                    const evidence = await (this.o.evidence ?? ((t, c, s) => releaseEvidence(this.p.settings.rollout.prometheusUrl, c, { stable: t.stableVersion, candidate: t.candidateVersion }, intervalMs, Date.now(), s)))(target, this.p.counters[target.service], this.o.signal);
+                    const url = this.p.settings.rollout.prometheusUrl;
+                    const fromPrometheus = async (t: RolloutTarget, c: ReleaseCounters, s: AbortSignal): Promise<ServiceEvidence> => {
+                        const [counts, metrics] = await Promise.all([releaseEvidence(url, c, { stable: t.stableVersion, candidate: t.candidateVersion }, intervalMs, Date.now(), s), metricReadings(url, this.p.metricQueries[t.service] ?? [], s)]);
+                        return metrics.length === 0 ? counts : { ...counts, metrics };
+                    };
+                    const evidence = await (this.o.evidence ?? fromPrometheus)(target, this.p.counters[target.service], this.o.signal);
                     let verdict = judge(evidence, analysis, recordOf(this.state, target.service));
                     // A load test that cannot run means the interval's evidence is not what it should be: a failed check, as in Flagger.
                     if (loadTest !== undefined && !loadTest.ok) verdict = { ...verdict, limits: "fail", reasons: [loadTest.detail, ...verdict.reasons] };

@@ -4,6 +4,7 @@ import type { TrafficSplit } from "../components/plan/outputs";
 import { promDuration } from "../components/specs/observability-specs";
 import { runProgramWith } from "../lib/mock-program";
 import { stepExposure } from "./analysis";
+import { boundText } from "./metrics";
 import { ConfigEdit, pathKey, StackConfig } from "./config-edit";
 import { changedObjects } from "./diff";
 import type { PreparedRollout } from "./driver";
@@ -37,6 +38,9 @@ export async function previewRollout(p: PreparedRollout, rates: Readonly<Record<
     for (const t of p.targets) {
         log(`  ${t.service}:`);
         for (const [name, query] of Object.entries(p.queries[t.service])) log(`    ${name}: ${query}`);
+        for (const { metric, candidate, stable } of p.metricQueries[t.service] ?? []) {
+            log(`    metric ${metric.name}, a hard limit (${boundText(metric)}): ${candidate}${metric.maxRatioToStable === undefined ? "" : `; stable: ${stable}`}`);
+        }
     }
     const phases: { label: string; edits: readonly ConfigEdit[]; config: StackConfig }[] = [
         ...p.phases.steps.map((s, i) => ({ label: `step ${i + 1}/${p.phases.steps.length} (${s.percent}%)`, edits: s.edits, config: s.config })),

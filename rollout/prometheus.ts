@@ -1,6 +1,7 @@
 // Reads a release's evidence from Prometheus's HTTP API, with the releaseQueries the program exports.
 import type { ReleaseCounters } from "../components/specs/observability-specs";
 import type { ServiceEvidence, VersionCounts } from "./analysis";
+import type { MetricQuery, MetricReading } from "./metrics";
 import type { LatencyBucket } from "./statistics";
 
 const QUERY_TIMEOUT_MS = 10_000;
@@ -112,8 +113,19 @@ export async function releaseEvidence(baseUrl: string, counters: ReleaseCounters
  * stable version (so the proxies report and Prometheus scrapes them: what every decision will read). The problems,
  * each with a fix; none when the rollout can be judged.
  */
-export async function preflightProblems(baseUrl: string, targets: readonly { readonly service: string; readonly stableVersion: string }[], counters: Readonly<Record<string, ReleaseCounters>>, signal?: AbortSignal): Promise<string[]> {
+export async function preflightProblems(baseUrl: string, targets: readonly { readonly service: string; readonly stableVersion: string }[], counters: Readonly<Record<string, ReleaseCounters>>, metrics: Readonly<Record<string, readonly MetricQuery[]>> = {}, signal?: AbortSignal): Promise<string[]> {
     const problems: string[] = [];
+    // Each custom metric's query as Prometheus parses it (an answer with no data is fine: the candidate serves nothing yet).
+    for (const { service } of targets) {
+        for (const [i, { metric, candidate }] of (metrics[service] ?? []).entries()) {
+            try {
+                await instantQuery(baseUrl, candidate, signal);
+            } catch (error) {
+                const message = error instanceof Error ? error.message : String(error);
+                if (/^Prometheus answered 4\d\d/.test(message)) problems.push(`rollout.analysis.metrics[${i}] (${metric.name}): Prometheus refuses its query for ${service} (${candidate}): ${message.replace(/^Prometheus answered \d+: /, "")}. Fix: correct the query (try it in Prometheus's graph page), then start the rollout again`);
+            }
+        }
+    }
     for (const { service, stableVersion } of targets) {
         const query = counters[service].requests;
         let samples: Sample[];
@@ -129,4 +141,25 @@ export async function preflightProblems(baseUrl: string, targets: readonly { rea
         }
     }
     return problems;
+}
+
+/** A custom metric's value: its query's one series now; none is no data, several a query to aggregate. */
+async function metricValue(baseUrl: string, query: string, signal?: AbortSignal): Promise<number | undefined> {
+    const samples = await instantQuery(baseUrl, query, signal);
+    if (samples.length > 1) throw new Error(`the query returns ${samples.length} series, where one value is judged; aggregate it (sum, max, ...)`);
+    return samples[0]?.value;
+}
+
+/** Each custom metric's value for the candidate, and for the stable version where the bound is relative to it. */
+export async function metricReadings(baseUrl: string, queries: readonly MetricQuery[], signal?: AbortSignal): Promise<MetricReading[]> {
+    return Promise.all(
+        queries.map(async ({ metric, candidate, stable }): Promise<MetricReading> => {
+            try {
+                const [c, s] = await Promise.all([metricValue(baseUrl, candidate, signal), metric.maxRatioToStable === undefined ? Promise.resolve(undefined) : metricValue(baseUrl, stable, signal)]);
+                return { name: metric.name, ...(c !== undefined && { candidate: c }), ...(s !== undefined && { stable: s }) };
+            } catch (error) {
+                return { name: metric.name, error: `Prometheus at ${baseUrl}: ${error instanceof Error ? error.message : String(error)}` };
+            }
+        }),
+    );
 }

@@ -151,7 +151,7 @@ export async function rollout(options: RolloutOptions, engine: StackEngine, sign
     // Set by the driver's hold, in a callback the compiler cannot follow.
     const kept = { held: false };
     try {
-        const problems = await preflightProblems(prepared.settings.rollout.prometheusUrl, prepared.targets, prepared.counters, signal);
+        const problems = await preflightProblems(prepared.settings.rollout.prometheusUrl, prepared.targets, prepared.counters, prepared.metricQueries, signal);
         if (problems.length > 0) throw new SetupError(`The rollout cannot start; nothing was changed:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
         out(`Rolling out ${services.join(", ")} on ${engine.description}${options.resume ? `, resumed at step ${(held?.stepIndex ?? 0) + 1}` : ""}`);
         outcome = await runRollout({

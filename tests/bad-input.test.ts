@@ -20,6 +20,8 @@ const resilience = (fields: Record<string, unknown>) => ({ resilience: { "*": fi
 const prod = (overrides: Record<string, ConfigValue>) => ({ stack: "prod", overrides });
 const long = (n: number) => "a".repeat(n);
 const rollout = (fields: Record<string, unknown>) => ({ rollout: fields });
+/** A custom metric's query over one version. */
+const METRIC_QUERY = 'sum(rate(istio_requests_total{destination_version="{{version}}"}[{{interval}}]))';
 
 /** [what a user tried, stack and config, the key the error must name]. */
 const CASES: [string, { stack: string; overrides: Record<string, ConfigValue> }, string][] = [
@@ -175,6 +177,16 @@ const CASES: [string, { stack: string; overrides: Record<string, ConfigValue> },
     ["zero failed checks", { stack: "dev", overrides: rollout({ analysis: { failedChecks: 0 } }) }, "rollout.analysis.failedChecks"],
     ["a progress deadline in days", { stack: "dev", overrides: rollout({ analysis: { progressDeadline: "2d" } }) }, "rollout.analysis.progressDeadline"],
     ["a bake time without a unit", { stack: "dev", overrides: rollout({ analysis: { bakeTime: 30 } }) }, "rollout.analysis.bakeTime"],
+    ["custom metrics as one object, not a list", { stack: "dev", overrides: rollout({ analysis: { metrics: { name: "p50", query: "up", max: 1 } } }) }, "rollout.analysis.metrics"],
+    ["a custom metric with a misspelled bound", { stack: "dev", overrides: rollout({ analysis: { metrics: [{ name: "p50", query: METRIC_QUERY, maximum: 1 }] } }) }, "rollout.analysis.metrics[0].maximum"],
+    ["a custom metric named in capitals", { stack: "dev", overrides: rollout({ analysis: { metrics: [{ name: "P50", query: METRIC_QUERY, max: 1 }] } }) }, "rollout.analysis.metrics[0].name"],
+    ["two custom metrics of one name", { stack: "dev", overrides: rollout({ analysis: { metrics: [{ name: "p50", query: METRIC_QUERY, max: 1 }, { name: "p50", query: METRIC_QUERY, min: 1 }] } }) }, "rollout.analysis.metrics[1].name"],
+    ["a custom metric query without {{version}}", { stack: "dev", overrides: rollout({ analysis: { metrics: [{ name: "p50", query: "sum(rate(istio_requests_total[1m]))", max: 1 }] } }) }, "rollout.analysis.metrics[0].query"],
+    ["a custom metric query with an unknown placeholder", { stack: "dev", overrides: rollout({ analysis: { metrics: [{ name: "p50", query: 'sum(x{v="{{version}}", a="{{app}}"})', max: 1 }] } }) }, "rollout.analysis.metrics[0].query"],
+    ["a custom metric query with an unclosed parenthesis", { stack: "dev", overrides: rollout({ analysis: { metrics: [{ name: "p50", query: 'sum(rate(x{v="{{version}}"}[5m])', max: 1 }] } }) }, "rollout.analysis.metrics[0].query"],
+    ["a custom metric with two bounds", { stack: "dev", overrides: rollout({ analysis: { metrics: [{ name: "p50", query: METRIC_QUERY, max: 1, min: 0 }] } }) }, "rollout.analysis.metrics[0]"],
+    ["a custom metric with no bound", { stack: "dev", overrides: rollout({ analysis: { metrics: [{ name: "p50", query: METRIC_QUERY }] } }) }, "rollout.analysis.metrics[0]"],
+    ["a custom metric compared with the stable at a ratio of 0", { stack: "dev", overrides: rollout({ analysis: { metrics: [{ name: "p50", query: METRIC_QUERY, maxRatioToStable: 0 }] } }) }, "rollout.analysis.metrics[0].maxRatioToStable"],
     ["a bake time over a day", { stack: "dev", overrides: rollout({ analysis: { bakeTime: "25h" } }) }, "rollout.analysis.bakeTime"],
     ["an unknown routing API", { stack: "dev", overrides: { trafficApi: "httpRoute" } }, "trafficApi"],
     ["an unknown edge provider", { stack: "gateway", overrides: { gatewayProvider: "nginx" } }, "gatewayProvider"],

@@ -10,7 +10,8 @@ import { planTraffic } from "../components/plan/plan";
 import { gatewayApiDuration } from "../components/specs/gateway-api-specs";
 import { releaseCounters, releaseQueries } from "../components/specs/observability-specs";
 import { configSource } from "../rollout/config-edit";
-import { preflightProblems, prometheusApiUrl, releaseEvidence } from "../rollout/prometheus";
+import { metricQueries } from "../rollout/metrics";
+import { metricReadings, preflightProblems, prometheusApiUrl, releaseEvidence } from "../rollout/prometheus";
 import { callWebhook } from "../rollout/webhooks";
 
 /** A loopback server answering with `handler`; returns its base URL and the paths it was asked for. */
@@ -152,6 +153,44 @@ describe("rollout endpoints: the pre-flight", () => {
         // Nothing listens there any more.
         const counters = releaseCounters(planTraffic(readSettings(configSource({}))));
         assert.match((await preflightProblems(prometheus.url, [{ service: "user-service", stableVersion: "v1" }], counters)).join(), /did not answer \(fetch failed: /);
+    });
+});
+
+describe("rollout endpoints: custom metrics", () => {
+    it("reads one value a version, refuses a query of several series, and has Prometheus parse each query before anything moves", async () => {
+        const prometheus = await serve((req, res) => {
+            const query = new URL(req.url ?? "", "http://x").searchParams.get("query") ?? "";
+            res.setHeader("content-type", "application/json");
+            // Prometheus's own answer to a query it cannot parse.
+            if (query.includes("summ(")) {
+                res.writeHead(400).end(JSON.stringify({ status: "error", errorType: "bad_data", error: 'invalid parameter "query": 1:1: parse error: unknown function with name "summ"' }));
+                return;
+            }
+            const value = query.includes('"v2"') ? "120" : "80";
+            const result = query.includes("by (pod)") ? [{ metric: { pod: "a" }, value: [0, value] }, { metric: { pod: "b" }, value: [0, value] }] : query.includes("nothing") ? [] : [{ metric: {}, value: [0, value] }];
+            res.end(JSON.stringify({ status: "success", data: { resultType: "vector", result } }));
+        });
+        try {
+            const metric = (name: string, query: string, bound: object) => metricQueries([{ name, query, ...bound }], "user-service", "backend", "1m", { stable: "v1", candidate: "v2" })[0];
+            const readings = await metricReadings(prometheus.url, [
+                metric("p50", 'max(x{v="{{version}}"})', { max: 100 }),
+                metric("vs-stable", 'max(x{v="{{version}}"})', { maxRatioToStable: 1.2 }),
+                metric("per-pod", 'max by (pod) (x{v="{{version}}"})', { max: 100 }),
+                metric("idle", 'max(nothing{v="{{version}}"})', { max: 100 }),
+            ]);
+            assert.deepEqual(readings, [
+                { name: "p50", candidate: 120 },
+                { name: "vs-stable", candidate: 120, stable: 80 },
+                { name: "per-pod", error: `Prometheus at ${prometheus.url}: the query returns 2 series, where one value is judged; aggregate it (sum, max, ...)` },
+                { name: "idle" },
+            ]);
+            const targets = [{ service: "user-service", stableVersion: "v1" }];
+            const counters = { "user-service": { requests: 'sum by (destination_version) (up{v="v1"})', errors: "", latencyBuckets: "" } };
+            const problems = await preflightProblems(prometheus.url, targets, counters, { "user-service": [metric("typo", 'summ(x{v="{{version}}"})', { max: 1 })] });
+            assert.match(problems.join("\n"), /rollout\.analysis\.metrics\[0\] \(typo\): Prometheus refuses its query for user-service \(summ\(x\{v="v2"\}\)\): invalid parameter "query": 1:1: parse error: unknown function with name "summ"\. Fix: correct the query/);
+        } finally {
+            await prometheus.close();
+        }
     });
 });
 

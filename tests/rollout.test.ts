@@ -78,6 +78,8 @@ const counts = (requests: number, errors: number, slowShare = 0.1): VersionCount
 });
 const healthy: ServiceEvidence = { candidate: counts(500, 0), stable: counts(4500, 5) };
 const dev = () => asStackConfig(stackConfig("dev"));
+/** A custom metric's query: the median latency of one version. */
+const P50 = 'histogram_quantile(0.5, sum by (le) (rate(istio_request_duration_milliseconds_bucket{destination_workload_namespace="{{namespace}}", destination_app="{{service}}", destination_version="{{version}}"}[{{interval}}])))';
 const fast = (config: StackConfig, steps = [20, 100]): StackConfig => ({ ...config, rollout: { steps, interval: "1s", analysis: { failedChecks: 2, progressDeadline: "3s", minRequests: 10 } } });
 
 async function drive(engine: MemoryEngine, options: { evidence?: ServiceEvidence; webhook?: (kind: string) => boolean; clock?: Clock; signal?: AbortSignal; onInterrupt?: "rollback" | "hold" } = {}): Promise<Outcome> {
@@ -263,9 +265,29 @@ describe("rollout: analysis", () => {
     it("reads the error budget and margins, decimals given as text as pulumi config set --path stores them", () => {
         const read = settingsOf({ ...dev(), rollout: { analysis: { falseRollback: "0.5", missedRegression: 10, errorMargin: "2.5", slowRatio: "1.5" } } }).rollout.analysis;
         assert.deepEqual([read.falseRollbackPercent, read.missedRegressionPercent, read.errorMarginPoints, read.slowRatio], [0.5, 10, 2.5, 1.5]);
+        // Custom metrics: a bound each, a query over one version.
+        const metrics = settingsOf({ ...dev(), rollout: { analysis: { metrics: [{ name: "p50-latency", query: P50, max: "100.5" }, { name: "p50-vs-stable", query: P50, maxRatioToStable: 1.5 }] } } }).rollout.analysis.metrics;
+        assert.deepEqual(metrics, [{ name: "p50-latency", query: P50, max: 100.5 }, { name: "p50-vs-stable", query: P50, maxRatioToStable: 1.5 }]);
         // The bake: 30 minutes unless the stack says; 0s promotes as soon as the tests conclude.
         assert.equal(settingsOf(dev()).rollout.analysis.bakeTimeMs, 1_800_000);
         assert.equal(settingsOf({ ...dev(), rollout: { analysis: { bakeTime: "0s" } } }).rollout.analysis.bakeTimeMs, 0);
+    });
+
+    it("judges custom metrics as hard limits: beyond the bound a failed check, no value no data, never a pass", () => {
+        const withMetrics = { ...analysis, metrics: [{ name: "p50", query: P50, max: 100 }, { name: "p50-vs-stable", query: P50, maxRatioToStable: 1.5 }, { name: "throughput", query: P50, min: 5 }] };
+        const judged = (metrics: ServiceEvidence["metrics"]) => judge({ ...healthy, metrics }, withMetrics, NEW_RECORD);
+        const within = judged([{ name: "p50", candidate: 80 }, { name: "p50-vs-stable", candidate: 80, stable: 60 }, { name: "throughput", candidate: 9 }]);
+        assert.equal(within.limits, "pass");
+        assert.match(within.reasons.join(", "), /metric p50 80, metric p50-vs-stable 80 \(stable 60\), metric throughput 9/);
+        const beyond = judged([{ name: "p50", candidate: 120 }, { name: "p50-vs-stable", candidate: 100, stable: 60 }, { name: "throughput", candidate: 2 }]);
+        assert.equal(beyond.limits, "fail");
+        assert.match(beyond.reasons.join(", "), /metric p50 120 > 100, metric p50-vs-stable 100 > 90 \(1.5x the stable's 60\), metric throughput 2 < 5/);
+        // No value for the candidate, or for the stable a ratio needs, or a query Prometheus could not answer: no data.
+        assert.equal(judged([{ name: "p50", candidate: 80 }, { name: "p50-vs-stable", candidate: 80 }, { name: "throughput", candidate: 9 }]).limits, "noData");
+        assert.equal(judged([{ name: "p50", error: "the query returns 3 series" }, { name: "p50-vs-stable", candidate: 80, stable: 60 }, { name: "throughput", candidate: 9 }]).limits, "noData");
+        assert.equal(judged(undefined).limits, "noData");
+        // The built-in limits still fail on their own.
+        assert.equal(judge({ candidate: counts(200, 12), stable: counts(2000, 2), metrics: [{ name: "p50", candidate: 1 }, { name: "p50-vs-stable", candidate: 1, stable: 1 }, { name: "throughput", candidate: 9 }] }, withMetrics, NEW_RECORD).limits, "fail");
     });
 
     it("checks the hard limits on intervals with enough requests, and never passes on missing data", () => {

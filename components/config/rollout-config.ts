@@ -15,6 +15,22 @@ export interface Webhook {
     readonly timeoutMs: number;
 }
 
+/** The placeholders a custom metric's query may use, filled per service and version when the rollout is prepared. */
+export const METRIC_PLACEHOLDERS = ["version", "service", "namespace", "interval"] as const;
+
+/**
+ * A custom metric, as Flagger's MetricTemplates and Argo's AnalysisTemplates give: a PromQL query over one version
+ * of the service, asked for the candidate (and, for a comparison, the stable version) each interval, and a bound on
+ * the candidate's value: at most `max`, at least `min`, or at most `maxRatioToStable` times the stable's value.
+ */
+export interface CustomMetric {
+    readonly name: string;
+    readonly query: string;
+    readonly max?: number;
+    readonly min?: number;
+    readonly maxRatioToStable?: number;
+}
+
 export interface AnalysisSettings {
     /** Percent of the candidate's requests that must not answer 5xx. */
     readonly minSuccessRate: number;
@@ -39,6 +55,8 @@ export interface AnalysisSettings {
     readonly errorMarginPoints: number;
     /** Worse on latency: this many times the stable version's share of slow requests (past the histogram bound nearest under its p95). */
     readonly slowRatio: number;
+    /** Hard limits of the stack's own, judged beside the built-in ones. */
+    readonly metrics: readonly CustomMetric[];
 }
 
 export interface RolloutSettings {
@@ -63,14 +81,17 @@ export const ROLLOUT_DEFAULTS: RolloutSettings = {
     steps: [5, 10, 25, 50],
     interval: "1m",
     intervalMs: 60_000,
-    analysis: { minSuccessRate: 99, maxP95LatencyMs: 500, minRequests: 100, failedChecks: 5, progressDeadlineMs: 600_000, bakeTimeMs: 1_800_000, falseRollbackPercent: 1, missedRegressionPercent: 5, errorMarginPoints: 1, slowRatio: 2 },
+    analysis: { minSuccessRate: 99, maxP95LatencyMs: 500, minRequests: 100, failedChecks: 5, progressDeadlineMs: 600_000, bakeTimeMs: 1_800_000, falseRollbackPercent: 1, missedRegressionPercent: 5, errorMarginPoints: 1, slowRatio: 2, metrics: [] },
     webhooks: {},
     prometheusUrl: "http://localhost:9090",
     blueGreenTraffic: "mirror",
 };
 
 const ROLLOUT_FIELDS = ["steps", "interval", "analysis", "webhooks", "prometheusUrl", "blueGreenTraffic"];
-const ANALYSIS_FIELDS = ["minSuccessRate", "maxP95Latency", "minRequests", "failedChecks", "progressDeadline", "bakeTime", "falseRollback", "missedRegression", "errorMargin", "slowRatio"];
+const ANALYSIS_FIELDS = ["minSuccessRate", "maxP95Latency", "minRequests", "failedChecks", "progressDeadline", "bakeTime", "falseRollback", "missedRegression", "errorMargin", "slowRatio", "metrics"];
+const METRIC_FIELDS = ["name", "query", "max", "min", "maxRatioToStable"];
+const METRIC_BOUNDS = ["max", "min", "maxRatioToStable"] as const;
+const METRIC_EXAMPLE = `{ name: p50-latency, query: 'histogram_quantile(0.5, sum by (le) (rate(istio_request_duration_milliseconds_bucket{destination_app="{{service}}", destination_version="{{version}}"}[{{interval}}])))', max: 100 }`;
 const SHAPE = `{ steps, interval, analysis: { ${ANALYSIS_FIELDS.join(", ")} }, webhooks, prometheusUrl, blueGreenTraffic }`;
 
 export const ROLLOUT_DURATIONS = {
@@ -129,6 +150,7 @@ function readAnalysis(r: Reader, value: unknown): AnalysisSettings {
     const missedRegression = decimal("missedRegression", 0.01, 50, "percent chance of promoting a candidate worse by the margins", 5);
     const errorMargin = decimal("errorMargin", 0.01, 50, "points of error rate above the stable version's that count as worse", 1);
     const slowRatio = decimal("slowRatio", 1.1, 20, "times the stable version's share of requests slower than its p95 that counts as worse", 2);
+    const metrics = value.metrics === undefined ? [] : readMetrics(r, value.metrics);
     return {
         minSuccessRate: minSuccessRate ?? defaults.minSuccessRate,
         maxP95LatencyMs: latency === undefined ? defaults.maxP95LatencyMs : durationMs(latency),
@@ -140,7 +162,56 @@ function readAnalysis(r: Reader, value: unknown): AnalysisSettings {
         missedRegressionPercent: missedRegression ?? defaults.missedRegressionPercent,
         errorMarginPoints: errorMargin ?? defaults.errorMarginPoints,
         slowRatio: slowRatio ?? defaults.slowRatio,
+        metrics,
     };
+}
+
+/** Balanced (), [] and {} outside quoted strings, every {{...}} a known placeholder, and {{version}} among them. */
+function queryProblem(query: string): string | undefined {
+    const placeholders = [...query.matchAll(/\{\{\s*([^}]*?)\s*\}\}/g)].map((m) => m[1]);
+    const unknown = placeholders.find((p) => !(METRIC_PLACEHOLDERS as readonly string[]).includes(p));
+    if (unknown !== undefined) return `uses {{${unknown}}}, which is not a placeholder (${METRIC_PLACEHOLDERS.map((p) => `{{${p}}}`).join(", ")})`;
+    if (!placeholders.includes("version")) return "has no {{version}}, so it cannot tell the candidate from the stable version";
+    const open: string[] = [];
+    const pairs: Record<string, string> = { ")": "(", "]": "[", "}": "{" };
+    let quote: string | undefined;
+    for (let i = 0; i < query.length; i++) {
+        const c = query[i];
+        if (quote !== undefined) {
+            if (c === "\\") i++;
+            else if (c === quote) quote = undefined;
+        } else if (c === '"' || c === "'" || c === "`") quote = c;
+        else if ("([{".includes(c)) open.push(c);
+        else if (c in pairs && open.pop() !== pairs[c]) return `has an unmatched ${c} at character ${i + 1}`;
+    }
+    if (quote !== undefined) return `has an unclosed ${quote}`;
+    if (open.length > 0) return `has an unclosed ${open[open.length - 1]}`;
+    return undefined;
+}
+
+function readMetrics(r: Reader, value: unknown): CustomMetric[] {
+    if (!Array.isArray(value) || value.length > 10) {
+        r.fail("rollout.analysis.metrics", show(value), `must be a list of at most 10 metrics, each ${METRIC_EXAMPLE}`, setPathCommand("rollout.analysis.metrics[0].name", "p50-latency"));
+        return [];
+    }
+    const metrics: CustomMetric[] = [];
+    value.forEach((entry: unknown, i) => {
+        const at = `rollout.analysis.metrics[${i}]`;
+        if (!r.fields(at, entry, METRIC_FIELDS, METRIC_EXAMPLE, setPathCommand(`${at}.name`, "p50-latency"))) return;
+        const name = r.stringAt(`${at}.name`, entry.name, /^[a-z][a-z0-9-]{0,62}$/, "must be a name of lowercase letters, digits and dashes, starting with a letter, at most 63 characters", "p50-latency");
+        if (name !== undefined && metrics.some((m) => m.name === name)) r.fail(`${at}.name`, show(name), "is the name of another metric", setPathCommand(`${at}.name`, `${name}-2`));
+        const problem = typeof entry.query === "string" && entry.query.trim() !== "" && entry.query.length <= 4000 ? queryProblem(entry.query) : "must be PromQL text of 1 to 4000 characters";
+        if (problem !== undefined) r.fail(`${at}.query`, show(entry.query), `${problem}; a query over one version, such as ${METRIC_EXAMPLE.replace(/^.*query: '(.*)', max.*$/, "$1")}`, `pulumi config set --path '${at}.query' '<PromQL with {{version}}>'`);
+        const bounds = METRIC_BOUNDS.filter((b) => entry[b] !== undefined);
+        if (bounds.length !== 1) {
+            r.fail(at, show(entry), `must bound the candidate's value by exactly one of max, min or maxRatioToStable (it has ${bounds.length === 0 ? "none" : bounds.join(" and ")})`, setPathCommand(`${at}.max`, 100));
+            return;
+        }
+        const bound = bounds[0];
+        const number = bound === "maxRatioToStable" ? r.decimalAt(`${at}.${bound}`, entry[bound], 0.01, 1000, "times the stable version's value the candidate's may reach", 1.5) : r.decimalAt(`${at}.${bound}`, entry[bound], 0, 1e12, `the ${bound === "max" ? "most" : "least"} the candidate's value may be`, 100);
+        if (name !== undefined && problem === undefined && number !== undefined && typeof entry.query === "string") metrics.push({ name, query: entry.query, [bound]: number });
+    });
+    return metrics;
 }
 
 function readWebhooks(r: Reader, value: unknown): RolloutSettings["webhooks"] {

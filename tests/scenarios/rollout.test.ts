@@ -21,6 +21,8 @@ import { MeshMetricsExporter, VersionBehaviour, waitForSeries } from "../support
 
 const PROJECT = "istio-progressive-delivery";
 const HEALTHY: VersionBehaviour = { errorRate: 0, latencyMs: 40 };
+/** A custom metric: one version's median latency, as its callers saw it. */
+const P50 = 'histogram_quantile(0.5, sum by (le) (rate(istio_request_duration_milliseconds_bucket{reporter="source", destination_workload_namespace="{{namespace}}", destination_app="{{service}}", destination_version="{{version}}"}[{{interval}}])))';
 const REQUESTS_PER_SECOND = 200;
 /** A version whose attempts fail 30 % of the time: with two retries, 2.7 % of its callers see a 5xx. */
 const FLAKY: VersionBehaviour = { errorRate: 0.3, latencyMs: 40 };
@@ -169,6 +171,10 @@ async function startScenarios(): Promise<Map<string, Promise<Result>>> {
         // Both versions fail 30 % of attempts, and the mesh retries twice: callers see 2.7 %, the proxies 30 %.
         ["retried", () => play({ name: "sc-retried", apps: [{ ...canary("shop", FLAKY), stable: FLAKY, retries: 2 }] })],
         ["several", () => play({ name: "sc-several", apps: [canary("shop", HEALTHY), canary("cart", { errorRate: 0.2, latencyMs: 40 })] })],
+        // The stack's own metrics: a median-latency bound a healthy candidate (40 ms) misses, beside one it meets; and a
+        // query Prometheus cannot parse, refused before anything moves.
+        ["custom metrics", () => play({ name: "sc-metrics", apps: [canary("shop", HEALTHY)], rollout: { analysis: { metrics: [{ name: "p50-latency", query: P50, max: 20 }, { name: "p50-vs-stable", query: P50, maxRatioToStable: 1.5 }] } } })],
+        ["bad metric", () => play({ name: "sc-badmetric", apps: [canary("shop", HEALTHY)], rollout: { analysis: { metrics: [{ name: "typo", query: P50.replace("histogram_quantile", "histogram_quantil"), max: 20 }] } } })],
     ];
     return new Map(scenarios.map(([name, run]) => [name, run()]));
 }
@@ -261,6 +267,17 @@ describe("npm run rollout, against a real Prometheus", function () {
         assert.doesNotMatch(r.log, /step 1/);
         assert.equal(services(r).shop.canaryWeight, 0);
         assert.equal(r.maxCandidatePercent, 0);
+    });
+
+    it("judges the stack's own metrics each interval: a bound the candidate misses rolls it back; a query that does not parse is refused first", async () => {
+        const r = await result("custom metrics");
+        assert.equal(r.code, 1, r.log);
+        assert.match(r.log, /ROLLED BACK: at step 1 \(25%\): shop failed 2 checks \(failedChecks 2\): metric p50-latency \d+(\.\d+)? > 20/);
+        assert.equal(services(r).shop.canaryWeight, 0);
+        const bad = await result("bad metric");
+        assert.equal(bad.code, 2, bad.log);
+        assert.match(bad.log, /rollout\.analysis\.metrics\[0\] \(typo\): Prometheus refuses its query for shop .*parse error.*histogram_quantil/);
+        assert.equal(bad.maxCandidatePercent, 0);
     });
 
     it("rolls back when a webhook refuses", async () => {
