@@ -222,10 +222,11 @@ export function checkEditable(file: string, project: string): void {
  * a secure value; (ChangedUnderRollout) a file whose `expected` keys hold other values. Throws StackFileWriteError,
  * with the file unchanged, when the write fails.
  */
-export function editStackFile(file: string, edits: readonly ConfigEdit[], project: string, expected: readonly Expectation[] = [], write: FileWriter = writeFully): StackConfig {
-    const name = path.basename(file);
-    const { text, checked, before } = openForEdit(file, project);
-    checkExpected(before.config, expected);
+/** How the YAML writer lays the file out here: a flow collection stays on one line however long (it folds at 80 by default, where the file rarely does). */
+const WRITER = { lineWidth: 0 } as const;
+
+/** Refuses an edit into a `secure:` value: only the Pulumi CLI can encrypt it. */
+function checkNotSecure(name: string, before: StackFileConfig, edits: readonly ConfigEdit[]): void {
     for (const edit of edits) {
         for (let i = 1; i <= edit.path.length; i++) {
             if (valueAt(before.config, edit.path.slice(0, i)) === SECRET_VALUE && before.secretKeys.includes(edit.path[0])) {
@@ -233,9 +234,10 @@ export function editStackFile(file: string, edits: readonly ConfigEdit[], projec
             }
         }
     }
-    const { doc } = checked;
-    // The file as the YAML writer would lay it out unedited: what differs from the file itself is formatting.
-    const base = doc.toString();
+}
+
+/** The edits, by path, into the parsed file: each value stored as `pulumi config set --path` stores it. */
+function editDocument(doc: CheckedDocument["doc"], edits: readonly ConfigEdit[], project: string): void {
     for (const edit of edits) {
         const [key, ...rest] = edit.path;
         const at = ["config", `${project}:${key}`, ...rest];
@@ -243,12 +245,37 @@ export function editStackFile(file: string, edits: readonly ConfigEdit[], projec
             doc.deleteIn(at);
         } else {
             const node = doc.createNode(storedValue(edit.path, edit.value));
+            // A comment on the value it replaces stays with the line.
+            const old = doc.getIn(at, true);
+            if (isScalar(old) && isScalar(node) && old.comment !== undefined) node.comment = old.comment;
             // Only what the edit writes: the rest of the file stays as its authors wrote it.
             quoteForYaml11(node);
             doc.setIn(at, node);
             quotePathKeys(doc, at);
         }
     }
+}
+
+/**
+ * The stack file with the edits, laid out by the YAML writer, written to `copy`: what a preview reads as its
+ * --config-file, so the stack's own file is never touched by a preview.
+ */
+export function writeEditedCopy(file: string, edits: readonly ConfigEdit[], project: string, copy: string): void {
+    const { checked, before } = openForEdit(file, project);
+    checkNotSecure(path.basename(file), before, edits);
+    editDocument(checked.doc, edits, project);
+    fs.writeFileSync(copy, checked.doc.toString(WRITER), { mode: 0o600 });
+}
+
+export function editStackFile(file: string, edits: readonly ConfigEdit[], project: string, expected: readonly Expectation[] = [], write: FileWriter = writeFully): StackConfig {
+    const name = path.basename(file);
+    const { text, checked, before } = openForEdit(file, project);
+    checkExpected(before.config, expected);
+    checkNotSecure(name, before, edits);
+    const { doc } = checked;
+    // The file as the YAML writer would lay it out unedited: what differs from the file itself is formatting.
+    const base = doc.toString(WRITER);
+    editDocument(doc, edits, project);
     const intended = applyEdits(before.config, edits);
     // The whole file as intended, every key of every namespace: what the written text must read back as.
     const wholeFile = asPlain(doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS }));
@@ -259,7 +286,7 @@ export function editStackFile(file: string, edits: readonly ConfigEdit[], projec
     // The edits in the file's own formatting, only the lines of the keys they set changed; where that cannot be done
     // (an edit inside a line laid out otherwise than the YAML writer would, such as a one-line flow mapping), refused:
     // a reformatted file would bury the step in noise in review, and commit it.
-    const merged = keepFormatting(text, base, doc.toString());
+    const merged = keepFormatting(text, base, doc.toString(WRITER));
     if (typeof merged !== "string" || !readsAsIntended(merged)) {
         const line = typeof merged === "string" ? 1 : merged.line;
         const keys = [...new Set(edits.map((e) => pathKey(e.path)))].join(", ");
@@ -301,7 +328,9 @@ const sameLines = (x: readonly string[], y: readonly string[], key: (line: strin
 function keepFormatting(original: string, base: string, edited: string): string | { readonly line: number } {
     // A file saved with Windows line ends keeps them.
     const eol = original.includes("\r\n") ? "\r\n" : "\n";
-    const [o, b, e] = [original.split(eol), base.split("\n"), edited.split("\n")];
+    // The writer ends its text with a line end; a file without one is merged as if it had it, and keeps none.
+    const finalEol = original.endsWith(eol);
+    const [o, b, e] = [(finalEol ? original : `${original}${eol}`).split(eol), base.split("\n"), edited.split("\n")];
     const baseToOriginal = commonLines(b, o, unspaced);
     const inOriginal = new Map(baseToOriginal);
     const inEdited = new Map(commonLines(b, e));
@@ -331,7 +360,8 @@ function keepFormatting(original: string, base: string, edited: string): string 
         if (anchor < b.length) out.push(o[oNext]);
         [bi, oi, ei] = [anchor + 1, oNext + 1, eNext + 1];
     }
-    return out.join(eol);
+    const merged = out.join(eol);
+    return finalEol || !merged.endsWith(eol) ? merged : merged.slice(0, -eol.length);
 }
 
 /** Plain JSON data, so objects built by spreading and objects read from YAML compare equal. */

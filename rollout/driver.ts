@@ -237,7 +237,7 @@ class Rollout {
      * in the program's own run under the mocks. Any other change (a pending edit in the checkout, a new chart
      * version, another key's typo) would ship with the step; it stops the rollout before anything is applied.
      */
-    private async guard(edits: readonly ConfigEdit[], message: string, config: StackConfig, secretKeys: readonly string[]): Promise<void> {
+    private async guard(edits: readonly ConfigEdit[], message: string, config: StackConfig, secretKeys: readonly string[], onMismatch: "stop" | "warn"): Promise<void> {
         const preview = this.o.engine.preview?.bind(this.o.engine);
         if (preview === undefined) return;
         const runOf = (c: StackConfig) => {
@@ -251,13 +251,16 @@ class Rollout {
         };
         const expected = objectChanges(await runOf(config), await runOf(applyEdits(config, edits)));
         const problems = planMismatch(expected, await preview(edits));
-        if (problems.length > 0) throw new UnexpectedPlan(message, problems);
+        if (problems.length === 0) return;
+        if (onMismatch === "stop") throw new UnexpectedPlan(message, problems);
+        this.o.log(`The ${message} also applies what the rollout did not ask for (it goes ahead: a failing candidate is taken out of traffic first): ${problems.join("; ")}`);
     }
 
-    private async apply(edits: readonly ConfigEdit[], message: string): Promise<void> {
+    /** `onMismatch`: a step stops on a plan it did not ask for; a rollback goes ahead and says what else it applied. */
+    private async apply(edits: readonly ConfigEdit[], message: string, onMismatch: "stop" | "warn" = "stop"): Promise<void> {
         if (edits.length === 0) return;
         const { config, secretKeys } = await this.o.engine.readConfig();
-        await this.guard(edits, message, config, secretKeys);
+        await this.guard(edits, message, config, secretKeys, onMismatch);
         const expected = [...this.owned].filter(([key]) => !this.yielded.has(key)).map(([, entry]) => entry);
         // Refused before writing (a key changed, a file that does not read or cannot be written): the file holds what
         // it held. Anything else failed after the config was written (the update itself): it holds the edits.
@@ -336,7 +339,7 @@ class Rollout {
         for (;;) {
             const edits = [...undo, ...this.p.phases.rollback.edits].filter((e) => !this.yielded.has(pathKey(ownedPath(e.path))));
             try {
-                await this.apply(edits, "rollback");
+                await this.apply(edits, "rollback", "warn");
                 break;
             } catch (error) {
                 // Someone else changed a key meanwhile: it is theirs now (yielded), and the rest is rolled back.

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { LocalWorkspace, OpType, Stack } from "@pulumi/pulumi/automation";
 import { ProgramRun, projectName, runProgramWith, stackFileConfig } from "../lib/mock-program";
-import { checkEditable, editStackFile, readOnlyMode } from "../lib/stack-file";
+import { checkEditable, editStackFile, readOnlyMode, writeEditedCopy } from "../lib/stack-file";
 import { writeRendered } from "../lib/render-writer";
 import { applyEdits, asStackConfig, checkExpected, ConfigEdit, ConfigValue, Expectation, pathKey, StackConfig } from "./config-edit";
 import { changedObjects, PlannedChange } from "./diff";
@@ -91,31 +91,35 @@ export class AutomationEngine implements StackEngine {
             .map(([op, count]) => `${op}: ${count}`);
     }
 
+    /**
+     * Previews against a copy of the stack file with the edits (`pulumi preview --config-file`), beside it and removed
+     * after: the stack's own config is never set and put back, so nothing is left half-done by a failure, and a
+     * secret stays encrypted as the file holds it.
+     */
     async preview(edits: readonly ConfigEdit[]): Promise<PlannedChange[]> {
         const stack = await this.selected();
-        const before = await this.readConfig();
-        await this.setConfig(stack, edits);
+        const copy = path.join(path.dirname(this.stackFile), `.${path.basename(this.stackFile)}.${process.pid}.preview.yaml`);
         try {
+            // A stack without a file of its own yet (pulumi config set would create it): the edits alone.
+            if (!fs.existsSync(this.stackFile)) fs.writeFileSync(copy, "config: {}\n", { mode: 0o600 });
+            writeEditedCopy(fs.existsSync(this.stackFile) ? this.stackFile : copy, edits, projectName(), copy);
             const planned = new Map<string, PlannedChange>();
             await stack.preview({
+                configFile: copy,
                 onEvent: (event) => {
                     const step = event.resourcePreEvent?.metadata;
                     const op = step === undefined ? undefined : PLANNED_OPS[step.op];
                     // Custom resources only: components and the stack itself have no objects of their own.
                     if (step === undefined || op === undefined || (step.new?.custom ?? step.old?.custom) !== true) return;
                     const name = step.urn.slice(step.urn.lastIndexOf("::") + 2);
+                    const diffs = step.detailedDiff === undefined ? step.diffs : Object.keys(step.detailedDiff);
                     // A replacement is a create and a delete of one resource: one change.
-                    planned.set(`${step.type}::${name}`, { op, type: step.type, name, ...(step.diffs !== undefined && { diffs: step.diffs }) });
+                    planned.set(`${step.type}::${name}`, { op, type: step.type, name, ...(diffs !== undefined && { diffs }) });
                 },
             });
             return [...planned.values()];
         } finally {
-            // Each key the edits touched back as it was, whole, secret or not.
-            for (const key of new Set(edits.map((e) => e.path[0]))) {
-                const value = Object.hasOwn(before.config, key) ? before.config[key] : undefined;
-                if (value === undefined) await stack.removeConfig(key);
-                else await stack.setAllConfigJson(JSON.stringify({ [`${projectName()}:${key}`]: { value: typeof value === "string" ? value : JSON.stringify(value), ...(typeof value === "object" && { objectValue: value }), secret: before.secretKeys.includes(key) } }));
-            }
+            fs.rmSync(copy, { force: true });
         }
     }
 
@@ -142,7 +146,7 @@ export class AutomationEngine implements StackEngine {
 }
 
 /** The engine's operations that change an object, as a plan's changes; the rest (same, read, refresh) change none. */
-const PLANNED_OPS: Partial<Record<OpType, PlannedChange["op"]>> = { create: "create", update: "update", delete: "delete", replace: "replace", "create-replacement": "replace", "delete-replaced": "replace", import: "create" };
+const PLANNED_OPS: Partial<Record<OpType, PlannedChange["op"]>> = { create: "create", update: "update", delete: "delete", replace: "replace", "create-replacement": "replace", "delete-replaced": "replace", import: "create", "import-replacement": "replace" };
 
 /** A structured config value arrives from the CLI as JSON text. */
 function parseStructured(value: string): ConfigValue {

@@ -8,13 +8,13 @@ import * as path from "path";
 import fc from "fast-check";
 import { parseDocument } from "yaml";
 import { applyEdits, ConfigEdit, ConfigValue, StackConfig, valueAt } from "../rollout/config-edit";
-import { objectChanges, PlannedChange } from "../rollout/diff";
+import { changedPaths, objectChanges, planMismatch, PlannedChange } from "../rollout/diff";
 import { Clock, Outcome, prepareRollout, runRollout } from "../rollout/driver";
 import { ServiceEvidence, VersionCounts } from "../rollout/analysis";
 import { RolloutRefusal } from "../rollout/plan";
 import { SetupError, type HeldRollout } from "../rollout/lock";
 import { AutomationEngine, RenderEngine } from "../rollout/engines";
-import { editStackFile, FileWriter, readStackFile, StackFileError, StackFileWriteError } from "../lib/stack-file";
+import { editStackFile, FileWriter, readStackFile, StackFileError, StackFileWriteError, writeEditedCopy } from "../lib/stack-file";
 import { SECRET_VALUE } from "../components/config/config-reader";
 import { FileEngine, PROJECT } from "./support/file-engine";
 import { PROJECT_ROOT, runProgramWith, stackFileConfig } from "../lib/mock-program";
@@ -159,13 +159,29 @@ describe("stack file: the rollout's edits", () => {
     });
 
     it("refuses, changing nothing, an edit inside a flow mapping the YAML writer would lay out otherwise", () => {
-        const oneLine = `config:\n  ${P}:services: { user-service: { path: /users, release: canary, versions: [v1, v2] }, order-service: { path: /orders, release: single, versions: [v1] } }\n`;
-        const file = stackFile(oneLine);
+        // Broken over two lines by hand: the writer would join them, so no edit inside keeps the file's layout.
+        const twoLines = `config:\n  ${P}:canaryWeight: 0\n  ${P}:services: { user-service: { path: /users, release: canary, versions: [v1, v2] },\n      order-service: { path: /orders, release: single, versions: [v1] } }\n`;
+        const file = stackFile(twoLines);
         assert.throws(
             () => editStackFile(file, [{ path: ["services", "user-service", "canaryWeight"], value: 5 }], P),
-            (e: unknown) => e instanceof StackFileError && e.line === 2 && /setting services\.user-service\.canaryWeight would reformat lines around it that the rollout does not own/.test(e.message) && /Fix: lay that part of the file out in block style/.test(e.message),
+            (e: unknown) => e instanceof StackFileError && e.line === 3 && /setting services\.user-service\.canaryWeight would reformat lines around it that the rollout does not own/.test(e.message) && /Fix: lay that part of the file out in block style/.test(e.message),
         );
-        assert.equal(fs.readFileSync(file, "utf8"), oneLine);
+        assert.equal(fs.readFileSync(file, "utf8"), twoLines);
+        // On one line, however long, the line is the key's own: it is rewritten, and nothing else.
+        const oneLine = `config:\n  ${P}:services: { user-service: { path: /users, release: canary, versions: [v1, v2] }, order-service: { path: /orders, release: single, versions: [v1] } }\n  ${P}:canaryWeight: 0 # the shared weight\n`;
+        const long = stackFile(oneLine);
+        editStackFile(long, [{ path: ["services", "user-service", "canaryWeight"], value: 5 }], P);
+        assert.equal(fs.readFileSync(long, "utf8"), oneLine.replace("versions: [v1, v2] }", "versions: [ v1, v2 ], canaryWeight: 5 }").replace("{ path: /orders, release: single, versions: [v1] }", "{ path: /orders, release: single, versions: [ v1 ] }"));
+        // A comment on the edited line stays; a file without a final line end keeps none.
+        editStackFile(long, [{ path: ["canaryWeight"], value: 20 }], P);
+        assert.match(fs.readFileSync(long, "utf8"), /canaryWeight: "20" # the shared weight\n$/);
+        const noFinalEol = stackFile(`config:\n  ${P}:canaryWeight: 0`);
+        editStackFile(noFinalEol, [{ path: ["canaryWeight"], value: 20 }], P);
+        assert.equal(fs.readFileSync(noFinalEol, "utf8"), `config:\n  ${P}:canaryWeight: "20"`);
+        // 4-space indentation, a key three deep where the file has none: indented as the file would indent it.
+        const fourSpaces = stackFile(`config:\n    ${P}:canaryWeight: 0\n    ${P}:activeColor: blue\n`);
+        editStackFile(fourSpaces, [{ path: ["mirror", "product-service"], value: 10 }], P);
+        assert.equal(fs.readFileSync(fourSpaces, "utf8"), `config:\n    ${P}:canaryWeight: 0\n    ${P}:activeColor: blue\n    ${P}:mirror:\n        product-service: 10\n`);
         // A short one on the key's own line is that key's line: rewritten, and nothing else.
         const short = stackFile(`config:\n  ${P}:mirror: {user-service: 5}\n  ${P}:canaryWeight: 0\n`);
         editStackFile(short, [{ path: ["mirror", "user-service"], value: 10 }], P);
@@ -281,6 +297,41 @@ describe("stack file: the preview guard", () => {
         const { outcome } = await guarded(new PreviewingEngine(stackFile(fast), [], 0, true));
         assert.equal(outcome.kind, "stopped");
         assert.match(outcome.reason, /~ VirtualService backend\/user-service: this step's change, which the preview does not plan/);
+    });
+
+    it("never holds a failing candidate in traffic for it: a rollback goes ahead, saying what else it applied", async () => {
+        const file = stackFile(fast);
+        const engine = new PreviewingEngine(file, [ISTIOD_UPGRADE], 1);
+        const lines: string[] = [];
+        const prepared = await prepareRollout(engine, "t", ["user-service"]);
+        const outcome = await runRollout({ prepared, engine, signal: new AbortController().signal, onInterrupt: "rollback", hold: () => undefined, log: (l) => lines.push(l), clock: fakeClock(), evidence: () => Promise.resolve(BAD), webhook: () => Promise.resolve(undefined) });
+        assert.equal(outcome.kind, "rolledBack", outcome.reason);
+        assert.equal(valueAt(readStackFile(file, P).config, ["canaryWeight"]), "0");
+        assert.match(lines.join("\n"), /The rollback also applies what the rollout did not ask for .*update kubernetes:helm\.sh\/v3:Release istiod/);
+    });
+
+    it("compares the properties an update changes: another edit of the same object is not this step's", () => {
+        const route = { op: "~" as const, type: "kubernetes:networking.istio.io/v1:VirtualService", name: "user-service", label: "VirtualService backend/user-service", paths: ["spec.http[1].route[0].weight", "spec.http[1].route[1].weight"] };
+        const planned = (diffs: string[]): PlannedChange[] => [{ op: "update", type: route.type, name: route.name, diffs }];
+        assert.deepEqual(planMismatch([route], planned(["spec.http[1].route[0].weight", "spec.http[1].route[1].weight"])), []);
+        // An engine that names only the top-level property, or a whole list, is on the way to the weights.
+        assert.deepEqual(planMismatch([route], planned(["spec"])), []);
+        assert.deepEqual(planMismatch([route], planned(["spec.http[1].retries.attempts"])), ["update kubernetes:networking.istio.io/v1:VirtualService user-service (spec.http[1].retries.attempts): properties this step does not change"]);
+        // The program's own diff names the same paths: a weight step changes the two routes' weights and nothing else.
+        assert.deepEqual(changedPaths({ spec: { http: [{ route: [{ weight: 95 }, { weight: 5 }] }], hosts: ["a"] } }, { spec: { http: [{ route: [{ weight: 90 }, { weight: 10 }] }], hosts: ["a"] } }), ["spec.http[0].route[0].weight", "spec.http[0].route[1].weight"]);
+        assert.deepEqual(changedPaths({ metadata: { labels: { "app.kubernetes.io/name": "a" } } }, { metadata: { labels: { "app.kubernetes.io/name": "b" } } }), ['metadata.labels["app.kubernetes.io/name"]']);
+    });
+
+    it("previews against an edited copy of the stack file: the file itself is never set and put back", () => {
+        const file = stackFile(fast);
+        const copy = path.join(dir, "preview-copy.yaml");
+        writeEditedCopy(file, [{ path: ["canaryWeight"], value: 20 }, { path: ["services", "user-service", "release"], value: "single" }], P, copy);
+        assert.equal(fs.readFileSync(file, "utf8"), fast);
+        const copied = readStackFile(copy, P).config;
+        assert.deepEqual([valueAt(copied, ["canaryWeight"]), valueAt(copied, ["services", "user-service", "release"]), valueAt(copied, ["activeColor"])], ["20", "single", "blue"]);
+        // An edit into a secure value is refused there too: only the Pulumi CLI encrypts.
+        const secure = stackFile(`config:\n  ${P}:canaryWeight:\n    secure: v1:abc\n`);
+        assert.throws(() => { writeEditedCopy(secure, [{ path: ["canaryWeight"], value: 5 }], P, copy); }, (e: unknown) => e instanceof StackFileError && /secure value/.test(e.problem));
     });
 
     it("lets every update through whose plan is exactly its own, promotion included; stops at the promotion if a change appears then", async () => {
