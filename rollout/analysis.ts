@@ -327,15 +327,19 @@ export interface StepExposure {
     readonly limitsFire: boolean;
     /**
      * The most requests it serves at the step before a rollback or the next step: `failedChecks` intervals where the
-     * limits fire; one interval where they cannot (the step advances); none at the proof step where they cannot
-     * (it holds until the sequential tests decide, which bound it only in probability).
+     * limits fire; where they cannot, one interval at a step that then advances, and no bound at the proof step (it
+     * holds until the sequential tests decide, which bound it only in probability) or at a last one (100 %, or a
+     * blue/green switch: it passes after one interval, and nothing checks it after that).
      */
     readonly requests?: number;
 }
 
-export function stepExposure(percent: number, requestsPerSecond: number, intervalMs: number, analysis: AnalysisSettings, proofStep: boolean): StepExposure {
+/** A step's place: one that advances, the proof step, or the last, whose pass is the promotion. */
+export type StepKind = "step" | "proof" | "final";
+
+export function stepExposure(percent: number, requestsPerSecond: number, intervalMs: number, analysis: AnalysisSettings, kind: StepKind): StepExposure {
     const perInterval = ((requestsPerSecond * percent) / 100) * (intervalMs / 1000);
     const limitsFire = perInterval >= analysis.minRequests;
-    const requests = limitsFire ? Math.ceil(perInterval * analysis.failedChecks) : proofStep ? undefined : Math.ceil(perInterval);
+    const requests = limitsFire ? Math.ceil(perInterval * analysis.failedChecks) : kind === "step" ? Math.ceil(perInterval) : undefined;
     return { perInterval, limitsFire, ...(requests !== undefined && { requests }) };
 }

@@ -73,15 +73,16 @@ export async function previewRollout(p: PreparedRollout, rates: Readonly<Record<
     for (const t of p.targets) {
         const rate = rates[t.service] ?? 0;
         // Mirrored requests are answered by the active color: a blue/green candidate serves users only after the switch.
-        const served = t.release === "blueGreen" ? [{ percent: 100, label: "the switch", proof: false }] : rollout.steps.map((percent, i) => ({ percent, label: `${percent}%`, proof: i === p.phases.proofStep }));
-        const exposures = served.map((step) => ({ ...step, ...stepExposure(step.percent, rate, rollout.intervalMs, analysis, step.proof) }));
+        const served = t.release === "blueGreen" ? [{ percent: 100, label: "the switch", kind: "final" as const }] : rollout.steps.map((percent, i) => ({ percent, label: `${percent}%`, kind: i === p.phases.proofStep ? ("proof" as const) : percent === 100 ? ("final" as const) : ("step" as const) }));
+        const exposures = served.map((step) => ({ ...step, ...stepExposure(step.percent, rate, rollout.intervalMs, analysis, step.kind) }));
+        const unbounded = { proof: "it holds until the sequential tests decide, which bound it only in probability", final: "it passes after one interval, and nothing checks it after that", step: "" };
         const lines = exposures.map((e) =>
             e.limitsFire
                 ? `${e.requests ?? 0} at ${e.label}`
-                : `at ${e.label} the hard limits cannot fire (${Math.round(e.perInterval)} candidate requests an interval, fewer than minRequests ${analysis.minRequests}): ${e.requests === undefined ? "it holds until the sequential tests decide, which bound it only in probability" : `the step advances after one interval, ${e.requests}`}`,
+                : `at ${e.label} the hard limits cannot fire (${Math.round(e.perInterval)} candidate requests an interval, fewer than minRequests ${analysis.minRequests}): ${e.requests === undefined ? unbounded[e.kind] : `the step advances after one interval, ${e.requests}`}`,
         );
         const bounded = exposures.every((e) => e.requests !== undefined);
         const most = Math.max(0, ...exposures.map((e) => e.requests ?? 0));
-        log(`  ${t.service} (${rate.toFixed(1)} requests/s): ${lines.join("; ")}; ${bounded ? `at most ${most}` : `no bound from the hard limits at the proof step; ${most} at most elsewhere`}`);
+        log(`  ${t.service} (${rate.toFixed(1)} requests/s): ${lines.join("; ")}; ${bounded ? `at most ${most}` : `no bound from the hard limits where they cannot fire at the proof or the last step${exposures.some((e) => e.requests !== undefined) ? `; ${most} at most elsewhere` : ""}`}`);
     }
 }

@@ -22,14 +22,34 @@ export function prometheusApiUrl(baseUrl: string, apiPath: string, params: Reado
     return url;
 }
 
-/** One instant query's series (at `atMs`, or now); NaN values (no data) left out. */
-export async function instantQuery(baseUrl: string, query: string, signal?: AbortSignal, atMs?: number): Promise<Sample[]> {
+interface QueryData {
+    readonly resultType?: string;
+    readonly result?: unknown;
+}
+
+/** One instant query's answer (at `atMs`, or now), as Prometheus's API gives it. */
+async function instantAnswer(baseUrl: string, query: string, signal?: AbortSignal, atMs?: number): Promise<QueryData> {
     const timeout = AbortSignal.timeout(QUERY_TIMEOUT_MS);
     const params: Record<string, string> = atMs === undefined ? { query } : { query, time: (atMs / 1000).toFixed(3) };
     const response = await fetch(prometheusApiUrl(baseUrl, "api/v1/query", params), { signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) });
-    const body = (await response.json().catch(() => undefined)) as { status?: string; error?: string; data?: { result?: { metric?: Record<string, string>; value?: [number, string] }[] } } | undefined;
+    const body = (await response.json().catch(() => undefined)) as { status?: string; error?: string; data?: QueryData } | undefined;
     if (!response.ok || body?.status !== "success") throw new Error(`Prometheus answered ${response.status}${body?.error === undefined ? "" : `: ${body.error}`}`);
-    return (body.data?.result ?? []).map((series) => ({ labels: series.metric ?? {}, value: Number(series.value?.[1]) })).filter((s) => Number.isFinite(s.value));
+    return body.data ?? {};
+}
+
+/** A sample value as Prometheus writes it: a number, or +Inf, -Inf, NaN (which JavaScript's Number does not read). */
+const sampleValue = (text: unknown): number => (text === "+Inf" ? Infinity : text === "-Inf" ? -Infinity : Number(text));
+
+/** An instant vector's series; anything else (a scalar, a range) has none. */
+function vectorSamples(data: QueryData): Sample[] {
+    if (data.resultType !== undefined && data.resultType !== "vector") return [];
+    const result = Array.isArray(data.result) ? (data.result as { metric?: Record<string, string>; value?: [number, string] }[]) : [];
+    return result.map((series) => ({ labels: series.metric ?? {}, value: sampleValue(series.value?.[1]) }));
+}
+
+/** One instant query's series (at `atMs`, or now); NaN and infinite values (no count) left out. */
+export async function instantQuery(baseUrl: string, query: string, signal?: AbortSignal, atMs?: number): Promise<Sample[]> {
+    return vectorSamples(await instantAnswer(baseUrl, query, signal, atMs)).filter((s) => Number.isFinite(s.value));
 }
 
 /**
@@ -115,14 +135,20 @@ export async function releaseEvidence(baseUrl: string, counters: ReleaseCounters
  */
 export async function preflightProblems(baseUrl: string, targets: readonly { readonly service: string; readonly stableVersion: string }[], counters: Readonly<Record<string, ReleaseCounters>>, metrics: Readonly<Record<string, readonly MetricQuery[]>> = {}, signal?: AbortSignal): Promise<string[]> {
     const problems: string[] = [];
-    // Each custom metric's query as Prometheus parses it (an answer with no data is fine: the candidate serves nothing yet).
+    // Each custom metric's query as Prometheus parses and answers it for the stable version, which serves now: one
+    // value (the candidate's query differs only in {{version}}). A query with no value for the stable would have none
+    // for a candidate as healthy either (a ratio of 5xx while there are none), and hold every interval.
     for (const { service } of targets) {
-        for (const [i, { metric, candidate }] of (metrics[service] ?? []).entries()) {
+        for (const [i, { metric, candidate, stable }] of (metrics[service] ?? []).entries()) {
+            const at = `rollout.analysis.metrics[${i}] (${metric.name})`;
             try {
-                await instantQuery(baseUrl, candidate, signal);
+                await instantAnswer(baseUrl, candidate, signal);
+                const value = await metricValue(baseUrl, stable, signal);
+                if (value === undefined) problems.push(`${at}: its query has no value for ${service}'s stable version now (${stable}), so a candidate as healthy would have none either and never be judged. Fix: make it answer where there is nothing to count (append \`or vector(0)\` to a sum), or query a metric the stable version reports`);
             } catch (error) {
                 const message = error instanceof Error ? error.message : String(error);
-                if (/^Prometheus answered 4\d\d/.test(message)) problems.push(`rollout.analysis.metrics[${i}] (${metric.name}): Prometheus refuses its query for ${service} (${candidate}): ${message.replace(/^Prometheus answered \d+: /, "")}. Fix: correct the query (try it in Prometheus's graph page), then start the rollout again`);
+                if (/^Prometheus answered 4\d\d/.test(message)) problems.push(`${at}: Prometheus refuses its query for ${service} (${candidate}): ${message.replace(/^Prometheus answered \d+: /, "")}. Fix: correct the query (try it in Prometheus's graph page), then start the rollout again`);
+                else if (!/^Prometheus answered|fetch failed|aborted|timeout/i.test(message)) problems.push(`${at}: ${message}. Fix: change the query so it answers one instant value`);
             }
         }
     }
@@ -143,9 +169,18 @@ export async function preflightProblems(baseUrl: string, targets: readonly { rea
     return problems;
 }
 
-/** A custom metric's value: its query's one series now; none is no data, several a query to aggregate. */
+/**
+ * A custom metric's value now: a scalar's, or the one series of an instant vector (an infinite value is a value, a
+ * ratio over nothing; NaN is none). None is no data; several series, or a range vector, a query to change.
+ */
 async function metricValue(baseUrl: string, query: string, signal?: AbortSignal): Promise<number | undefined> {
-    const samples = await instantQuery(baseUrl, query, signal);
+    const data = await instantAnswer(baseUrl, query, signal);
+    if (data.resultType === "scalar" && Array.isArray(data.result)) {
+        const value = sampleValue((data.result as unknown[])[1]);
+        return Number.isNaN(value) ? undefined : value;
+    }
+    if (data.resultType !== "vector") throw new Error(`the query returns a ${data.resultType ?? "result"} where one instant value is judged (a range such as [5m] needs a function over it, such as rate)`);
+    const samples = vectorSamples(data).filter((s) => !Number.isNaN(s.value));
     if (samples.length > 1) throw new Error(`the query returns ${samples.length} series, where one value is judged; aggregate it (sum, max, ...)`);
     return samples[0]?.value;
 }

@@ -167,7 +167,15 @@ describe("rollout endpoints: custom metrics", () => {
                 return;
             }
             const value = query.includes('"v2"') ? "120" : "80";
-            const result = query.includes("by (pod)") ? [{ metric: { pod: "a" }, value: [0, value] }, { metric: { pod: "b" }, value: [0, value] }] : query.includes("nothing") ? [] : [{ metric: {}, value: [0, value] }];
+            if (query.startsWith("scalar(")) {
+                res.end(JSON.stringify({ status: "success", data: { resultType: "scalar", result: [0, value] } }));
+                return;
+            }
+            if (query.includes("[5m]")) {
+                res.end(JSON.stringify({ status: "success", data: { resultType: "matrix", result: [{ metric: {}, values: [[0, value]] }] } }));
+                return;
+            }
+            const result = query.includes("by (pod)") ? [{ metric: { pod: "a" }, value: [0, value] }, { metric: { pod: "b" }, value: [0, value] }] : query.includes("nothing") ? [] : query.includes("errors{") ? [{ metric: {}, value: [0, "+Inf"] }] : [{ metric: {}, value: [0, value] }];
             res.end(JSON.stringify({ status: "success", data: { resultType: "vector", result } }));
         });
         try {
@@ -177,17 +185,29 @@ describe("rollout endpoints: custom metrics", () => {
                 metric("vs-stable", 'max(x{v="{{version}}"})', { maxRatioToStable: 1.2 }),
                 metric("per-pod", 'max by (pod) (x{v="{{version}}"})', { max: 100 }),
                 metric("idle", 'max(nothing{v="{{version}}"})', { max: 100 }),
+                metric("as-scalar", 'scalar(max(x{v="{{version}}"}))', { max: 100 }),
+                metric("a-range", 'x{v="{{version}}"}[5m]', { max: 100 }),
+                metric("ratio", 'sum(errors{v="{{version}}"}) / sum(ok{v="{{version}}"})', { max: 0.01 }),
             ]);
             assert.deepEqual(readings, [
                 { name: "p50", candidate: 120 },
                 { name: "vs-stable", candidate: 120, stable: 80 },
                 { name: "per-pod", error: `Prometheus at ${prometheus.url}: the query returns 2 series, where one value is judged; aggregate it (sum, max, ...)` },
                 { name: "idle" },
+                { name: "as-scalar", candidate: 120 },
+                { name: "a-range", error: `Prometheus at ${prometheus.url}: the query returns a matrix where one instant value is judged (a range such as [5m] needs a function over it, such as rate)` },
+                // Errors over no successes: infinitely worse, a value (a failed check), not no data.
+                { name: "ratio", candidate: Infinity },
             ]);
             const targets = [{ service: "user-service", stableVersion: "v1" }];
             const counters = { "user-service": { requests: 'sum by (destination_version) (up{v="v1"})', errors: "", latencyBuckets: "" } };
             const problems = await preflightProblems(prometheus.url, targets, counters, { "user-service": [metric("typo", 'summ(x{v="{{version}}"})', { max: 1 })] });
             assert.match(problems.join("\n"), /rollout\.analysis\.metrics\[0\] \(typo\): Prometheus refuses its query for user-service \(summ\(x\{v="v2"\}\)\): invalid parameter "query": 1:1: parse error: unknown function with name "summ"\. Fix: correct the query/);
+            // A query with no value for the stable version now, or one that cannot answer one value: refused before anything moves.
+            const more = (await preflightProblems(prometheus.url, targets, counters, { "user-service": [metric("idle", 'max(nothing{v="{{version}}"})', { max: 1 }), metric("per-pod", 'max by (pod) (x{v="{{version}}"})', { max: 1 }), metric("p50", 'max(x{v="{{version}}"})', { max: 100 })] })).filter((p) => p.includes("rollout.analysis.metrics"));
+            assert.equal(more.length, 2, more.join(" | "));
+            assert.match(more[0], /metrics\[0\] \(idle\): its query has no value for user-service's stable version now .*Fix: make it answer where there is nothing to count \(append `or vector\(0\)` to a sum\)/);
+            assert.match(more[1], /metrics\[1\] \(per-pod\): the query returns 2 series, where one value is judged/);
         } finally {
             await prometheus.close();
         }

@@ -268,6 +268,9 @@ describe("rollout: analysis", () => {
         // Custom metrics: a bound each, a query over one version.
         const metrics = settingsOf({ ...dev(), rollout: { analysis: { metrics: [{ name: "p50-latency", query: P50, max: "100.5" }, { name: "p50-vs-stable", query: P50, maxRatioToStable: 1.5 }] } } }).rollout.analysis.metrics;
         assert.deepEqual(metrics, [{ name: "p50-latency", query: P50, max: 100.5 }, { name: "p50-vs-stable", query: P50, maxRatioToStable: 1.5 }]);
+        // PromQL's own syntax: a raw backtick string keeps its backslashes, and a # comment runs to the end of its line.
+        const raw = 'sum(rate(x{path=~`\\d+(`, v="{{ version }}"}[{{interval}}])) # not closed: sum(';
+        assert.deepEqual(settingsOf({ ...dev(), rollout: { analysis: { metrics: [{ name: "raw", query: raw, min: 0 }] } } }).rollout.analysis.metrics, [{ name: "raw", query: raw, min: 0 }]);
         // The bake: 30 minutes unless the stack says; 0s promotes as soon as the tests conclude.
         assert.equal(settingsOf(dev()).rollout.analysis.bakeTimeMs, 1_800_000);
         assert.equal(settingsOf({ ...dev(), rollout: { analysis: { bakeTime: "0s" } } }).rollout.analysis.bakeTimeMs, 0);
@@ -367,11 +370,13 @@ describe("rollout: analysis", () => {
         assert.equal(decide({ a: unobserved }, start, analysis, analysis.progressDeadlineMs - 1, false, 60_000).decision, "hold");
         assert.match(decide({ a: unobserved }, start, analysis, analysis.progressDeadlineMs, false, 60_000).reason, /no progress within the progress deadline of 600s: a: no data: down/);
         // 100 requests/s, 10 %: 600 candidate requests an interval, and 5 failed checks.
-        assert.deepEqual(stepExposure(10, 100, 60_000, analysis, false), { perInterval: 600, limitsFire: true, requests: 3000 });
+        assert.deepEqual(stepExposure(10, 100, 60_000, analysis, "step"), { perInterval: 600, limitsFire: true, requests: 3000 });
         // 1 request/s at 5 %: 3 an interval, below minRequests: the limits never fire; the step advances after one interval.
-        assert.deepEqual(stepExposure(5, 1, 60_000, analysis, false), { perInterval: 3, limitsFire: false, requests: 3 });
-        // ... and at the proof step it holds until the tests decide: no bound from the limits.
-        assert.deepEqual(stepExposure(50, 1, 60_000, analysis, true), { perInterval: 30, limitsFire: false });
+        assert.deepEqual(stepExposure(5, 1, 60_000, analysis, "step"), { perInterval: 3, limitsFire: false, requests: 3 });
+        // ... at the proof step it holds until the tests decide, and a last step (100 %, a switch) passes into the
+        // promotion: no bound from the limits either way.
+        assert.deepEqual(stepExposure(50, 1, 60_000, analysis, "proof"), { perInterval: 30, limitsFire: false });
+        assert.deepEqual(stepExposure(100, 1, 60_000, analysis, "final"), { perInterval: 60, limitsFire: false });
     });
 });
 

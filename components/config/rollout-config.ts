@@ -178,8 +178,13 @@ function queryProblem(query: string): string | undefined {
     for (let i = 0; i < query.length; i++) {
         const c = query[i];
         if (quote !== undefined) {
-            if (c === "\\") i++;
+            // A backtick string is raw: no escapes in it.
+            if (c === "\\" && quote !== "`") i++;
             else if (c === quote) quote = undefined;
+        } else if (c === "#") {
+            // A comment, to the end of its line.
+            const end = query.indexOf("\n", i);
+            i = end === -1 ? query.length : end;
         } else if (c === '"' || c === "'" || c === "`") quote = c;
         else if ("([{".includes(c)) open.push(c);
         else if (c in pairs && open.pop() !== pairs[c]) return `has an unmatched ${c} at character ${i + 1}`;
