@@ -9,7 +9,7 @@ import { checkedPlan } from "../components/specs/checked-plan";
 import { planTraffic } from "../components/plan/plan";
 import { ProgramRun, projectName, runProgramWith } from "../lib/mock-program";
 import { StackFileError, StackFileWriteError } from "../lib/stack-file";
-import { ReleaseCounters, releaseCounters, ReleaseQueries, releaseQueries } from "../components/specs/observability-specs";
+import { promDuration, ReleaseCounters, releaseCounters, ReleaseQueries, releaseQueries } from "../components/specs/observability-specs";
 import { AnalysisState, decide, judge, promotable, recordOf, ServiceEvidence, Verdict } from "./analysis";
 import { objectChanges, planMismatch } from "./diff";
 import { applyEdits, ChangedUnderRollout, ConfigEdit, ConfigPath, configSource, pathKey, plain, StackConfig, valueAt } from "./config-edit";
@@ -18,7 +18,6 @@ import { HeldRollout, ROLLOUT_DIR } from "./lock";
 import { RolloutPhases, rolloutPhases, RolloutRefusal, RolloutTarget, rolloutTargets } from "./plan";
 import { metricReadings, releaseEvidence } from "./prometheus";
 import { MetricQuery, metricQueries } from "./metrics";
-import { promDuration } from "../components/specs/observability-specs";
 import { histogramQuantile } from "./statistics";
 import { callWebhook, WebhookAnswer, WebhookPayload } from "./webhooks";
 
@@ -229,13 +228,10 @@ class Rollout {
     }
 
     /**
-     * Applies edits to the stack file as it is now: the engine refuses them (ChangedUnderRollout), writing nothing,
-     * unless each key the rollout owns still holds what it last read or wrote.
-     */
-    /**
-     * The preview guard: an engine that previews (a real `pulumi up`) must plan exactly the objects the edits change
-     * in the program's own run under the mocks. Any other change (a pending edit in the checkout, a new chart
-     * version, another key's typo) would ship with the step; it stops the rollout before anything is applied.
+     * The preview guard: an engine that previews (a real `pulumi up`) must plan exactly the objects, and properties,
+     * the edits change in the program's own run under the mocks. Any other change (a pending edit in the checkout, a
+     * new chart version, another key's typo) would ship with the update: a step stops before anything is applied; a
+     * rollback goes ahead, saying so.
      */
     private async guard(edits: readonly ConfigEdit[], message: string, config: StackConfig, secretKeys: readonly string[], onMismatch: "stop" | "warn"): Promise<void> {
         const preview = this.o.engine.preview?.bind(this.o.engine);
@@ -256,7 +252,11 @@ class Rollout {
         this.o.log(`The ${message} also applies what the rollout did not ask for (it goes ahead: a failing candidate is taken out of traffic first): ${problems.join("; ")}`);
     }
 
-    /** `onMismatch`: a step stops on a plan it did not ask for; a rollback goes ahead and says what else it applied. */
+    /**
+     * Applies edits to the stack file as it is now: the engine refuses them (ChangedUnderRollout), writing nothing,
+     * unless each key the rollout owns still holds what it last read or wrote. `onMismatch`: what the preview guard
+     * does with a plan the edits did not ask for.
+     */
     private async apply(edits: readonly ConfigEdit[], message: string, onMismatch: "stop" | "warn" = "stop"): Promise<void> {
         if (edits.length === 0) return;
         const { config, secretKeys } = await this.o.engine.readConfig();

@@ -91,7 +91,8 @@ const ROLLOUT_FIELDS = ["steps", "interval", "analysis", "webhooks", "prometheus
 const ANALYSIS_FIELDS = ["minSuccessRate", "maxP95Latency", "minRequests", "failedChecks", "progressDeadline", "bakeTime", "falseRollback", "missedRegression", "errorMargin", "slowRatio", "metrics"];
 const METRIC_FIELDS = ["name", "query", "max", "min", "maxRatioToStable"];
 const METRIC_BOUNDS = ["max", "min", "maxRatioToStable"] as const;
-const METRIC_EXAMPLE = `{ name: p50-latency, query: 'histogram_quantile(0.5, sum by (le) (rate(istio_request_duration_milliseconds_bucket{destination_app="{{service}}", destination_version="{{version}}"}[{{interval}}])))', max: 100 }`;
+const METRIC_EXAMPLE_QUERY = 'histogram_quantile(0.5, sum by (le) (rate(istio_request_duration_milliseconds_bucket{destination_app="{{service}}", destination_version="{{version}}"}[{{interval}}])))';
+const METRIC_EXAMPLE = `{ name: p50-latency, query: '${METRIC_EXAMPLE_QUERY}', max: 100 }`;
 const SHAPE = `{ steps, interval, analysis: { ${ANALYSIS_FIELDS.join(", ")} }, webhooks, prometheusUrl, blueGreenTraffic }`;
 
 export const ROLLOUT_DURATIONS = {
@@ -206,7 +207,7 @@ function readMetrics(r: Reader, value: unknown): CustomMetric[] {
         const name = r.stringAt(`${at}.name`, entry.name, /^[a-z][a-z0-9-]{0,62}$/, "must be a name of lowercase letters, digits and dashes, starting with a letter, at most 63 characters", "p50-latency");
         if (name !== undefined && metrics.some((m) => m.name === name)) r.fail(`${at}.name`, show(name), "is the name of another metric", setPathCommand(`${at}.name`, `${name}-2`));
         const problem = typeof entry.query === "string" && entry.query.trim() !== "" && entry.query.length <= 4000 ? queryProblem(entry.query) : "must be PromQL text of 1 to 4000 characters";
-        if (problem !== undefined) r.fail(`${at}.query`, show(entry.query), `${problem}; a query over one version, such as ${METRIC_EXAMPLE.replace(/^.*query: '(.*)', max.*$/, "$1")}`, `pulumi config set --path '${at}.query' '<PromQL with {{version}}>'`);
+        if (problem !== undefined) r.fail(`${at}.query`, show(entry.query), `${problem}; a query over one version, such as the median latency below`, `pulumi config set --path '${at}.query' '${METRIC_EXAMPLE_QUERY}'`);
         const bounds = METRIC_BOUNDS.filter((b) => entry[b] !== undefined);
         if (bounds.length !== 1) {
             r.fail(at, show(entry), `must bound the candidate's value by exactly one of max, min or maxRatioToStable (it has ${bounds.length === 0 ? "none" : bounds.join(" and ")})`, setPathCommand(`${at}.max`, 100));
