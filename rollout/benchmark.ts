@@ -11,6 +11,7 @@ import { RolloutRefusal } from "./plan";
 import type { StackEngine } from "./engines";
 import { FLAGGER_DEFAULTS, FlaggerAnalysis, flaggerWeights, LOAD_TESTER_RATE, RunResult, runFlagger } from "./flagger";
 import { TrafficModel, TrafficStream, VersionProfile, visibleErrorRate } from "./simulation";
+import { addBuckets } from "./statistics";
 
 export interface Scenario {
     readonly name: string;
@@ -112,8 +113,11 @@ export async function prepareSimulated(stack: string, service: string): Promise<
     return prepared;
 }
 
-/** One run of our driver on `stream`: the prepared rollout of one canary, its evidence read off the stream. */
-export async function runOurs(prepared: PreparedRollout, stream: TrafficStream, horizonMs: number): Promise<RunResult> {
+/**
+ * One run of our driver on `stream`: the prepared rollout of one canary, its evidence read off the stream, and off
+ * `loadTest` (a load tester's requests, all to the candidate, which its callers' proxies count) when given.
+ */
+export async function runOurs(prepared: PreparedRollout, stream: TrafficStream, horizonMs: number, loadTest?: TrafficStream): Promise<RunResult> {
     const target = prepared.targets[0];
     const weightPath = target.weightPath;
     if (prepared.targets.length !== 1 || weightPath === undefined) throw new Error("the benchmark rolls out one canary");
@@ -140,8 +144,11 @@ export async function runOurs(prepared: PreparedRollout, stream: TrafficStream, 
         webhook: () => Promise.resolve(undefined),
         evidence: () => {
             const percent = stack.weights.at(-1)?.[1] ?? 0;
-            const window = stream.window(tick(now - prepared.settings.rollout.intervalMs), tick(now), percent);
-            return Promise.resolve({ candidate: window.candidate, stable: window.stable });
+            const [from, to] = [tick(now - prepared.settings.rollout.intervalMs), tick(now)];
+            const window = stream.window(from, to, percent);
+            const tester = loadTest?.window(from, to, 100).candidate;
+            const candidate = tester === undefined ? window.candidate : { requests: window.candidate.requests + tester.requests, errors: window.candidate.errors + tester.errors, latency: addBuckets(window.candidate.latency, tester.latency) };
+            return Promise.resolve({ candidate, stable: window.stable });
         },
     });
     // Nothing but the driver edits the simulated stack, so it cannot change under the rollout.
@@ -246,28 +253,32 @@ function tickMs(intervals: readonly number[]): number {
     return intervals.reduce(gcd);
 }
 
-/** Each algorithm's run of one seed of one scenario, on one stream. */
-/** How the benchmark runs Flagger: its defaults, and whether its tutorial load tester adds requests to the canary. */
-export interface FlaggerSetup {
+/**
+ * How the benchmark runs: Flagger's analysis, and who gets Flagger's tutorial load tester (20 requests/s to the
+ * canary alone, counted in its checks): nobody, Flagger as its tutorial runs it, or both (ours through a loadTest
+ * webhook that runs it each interval).
+ */
+export interface BenchSetup {
     readonly analysis: FlaggerAnalysis;
-    readonly loadTester: boolean;
+    readonly loadTester: "none" | "flagger" | "both";
 }
 
-export const FLAGGER_SETUP: FlaggerSetup = { analysis: FLAGGER_DEFAULTS, loadTester: false };
+export const BENCH_SETUP: BenchSetup = { analysis: FLAGGER_DEFAULTS, loadTester: "none" };
 
-export async function runPair(prepared: PreparedRollout, scenario: Scenario, seed: number, setup: FlaggerSetup = FLAGGER_SETUP) {
+/** Each algorithm's run of one seed of one scenario, on one stream. */
+export async function runPair(prepared: PreparedRollout, scenario: Scenario, seed: number, setup: BenchSetup = BENCH_SETUP) {
     const flagger = setup.analysis;
     const cuts = [...new Set([0, 100, ...prepared.settings.rollout.steps, ...flaggerWeights(flagger)])].sort((a, b) => a - b);
     const stream = new TrafficStream(scenario.traffic, cuts, tickMs([prepared.settings.rollout.intervalMs, flagger.intervalMs, flagger.successRateWindowMs, flagger.latencyWindowMs]), seed);
-    const ours = await runOurs(prepared, stream, RUN_LIMIT_MS);
     // The load tester's requests are drawn apart from the users', from the same versions: they judge, they are not served to anyone.
-    const loadTest = setup.loadTester ? new TrafficStream({ ...scenario.traffic, requestsPerSecond: LOAD_TESTER_RATE }, [0, 100], stream.tickMs, (seed ^ 0x5bd1e995) >>> 0, seed) : undefined;
-    const theirs = runFlagger(stream, flagger, RUN_LIMIT_MS, loadTest);
+    const loadTest = () => new TrafficStream({ ...scenario.traffic, requestsPerSecond: LOAD_TESTER_RATE }, [0, 100], stream.tickMs, (seed ^ 0x5bd1e995) >>> 0, seed);
+    const ours = await runOurs(prepared, stream, RUN_LIMIT_MS, setup.loadTester === "both" ? loadTest() : undefined);
+    const theirs = runFlagger(stream, flagger, RUN_LIMIT_MS, setup.loadTester === "none" ? undefined : loadTest());
     return { stream, ours, flagger: theirs };
 }
 
 /** `runs` seeds of every scenario; seed i of a scenario is the same traffic for both algorithms. */
-export async function benchmark(prepared: PreparedRollout, scenarios: readonly Scenario[], runs: number, firstSeed = 1, setup: FlaggerSetup = FLAGGER_SETUP): Promise<ScenarioResult[]> {
+export async function benchmark(prepared: PreparedRollout, scenarios: readonly Scenario[], runs: number, firstSeed = 1, setup: BenchSetup = BENCH_SETUP): Promise<ScenarioResult[]> {
     const results: ScenarioResult[] = [];
     for (const [index, scenario] of scenarios.entries()) {
         const ours: RunResult[] = [];
@@ -330,11 +341,12 @@ export function leastExcessErrors(scenario: Scenario, analysis: AnalysisSettings
  * Flagger's bad requests, and a healthy candidate promoted once baked (within bakeTime, or Flagger's time if longer,
  * and two intervals).
  */
-export function targetChecks(results: readonly ScenarioResult[], { analysis, intervalMs }: RolloutSettings): TargetCheck[] {
+export function targetChecks(results: readonly ScenarioResult[], { analysis, intervalMs }: RolloutSettings, setup: BenchSetup = BENCH_SETUP): TargetCheck[] {
     return results.flatMap(({ scenario, ours, flagger }): TargetCheck[] => {
         const original = SCENARIOS.includes(scenario);
         if (scenario.regression) {
-            const least = leastExcessErrors(scenario, analysis);
+            // Wald's bound counts every observation as a request someone was served: a load tester's are not.
+            const least = setup.loadTester === "none" ? leastExcessErrors(scenario, analysis) : undefined;
             const excessTarget = {
                 scenario: scenario.name,
                 target: "excess 5xx in a day <= Flagger's",

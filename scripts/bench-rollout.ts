@@ -1,7 +1,7 @@
 // `npm run bench:rollout`: simulated rollouts of a canary, judged by our analysis (the driver of `npm run
 // rollout` itself) and by Flagger's default algorithm on the same traffic; a table per scenario, or JSON.
 import { RolloutRefusal } from "../rollout/plan";
-import { ALL_SCENARIOS, benchmark, DEFAULT_RATE, HORIZON_MS, prepareSimulated, ScenarioResult, STABLE, targetChecks } from "../rollout/benchmark";
+import { ALL_SCENARIOS, BenchSetup, benchmark, DEFAULT_RATE, HORIZON_MS, prepareSimulated, ScenarioResult, STABLE, targetChecks } from "../rollout/benchmark";
 import { FLAGGER_DEFAULTS, LOAD_TESTER_RATE } from "../rollout/flagger";
 import { ArgvReader, UsageError } from "../lib/cli";
 import { PROJECT_ROOT, stackNames } from "../lib/mock-program";
@@ -23,6 +23,7 @@ const USAGE = `Usage: npm run bench:rollout -- [--stack <name>] [--service <name
   --flagger-load-tester
                     Flagger with its tutorial load tester (hey -q 10 -c 2: 20 requests/s to the canary)
                     counted in its checks, as its Istio tutorial runs it
+  --load-tester     the same load tester for both algorithms (ours through a loadTest webhook)
   --json            print the results as JSON
   --help            show this help`;
 
@@ -33,12 +34,12 @@ export interface BenchOptions {
     readonly json: boolean;
     /** A scenario file to run instead of the built-in scenarios. */
     readonly scenarios?: string;
-    readonly flaggerLoadTester: boolean;
+    readonly loadTester: BenchSetup["loadTester"];
 }
 
 export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
     const args = new ArgvReader(argv, USAGE);
-    const options: { stack: string; service: string; runs: number; json: boolean; scenarios?: string; flaggerLoadTester: boolean } = { stack: "dev", service: "user-service", runs: 1000, json: false, flaggerLoadTester: false };
+    const options: { stack: string; service: string; runs: number; json: boolean; scenarios?: string; loadTester: BenchSetup["loadTester"] } = { stack: "dev", service: "user-service", runs: 1000, json: false, loadTester: "none" };
     for (let flag = args.next(); flag !== undefined; flag = args.next()) {
         switch (flag) {
             case "--help":
@@ -61,7 +62,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
                 options.json = true;
                 break;
             case "--flagger-load-tester":
-                options.flaggerLoadTester = true;
+            case "--load-tester":
+                if (options.loadTester !== "none") throw args.error("--flagger-load-tester and --load-tester: one or the other (--load-tester gives both algorithms the load tester). Fix: keep one");
+                options.loadTester = flag === "--load-tester" ? "both" : "flagger";
                 break;
             case "--scenarios": {
                 const file = path.resolve(args.value(flag));
@@ -120,15 +123,16 @@ export async function main(argv: readonly string[], out: (line: string) => void)
         }
     }
     const prepared = await prepareSimulated(options.stack, options.service);
-    const results = await benchmark(prepared, scenarios, options.runs, 1, { analysis: FLAGGER_DEFAULTS, loadTester: options.flaggerLoadTester });
-    const checks = targetChecks(results, prepared.settings.rollout);
+    const setup: BenchSetup = { analysis: FLAGGER_DEFAULTS, loadTester: options.loadTester };
+    const results = await benchmark(prepared, scenarios, options.runs, 1, setup);
+    const checks = targetChecks(results, prepared.settings.rollout, setup);
     if (options.json) {
-        out(JSON.stringify({ runs: options.runs, horizonMinutes: HORIZON_MS / 60_000, stable: STABLE, defaultRate: DEFAULT_RATE, ours: prepared.settings.rollout, flagger: { ...FLAGGER_DEFAULTS, loadTesterRequestsPerSecond: options.flaggerLoadTester ? LOAD_TESTER_RATE : 0 }, results, targets: checks }, null, 2));
+        out(JSON.stringify({ runs: options.runs, horizonMinutes: HORIZON_MS / 60_000, stable: STABLE, defaultRate: DEFAULT_RATE, ours: { ...prepared.settings.rollout, loadTesterRequestsPerSecond: options.loadTester === "both" ? LOAD_TESTER_RATE : 0 }, flagger: { ...FLAGGER_DEFAULTS, loadTesterRequestsPerSecond: options.loadTester === "none" ? 0 : LOAD_TESTER_RATE }, results, targets: checks }, null, 2));
         return 0;
     }
     const { rollout } = prepared.settings;
     out(`${options.runs} simulated rollouts of ${options.service} per scenario, both algorithms on the same traffic (seeded: the same numbers every run).`);
-    out(`Ours: stack ${options.stack}'s rollout, steps ${rollout.steps.join(", ")}% every ${rollout.interval}. Flagger: its defaults, step ${FLAGGER_DEFAULTS.stepWeight}% to ${FLAGGER_DEFAULTS.maxWeight}% every ${FLAGGER_DEFAULTS.intervalMs / 60_000}m, success rate >= ${FLAGGER_DEFAULTS.minSuccessRate}%, p99 <= ${FLAGGER_DEFAULTS.maxP99LatencyMs}ms, threshold ${FLAGGER_DEFAULTS.threshold}${options.flaggerLoadTester ? `, with its tutorial load tester's ${LOAD_TESTER_RATE} requests/s on the canary counted in its checks` : ""}.`);
+    out(`Ours: stack ${options.stack}'s rollout, steps ${rollout.steps.join(", ")}% every ${rollout.interval}. Flagger: its defaults, step ${FLAGGER_DEFAULTS.stepWeight}% to ${FLAGGER_DEFAULTS.maxWeight}% every ${FLAGGER_DEFAULTS.intervalMs / 60_000}m, success rate >= ${FLAGGER_DEFAULTS.minSuccessRate}%, p99 <= ${FLAGGER_DEFAULTS.maxP99LatencyMs}ms, threshold ${FLAGGER_DEFAULTS.threshold}${options.loadTester === "none" ? "" : `, with its tutorial load tester's ${LOAD_TESTER_RATE} requests/s on the canary counted in its checks${options.loadTester === "both" ? " (ours too, through a loadTest webhook)" : ""}`}.`);
     out(`Stable: ${STABLE.errorRate * 100}% 5xx, log-normal latency (median ${STABLE.medianMs}ms); ${DEFAULT_RATE} requests/s unless the scenario says; a promoted bad candidate serves everyone until ${HORIZON_MS / 60_000} minutes.`);
     out("");
     out(table(results));

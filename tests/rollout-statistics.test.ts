@@ -6,7 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { ROLLOUT_DEFAULTS } from "../components/config/rollout-config";
 import { judge, NEW_RECORD, ServiceRecord } from "../rollout/analysis";
-import { ALL_SCENARIOS, benchmark, HARD_SCENARIOS, leastExcessErrors, prepareSimulated, runPair, SCENARIOS, STABLE, targetChecks, withinBudget } from "../rollout/benchmark";
+import { ALL_SCENARIOS, BenchSetup, benchmark, HARD_SCENARIOS, leastExcessErrors, prepareSimulated, runPair, SCENARIOS, STABLE, targetChecks, withinBudget } from "../rollout/benchmark";
 import type { PreparedRollout } from "../rollout/driver";
 import { FLAGGER_DEFAULTS, runFlagger } from "../rollout/flagger";
 import { poisson, Random, TrafficModel, TrafficStream } from "../rollout/simulation";
@@ -174,12 +174,21 @@ describe("rollout statistics: the benchmark against Flagger", () => {
         assert.equal(least("healthy"), undefined);
     });
 
-    it("runs Flagger with its tutorial load tester when asked: its checks see 20 more requests/s on the canary", async () => {
+    it("runs the tutorial load tester when asked, for Flagger or for both: its checks see 20 more requests/s on the canary", async () => {
         const lowTraffic = SCENARIOS.filter((s) => s.name === "low traffic (1/s), errors +5 points");
         const [alone] = await benchmark(prepared, lowTraffic, 30);
-        const [tested] = await benchmark(prepared, lowTraffic, 30, 1, { analysis: FLAGGER_DEFAULTS, loadTester: true });
+        const [tested] = await benchmark(prepared, lowTraffic, 30, 1, { analysis: FLAGGER_DEFAULTS, loadTester: "flagger" });
         assert.deepEqual(tested.ours, alone.ours, "ours runs as before");
         assert.ok(tested.flagger.promoted < alone.flagger.promoted && tested.flagger.meanCandidateRequests < alone.flagger.meanCandidateRequests, `promoted ${tested.flagger.promoted} vs ${alone.flagger.promoted}; users' requests to the bad canary ${tested.flagger.meanCandidateRequests} vs ${alone.flagger.meanCandidateRequests}`);
+        // Ours with the same load tester (a loadTest webhook): judged on its requests too, it rolls back sooner.
+        const [both] = await benchmark(prepared, lowTraffic, 30, 1, { analysis: FLAGGER_DEFAULTS, loadTester: "both" });
+        assert.deepEqual(both.flagger, tested.flagger, "Flagger runs as with its own load tester");
+        assert.ok(both.ours.meanCandidateRequests < alone.ours.meanCandidateRequests / 2, `users' requests to the bad canary: ${both.ours.meanCandidateRequests} vs ${alone.ours.meanCandidateRequests}`);
+        assert.throws(() => parseBenchArgs(["--load-tester", "--flagger-load-tester"]), /one or the other/);
+        // Wald's bound counts only requests someone was served: beside a load tester it is not printed.
+        const bounded = (setup: BenchSetup) => targetChecks([both], prepared.settings.rollout, setup).filter((c) => c.detail.includes("any test within the budgets"));
+        assert.equal(bounded({ analysis: FLAGGER_DEFAULTS, loadTester: "both" }).length, 0);
+        assert.equal(bounded({ analysis: FLAGGER_DEFAULTS, loadTester: "none" }).length, 1);
     });
 
     it("runs anyone's own traffic from a scenario file, and refuses a bad one with every problem, changing nothing", async () => {
