@@ -10,11 +10,12 @@ import { planTraffic } from "../components/plan/plan";
 import { ProgramRun, projectName, runProgramWith } from "../lib/mock-program";
 import { StackFileError, StackFileWriteError } from "../lib/stack-file";
 import { promDuration, ReleaseCounters, releaseCounters, ReleaseQueries, releaseQueries } from "../components/specs/observability-specs";
-import { AnalysisState, decide, judge, promotable, recordOf, ServiceEvidence, Verdict } from "./analysis";
+import { AnalysisState, bakeIntervals, decide, judge, promotable, recordOf, SequentialTest, ServiceEvidence, testBounds, Verdict } from "./analysis";
+import { OperatorRequest, RolloutChannel, ServiceStatus, TestStatus } from "./control";
 import { objectChanges, planMismatch } from "./diff";
 import { applyEdits, ChangedUnderRollout, ConfigEdit, ConfigPath, configSource, pathKey, plain, StackConfig, valueAt } from "./config-edit";
 import type { StackEngine } from "./engines";
-import { HeldRollout, ROLLOUT_DIR } from "./lock";
+import type { HeldRollout } from "./lock";
 import { RolloutPhases, rolloutPhases, RolloutRefusal, RolloutTarget, rolloutTargets } from "./plan";
 import { metricReadings, releaseEvidence } from "./prometheus";
 import { MetricQuery, metricQueries } from "./metrics";
@@ -43,7 +44,7 @@ const releaseOf = (t: RolloutTarget) => ({ service: t.service, release: t.releas
  * is checked as the program checks it (every check it makes before creating anything), so a rollout never
  * starts towards a config `pulumi up` refuses.
  */
-export async function prepareRollout(engine: StackEngine, stack: string, services: readonly string[], resume?: HeldRollout): Promise<PreparedRollout> {
+export async function prepareRollout(engine: StackEngine, stack: string, services: readonly string[], resume?: HeldRollout, rollbackOnly = false): Promise<PreparedRollout> {
     const { config, secretKeys } = await engine.readConfig();
     const { settings } = checkedPlan(configSource(config, secretKeys));
     const checked = rolloutTargets(settings, config, services, projectName());
@@ -53,14 +54,14 @@ export async function prepareRollout(engine: StackEngine, stack: string, service
         const judgedBy = [
             { key: "rollout.steps", held: resume.steps, now: steps, show: (v: unknown) => JSON.stringify(v) },
             { key: "rollout.interval", held: resume.intervalMs, now: intervalMs, show: (v: unknown) => (v === intervalMs ? interval : `${String(v)}ms`) },
-        ].filter((k) => k.held !== undefined && !isDeepStrictEqual(plain(k.held), plain(k.now)));
+        ].filter((k) => !rollbackOnly && k.held !== undefined && !isDeepStrictEqual(plain(k.held), plain(k.now)));
         if (judgedBy.length > 0) {
             throw new RolloutRefusal(
                 judgedBy.map((k) => ({
                     key: k.key,
                     value: k.show(k.now),
                     allowed: `the held rollout was judged with ${k.key} ${k.show(k.held)}: its step, its proof step and its bake mean nothing under another`,
-                    fix: `set it back (${k.key} ${k.show(k.held)}) to resume, or discard the held rollout (rm ${ROLLOUT_DIR}/${stack}.held.json) and start a new one`,
+                    fix: `set it back (${k.key} ${k.show(k.held)}) to resume, or roll the held rollout back (npm run rollout -- abort --stack ${stack} --reason "${k.key} changed") and start a new one`,
                 })),
             );
         }
@@ -73,7 +74,7 @@ export async function prepareRollout(engine: StackEngine, stack: string, service
                         key: `services.${held.service}`,
                         value: now === undefined ? "(changed)" : `${now.stableVersion} -> ${now.candidateVersion}`,
                         allowed: `the held rollout released ${held.stableVersion} -> ${held.candidateVersion}, and the stack has changed since it was held, so its plan no longer applies`,
-                        fix: `discard the held rollout (rm ${ROLLOUT_DIR}/${stack}.held.json) and start a new one: npm run rollout -- --stack ${stack} --service ${held.service}`,
+                        fix: `put services.${held.service} back as the held rollout left it and resume, or forget the held rollout (pulumi stack tag rm rollout.state; a rehearsal's tags are in .rollout/${stack}.tags.json) and start a new one: npm run rollout -- --stack ${stack} --service ${held.service}`,
                     };
                 }),
             );
@@ -147,8 +148,13 @@ export interface DriverOptions {
     readonly onInterrupt: "rollback" | "hold";
     /** A held rollout to continue. */
     readonly resume?: HeldRollout;
-    /** Called with the state to keep when an interrupt holds the rollout. */
-    readonly hold: (held: HeldRollout) => void;
+    /**
+     * The rollout's record on the stack: published as it goes (the state to resume from included), and polled for
+     * operators' requests. Without one (the benchmark's simulated runs) nobody can watch or steer the rollout.
+     */
+    readonly channel?: RolloutChannel;
+    /** A request to act on at once: an operator's abort or promote of a held rollout, carried out by this process. */
+    readonly request?: OperatorRequest;
     readonly log: (line: string) => void;
     readonly clock?: Clock;
     readonly webhook?: (kind: WebhookKind, payload: WebhookPayload) => Promise<WebhookAnswer | undefined>;
@@ -168,7 +174,17 @@ function describe(target: RolloutTarget, evidence: ServiceEvidence, verdict: Ver
     return `${target.service}: candidate ${side(target.candidateVersion, evidence.candidate)} | stable ${side(target.stableVersion, evidence.stable)} -> limits ${verdict.limits}, errors test ${errors.outcome}, latency test ${latency.outcome} (${verdict.reasons.join(", ")})`;
 }
 
-type Judged = { readonly decision: "advance" | "rollback" | "interrupted"; readonly reason: string };
+/** promote: an operator asked for the promotion now (promote --full). */
+type Judged = { readonly decision: "advance" | "rollback" | "interrupted" | "promote"; readonly reason: string };
+
+/** How often a waiting rollout looks for operators' requests. */
+export const REQUEST_POLL_MS = 5_000;
+
+/** How a wait ended: its time passed, Ctrl-C, or an operator's abort or promote --full. */
+type Waited = "elapsed" | "interrupted" | "abort" | "promoteNow";
+
+/** A test's evidence for `status`, against the bounds where it concludes. */
+const testStatus = (t: SequentialTest, promotionAt: number, rollbackAt: number): TestStatus => ({ outcome: t.outcome, rollback: t.rollback, rollbackAt, promotion: t.promotion, promotionAt });
 
 /** The key a rollout edit owns: the path up to the first list index (a list is owned whole). */
 function ownedPath(path: ConfigPath): ConfigPath {
@@ -200,10 +216,20 @@ class Rollout {
     /** Keys someone else changed during the rollout: theirs now, left as they are by the rollback. */
     private readonly yielded = new Set<string>();
 
+    /** Where the rollout stands: the step being applied or judged, or steps.length from the promotion on. */
+    private at = 0;
+    /** Set when the rollout is held for `resume`: the step it continues from. */
+    private heldAt?: number;
+    /** Operators' requests in force: a pause (no advance, no promotion), a promotion asked for, an abort. */
+    private paused?: OperatorRequest;
+    private promote?: "analysis" | "full";
+    private aborted?: OperatorRequest;
+
     constructor(private readonly o: DriverOptions) {
         this.clock = o.clock ?? realClock;
         this.p = o.prepared;
         this.state = { services: o.resume?.analysis ?? {}, progressSinceMs: this.clock.now() };
+        this.at = o.resume?.stepIndex ?? 0;
         const { steps, switch: switched, drain, promotion, rollback } = o.prepared.phases;
         for (const edit of [...steps.flatMap((s) => s.edits), ...(switched?.edits ?? []), ...(drain?.edits ?? []), ...promotion.edits, ...rollback.edits]) {
             const path = ownedPath(edit.path);
@@ -225,6 +251,79 @@ class Rollout {
         if (this.o.webhook !== undefined) return this.o.webhook(kind, payload);
         const hook = this.p.settings.rollout.webhooks[kind];
         return hook === undefined ? undefined : callWebhook(hook, payload);
+    }
+
+    /** What `resume` continues from at `stepIndex`: the analysis so far, and each owned key as it was last written. */
+    private resumeState(stepIndex: number): HeldRollout {
+        const written = [...this.owned].filter(([key]) => !this.yielded.has(key)).map(([, entry]) => ({ path: entry.path, value: entry.value }));
+        const { steps, intervalMs } = this.p.settings.rollout;
+        return { stack: this.p.stack, services: this.services, targets: this.p.targets, stepIndex, analysis: this.state.services, heldAt: new Date(this.clock.now()).toISOString(), written, steps, intervalMs };
+    }
+
+    /** Publishes where the rollout stands on the stack, with what `resume` needs to continue it from anywhere. */
+    private async publish(change: Parameters<RolloutChannel["publish"]>[0] = {}): Promise<void> {
+        await this.o.channel?.publish({ phase: this.paused === undefined ? "running" : "paused", step: this.at + 1, resume: this.resumeState(this.at), ...change });
+    }
+
+    /**
+     * Acts on an operator's request. pause, resume and promote (once shown no worse and baked) change what the
+     * next decisions may do; abort and promote --full end the wait at once (the answer).
+     */
+    private async act(request: OperatorRequest): Promise<Waited | undefined> {
+        const ack = async (result: string) => this.o.channel?.acknowledge(request, result, { phase: this.paused === undefined ? "running" : "paused", resume: this.resumeState(this.at), ...(this.promote !== undefined && { promote: this.promote }) });
+        switch (request.action) {
+            case "pause":
+                if (this.paused !== undefined) {
+                    await ack(`already paused by ${this.paused.actor}`);
+                    return undefined;
+                }
+                this.paused = request;
+                await ack("paused: each interval is still judged, and a failing candidate still rolled back, but the rollout neither advances nor promotes until resumed");
+                return undefined;
+            case "resume":
+                if (this.paused === undefined) {
+                    await ack("not paused: nothing to resume");
+                    return undefined;
+                }
+                this.paused = undefined;
+                await ack("resumed");
+                return undefined;
+            case "promote":
+                // A promotion asked for lifts a pause: it is the operator's go-ahead.
+                this.paused = undefined;
+                if (request.full === true) {
+                    this.promote = "full";
+                    await ack("promoting now, without the remaining steps, the analysis or the bake");
+                    return "promoteNow";
+                }
+                this.promote = "analysis";
+                await ack("the remaining steps are skipped: the candidates are promoted from this step once every test shows them no worse and they are baked");
+                return undefined;
+            case "abort":
+                this.aborted = request;
+                await ack("rolling back now");
+                return "abort";
+        }
+    }
+
+    /** Waits `ms`, looking for operators' requests before each slice of REQUEST_POLL_MS. */
+    private async wait(ms: number): Promise<Waited> {
+        const until = this.clock.now() + ms;
+        const channel = this.o.channel;
+        if (channel === undefined) return (await this.clock.sleep(ms, this.o.signal)) ? "elapsed" : "interrupted";
+        for (;;) {
+            const request = await channel.request();
+            const answer = request === undefined ? undefined : await this.act(request);
+            if (answer !== undefined) return answer;
+            const left = until - this.clock.now();
+            if (left <= 0) return "elapsed";
+            if (!(await this.clock.sleep(Math.min(left, REQUEST_POLL_MS), this.o.signal))) return "interrupted";
+        }
+    }
+
+    private abortReason(): string {
+        const by = this.aborted;
+        return by === undefined ? "aborted" : `aborted by ${by.actor}: ${by.reason}`;
     }
 
     /**
@@ -281,6 +380,27 @@ class Rollout {
             if (written(error)) record();
             throw error;
         }
+        await this.publish();
+    }
+
+    /** One service as the last interval judged it, for `status`. */
+    private serviceStatus(target: RolloutTarget, evidence: ServiceEvidence, verdict: Verdict, failedChecks: number): ServiceStatus {
+        const { analysis, intervalMs } = this.p.settings.rollout;
+        const bounds = testBounds(analysis);
+        const beta = analysis.missedRegressionPercent / 100;
+        const side = (version: string, m: ServiceEvidence["candidate"]) => ({ version, ...(m !== undefined && { requests: m.requests, errors: m.errors }), ...(m !== undefined && histogramQuantile(0.95, m.latency) !== undefined && { p95Ms: histogramQuantile(0.95, m.latency) }) });
+        const { errors, latency, watchedIntervals } = verdict.record;
+        return {
+            service: target.service,
+            candidate: side(target.candidateVersion, evidence.candidate),
+            stable: side(target.stableVersion, evidence.stable),
+            limits: verdict.limits,
+            reasons: verdict.reasons,
+            failedChecks: { count: failedChecks, max: analysis.failedChecks },
+            errors: testStatus(errors, Math.log(beta / 4), bounds.rollback),
+            latency: testStatus(latency, Math.log(beta / 2), bounds.rollback),
+            watched: { intervals: watchedIntervals ?? 0, bake: bakeIntervals(analysis, intervalMs) },
+        };
     }
 
     /** Waits and judges intervals at one phase until it passes, must roll back, or is interrupted. */
@@ -289,9 +409,15 @@ class Rollout {
         this.state = { ...this.state, progressSinceMs: this.clock.now() };
         for (;;) {
             const loadTest = await this.webhook("loadTest");
-            this.o.log(`[${time(this.clock.now())}] ${label}: next decision at ${time(this.clock.now() + intervalMs)}`);
-            if (!(await this.clock.sleep(intervalMs, this.o.signal))) return { decision: "interrupted", reason: "interrupted" };
+            const next = this.clock.now() + intervalMs;
+            this.o.log(`[${time(this.clock.now())}] ${label}: next decision at ${time(next)}`);
+            await this.publish({ nextDecisionAt: new Date(next).toISOString() });
+            const waited = await this.wait(intervalMs);
+            if (waited === "interrupted") return { decision: "interrupted", reason: "interrupted" };
+            if (waited === "abort") return { decision: "rollback", reason: this.abortReason() };
+            if (waited === "promoteNow") return { decision: "promote", reason: "promote --full" };
             const verdicts: Record<string, Verdict> = {};
+            const judged: Record<string, { target: RolloutTarget; evidence: ServiceEvidence }> = {};
             this.lastMetrics = [];
             await Promise.all(
                 this.p.targets.map(async (target) => {
@@ -305,28 +431,29 @@ class Rollout {
                     // A load test that cannot run means the interval's evidence is not what it should be: a failed check, as in Flagger.
                     if (loadTest !== undefined && !loadTest.ok) verdict = { ...verdict, limits: "fail", reasons: [loadTest.detail, ...verdict.reasons] };
                     verdicts[target.service] = verdict;
+                    judged[target.service] = { target, evidence };
                     this.lastMetrics.push(describe(target, evidence, verdict));
                 }),
             );
-            const decision = decide(verdicts, this.state, analysis, this.clock.now(), requiresProof, intervalMs);
+            // An operator's promotion (without --full) needs the proof here, whatever the step.
+            const decision = decide(verdicts, this.state, analysis, this.clock.now(), requiresProof || this.promote === "analysis", intervalMs);
             this.state = decision.state;
             for (const line of this.lastMetrics) this.o.log(`    ${line}`);
-            this.o.log(`[${time(this.clock.now())}] ${label}: ${decision.decision}${decision.decision === "advance" ? "" : `: ${decision.reason}`}`);
-            if (decision.decision !== "hold") return { decision: decision.decision, reason: decision.reason };
+            // Paused: what would advance holds; a rollback still goes ahead.
+            const pausedBy = decision.decision === "advance" ? this.paused : undefined;
+            const said = pausedBy !== undefined ? `hold: paused by ${pausedBy.actor} (${pausedBy.reason})` : `${decision.decision}${decision.decision === "advance" ? "" : `: ${decision.reason}`}`;
+            this.o.log(`[${time(this.clock.now())}] ${label}: ${said}`);
+            const evidence = this.p.targets.map((t) => this.serviceStatus(t, judged[t.service].evidence, verdicts[t.service], recordOf(this.state, t.service).failedChecks));
+            await this.publish({ evidence, decision: `${label}: ${said}` });
+            if (pausedBy !== undefined || decision.decision === "hold") continue;
+            return { decision: decision.decision, reason: decision.reason };
         }
-    }
-
-    /** Keeps the rollout's state at `stepIndex` for --resume: the analysis so far, and each owned key as it was last written. */
-    private holdState(stepIndex: number): void {
-        const written = [...this.owned].filter(([key]) => !this.yielded.has(key)).map(([, entry]) => ({ path: entry.path, value: entry.value }));
-        const { steps, intervalMs } = this.p.settings.rollout;
-        this.o.hold({ stack: this.p.stack, services: this.services, targets: this.p.targets, stepIndex, analysis: this.state.services, heldAt: new Date(this.clock.now()).toISOString(), written, steps, intervalMs });
     }
 
     private async interrupted(stepIndex: number): Promise<Outcome> {
         if (this.o.onInterrupt === "hold") {
-            this.holdState(stepIndex);
-            return { kind: "held", reason: `interrupted at ${stepIndex < this.p.phases.steps.length ? `step ${stepIndex + 1}` : "promotion"}; the stack stays as it is. Continue with --resume`, metrics: this.lastMetrics };
+            this.heldAt = stepIndex;
+            return { kind: "held", reason: `interrupted at ${stepIndex < this.p.phases.steps.length ? `step ${stepIndex + 1}` : "promotion"}; the stack stays as it is. Continue with npm run rollout -- resume --stack ${this.p.stack}`, metrics: this.lastMetrics };
         }
         return this.rollback("interrupted (Ctrl-C)");
     }
@@ -372,11 +499,20 @@ class Rollout {
             if (answer === undefined || answer.ok) return { decision: "advance", reason: "promotion confirmed" };
             if (this.clock.now() - since >= analysis.progressDeadlineMs) return { decision: "rollback", reason: `promotion not confirmed within the progress deadline: ${answer.detail}` };
             this.o.log(`[${time(this.clock.now())}] promotion waits for confirmation: ${answer.detail}`);
-            if (!(await this.clock.sleep(intervalMs, this.o.signal))) return { decision: "interrupted", reason: "interrupted" };
+            // An operator's promotion does not pass the gate: the gate is someone else's (a change freeze, an approval).
+            const waited = await this.wait(intervalMs);
+            if (waited === "interrupted") return { decision: "interrupted", reason: "interrupted" };
+            if (waited === "abort") return { decision: "rollback", reason: this.abortReason() };
         }
     }
 
-    async run(): Promise<Outcome> {
+    /** Is any canary below every request now? Then the promotion moves every request to the candidates first. */
+    private async belowFull(): Promise<boolean> {
+        const { config } = await this.o.engine.readConfig();
+        return this.p.targets.some((t) => t.release === "canary" && t.weightPath !== undefined && Number(valueAt(config, t.weightPath) ?? 0) < 100);
+    }
+
+    private async proceed(): Promise<Outcome> {
         const { steps } = this.p.phases;
         const start = this.o.resume?.stepIndex ?? 0;
         if (this.o.resume === undefined) {
@@ -386,52 +522,64 @@ class Rollout {
         const what = this.p.targets.map((t) => `${t.service} ${t.candidateVersion}`).join(", ");
         // A promotion whose update fails is taken back to the config before it, then rolled back.
         let undo: ConfigEdit[] = [];
-        // Where the rollout stands: the step being applied, or steps.length from the promotion on.
-        let at = start;
+        // The last step applied: an operator's promotion may leave the rest.
+        let lastStep = start - 1;
         try {
-            for (let i = start; i < steps.length; i++) {
-                at = i;
+            // A held rollout continued by an operator's abort or promote: acted on before anything moves.
+            const asked = this.o.request === undefined ? undefined : await this.act(this.o.request);
+            if (asked === "abort") return await this.rollback(this.abortReason());
+            let skipped = asked === "promoteNow";
+            for (let i = start; i < steps.length && !skipped; i++) {
+                this.at = i;
+                lastStep = i;
                 const step = steps[i];
                 await this.apply(step.edits, `step ${i + 1}/${steps.length}: ${what} at ${step.percent}%`);
                 const judged = await this.judgePhase(`step ${i + 1}/${steps.length} (${step.percent}%)`, i === this.p.phases.proofStep);
                 if (judged.decision === "interrupted") return await this.interrupted(i);
                 if (judged.decision === "rollback") return await this.rollback(`at step ${i + 1} (${step.percent}%): ${judged.reason}`);
+                // An operator's promotion skips the steps left (this one passed with the proof it asks for, or --full).
+                skipped = this.promote !== undefined && i < steps.length - 1;
+                if (skipped) this.o.log(`[${time(this.clock.now())}] promotion asked for: steps ${i + 2} to ${steps.length} skipped`);
             }
-            at = steps.length;
+            this.at = steps.length;
+            const full = this.promote === "full";
             // Whatever the step index says (a resumed rollout starts where it was held): no promotion of a candidate
-            // the tests have not shown no worse, or that has not been watched for the bake.
-            const unproven = this.p.targets.filter((t) => !promotable(recordOf(this.state, t.service), this.p.settings.rollout.analysis, this.p.settings.rollout.intervalMs));
+            // the tests have not shown no worse, or that has not been watched for the bake, unless an operator said
+            // promote --full (recorded, with the reason, in the rollout's record and its commit).
+            const unproven = full ? [] : this.p.targets.filter((t) => !promotable(recordOf(this.state, t.service), this.p.settings.rollout.analysis, this.p.settings.rollout.intervalMs));
             if (unproven.length > 0) {
                 return await this.rollback(`${unproven.map((t) => t.service).join(", ")} reached the promotion without being shown no worse and baked (a held rollout resumed past its proof step?): not promoted`);
             }
+            await this.publish();
             const confirmation = await this.confirmed();
             if (confirmation.decision === "interrupted") return await this.interrupted(steps.length);
             if (confirmation.decision === "rollback") return await this.rollback(confirmation.reason);
             const switched = this.p.phases.switch;
             if (switched !== undefined) {
                 await this.apply(switched.edits, `switch: ${what} active`);
-                const judged = await this.judgePhase("after the switch", false);
-                if (judged.decision === "interrupted") return await this.rollback("interrupted after the switch");
-                if (judged.decision === "rollback") return await this.rollback(`after the switch: ${judged.reason}`);
+                const judged = full ? undefined : await this.judgePhase("after the switch", false);
+                if (judged?.decision === "interrupted") return await this.rollback("interrupted after the switch");
+                if (judged?.decision === "rollback") return await this.rollback(`after the switch: ${judged.reason}`);
             }
-            const beforePromotion = (switched ?? steps[steps.length - 1]).config;
             const { drain, promotion } = this.p.phases;
-            // Whole keys (a list back as it was, not element by element), each once.
-            const undone = new Map([...(drain?.edits ?? []), ...promotion.edits].map((e) => [pathKey(ownedPath(e.path)), ownedPath(e.path)]));
+            // Make before break: no route names the old versions when the promotion removes them, from whichever step.
+            const draining = drain !== undefined && (await this.belowFull()) ? drain : undefined;
+            // Whole keys (a list back as it was, not element by element), each once, as the stack holds them now.
+            const { config: beforePromotion } = await this.o.engine.readConfig();
+            const undone = new Map([...(draining?.edits ?? []), ...promotion.edits].map((e) => [pathKey(ownedPath(e.path)), ownedPath(e.path)]));
             undo = [...undone.values()].map((path) => {
                 const value = valueAt(beforePromotion, path);
                 return value === undefined ? { path } : { path, value };
             });
-            // Make before break: no route names the old versions when the promotion removes them.
-            if (drain !== undefined) await this.apply(drain.edits, `promote: ${what} take every request first`);
+            if (draining !== undefined) await this.apply(draining.edits, `promote: ${what} take every request first`);
             await this.apply(promotion.edits, `promote: ${what}`);
         } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
             // A change the rollout did not ask for would ship with any update, the rollback's too: held where it stands.
             if (error instanceof UnexpectedPlan) {
-                this.holdState(at);
-                const place = at === 0 && this.o.resume === undefined ? "nothing was changed" : `the stack stays as the last update left it (${at < steps.length ? `before step ${at + 1}` : "before the promotion"})`;
-                return { kind: "stopped", reason: `stopped: ${message}; ${place}. Fix: undo those changes in the checkout (git status, git diff), or apply them on their own first (pulumi up), then continue with npm run rollout -- --stack ${this.p.stack} --resume`, metrics: this.lastMetrics };
+                this.heldAt = this.at;
+                const place = this.at === 0 && this.o.resume === undefined ? "nothing was changed" : `the stack stays as the last update left it (${this.at < steps.length ? `before step ${this.at + 1}` : "before the promotion"})`;
+                return { kind: "stopped", reason: `stopped: ${message}; ${place}. Fix: undo those changes in the checkout (git status, git diff), or apply them on their own first (pulumi up), then continue with npm run rollout -- resume --stack ${this.p.stack}`, metrics: this.lastMetrics };
             }
             // The stack file changed under the rollout, no longer reads, or could not be written: a person decides.
             if (error instanceof ChangedUnderRollout || error instanceof StackFileError || error instanceof StackFileWriteError) {
@@ -441,7 +589,20 @@ class Rollout {
             this.o.log(`An update failed (${message}); rolling back`);
             return this.rollback(`an update failed: ${message}`, undo);
         }
-        return { kind: "promoted", reason: `${what} promoted after ${steps.length} step${steps.length === 1 ? "" : "s"}`, metrics: this.lastMetrics };
+        const asker = this.o.channel?.current.actions.filter((a) => a.action === "promote").at(-1);
+        const skippedBy = asker === undefined ? "" : ` on ${asker.actor}'s ${asker.full === true ? "promote --full" : "promote"} (${asker.reason})`;
+        const after = lastStep >= steps.length - 1 ? `after ${steps.length} step${steps.length === 1 ? "" : "s"}` : `after step ${lastStep + 1} of ${steps.length}`;
+        return { kind: "promoted", reason: `${what} promoted ${after}${this.promote === undefined ? "" : skippedBy}`, metrics: this.lastMetrics };
+    }
+
+    /** Carries the rollout to its outcome, and leaves that on the stack: held with what resume needs, or the outcome. */
+    async run(): Promise<Outcome> {
+        const outcome = await this.proceed();
+        const held = this.heldAt !== undefined;
+        const phase = held ? "held" : outcome.kind === "held" ? "held" : outcome.kind;
+        this.paused = undefined;
+        await this.o.channel?.publish({ phase, step: (this.heldAt ?? this.at) + 1, decision: `${outcome.kind}: ${outcome.reason}`, ...(held ? { resume: this.resumeState(this.heldAt ?? this.at) } : { resume: undefined, nextDecisionAt: undefined, runner: undefined }) });
+        return outcome;
     }
 }
 

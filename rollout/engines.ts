@@ -11,6 +11,7 @@ import { writeRendered } from "../lib/render-writer";
 import { applyEdits, asStackConfig, checkExpected, ConfigEdit, ConfigValue, Expectation, pathKey, StackConfig } from "./config-edit";
 import { changedObjects, PlannedChange } from "./diff";
 import { SetupError } from "./lock";
+import { FileStackTags, StackTags } from "./stack-tags";
 
 export interface StackEngine {
     /** For messages: which engine and stack. */
@@ -33,11 +34,19 @@ export interface StackEngine {
     preview?(edits: readonly ConfigEdit[]): Promise<readonly PlannedChange[]>;
 }
 
+/** An engine whose stack has tags: where the command's rollout keeps its record for operators (rollout/control.ts). */
+export interface TaggedEngine extends StackEngine {
+    readonly tags: StackTags;
+}
+
 /** `pulumi up` through the Automation API, on this project (its Pulumi.yaml's folder) and stack. */
-export class AutomationEngine implements StackEngine {
+export class AutomationEngine implements TaggedEngine {
     readonly description: string;
     readonly stackFile: string;
     private stack?: Stack;
+
+    /** The stack's tags in its backend (`pulumi stack tag`): Pulumi Cloud, or a DIY backend with Pulumi 3.211 or later. */
+    readonly tags: StackTags;
 
     constructor(
         private readonly dir: string,
@@ -46,6 +55,12 @@ export class AutomationEngine implements StackEngine {
     ) {
         this.description = `pulumi (Automation API) stack ${stackName}`;
         this.stackFile = path.join(dir, `Pulumi.${stackName}.yaml`);
+        this.tags = {
+            where: `the tags of stack ${stackName}`,
+            list: async () => (await this.selected()).listTags(),
+            set: async (name, value) => (await this.selected()).setTag(name, value),
+            remove: async (name) => (await this.selected()).removeTag(name),
+        };
     }
 
     private async selected(): Promise<Stack> {
@@ -162,9 +177,11 @@ function parseStructured(value: string): ConfigValue {
  * The render engine: config lives in `dir`'s stack file, and an update runs the program under the mocks with
  * it, validates every object and writes them to `out`, as `npm run render` does.
  */
-export class RenderEngine implements StackEngine {
+export class RenderEngine implements TaggedEngine {
     readonly description: string;
     readonly stackFile: string;
+    /** A rehearsal has no backend: its tags are a file beside its lock, read and written as the Pulumi CLI does. */
+    readonly tags: StackTags;
     private lastRun?: ProgramRun;
 
     constructor(
@@ -174,6 +191,7 @@ export class RenderEngine implements StackEngine {
     ) {
         this.description = `render of stack ${stackName} into ${out}`;
         this.stackFile = path.join(dir, `Pulumi.${stackName}.yaml`);
+        this.tags = new FileStackTags(path.join(dir, ".rollout", `${stackName}.tags.json`));
     }
 
     checkWritable(): void {

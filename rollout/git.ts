@@ -2,6 +2,7 @@
 // metrics that decided it, so Git's history of the stack is the history of its releases.
 import { execFileSync } from "child_process";
 import * as path from "path";
+import { Action, describeAction } from "./control";
 import type { Outcome } from "./driver";
 
 const git = (dir: string, args: readonly string[]) => execFileSync("git", ["-C", dir, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
@@ -21,9 +22,16 @@ export function commitProblem(stackFile: string): string | undefined {
     return undefined;
 }
 
-export function commitMessage(stack: string, services: readonly string[], outcome: Outcome): string {
+/** The commit's message: the outcome, the metrics that decided it, and who did what to the rollout and why. */
+export function commitMessage(stack: string, services: readonly string[], outcome: Outcome, actions: readonly Action[] = []): string {
     const verb = { promoted: "promoted", rolledBack: "rolled back", held: "held", stopped: "stopped" }[outcome.kind];
-    return [`rollout(${stack}): ${services.join(", ")} ${verb}`, "", outcome.reason, ...(outcome.metrics.length > 0 ? ["", "Deciding metrics:", ...outcome.metrics.map((m) => `  ${m}`)] : [])].join("\n");
+    return [
+        `rollout(${stack}): ${services.join(", ")} ${verb}`,
+        "",
+        outcome.reason,
+        ...(outcome.metrics.length > 0 ? ["", "Deciding metrics:", ...outcome.metrics.map((m) => `  ${m}`)] : []),
+        ...(actions.length > 0 ? ["", "Actions:", ...actions.map((a) => `  ${a.at} ${a.actor}: ${describeAction(a)}, "${a.reason}"${a.result === undefined ? "" : ` -> ${a.result}`}`)] : []),
+    ].join("\n");
 }
 
 /**

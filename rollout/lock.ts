@@ -1,6 +1,6 @@
-// One rollout per stack and working copy: a lock file taken atomically, and the state a held rollout leaves
-// for `--resume`. Both live in .rollout/ beside the stack files (ignored by Git). Across machines (CI runners),
-// the rollout workflow's concurrency group serializes rollouts of a stack.
+// One rollout per stack and working copy: a lock file taken atomically in .rollout/ beside the stack files
+// (ignored by Git). Across machines (CI runners), the rollout workflow's concurrency group serializes rollouts of
+// a stack, and the rollout's record on the stack (control.ts) refuses a new one while one is running or held.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -25,7 +25,8 @@ interface LockInfo {
     readonly services: readonly string[];
 }
 
-function alive(pid: number): boolean {
+/** Whether a process of this host is still running. */
+export function alive(pid: number): boolean {
     try {
         process.kill(pid, 0);
         return true;
@@ -75,7 +76,7 @@ function readLock(file: string): LockInfo | undefined {
     }
 }
 
-/** Where an interrupted rollout stood, so `--resume` continues it. */
+/** Where a rollout stands, so `resume` continues it: kept in its record on the stack (control.ts). */
 export interface HeldRollout {
     readonly stack: string;
     readonly services: readonly string[];
@@ -94,21 +95,4 @@ export interface HeldRollout {
      */
     readonly steps?: readonly number[];
     readonly intervalMs?: number;
-}
-
-const stateFile = (dir: string, stack: string) => path.join(dir, ROLLOUT_DIR, `${stack}.held.json`);
-
-export function readHeld(dir: string, stack: string): HeldRollout | undefined {
-    const file = stateFile(dir, stack);
-    if (!fs.existsSync(file)) return undefined;
-    return JSON.parse(fs.readFileSync(file, "utf8")) as HeldRollout;
-}
-
-export function writeHeld(dir: string, held: HeldRollout): void {
-    fs.mkdirSync(path.join(dir, ROLLOUT_DIR), { recursive: true });
-    fs.writeFileSync(stateFile(dir, held.stack), JSON.stringify(held, null, 2));
-}
-
-export function clearHeld(dir: string, stack: string): void {
-    fs.rmSync(stateFile(dir, stack), { force: true });
 }

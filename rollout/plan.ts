@@ -212,7 +212,8 @@ export interface RolloutPhases {
     /** Blue/green: the switch, judged before canaries are promoted. */
     readonly switch?: { readonly edits: readonly ConfigEdit[]; readonly config: StackConfig };
     /**
-     * Canary promotion from a step below 100 %, first: every request to the candidates. Promotion removes the old
+     * Canary promotion from a step below 100 % (the driver applies it only then), first: every request to the
+     * candidates. Promotion removes the old
      * version's subset (or Service), and Pulumi updates the DestinationRule before the routes that depend on it:
      * a route still sending a share there would meet no subset (503) until its own update lands. Once no route
      * names the old version, removing it breaks nothing, in any order.
@@ -231,7 +232,8 @@ export function rolloutPhases(targets: readonly RolloutTarget[], config: StackCo
     });
     const switched = switchEdits(targets);
     const afterSwitch = switched.length > 0 ? applyEdits(current, switched) : current;
-    const drained = promotionEdits(targets, afterSwitch).length > 0 && steps[steps.length - 1].percent < 100 ? stepEdits(targets.filter((t) => t.release === "canary"), 100, settings) : [];
+    // Always planned: a promotion asked for at an earlier step (npm run rollout -- promote) leaves one below 100 %.
+    const drained = promotionEdits(targets, afterSwitch).length > 0 ? stepEdits(targets.filter((t) => t.release === "canary"), 100, settings) : [];
     const afterDrain = drained.length > 0 ? applyEdits(afterSwitch, drained) : afterSwitch;
     const promotion = promotionEdits(targets, afterDrain);
     const rollback = rollbackEdits(targets);

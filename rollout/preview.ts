@@ -45,7 +45,7 @@ export async function previewRollout(p: PreparedRollout, rates: Readonly<Record<
     const phases: { label: string; edits: readonly ConfigEdit[]; config: StackConfig }[] = [
         ...p.phases.steps.map((s, i) => ({ label: `step ${i + 1}/${p.phases.steps.length} (${s.percent}%)`, edits: s.edits, config: s.config })),
         ...(p.phases.switch ? [{ label: "switch", edits: p.phases.switch.edits, config: p.phases.switch.config }] : []),
-        ...(p.phases.drain ? [{ label: "promote, every request to the candidates first", edits: p.phases.drain.edits, config: p.phases.drain.config }] : []),
+        ...(p.phases.drain && (p.phases.steps.at(-1)?.percent ?? 0) < 100 ? [{ label: "promote, every request to the candidates first", edits: p.phases.drain.edits, config: p.phases.drain.config }] : []),
         { label: "promote", edits: p.phases.promotion.edits, config: p.phases.promotion.config },
     ];
     let before = await runProgramWith(p.stack, { ...p.config });

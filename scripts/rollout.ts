@@ -1,21 +1,28 @@
 // `npm run rollout -- --stack <stack> --service <name>`: a metric-gated release, step by step, each step a
-// stack update (see rollout/driver.ts). Exit codes: 0 promoted, 1 rolled back, 2 bad input or set-up or stopped
-// (the stack file changed under it, or could not be written), 130 held by Ctrl-C (continue with --resume).
+// stack update (see rollout/driver.ts); and the commands that operate it from any shell or CI job (status,
+// pause, resume, promote, abort, retry), through the rollout's record on the stack (rollout/control.ts).
+// Exit codes: 0 promoted (or a command done), 1 rolled back, 2 bad input or set-up or stopped (the stack file
+// changed under it, or could not be written), 3 a request not yet acknowledged, 130 held by Ctrl-C.
+import { execFileSync } from "child_process";
+import * as os from "os";
 import * as path from "path";
 import { ConfigError } from "../components/config/config-reader";
-import { AutomationEngine, RenderEngine, StackEngine } from "../rollout/engines";
+import { AutomationEngine, RenderEngine, TaggedEngine } from "../rollout/engines";
 import { prepareRollout, runRollout } from "../rollout/driver";
 import { commitMessage, commitProblem, commitStackFile } from "../rollout/git";
-import { clearHeld, readHeld, RolloutLock, SetupError, writeHeld } from "../rollout/lock";
+import { alive, HeldRollout, RolloutLock, SetupError } from "../rollout/lock";
 import { RolloutRefusal } from "../rollout/plan";
 import { observedRates, previewRollout } from "../rollout/preview";
 import { preflightProblems } from "../rollout/prometheus";
+import { Action, ACTIVE_PHASES, ACTOR_LIMIT, newId, OperatorAction, OperatorRequest, readRequest, readRollout, REASON_LIMIT, REQUEST_TAG, requestTagValue, RolloutChannel, RolloutRecord, statusLines, thisRunner } from "../rollout/control";
 import { ArgvReader, UsageError } from "../lib/cli";
 import { PROJECT_ROOT, stackNames } from "../lib/mock-program";
 import { StackFileError, StackFileWriteError } from "../lib/stack-file";
 
 const USAGE = `Usage: npm run rollout -- --stack <name> --service <name> [--service <name> ...] [options]
+       npm run rollout -- <command> --stack <name> [--reason <text>] [options]
 
+Start a rollout:
   --stack <name>         the stack to release on (its Pulumi.<name>.yaml)
   --service <name>       a service whose candidate to release; repeat it to move several together, gated by
                          all their analyses (one failing rolls all back)
@@ -26,16 +33,35 @@ const USAGE = `Usage: npm run rollout -- --stack <name> --service <name> [--serv
                          the worst case before a rollback; change nothing (reads Pulumi.<stack>.yaml and
                          runs the program under the mocks: no Pulumi CLI or cluster needed)
   --request-rate <n>     requests per second for the dry run's worst case (default: observed in Prometheus)
-  --commit               commit Pulumi.<stack>.yaml with the outcome and the deciding metrics
-  --on-interrupt <what>  what Ctrl-C does: rollback (default) or hold (--resume continues)
-  --resume               continue a rollout that Ctrl-C held
+  --commit               commit Pulumi.<stack>.yaml with the outcome, the deciding metrics and who did what
+  --on-interrupt <what>  what Ctrl-C does: rollback (default) or hold (resume continues)
   --cwd <dir>            the project folder (default: this repository)
   --help                 show this help
 
-Exit codes: 0 promoted, 1 rolled back, 2 bad input or set-up, or stopped because the stack file changed under
-the rollout or could not be written (what it moved is rolled back where it can be), 130 held by Ctrl-C.`;
+Operate it, from any shell or CI job that reaches the stack (its record is in the stack's tags):
+  status                 phase, step, each candidate's and stable's counts, each test's evidence against its
+                         bounds, the next decision and who did what; --json prints the record
+  pause                  keep judging (a failing candidate is still rolled back) but neither advance nor promote
+  resume                 a paused rollout goes on; a held one (Ctrl-C with --on-interrupt hold) continues here
+  promote                skip the remaining steps: promote once every candidate is shown no worse and baked;
+                         --full: now, without the analysis or the bake (the confirmPromotion webhook still asks)
+  abort                  roll back now
+  retry                  start the last rolled-back rollout again, with the same services
+  --reason <text>        why (required by each command but status; at most ${REASON_LIMIT} characters)
+  --actor <name>         who (default: git config user.name, else $GITHUB_ACTOR)
+  --take-over            resume, promote or abort a rollout whose runner is gone, here
+Each is recorded with its actor and reason in the rollout's record and in its --commit message. A request to a
+running rollout waits up to 2 minutes for it to answer (it looks every 5 seconds, and after an update in flight).
+
+Exit codes: 0 promoted, or the command done; 1 rolled back; 2 bad input or set-up, or stopped because the stack
+file changed under the rollout or could not be written (what it moved is rolled back where it can be); 3 a
+request the rollout has not answered yet (it stays on the stack); 130 held by Ctrl-C.`;
+
+export type RolloutCommand = "start" | "status" | "retry" | OperatorAction;
+const COMMANDS: readonly RolloutCommand[] = ["status", "pause", "resume", "promote", "abort", "retry"];
 
 export interface RolloutOptions {
+    readonly command: RolloutCommand;
     readonly stack: string;
     readonly services: readonly string[];
     readonly engine: "automation" | "render";
@@ -43,20 +69,29 @@ export interface RolloutOptions {
     readonly requestRate?: number;
     readonly commit: boolean;
     readonly onInterrupt: "rollback" | "hold";
-    readonly resume: boolean;
     readonly cwd: string;
+    readonly reason?: string;
+    readonly actor?: string;
+    readonly full: boolean;
+    readonly json: boolean;
+    readonly takeOver: boolean;
 }
 
 export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "help" {
     const args = new ArgvReader(argv, USAGE);
+    let command: RolloutCommand = "start";
     let stack: string | undefined;
     const services: string[] = [];
     let engine: RolloutOptions["engine"] = "automation";
     let onInterrupt: RolloutOptions["onInterrupt"] = "rollback";
     let requestRate: number | undefined;
+    let reason: string | undefined;
+    let actor: string | undefined;
     let cwd = PROJECT_ROOT;
-    const flags = { dryRun: false, commit: false, resume: false };
+    const flags = { dryRun: false, commit: false, full: false, json: false, takeOver: false };
+    const given = new Set<string>();
     for (let flag = args.next(); flag !== undefined; flag = args.next()) {
+        given.add(flag);
         switch (flag) {
             case "--help":
             case "-h":
@@ -85,6 +120,14 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
                 if (!/^\d+(\.\d+)?$/.test(value) || !(requestRate > 0)) throw args.error(`--request-rate ${JSON.stringify(value)}: must be a positive number of requests per second. Fix: --request-rate 100`);
                 break;
             }
+            case "--reason":
+                reason = args.value(flag).trim();
+                if (reason === "" || reason.length > REASON_LIMIT) throw args.error(`--reason ${JSON.stringify(reason)}: must be 1 to ${REASON_LIMIT} characters (it goes into the stack's tags, ${REASON_LIMIT} at most). Fix: --reason "${reason.slice(0, 60) || "INC-1234 fixed in the candidate"}"`);
+                break;
+            case "--actor":
+                actor = args.value(flag).trim();
+                if (actor === "" || actor.length > ACTOR_LIMIT) throw args.error(`--actor ${JSON.stringify(actor)}: must be 1 to ${ACTOR_LIMIT} characters. Fix: --actor "${actor.slice(0, ACTOR_LIMIT) || os.userInfo().username}"`);
+                break;
             case "--cwd":
                 cwd = path.resolve(args.value(flag));
                 break;
@@ -94,87 +137,222 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
             case "--commit":
                 flags.commit = true;
                 break;
-            case "--resume":
-                flags.resume = true;
+            case "--full":
+                flags.full = true;
                 break;
-            default:
-                throw args.unknown(flag);
+            case "--json":
+                flags.json = true;
+                break;
+            case "--take-over":
+                flags.takeOver = true;
+                break;
+            case "--resume":
+                throw args.error(`--resume is now a command: it continues a held rollout, or a paused one. Fix: npm run rollout -- resume --stack ${stack ?? "dev"} --reason "continue after the hold"`);
+            default: {
+                const named = COMMANDS.find((c) => c === flag);
+                if (flag.startsWith("-") || command !== "start") throw args.unknown(flag);
+                if (named === undefined) throw args.error(`${JSON.stringify(flag)} is not a command: the commands are ${COMMANDS.join(", ")}; a rollout starts with flags alone. Fix: npm run rollout -- status --stack ${stack ?? "dev"}`);
+                command = named;
+            }
         }
     }
     const stackName = args.stack(stack, stackNames(cwd), cwd);
-    if (services.length === 0 && !flags.resume) throw args.error("--service is required: the service whose candidate to release. Fix: --service user-service");
+    // Each flag, and the commands it belongs to.
+    const only: [string, readonly RolloutCommand[]][] = [
+        ["--service", ["start"]],
+        ["--dry-run", ["start"]],
+        ["--request-rate", ["start"]],
+        ["--full", ["promote"]],
+        ["--json", ["status"]],
+        ["--take-over", ["resume", "promote", "abort"]],
+        // The commands that may carry a rollout out in this process.
+        ["--commit", ["start", "retry", "resume", "promote", "abort"]],
+        ["--on-interrupt", ["start", "retry", "resume", "promote"]],
+        ["--engine", ["start", "status", "retry", "resume", "promote", "abort", "pause"]],
+        ["--reason", ["start", "retry", "resume", "promote", "abort", "pause"]],
+        ["--actor", ["start", "retry", "resume", "promote", "abort", "pause"]],
+    ];
+    for (const [flag, commands] of only) {
+        if (given.has(flag) && !commands.includes(command)) throw args.error(`${flag} does not apply to ${command === "start" ? "starting a rollout" : command} (it goes with ${commands.map((c) => (c === "start" ? "starting a rollout" : c)).join(", ")}). Fix: leave ${flag} out`);
+    }
+    if (command === "start" && services.length === 0) throw args.error("--service is required: the service whose candidate to release. Fix: --service user-service");
+    if (command !== "start" && command !== "status" && reason === undefined) throw args.error(`--reason is required by ${command}: it is recorded, with who asked, in the rollout's record and its commit. Fix: --reason "INC-1234 fixed in the candidate"`);
     if (requestRate !== undefined && !flags.dryRun) throw args.error("--request-rate applies to --dry-run only. Fix: add --dry-run, or leave --request-rate out");
-    if (flags.dryRun && (flags.commit || flags.resume)) throw args.error(`--dry-run changes nothing, so it takes no ${flags.commit ? "--commit" : "--resume"}. Fix: leave it out`);
-    return { stack: stackName, services, engine, onInterrupt, cwd, ...flags, ...(requestRate !== undefined && { requestRate }) };
+    if (flags.dryRun && flags.commit) throw args.error(`--dry-run changes nothing, so it takes no --commit. Fix: leave it out`);
+    return { command, stack: stackName, services, engine, onInterrupt, cwd, ...flags, ...(requestRate !== undefined && { requestRate }), ...(reason !== undefined && { reason }), ...(actor !== undefined && { actor }) };
 }
 
 const EXIT = { promoted: 0, rolledBack: 1, stopped: 2, held: 130 } as const;
+/** A request sent to a running rollout that has not answered yet: it stays on the stack. */
+const UNANSWERED = 3;
+const ANSWER_WAIT_MS = 120_000;
 
 /** A dry run reads the stack file and runs the program under the mocks, whatever the engine: no Pulumi CLI, no cluster. */
-export function engineFor(options: RolloutOptions, log: (line: string) => void): StackEngine {
+export function engineFor(options: RolloutOptions, log: (line: string) => void): TaggedEngine {
     return options.engine === "render" || options.dryRun ? new RenderEngine(options.cwd, options.stack, path.join(options.cwd, "rendered", options.stack)) : new AutomationEngine(options.cwd, options.stack, log);
 }
 
-export async function rollout(options: RolloutOptions, engine: StackEngine, signal: AbortSignal, out: (line: string) => void): Promise<number> {
-    const held = readHeld(options.cwd, options.stack);
-    if (options.resume && held === undefined) throw new SetupError(`--resume: no rollout of stack ${options.stack} is held. Fix: start one with --service <name>`);
-    if (!options.resume && !options.dryRun && held !== undefined) {
-        throw new SetupError(`A rollout of ${held.services.join(", ")} on stack ${options.stack} was held at step ${held.stepIndex + 1} (${held.heldAt}). Fix: continue it with --resume (Ctrl-C then rolls it back)`);
+/** Who acts: --actor, else the checkout's git user, else the CI's actor. */
+function actorOf(options: RolloutOptions): string {
+    if (options.actor !== undefined) return options.actor;
+    let name = "";
+    try {
+        name = execFileSync("git", ["-C", options.cwd, "config", "user.name"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    } catch {
+        // No git, or no user.name: the CI's actor, if any.
     }
-    const services = options.resume && held !== undefined ? held.services : options.services;
-    if (options.resume && options.services.length > 0 && options.services.join() !== services.join()) {
-        throw new UsageError(`--service ${options.services.join(",")}: the held rollout is of ${services.join(", ")}. Fix: --resume without --service`, USAGE);
+    name ||= process.env.GITHUB_ACTOR ?? "";
+    if (name === "") throw new SetupError(`${options.command === "start" ? "Starting a rollout" : options.command} records who acted, and there is no --actor, git config user.name or $GITHUB_ACTOR here. Fix: --actor "${os.userInfo().username}"`);
+    return name.slice(0, ACTOR_LIMIT);
+}
+
+const where = (r: RolloutRecord) => (r.step > r.steps.length ? "the promotion" : `step ${r.step}`);
+
+/** Is the rollout's runner gone? Only knowable on its own host; elsewhere --take-over says so. */
+const runnerGone = (r: RolloutRecord) => r.runner !== undefined && r.runner.host === os.hostname() && !alive(r.runner.pid);
+
+/** Sends a request to the running rollout and waits for its answer; sets it again if another writer's tag update lost it. */
+async function sendRequest(engine: TaggedEngine, request: OperatorRequest, out: (line: string) => void): Promise<number> {
+    const pending = await readRequest(engine.tags);
+    if (pending !== undefined && pending.id !== request.id) {
+        throw new SetupError(`${pending.actor}'s ${pending.action} (${pending.at}, "${pending.reason}") is still waiting for the rollout to answer; one request at a time. Fix: wait for it (npm run rollout -- status --stack ${(await readRollout(engine.tags))?.stack ?? ""}), then ask again`);
     }
-    const prepared = await prepareRollout(engine, options.stack, services, options.resume ? held : undefined);
-    if (options.dryRun) {
-        let rates: Record<string, number> | undefined;
-        let source: string;
-        if (options.requestRate !== undefined) {
-            rates = Object.fromEntries(services.map((s) => [s, options.requestRate ?? 0]));
-            source = `${options.requestRate} requests/s (--request-rate)`;
-        } else {
-            try {
-                rates = await observedRates(prepared);
-                source = `the rates Prometheus observes now`;
-            } catch (error) {
-                source = `Prometheus at ${prepared.settings.rollout.prometheusUrl} did not answer: ${error instanceof Error ? error.message : String(error)}`;
-            }
+    const deadline = Date.now() + ANSWER_WAIT_MS;
+    for (;;) {
+        const record = await readRollout(engine.tags);
+        const answer = record?.actions.find((a) => a.id === request.id);
+        if (answer !== undefined) {
+            out(answer.result ?? "done");
+            return 0;
         }
-        await previewRollout(prepared, rates, source, out);
-        return 0;
+        if (record === undefined || !ACTIVE_PHASES.includes(record.phase) || record.phase === "held") {
+            out(`The rollout ended before it answered: ${record === undefined ? "no record" : `${record.phase}: ${record.decision ?? ""}`}`);
+            await engine.tags.remove(REQUEST_TAG);
+            return 2;
+        }
+        if ((await readRequest(engine.tags))?.id !== request.id) await engine.tags.set(REQUEST_TAG, requestTagValue(request));
+        if (Date.now() >= deadline) {
+            out(`Not answered within ${ANSWER_WAIT_MS / 1000}s: the request stays on the stack, and the rollout acts on it when it next looks (an update may be in flight; last heard ${record.updatedAt} from ${record.runner?.host ?? "?"}). If its runner is gone, continue it here: npm run rollout -- ${request.action}${request.full === true ? " --full" : ""} --stack ${record.stack} --reason "${request.reason}" --take-over`);
+            return UNANSWERED;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1000));
     }
+}
+
+interface Drive {
+    readonly services: readonly string[];
+    /** What was done to start this run, recorded first. */
+    readonly action: Action;
+    /** The record being continued (held, or taken over), with what resume needs. */
+    readonly continued?: RolloutRecord & { readonly resume: HeldRollout };
+    /** An operator's request to act on at once (abort or promote of a held rollout). */
+    readonly request?: OperatorRequest;
+}
+
+/** Carries a rollout out in this process: a new one, or one held (or taken over) continued. */
+async function drive(options: RolloutOptions, engine: TaggedEngine, signal: AbortSignal, out: (line: string) => void, d: Drive): Promise<number> {
+    const abort = d.request?.action === "abort";
+    const prepared = await prepareRollout(engine, options.stack, d.services, d.continued?.resume, abort);
     const problem = options.commit ? commitProblem(engine.stackFile) : undefined;
     if (problem !== undefined) throw new SetupError(problem);
     engine.checkWritable();
-    const lock = RolloutLock.acquire(options.cwd, options.stack, services);
+    const lock = RolloutLock.acquire(options.cwd, options.stack, d.services);
     let outcome;
-    // Set by the driver's hold, in a callback the compiler cannot follow.
-    const kept = { held: false };
+    let channel: RolloutChannel;
     try {
-        const problems = await preflightProblems(prepared.settings.rollout.prometheusUrl, prepared.targets, prepared.counters, prepared.metricQueries, signal);
+        // An abort moves no traffic but back: it needs no analysis, so no Prometheus.
+        const problems = abort ? [] : await preflightProblems(prepared.settings.rollout.prometheusUrl, prepared.targets, prepared.counters, prepared.metricQueries, signal);
         if (problems.length > 0) throw new SetupError(`The rollout cannot start; nothing was changed:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
-        out(`Rolling out ${services.join(", ")} on ${engine.description}${options.resume ? `, resumed at step ${(held?.stepIndex ?? 0) + 1}` : ""}`);
-        outcome = await runRollout({
-            prepared,
-            engine,
-            signal,
-            onInterrupt: options.onInterrupt,
-            ...(options.resume && held !== undefined && { resume: held }),
-            hold: (state) => {
-                writeHeld(options.cwd, state);
-                kept.held = true;
+        const resume = d.continued?.resume;
+        channel = new RolloutChannel(
+            engine.tags,
+            {
+                v: 1,
+                stack: options.stack,
+                services: d.services,
+                phase: "running",
+                step: (resume?.stepIndex ?? 0) + 1,
+                steps: prepared.settings.rollout.steps,
+                updatedAt: new Date().toISOString(),
+                runner: thisRunner(),
+                actions: [...(d.continued?.actions ?? []), d.action],
+                evidence: d.continued?.evidence ?? [],
+                ...(resume !== undefined && { resume }),
             },
-            log: out,
-        });
-        // Held by Ctrl-C, or stopped by the preview guard where --resume can continue: the state stays.
-        if (!kept.held) clearHeld(options.cwd, options.stack);
+            out,
+        );
+        await channel.publish({});
+        out(`Rolling out ${d.services.join(", ")} on ${engine.description}${resume !== undefined ? `, continued at ${resume.stepIndex < prepared.phases.steps.length ? `step ${resume.stepIndex + 1}` : "the promotion"}` : ""}`);
+        outcome = await runRollout({ prepared, engine, signal, onInterrupt: options.onInterrupt, channel, log: out, ...(resume !== undefined && { resume }), ...(d.request !== undefined && { request: d.request }) });
     } finally {
         lock.release();
     }
     out(`${{ promoted: "PROMOTED", rolledBack: "ROLLED BACK", stopped: "STOPPED", held: "HELD" }[outcome.kind]}: ${outcome.reason}`);
     // A stopped rollout leaves a file someone else was changing: theirs to commit.
-    if (options.commit && (outcome.kind === "promoted" || outcome.kind === "rolledBack")) out(`Committed ${path.basename(engine.stackFile)}: ${commitStackFile(engine.stackFile, commitMessage(options.stack, services, outcome))}`);
+    if (options.commit && (outcome.kind === "promoted" || outcome.kind === "rolledBack")) out(`Committed ${path.basename(engine.stackFile)}: ${commitStackFile(engine.stackFile, commitMessage(options.stack, d.services, outcome, channel.current.actions))}`);
     return EXIT[outcome.kind];
+}
+
+async function dryRun(options: RolloutOptions, engine: TaggedEngine, out: (line: string) => void): Promise<number> {
+    const prepared = await prepareRollout(engine, options.stack, options.services);
+    let rates: Record<string, number> | undefined;
+    let source: string;
+    if (options.requestRate !== undefined) {
+        rates = Object.fromEntries(options.services.map((s) => [s, options.requestRate ?? 0]));
+        source = `${options.requestRate} requests/s (--request-rate)`;
+    } else {
+        try {
+            rates = await observedRates(prepared);
+            source = `the rates Prometheus observes now`;
+        } catch (error) {
+            source = `Prometheus at ${prepared.settings.rollout.prometheusUrl} did not answer: ${error instanceof Error ? error.message : String(error)}`;
+        }
+    }
+    await previewRollout(prepared, rates, source, out);
+    return 0;
+}
+
+export async function rollout(options: RolloutOptions, engine: TaggedEngine, signal: AbortSignal, out: (line: string) => void): Promise<number> {
+    if (options.dryRun) return dryRun(options, engine, out);
+    const record = await readRollout(engine.tags);
+    const stack = options.stack;
+    if (options.command === "status") {
+        if (record === undefined) out(`No rollout is recorded on stack ${stack} (${engine.tags.where}).`);
+        else out(options.json ? JSON.stringify(record, null, 2) : statusLines(record, Date.now()).join("\n"));
+        return 0;
+    }
+    const actor = actorOf(options);
+    const reason = options.reason ?? "(no reason given)";
+    const at = new Date().toISOString();
+    const active = record !== undefined && ACTIVE_PHASES.includes(record.phase);
+    if (options.command === "start" || options.command === "retry") {
+        if (active) {
+            const how = record.phase === "held" ? `resume it (npm run rollout -- resume --stack ${stack} --reason "continue the held release") or roll it back (npm run rollout -- abort --stack ${stack} --reason "start over")` : `wait for it, or steer it: npm run rollout -- status --stack ${stack}`;
+            throw new SetupError(`A rollout of ${record.services.join(", ")} on stack ${stack} is ${record.phase} at ${where(record)} (${record.updatedAt}${record.runner !== undefined && record.phase !== "held" ? `, pid ${record.runner.pid} on ${record.runner.host}` : ""}). One rollout of a stack at a time. Fix: ${how}`);
+        }
+        if (options.command === "retry" && record?.phase !== "rolledBack") {
+            throw new SetupError(`retry starts the last rolled-back rollout again, and stack ${stack}'s last rollout ${record === undefined ? "is not recorded" : `was ${record.phase}`}. Fix: start one: npm run rollout -- --stack ${stack} --service ${record?.services.join(",") ?? "user-service"}`);
+        }
+        const services = options.command === "retry" && record !== undefined ? record.services : options.services;
+        return drive(options, engine, signal, out, { services, action: { id: newId(), action: options.command, actor, reason, at } });
+    }
+    const action = options.command;
+    if (record === undefined || !active) {
+        throw new SetupError(`${action}: no rollout of stack ${stack} is running or held (${record === undefined ? "none is recorded" : `the last was ${record.phase}: ${record.decision ?? ""}`}). Fix: npm run rollout -- status --stack ${stack}`);
+    }
+    const request: OperatorRequest = { id: newId(), action, ...(options.full && { full: true }), actor, reason, at };
+    const live = (record.phase === "running" || record.phase === "paused") && !options.takeOver && !runnerGone(record);
+    if (live) {
+        out(`Asking the rollout of ${record.services.join(", ")} (pid ${record.runner?.pid ?? "?"} on ${record.runner?.host ?? "?"}, at ${where(record)}) to ${action}${options.full ? " --full" : ""}...`);
+        return sendRequest(engine, request, out);
+    }
+    if (action === "pause") throw new SetupError(`pause: the rollout of ${record.services.join(", ")} on stack ${stack} is ${record.phase === "held" ? "held" : "without a runner"}: nothing moves until it is resumed. Fix: when it should go on, npm run rollout -- resume --stack ${stack} --reason "continue the held release"`);
+    const resume = record.resume;
+    if (resume === undefined) throw new SetupError(`${action}: the record of stack ${stack}'s rollout holds nothing to continue it from (written by an older version?). Fix: forget it (pulumi stack tag rm rollout.state) and start again`);
+    const continued = { ...record, resume };
+    // Resumed here: the request is this run's start; abort and promote are acted on before anything moves.
+    if (action === "resume") return drive(options, engine, signal, out, { services: record.services, continued, action: { ...request, result: `continued by pid ${process.pid} on ${os.hostname()}` } });
+    return drive(options, engine, signal, out, { services: record.services, continued, action: { id: newId(), action: "resume", actor, reason: `to ${action}`, at, result: `continued by pid ${process.pid} on ${os.hostname()}` }, request });
 }
 
 /** Bad input and set-up problems, which exit 2 with the message alone. */

@@ -17,6 +17,9 @@ import { RolloutRefusal } from "../rollout/plan";
 import { main } from "../scripts/rollout";
 import { stackConfig } from "../lib/mock-program";
 import { configProblems } from "./harness";
+import { OperatorRequest, REQUEST_TAG, requestTagValue, RolloutRecord, STATE_TAG } from "../rollout/control";
+import { FileStackTags, writeRecord } from "../rollout/stack-tags";
+import { TestChannel, testChannel } from "./support/channel";
 
 const PROJECT = "istio-progressive-delivery";
 const analysis = ROLLOUT_DEFAULTS.analysis;
@@ -80,16 +83,17 @@ const healthy: ServiceEvidence = { candidate: counts(500, 0), stable: counts(450
 const dev = () => asStackConfig(stackConfig("dev"));
 /** A custom metric's query: the median latency of one version. */
 const P50 = 'histogram_quantile(0.5, sum by (le) (rate(istio_request_duration_milliseconds_bucket{destination_workload_namespace="{{namespace}}", destination_app="{{service}}", destination_version="{{version}}"}[{{interval}}])))';
-const fast = (config: StackConfig, steps = [20, 100]): StackConfig => ({ ...config, rollout: { steps, interval: "1s", analysis: { failedChecks: 2, progressDeadline: "3s", minRequests: 10 } } });
+const fast = (config: StackConfig, steps = [20, 100], analysis: Record<string, ConfigValue> = {}): StackConfig => ({ ...config, rollout: { steps, interval: "1s", analysis: { failedChecks: 2, progressDeadline: "3s", minRequests: 10, ...analysis } } });
 
-async function drive(engine: MemoryEngine, options: { evidence?: ServiceEvidence; webhook?: (kind: string) => boolean; clock?: Clock; signal?: AbortSignal; onInterrupt?: "rollback" | "hold" } = {}): Promise<Outcome> {
+async function drive(engine: MemoryEngine, options: { evidence?: ServiceEvidence; webhook?: (kind: string) => boolean; clock?: Clock; signal?: AbortSignal; onInterrupt?: "rollback" | "hold"; stack?: TestChannel; request?: OperatorRequest } = {}): Promise<Outcome> {
     const prepared = await prepareRollout(engine, "memory", ["user-service"]);
     return runRollout({
         prepared,
         engine,
+        ...(options.stack !== undefined && { channel: options.stack.channel }),
+        ...(options.request !== undefined && { request: options.request }),
         signal: options.signal ?? new AbortController().signal,
         onInterrupt: options.onInterrupt ?? "rollback",
-        hold: () => undefined,
         log: () => undefined,
         clock: options.clock ?? fakeClock(),
         evidence: () => Promise.resolve(options.evidence ?? healthy),
@@ -439,6 +443,121 @@ describe("rollout: the loop", () => {
     });
 });
 
+describe("rollout: operators' requests", () => {
+    const request = (action: OperatorRequest["action"], full = false): OperatorRequest => ({ id: `${action}${full ? "-full" : ""}`, action, ...(full && { full }), actor: "ops", reason: `${action} by the test`, at: "2026-12-02T10:00:00Z" });
+    /** A fake clock that, as the driver's sleep numbered `at` begins, calls `watch`, then puts the request due on the stack's tags. */
+    const operated = (stack: TestChannel, script: readonly { at: number; request: OperatorRequest }[], watch: () => Promise<void> = () => Promise.resolve()): Clock & { sleeps: number } => {
+        let now = 0;
+        const clock = {
+            sleeps: 0,
+            now: () => now,
+            sleep: async (ms: number) => {
+                clock.sleeps++;
+                await watch();
+                const due = script.find((s) => s.at === clock.sleeps);
+                if (due !== undefined) await stack.tags.set(REQUEST_TAG, requestTagValue(due.request));
+                now += ms;
+                return true;
+            },
+        };
+        return clock;
+    };
+    const messages = (engine: MemoryEngine) => engine.applied.map((a) => a.message.replace(/ \(npm run rollout\)$/, ""));
+    /** Three steps, baked in two intervals: the stack's record is written every interval, so the runs stay short. */
+    const steps3 = (config: StackConfig, analysis: Record<string, ConfigValue> = {}): StackConfig => fast(config, [20, 50, 100], { bakeTime: "2s", ...analysis });
+
+    it("pause holds a passing step (and keeps the progress deadline off) until resume; the record says paused, then who resumed", async () => {
+        const engine = new MemoryEngine(steps3(dev()));
+        const stack = testChannel("memory", ["user-service"], [20, 50, 100]);
+        const phases: string[] = [];
+        const clock = operated(stack, [{ at: 1, request: request("pause") }, { at: 6, request: request("resume") }], async () => {
+            phases.push(`${(await stack.record())?.phase ?? "none"}@${messages(engine).length}`);
+        });
+        const outcome = await drive(engine, { stack, clock });
+        assert.equal(outcome.kind, "promoted", outcome.reason);
+        // Five intervals at step 1 while paused (the tests passed each; the 3s deadline never fired), then on.
+        assert.deepEqual(phases.slice(0, 7), ["running@1", "paused@1", "paused@1", "paused@1", "paused@1", "paused@1", "running@2"]);
+        const record = await stack.record();
+        assert.deepEqual(record?.actions.map((a) => [a.action, a.actor, a.result?.split(":")[0]]), [["pause", "ops", "paused"], ["resume", "ops", "resumed"]]);
+        assert.equal(record?.phase, "promoted");
+    });
+
+    it("promote skips the remaining steps once the candidate is shown no worse and baked, moving every request to it before removing the old version", async () => {
+        const engine = new MemoryEngine(steps3(dev()));
+        const stack = testChannel("memory", ["user-service"], [20, 50, 100]);
+        const outcome = await drive(engine, { stack, clock: operated(stack, [{ at: 1, request: request("promote") }]) });
+        assert.equal(outcome.kind, "promoted", outcome.reason);
+        assert.match(outcome.reason, /promoted after step 1 of 3 on ops's promote \(promote by the test\)/);
+        assert.deepEqual(messages(engine), ["step 1/3: user-service v2 at 20%", "promote: user-service v2 take every request first", "promote: user-service v2"]);
+        assert.deepEqual(engine.applied[1].edits, [{ path: ["canaryWeight"], value: 100 }]);
+        // Not before the proof: the candidate was judged at 20 % until both tests showed it no worse, and baked.
+        const record = await stack.record();
+        const evidence = record?.evidence.find((e) => e.service === "user-service");
+        assert.deepEqual([evidence?.errors.outcome, evidence?.latency.outcome], ["notWorse", "notWorse"]);
+        assert.ok((evidence?.watched.intervals ?? 0) >= (evidence?.watched.bake ?? Infinity), JSON.stringify(evidence?.watched));
+    });
+
+    it("promote without --full never promotes a candidate the tests have not shown no worse: it holds, then the deadline rolls it back", async () => {
+        const engine = new MemoryEngine(steps3(dev()));
+        const stack = testChannel("memory", ["user-service"], [20, 50, 100]);
+        const outcome = await drive(engine, { stack, clock: operated(stack, [{ at: 1, request: request("promote") }]), evidence: { error: "Prometheus at x: fetch failed" } });
+        assert.equal(outcome.kind, "rolledBack");
+        assert.ok(!messages(engine).some((m) => m.startsWith("promote")), messages(engine).join("; "));
+    });
+
+    it("promote --full promotes now, without the analysis or the bake, and says whose call it was", async () => {
+        const engine = new MemoryEngine(steps3(dev(), { bakeTime: "24h" }));
+        const stack = testChannel("memory", ["user-service"], [20, 50, 100]);
+        const outcome = await drive(engine, { stack, clock: operated(stack, [{ at: 1, request: request("promote", true) }]) });
+        assert.equal(outcome.kind, "promoted", outcome.reason);
+        assert.match(outcome.reason, /on ops's promote --full \(promote by the test\)/);
+        assert.deepEqual(messages(engine), ["step 1/3: user-service v2 at 20%", "promote: user-service v2 take every request first", "promote: user-service v2"]);
+        assert.deepEqual((await stack.record())?.actions.map((a) => [a.action, a.full, a.result]), [["promote", true, "promoting now, without the remaining steps, the analysis or the bake"]]);
+    });
+
+    it("abort rolls back at once, naming who and why; a held rollout continued to abort moves nothing but back", async () => {
+        const engine = new MemoryEngine(steps3(dev()));
+        const stack = testChannel("memory", ["user-service"], [20, 50, 100]);
+        const outcome = await drive(engine, { stack, clock: operated(stack, [{ at: 1, request: request("abort") }]) });
+        assert.deepEqual([outcome.kind, outcome.reason], ["rolledBack", "at step 1 (20%): aborted by ops: abort by the test"]);
+        assert.deepEqual(messages(engine), ["step 1/3: user-service v2 at 20%", "rollback"]);
+        assert.equal(settingsOf(engine.config).canaryWeight, 0);
+        assert.equal((await stack.record())?.phase, "rolledBack");
+        // Held at step 2 (the weight at 50 %), then continued by abort: the rollback is the only update.
+        const held = new MemoryEngine({ ...steps3(dev()), canaryWeight: 50 });
+        const prepared = await prepareRollout(held, "memory", ["user-service"]);
+        const resume = { stack: "memory", services: ["user-service"], targets: prepared.targets, stepIndex: 1, analysis: {}, heldAt: "2026-12-02T10:00:00Z", written: [{ path: ["canaryWeight"] as ConfigPath, value: 50 }] };
+        const again = testChannel("memory", ["user-service"], [20, 50, 100]);
+        const aborted = await runRollout({ prepared, engine: held, resume, request: request("abort"), channel: again.channel, signal: new AbortController().signal, onInterrupt: "rollback", log: () => undefined, clock: fakeClock(), evidence: () => Promise.resolve(healthy), webhook: () => Promise.resolve(undefined) });
+        assert.deepEqual([aborted.kind, aborted.reason], ["rolledBack", "aborted by ops: abort by the test"]);
+        assert.deepEqual(messages(held), ["rollback"]);
+        assert.equal(settingsOf(held.config).canaryWeight, 0);
+    });
+
+    it("publishes where it stands each interval: step, next decision, each version's counts and each test's evidence against its bounds", async () => {
+        const engine = new MemoryEngine(steps3(dev()));
+        const stack = testChannel("memory", ["user-service"], [20, 50, 100]);
+        const seen: RolloutRecord[] = [];
+        await drive(engine, {
+            stack,
+            clock: operated(stack, [], async () => {
+                const r = await stack.record();
+                if (r !== undefined) seen.push(r);
+            }),
+        });
+        // As step 2's first interval begins: step 1's last interval judged.
+        const second = seen[1];
+        assert.deepEqual([second.phase, second.step, second.steps], ["running", 2, [20, 50, 100]]);
+        assert.ok(second.nextDecisionAt !== undefined && second.resume?.stepIndex === 1);
+        const [judged] = second.evidence;
+        assert.deepEqual([judged.candidate, judged.stable.requests, judged.stable.errors], [{ version: "v2", requests: 500, errors: 0, p95Ms: judged.candidate.p95Ms }, 4500, 5]);
+        assert.equal(judged.limits, "pass");
+        assert.ok(judged.errors.rollbackAt > 0 && judged.errors.promotionAt < 0 && judged.latency.promotionAt < 0);
+        assert.deepEqual(judged.failedChecks, { count: 0, max: 2 });
+        assert.deepEqual(judged.watched, { intervals: 1, bake: 2 });
+    });
+});
+
 describe("rollout: the command", () => {
     let dir: string;
     const file = () => path.join(dir, "Pulumi.dev.yaml");
@@ -464,7 +583,15 @@ describe("rollout: the command", () => {
         ["an unknown service", ["--stack", "dev", "--engine", "render", "--service", "cart-service"], /--service = "cart-service": is not a service of this stack \(services: user-service, product-service, order-service\)/],
         // The dry run needs no Pulumi CLI whatever the engine: a mistyped service is named as such, not as a missing CLI.
         ["a mistyped service in a dry run", ["--stack", "dev", "--service", "users-service", "--dry-run"], /--service = "users-service": is not a service of this stack \(services: user-service, product-service, order-service\)/],
-        ["--resume with nothing held", ["--stack", "dev", "--engine", "render", "--resume"], /--resume: no rollout of stack dev is held/],
+        ["resume with nothing held", ["resume", "--stack", "dev", "--engine", "render", "--reason", "go on"], /resume: no rollout of stack dev is running or held \(none is recorded\)/],
+        ["the --resume flag, now a command", ["--stack", "dev", "--engine", "render", "--resume"], /--resume is now a command: .*Fix: npm run rollout -- resume --stack dev --reason/],
+        ["an unknown command", ["--stack", "dev", "rollback"], /"rollback" is not a command: the commands are status, pause, resume, promote, abort, retry/],
+        ["an operator command without a reason", ["abort", "--stack", "dev", "--engine", "render"], /--reason is required by abort: it is recorded, with who asked/],
+        ["a reason too long for a stack tag", ["pause", "--stack", "dev", "--reason", "x".repeat(121)], /--reason "x{121}": must be 1 to 120 characters/],
+        ["--full without promote", ["abort", "--stack", "dev", "--full", "--reason", "now"], /--full does not apply to abort \(it goes with promote\)/],
+        ["--json without status", ["--stack", "dev", "--service", "user-service", "--json"], /--json does not apply to starting a rollout \(it goes with status\)/],
+        ["--service with an operator command", ["promote", "--stack", "dev", "--service", "user-service", "--reason", "now"], /--service does not apply to promote/],
+        ["retry with nothing rolled back", ["retry", "--stack", "dev", "--engine", "render", "--reason", "again", "--actor", "ops"], /retry starts the last rolled-back rollout again, and stack dev's last rollout is not recorded/],
         ["--commit outside a repository", ["--stack", "dev", "--engine", "render", "--service", "user-service", "--commit"], /--commit needs a Git repository/],
         ["bad stack config", ["--stack", "dev", "--engine", "render", "--service", "user-service"], /rollout.interval = "soon"/],
         ["a read-only stack file", ["--stack", "dev", "--engine", "render", "--service", "user-service"], /Pulumi\.dev\.yaml could not be written \(it is read-only \(mode 444\).*chmod u\+w/],
@@ -512,11 +639,17 @@ describe("rollout: the command", () => {
         assert.deepEqual(fs.readdirSync(dir), ["Pulumi.dev.yaml"]);
     });
 
-    it("names the held rollout when one is started over it", async () => {
-        fs.mkdirSync(path.join(dir, ".rollout"));
-        fs.writeFileSync(path.join(dir, ".rollout", "dev.held.json"), JSON.stringify({ stack: "dev", services: ["user-service"], targets: [], stepIndex: 1, analysis: {}, heldAt: "2026-11-22T10:00:00Z" }));
-        const { code, text } = await run("--stack", "dev", "--engine", "render", "--service", "user-service");
-        assert.equal(code, 2);
-        assert.match(text, /A rollout of user-service on stack dev was held at step 2 .*Fix: continue it with --resume/);
+    it("names the held rollout when one is started over it, and refuses to pause it", async () => {
+        const held: RolloutRecord = { v: 1, stack: "dev", services: ["user-service"], phase: "held", step: 2, steps: [5, 10, 25, 50], updatedAt: "2026-11-22T10:00:00Z", actions: [], evidence: [] };
+        await writeRecord(new FileStackTags(path.join(dir, ".rollout", "dev.tags.json")), STATE_TAG, held);
+        const started = await run("--stack", "dev", "--engine", "render", "--service", "user-service");
+        assert.equal(started.code, 2);
+        assert.match(started.text, /A rollout of user-service on stack dev is held at step 2 .*Fix: resume it \(npm run rollout -- resume --stack dev --reason .*\) or roll it back \(npm run rollout -- abort --stack dev/);
+        const paused = await run("pause", "--stack", "dev", "--engine", "render", "--reason", "hold on", "--actor", "ops");
+        assert.equal(paused.code, 2);
+        assert.match(paused.text, /pause: the rollout of user-service on stack dev is held: nothing moves until it is resumed/);
+        const status = await run("status", "--stack", "dev", "--engine", "render", "--json");
+        assert.equal(status.code, 0);
+        assert.deepEqual(JSON.parse(status.text), held);
     });
 });

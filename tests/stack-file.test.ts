@@ -19,6 +19,7 @@ import { SECRET_VALUE } from "../components/config/config-reader";
 import { FileEngine, PROJECT } from "./support/file-engine";
 import { PROJECT_ROOT, runProgramWith, stackFileConfig } from "../lib/mock-program";
 import { configProblems } from "./harness";
+import { testChannel } from "./support/channel";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stack-file-"));
 let files = 0;
@@ -245,7 +246,7 @@ const fakeClock = (): Clock => {
 
 async function rollOut(engine: FileEngine, evidence: ServiceEvidence, services = ["user-service"]): Promise<Outcome> {
     const prepared = await prepareRollout(engine, "t", services);
-    return runRollout({ prepared, engine, signal: new AbortController().signal, onInterrupt: "rollback", hold: () => undefined, log: () => undefined, clock: fakeClock(), evidence: () => Promise.resolve(evidence), webhook: () => Promise.resolve(undefined) });
+    return runRollout({ prepared, engine, signal: new AbortController().signal, onInterrupt: "rollback", log: () => undefined, clock: fakeClock(), evidence: () => Promise.resolve(evidence), webhook: () => Promise.resolve(undefined) });
 }
 
 /**
@@ -276,10 +277,10 @@ const ISTIOD_UPGRADE: PlannedChange = { op: "update", type: "kubernetes:helm.sh/
 
 describe("stack file: the preview guard", () => {
     const guarded = async (engine: PreviewingEngine) => {
-        const held: HeldRollout[] = [];
         const prepared = await prepareRollout(engine, "t", ["user-service"]);
-        const outcome = await runRollout({ prepared, engine, signal: new AbortController().signal, onInterrupt: "rollback", hold: (h) => held.push(h), log: () => undefined, clock: fakeClock(), evidence: () => Promise.resolve(GOOD), webhook: () => Promise.resolve(undefined) });
-        return { outcome, held };
+        const { channel, held } = testChannel("t", ["user-service"], prepared.settings.rollout.steps);
+        const outcome = await runRollout({ prepared, engine, signal: new AbortController().signal, onInterrupt: "rollback", channel, log: () => undefined, clock: fakeClock(), evidence: () => Promise.resolve(GOOD), webhook: () => Promise.resolve(undefined) });
+        return { outcome, held: await held() };
     };
     const fast = CATALOGUE.replace("minRequests: 10 }", "minRequests: 10, bakeTime: 0s }");
 
@@ -288,9 +289,9 @@ describe("stack file: the preview guard", () => {
         const { outcome, held } = await guarded(new PreviewingEngine(file, [ISTIOD_UPGRADE]));
         assert.equal(outcome.kind, "stopped");
         assert.match(outcome.reason, /update kubernetes:helm\.sh\/v3:Release istiod \(version, values\): not a change of this step/);
-        assert.match(outcome.reason, /nothing was changed\. Fix: undo those changes in the checkout .* then continue with npm run rollout -- --stack t --resume/);
+        assert.match(outcome.reason, /nothing was changed\. Fix: undo those changes in the checkout .* then continue with npm run rollout -- resume --stack t/);
         assert.equal(fs.readFileSync(file, "utf8"), fast, "not a byte written");
-        assert.deepEqual(held.map((h) => h.stepIndex), [0], "held at step 1, for --resume");
+        assert.equal(held?.stepIndex, 0, "held at step 1, for resume");
     });
 
     it("stops when the preview does not plan the step's own change", async () => {
@@ -304,7 +305,7 @@ describe("stack file: the preview guard", () => {
         const engine = new PreviewingEngine(file, [ISTIOD_UPGRADE], 1);
         const lines: string[] = [];
         const prepared = await prepareRollout(engine, "t", ["user-service"]);
-        const outcome = await runRollout({ prepared, engine, signal: new AbortController().signal, onInterrupt: "rollback", hold: () => undefined, log: (l) => lines.push(l), clock: fakeClock(), evidence: () => Promise.resolve(BAD), webhook: () => Promise.resolve(undefined) });
+        const outcome = await runRollout({ prepared, engine, signal: new AbortController().signal, onInterrupt: "rollback", log: (l) => lines.push(l), clock: fakeClock(), evidence: () => Promise.resolve(BAD), webhook: () => Promise.resolve(undefined) });
         assert.equal(outcome.kind, "rolledBack", outcome.reason);
         assert.equal(valueAt(readStackFile(file, P).config, ["canaryWeight"]), "0");
         assert.match(lines.join("\n"), /The rollback also applies what the rollout did not ask for .*update kubernetes:helm\.sh\/v3:Release istiod/);
@@ -344,7 +345,7 @@ describe("stack file: the preview guard", () => {
         const late = await guarded(new PreviewingEngine(file, [ISTIOD_UPGRADE], 2));
         assert.equal(late.outcome.kind, "stopped");
         assert.match(late.outcome.reason, /the stack stays as the last update left it \(before the promotion\)/);
-        assert.deepEqual(late.held.map((h) => h.stepIndex), [2]);
+        assert.equal(late.held?.stepIndex, 2);
         assert.equal(valueAt(readStackFile(file, P).config, ["canaryWeight"]), "50");
     });
 });
@@ -365,7 +366,7 @@ describe("stack file: a held rollout resumes only under what it was judged by", 
         fs.writeFileSync(file, CATALOGUE);
         const atPromotion = { ...held, stepIndex: 2 };
         const prepared = await prepareRollout(engine, "t", ["user-service"], atPromotion);
-        const outcome = await runRollout({ prepared, engine, resume: atPromotion, signal: new AbortController().signal, onInterrupt: "rollback", hold: () => undefined, log: () => undefined, clock: fakeClock(), evidence: () => Promise.resolve(GOOD), webhook: () => Promise.resolve(undefined) });
+        const outcome = await runRollout({ prepared, engine, resume: atPromotion, signal: new AbortController().signal, onInterrupt: "rollback", log: () => undefined, clock: fakeClock(), evidence: () => Promise.resolve(GOOD), webhook: () => Promise.resolve(undefined) });
         assert.equal(outcome.kind, "rolledBack");
         assert.match(outcome.reason, /user-service reached the promotion without being shown no worse and baked/);
         assert.deepEqual(valueAt(readStackFile(file, P).config, ["services", "user-service", "versions"]), ["v1", "v2"], "not promoted");
@@ -440,17 +441,18 @@ describe("stack file: a rollout against the file as it is now", () => {
 
     it("resumes a held rollout only if nobody changed its keys while it was held", async () => {
         const file = stackFile(CATALOGUE);
-        let held: HeldRollout | undefined;
         const controller = new AbortController();
         const first = await prepareRollout(new FileEngine(file), "t", ["user-service"]);
+        const stack = testChannel("t", ["user-service"], first.settings.rollout.steps);
         // Ctrl-C during step 1's wait, with --on-interrupt hold.
         const abortAtFirstSleep: Clock = { now: () => 0, sleep: () => { controller.abort(); return Promise.resolve(false); } };
-        const outcome = await runRollout({ prepared: first, engine: new FileEngine(file), signal: controller.signal, onInterrupt: "hold", hold: (h) => { held = h; }, log: () => undefined, clock: abortAtFirstSleep, evidence: () => Promise.resolve(GOOD), webhook: () => Promise.resolve(undefined) });
+        const outcome = await runRollout({ prepared: first, engine: new FileEngine(file), signal: controller.signal, onInterrupt: "hold", channel: stack.channel, log: () => undefined, clock: abortAtFirstSleep, evidence: () => Promise.resolve(GOOD), webhook: () => Promise.resolve(undefined) });
         assert.equal(outcome.kind, "held");
+        const held = await stack.held();
         assert.ok(held !== undefined);
         fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/canaryWeight: \S+/, "canaryWeight: 0 # v2 is broken"));
         const engine = new FileEngine(file);
-        const resumed = await runRollout({ prepared: await prepareRollout(engine, "t", ["user-service"], held), engine, signal: new AbortController().signal, onInterrupt: "rollback", resume: held, hold: () => undefined, log: () => undefined, clock: fakeClock(), evidence: () => Promise.resolve(GOOD), webhook: () => Promise.resolve(undefined) });
+        const resumed = await runRollout({ prepared: await prepareRollout(engine, "t", ["user-service"], held), engine, signal: new AbortController().signal, onInterrupt: "rollback", resume: held, log: () => undefined, clock: fakeClock(), evidence: () => Promise.resolve(GOOD), webhook: () => Promise.resolve(undefined) });
         assert.equal(resumed.kind, "stopped", resumed.reason);
         assert.match(fs.readFileSync(file, "utf8"), /canaryWeight: 0 # v2 is broken/);
     });
@@ -461,7 +463,7 @@ describe("stack file: a rollout against the file as it is now", () => {
         const held = await prepareRollout(new FileEngine(stackFile(CATALOGUE)), "t", ["user-service"]);
         await assert.rejects(
             prepareRollout(engine, "t", ["user-service"], { stack: "t", services: ["user-service"], targets: held.targets, stepIndex: 1, analysis: {}, heldAt: "2026-12-02T00:00:00Z" }),
-            (e: unknown) => e instanceof RolloutRefusal && /services\.user-service = v2 -> v3: the held rollout released v1 -> v2/.test(e.message) && /rm \.rollout\/t\.held\.json/.test(e.message),
+            (e: unknown) => e instanceof RolloutRefusal && /services\.user-service = v2 -> v3: the held rollout released v1 -> v2/.test(e.message) && /forget the held rollout \(pulumi stack tag rm rollout\.state/.test(e.message),
         );
     });
 
