@@ -12,6 +12,7 @@ import { prepareRollout, runRollout } from "../rollout/driver";
 import { commitMessage, commitProblem, commitStackFile } from "../rollout/git";
 import { alive, HeldRollout, RolloutLock, SetupError } from "../rollout/lock";
 import { RolloutRefusal } from "../rollout/plan";
+import { ChangedUnderRollout, checkExpected, pathKey, valueAt } from "../rollout/config-edit";
 import { observedRates, previewRollout } from "../rollout/preview";
 import { preflightProblems } from "../rollout/prometheus";
 import { Action, ACTIVE_PHASES, ACTOR_LIMIT, newId, OperatorAction, OperatorRequest, readRequest, readRollout, REASON_LIMIT, REQUEST_TAG, requestTagValue, RolloutChannel, RolloutRecord, statusLines, thisRunner } from "../rollout/control";
@@ -48,7 +49,7 @@ Operate it, from any shell or CI job that reaches the stack (its record is in th
   abort                  roll back now
   retry                  start the last rolled-back rollout again, with the same services
   --reason <text>        why (required by each command but status; at most ${REASON_LIMIT} characters)
-  --actor <name>         who (default: git config user.name, else $GITHUB_ACTOR)
+  --actor <name>         who (default: git config user.name, else $GITHUB_ACTOR, else user@host)
   --take-over            resume, promote or abort a rollout whose runner is gone, here
 Each is recorded with its actor and reason in the rollout's record and in its --commit message. A request to a
 running rollout waits up to 2 minutes for it to answer (it looks every 5 seconds, and after an update in flight).
@@ -192,7 +193,7 @@ export function engineFor(options: RolloutOptions, log: (line: string) => void):
     return options.engine === "render" || options.dryRun ? new RenderEngine(options.cwd, options.stack, path.join(options.cwd, "rendered", options.stack)) : new AutomationEngine(options.cwd, options.stack, log);
 }
 
-/** Who acts: --actor, else the checkout's git user, else the CI's actor. */
+/** Who acts: --actor, else the checkout's git user, else the CI's actor, else this machine's user. */
 function actorOf(options: RolloutOptions): string {
     if (options.actor !== undefined) return options.actor;
     let name = "";
@@ -202,7 +203,7 @@ function actorOf(options: RolloutOptions): string {
         // No git, or no user.name: the CI's actor, if any.
     }
     name ||= process.env.GITHUB_ACTOR ?? "";
-    if (name === "") throw new SetupError(`${options.command === "start" ? "Starting a rollout" : options.command} records who acted, and there is no --actor, git config user.name or $GITHUB_ACTOR here. Fix: --actor "${os.userInfo().username}"`);
+    name ||= `${os.userInfo().username}@${os.hostname()}`;
     return name.slice(0, ACTOR_LIMIT);
 }
 
@@ -253,6 +254,17 @@ interface Drive {
 async function drive(options: RolloutOptions, engine: TaggedEngine, signal: AbortSignal, out: (line: string) => void, d: Drive): Promise<number> {
     const abort = d.request?.action === "abort";
     const prepared = await prepareRollout(engine, options.stack, d.services, d.continued?.resume, abort);
+    const written = d.continued?.resume.written ?? [];
+    try {
+        checkExpected(prepared.config, written);
+    } catch (error) {
+        if (!(error instanceof ChangedUnderRollout)) throw error;
+        // The record on the stack carries the rollout's state, not its stack file: that travels with Git.
+        const left = written.filter((w) => error.paths.includes(pathKey(w.path))).map((w) => `${pathKey(w.path)}: ${JSON.stringify(w.value)} (here: ${JSON.stringify(valueAt(prepared.config, w.path))})`);
+        throw new SetupError(
+            `${path.basename(engine.stackFile)} here does not hold what the rollout of ${d.services.join(", ")} last wrote (${left.join("; ")}): it was changed while the rollout was held, or the rollout was held in another checkout. Nothing was changed. Fix: continue it from the checkout where it was held, or put those keys back as it left them (pulumi config set --path), then run this again`,
+        );
+    }
     const problem = options.commit ? commitProblem(engine.stackFile) : undefined;
     if (problem !== undefined) throw new SetupError(problem);
     engine.checkWritable();

@@ -10,7 +10,7 @@ import { ROLLOUT_DEFAULTS } from "../components/config/rollout-config";
 import { AnalysisState, decide, judge, NEW_RECORD, ServiceEvidence, stepExposure, VersionCounts } from "../rollout/analysis";
 import { applyEdits, asStackConfig, checkExpected, ConfigEdit, ConfigPath, configSource, ConfigValue, Expectation, pathKey, StackConfig } from "../rollout/config-edit";
 import { Clock, Outcome, prepareRollout, runRollout } from "../rollout/driver";
-import { StackEngine } from "../rollout/engines";
+import { RenderEngine, StackEngine } from "../rollout/engines";
 import { editStackFile } from "../lib/stack-file";
 import { RolloutLock } from "../rollout/lock";
 import { RolloutRefusal } from "../rollout/plan";
@@ -651,5 +651,19 @@ describe("rollout: the command", () => {
         const status = await run("status", "--stack", "dev", "--engine", "render", "--json");
         assert.equal(status.code, 0);
         assert.deepEqual(JSON.parse(status.text), held);
+    });
+
+    it("continues a held rollout only from a stack file that holds what it last wrote: another checkout's is refused, nothing changed", async () => {
+        const prepared = await prepareRollout(new RenderEngine(dir, "dev", path.join(dir, "rendered", "dev")), "dev", ["user-service"]);
+        const resume = { stack: "dev", services: ["user-service"], targets: prepared.targets, stepIndex: 1, analysis: {}, heldAt: "2026-11-22T10:00:00Z", written: [{ path: ["canaryWeight"] as ConfigPath, value: "10" }], steps: [5, 10, 25, 50], intervalMs: 60_000 };
+        await writeRecord(new FileStackTags(path.join(dir, ".rollout", "dev.tags.json")), STATE_TAG, { v: 1, stack: "dev", services: ["user-service"], phase: "held", step: 2, steps: [5, 10, 25, 50], updatedAt: "2026-11-22T10:00:00Z", actions: [], evidence: [], resume } satisfies RolloutRecord);
+        const before = fs.readFileSync(file(), "utf8");
+        for (const command of ["resume", "abort", "promote"]) {
+            const { code, text } = await run(command, "--stack", "dev", "--engine", "render", "--reason", "carry on", "--actor", "ops");
+            assert.equal(code, 2, text);
+            assert.match(text, /Pulumi\.dev\.yaml here does not hold what the rollout of user-service last wrote \(canaryWeight: "10" \(here: 0\)\): it was changed while the rollout was held, or the rollout was held in another checkout\. Nothing was changed/);
+        }
+        assert.equal(fs.readFileSync(file(), "utf8"), before);
+        assert.ok(!fs.existsSync(path.join(dir, "rendered")), "nothing rendered");
     });
 });

