@@ -129,6 +129,14 @@ export function requestTagValue(request: OperatorRequest): string {
     return value;
 }
 
+/** Another process took the rollout over (`--take-over`) while this one still ran it: this one must change nothing more. */
+export class TakenOver extends Error {
+    constructor(readonly runner: { readonly host: string; readonly pid: number }) {
+        super(`the rollout was taken over by pid ${runner.pid} on ${runner.host} (--take-over); this process changes nothing more`);
+        this.name = "TakenOver";
+    }
+}
+
 /**
  * The running rollout's side: publishes the record as it changes and polls for requests. A write that fails (the
  * backend is unreachable) is logged, and the rollout goes on: its decisions do not depend on being watched.
@@ -136,6 +144,7 @@ export function requestTagValue(request: OperatorRequest): string {
 export class RolloutChannel {
     private record: RolloutRecord;
     private failing = false;
+    private published = false;
 
     constructor(
         private readonly tags: StackTags,
@@ -149,10 +158,18 @@ export class RolloutChannel {
         return this.record;
     }
 
+    /** Throws TakenOver, writing nothing, once another runner has written the record since this one last did. */
     async publish(change: Partial<Omit<RolloutRecord, "v" | "stack" | "services">>): Promise<void> {
+        const mine = this.record.runner;
+        if (this.published && mine !== undefined) {
+            const stored = await readRollout(this.tags).catch(() => undefined);
+            const theirs = stored?.runner;
+            if (theirs !== undefined && (theirs.host !== mine.host || theirs.pid !== mine.pid)) throw new TakenOver(theirs);
+        }
         this.record = { ...this.record, ...change, updatedAt: new Date().toISOString() };
         try {
             await writeRecord(this.tags, STATE_TAG, this.record);
+            this.published = true;
             if (this.failing) this.log(`The rollout's state is on the stack again (${this.tags.where})`);
             this.failing = false;
         } catch (error) {

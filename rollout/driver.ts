@@ -11,7 +11,7 @@ import { ProgramRun, projectName, runProgramWith } from "../lib/mock-program";
 import { StackFileError, StackFileWriteError } from "../lib/stack-file";
 import { promDuration, ReleaseCounters, releaseCounters, ReleaseQueries, releaseQueries } from "../components/specs/observability-specs";
 import { AnalysisState, bakeIntervals, decide, judge, promotable, recordOf, SequentialTest, ServiceEvidence, testBounds, Verdict } from "./analysis";
-import { OperatorRequest, RolloutChannel, ServiceStatus, TestStatus } from "./control";
+import { OperatorRequest, RolloutChannel, ServiceStatus, TakenOver, TestStatus } from "./control";
 import { objectChanges, planMismatch } from "./diff";
 import { applyEdits, ChangedUnderRollout, ConfigEdit, ConfigPath, configSource, pathKey, plain, StackConfig, valueAt } from "./config-edit";
 import type { StackEngine } from "./engines";
@@ -358,6 +358,8 @@ class Rollout {
      */
     private async apply(edits: readonly ConfigEdit[], message: string, onMismatch: "stop" | "warn" = "stop"): Promise<void> {
         if (edits.length === 0) return;
+        // Still this process's rollout (not taken over), before anything changes.
+        await this.publish();
         const { config, secretKeys } = await this.o.engine.readConfig();
         await this.guard(edits, message, config, secretKeys, onMismatch);
         const expected = [...this.owned].filter(([key]) => !this.yielded.has(key)).map(([, entry]) => entry);
@@ -469,6 +471,7 @@ class Rollout {
                 await this.apply(edits, "rollback", "warn");
                 break;
             } catch (error) {
+                if (error instanceof TakenOver) throw error;
                 // Someone else changed a key meanwhile: it is theirs now (yielded), and the rest is rolled back.
                 if (error instanceof ChangedUnderRollout) {
                     stopped = true;
@@ -575,6 +578,8 @@ class Rollout {
             await this.apply(promotion.edits, `promote: ${what}`);
         } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
+            // Someone else carries it out now: whatever this process would do next (a rollback included) is theirs.
+            if (error instanceof TakenOver) return { kind: "stopped", reason: `stopped: ${message}`, metrics: this.lastMetrics };
             // A change the rollout did not ask for would ship with any update, the rollback's too: held where it stands.
             if (error instanceof UnexpectedPlan) {
                 this.heldAt = this.at;
@@ -597,11 +602,23 @@ class Rollout {
 
     /** Carries the rollout to its outcome, and leaves that on the stack: held with what resume needs, or the outcome. */
     async run(): Promise<Outcome> {
-        const outcome = await this.proceed();
+        let outcome: Outcome;
+        try {
+            outcome = await this.proceed();
+        } catch (error) {
+            // Taken over while rolling back (the rollback's own publishes): the new runner has the record.
+            if (error instanceof TakenOver) return { kind: "stopped", reason: `stopped: ${error.message}`, metrics: this.lastMetrics };
+            throw error;
+        }
         const held = this.heldAt !== undefined;
         const phase = held ? "held" : outcome.kind === "held" ? "held" : outcome.kind;
         this.paused = undefined;
-        await this.o.channel?.publish({ phase, step: (this.heldAt ?? this.at) + 1, decision: `${outcome.kind}: ${outcome.reason}`, ...(held ? { resume: this.resumeState(this.heldAt ?? this.at) } : { resume: undefined, nextDecisionAt: undefined, runner: undefined }) });
+        try {
+            await this.o.channel?.publish({ phase, step: (this.heldAt ?? this.at) + 1, decision: `${outcome.kind}: ${outcome.reason}`, ...(held ? { resume: this.resumeState(this.heldAt ?? this.at) } : { resume: undefined, nextDecisionAt: undefined, runner: undefined }) });
+        } catch (error) {
+            // Taken over: the record is the new runner's to write.
+            if (!(error instanceof TakenOver)) throw error;
+        }
         return outcome;
     }
 }

@@ -534,6 +534,20 @@ describe("rollout: operators' requests", () => {
         assert.equal(settingsOf(held.config).canaryWeight, 0);
     });
 
+    it("a rollout taken over by another runner (--take-over) changes nothing more: no step, no rollback", async () => {
+        const engine = new MemoryEngine(steps3(dev()));
+        const stack = testChannel("memory", ["user-service"], [20, 50, 100]);
+        const clock = operated(stack, [], async () => {
+            const r = await stack.record();
+            // As step 1's interval ends, another process takes the rollout over and writes the record as its own.
+            if (r !== undefined && r.runner?.pid === process.pid) await writeRecord(stack.tags, STATE_TAG, { ...r, runner: { host: "another-runner", pid: 1 } });
+        });
+        const outcome = await drive(engine, { stack, clock });
+        assert.deepEqual([outcome.kind, outcome.reason], ["stopped", "stopped: the rollout was taken over by pid 1 on another-runner (--take-over); this process changes nothing more"]);
+        assert.deepEqual(messages(engine), ["step 1/3: user-service v2 at 20%"]);
+        assert.equal((await stack.record())?.runner?.host, "another-runner", "the record is the new runner's");
+    });
+
     it("publishes where it stands each interval: step, next decision, each version's counts and each test's evidence against its bounds", async () => {
         const engine = new MemoryEngine(steps3(dev()));
         const stack = testChannel("memory", ["user-service"], [20, 50, 100]);

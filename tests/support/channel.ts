@@ -3,7 +3,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { readRollout, RolloutChannel, RolloutRecord } from "../../rollout/control";
+import { readRollout, RolloutChannel, RolloutRecord, thisRunner } from "../../rollout/control";
 import type { HeldRollout } from "../../rollout/lock";
 import { FileStackTags } from "../../rollout/stack-tags";
 
@@ -18,7 +18,7 @@ export interface TestChannel {
 
 export function testChannel(stack: string, services: readonly string[], steps: readonly number[], log: (line: string) => void = () => undefined): TestChannel {
     const tags = new FileStackTags(path.join(fs.mkdtempSync(path.join(os.tmpdir(), "rollout-tags-")), `${stack}.tags.json`));
-    const channel = new RolloutChannel(tags, { v: 1, stack, services, phase: "running", step: 1, steps, updatedAt: new Date().toISOString(), actions: [], evidence: [] }, log);
+    const channel = new RolloutChannel(tags, { v: 1, stack, services, phase: "running", step: 1, steps, updatedAt: new Date().toISOString(), runner: thisRunner(), actions: [], evidence: [] }, log);
     const record = () => readRollout(tags);
     return {
         channel,
