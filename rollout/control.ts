@@ -65,6 +65,8 @@ export interface ServiceStatus {
 
 export interface RolloutRecord {
     readonly v: 1;
+    /** The rollout's id, kept by a resume: its decision log is .rollout/<stack>/<id>.jsonl where it ran. */
+    readonly id: string;
     readonly stack: string;
     readonly services: readonly string[];
     readonly phase: Phase;

@@ -17,7 +17,9 @@ import { applyEdits, ChangedUnderRollout, ConfigEdit, ConfigPath, configSource, 
 import type { StackEngine } from "./engines";
 import type { HeldRollout } from "./lock";
 import { RolloutPhases, rolloutPhases, RolloutRefusal, RolloutTarget, rolloutTargets } from "./plan";
-import { metricReadings, releaseEvidence } from "./prometheus";
+import { metricReadings, QueryTrace, releaseEvidence } from "./prometheus";
+import type { DecisionLog, ServiceWeights } from "./decision-log";
+import type { MetricReading } from "./metrics";
 import { MetricQuery, metricQueries } from "./metrics";
 import { histogramQuantile } from "./statistics";
 import { callWebhook, WebhookAnswer, WebhookPayload } from "./webhooks";
@@ -155,6 +157,8 @@ export interface DriverOptions {
     readonly channel?: RolloutChannel;
     /** A request to act on at once: an operator's abort or promote of a held rollout, carried out by this process. */
     readonly request?: OperatorRequest;
+    /** The decision log: a line per update, decision, action and the outcome (and the start, from the channel's last action). */
+    readonly decisions?: DecisionLog;
     readonly log: (line: string) => void;
     readonly clock?: Clock;
     readonly webhook?: (kind: WebhookKind, payload: WebhookPayload) => Promise<WebhookAnswer | undefined>;
@@ -224,12 +228,17 @@ class Rollout {
     private paused?: OperatorRequest;
     private promote?: "analysis" | "full";
     private aborted?: OperatorRequest;
+    /** For the decision log: the phase's label, and each service's shares of requests as the last update left them. */
+    private label = "start";
+    private weights: Record<string, ServiceWeights>;
 
     constructor(private readonly o: DriverOptions) {
         this.clock = o.clock ?? realClock;
         this.p = o.prepared;
         this.state = { services: o.resume?.analysis ?? {}, progressSinceMs: this.clock.now() };
         this.at = o.resume?.stepIndex ?? 0;
+        const resumedAt = o.resume === undefined ? undefined : o.prepared.phases.steps[Math.min(o.resume.stepIndex, o.prepared.phases.steps.length - 1)];
+        this.weights = this.weightsAt(resumedAt?.percent ?? 0);
         const { steps, switch: switched, drain, promotion, rollback } = o.prepared.phases;
         for (const edit of [...steps.flatMap((s) => s.edits), ...(switched?.edits ?? []), ...(drain?.edits ?? []), ...promotion.edits, ...rollback.edits]) {
             const path = ownedPath(edit.path);
@@ -244,6 +253,19 @@ class Rollout {
 
     private get services(): string[] {
         return this.p.targets.map((t) => t.service);
+    }
+
+    /** Each service's shares at a step of `percent`: a canary's candidate takes it; a blue/green one is mirrored it. */
+    private weightsAt(percent: number, after: "step" | "switch" | "promotion" = "step"): Record<string, ServiceWeights> {
+        const all = (t: RolloutTarget): ServiceWeights => {
+            if (after === "promotion" || (after === "switch" && t.release === "blueGreen")) return { stable: 0, candidate: 100 };
+            return t.release === "canary" ? { stable: 100 - percent, candidate: percent } : { stable: 100, candidate: 0, mirrored: percent };
+        };
+        return Object.fromEntries(this.p.targets.map((t) => [t.service, after === "switch" && t.release === "canary" ? this.weights[t.service] : all(t)]));
+    }
+
+    private logged(entry: Parameters<DecisionLog["append"]>[0]): void {
+        this.o.decisions?.append(entry);
     }
 
     private async webhook(kind: WebhookKind, percent?: number): Promise<WebhookAnswer | undefined> {
@@ -270,7 +292,10 @@ class Rollout {
      * next decisions may do; abort and promote --full end the wait at once (the answer).
      */
     private async act(request: OperatorRequest): Promise<Waited | undefined> {
-        const ack = async (result: string) => this.o.channel?.acknowledge(request, result, { phase: this.paused === undefined ? "running" : "paused", resume: this.resumeState(this.at), ...(this.promote !== undefined && { promote: this.promote }) });
+        const ack = async (result: string) => {
+            this.logged({ event: "action", phase: this.label, step: this.at + 1, weights: this.weights, actor: request.actor, action: request.action, ...(request.full === true && { full: true }), reason: request.reason, result });
+            await this.acknowledge(request, result);
+        };
         switch (request.action) {
             case "pause":
                 if (this.paused !== undefined) {
@@ -304,6 +329,11 @@ class Rollout {
                 await ack("rolling back now");
                 return "abort";
         }
+    }
+
+    /** Answers a request in the record on the stack, with where the rollout stands after acting on it. */
+    private async acknowledge(request: OperatorRequest, result: string): Promise<void> {
+        await this.o.channel?.acknowledge(request, result, { phase: this.paused === undefined ? "running" : "paused", resume: this.resumeState(this.at), ...(this.promote !== undefined && { promote: this.promote }) });
     }
 
     /** Waits `ms`, looking for operators' requests before each slice of REQUEST_POLL_MS. */
@@ -356,7 +386,7 @@ class Rollout {
      * unless each key the rollout owns still holds what it last read or wrote. `onMismatch`: what the preview guard
      * does with a plan the edits did not ask for.
      */
-    private async apply(edits: readonly ConfigEdit[], message: string, onMismatch: "stop" | "warn" = "stop"): Promise<void> {
+    private async apply(edits: readonly ConfigEdit[], message: string, moves: { readonly label: string; readonly weights: Record<string, ServiceWeights> }, onMismatch: "stop" | "warn" = "stop"): Promise<void> {
         if (edits.length === 0) return;
         // Still this process's rollout (not taken over), before anything changes.
         await this.publish();
@@ -376,7 +406,10 @@ class Rollout {
         try {
             const objects = await this.o.engine.apply(edits, `${message} (npm run rollout)`, expected);
             record();
+            this.label = moves.label;
+            this.weights = moves.weights;
             this.o.log(`[${time(this.clock.now())}] ${message}: ${objects.length === 0 ? "no object changed" : objects.join(", ")}`);
+            this.logged({ event: "update", phase: this.label, step: this.at + 1, weights: this.weights, update: message, objects });
         } catch (error) {
             if (error instanceof ChangedUnderRollout) for (const key of error.paths) this.yielded.add(key);
             if (written(error)) record();
@@ -419,13 +452,15 @@ class Rollout {
             if (waited === "abort") return { decision: "rollback", reason: this.abortReason() };
             if (waited === "promoteNow") return { decision: "promote", reason: "promote --full" };
             const verdicts: Record<string, Verdict> = {};
-            const judged: Record<string, { target: RolloutTarget; evidence: ServiceEvidence }> = {};
+            const judged: Record<string, { target: RolloutTarget; evidence: ServiceEvidence; queries: QueryTrace[] }> = {};
             this.lastMetrics = [];
             await Promise.all(
                 this.p.targets.map(async (target) => {
                     const url = this.p.settings.rollout.prometheusUrl;
+                    // Every query as sent and its answer, for the decision log.
+                    const queries: QueryTrace[] = [];
                     const fromPrometheus = async (t: RolloutTarget, c: ReleaseCounters, s: AbortSignal): Promise<ServiceEvidence> => {
-                        const [counts, metrics] = await Promise.all([releaseEvidence(url, c, { stable: t.stableVersion, candidate: t.candidateVersion }, intervalMs, Date.now(), s), metricReadings(url, this.p.metricQueries[t.service] ?? [], s)]);
+                        const [counts, metrics] = await Promise.all([releaseEvidence(url, c, { stable: t.stableVersion, candidate: t.candidateVersion }, intervalMs, Date.now(), s, queries), metricReadings(url, this.p.metricQueries[t.service] ?? [], s, queries)]);
                         return metrics.length === 0 ? counts : { ...counts, metrics };
                     };
                     const evidence = await (this.o.evidence ?? fromPrometheus)(target, this.p.counters[target.service], this.o.signal);
@@ -433,7 +468,7 @@ class Rollout {
                     // A load test that cannot run means the interval's evidence is not what it should be: a failed check, as in Flagger.
                     if (loadTest !== undefined && !loadTest.ok) verdict = { ...verdict, limits: "fail", reasons: [loadTest.detail, ...verdict.reasons] };
                     verdicts[target.service] = verdict;
-                    judged[target.service] = { target, evidence };
+                    judged[target.service] = { target, evidence, queries };
                     this.lastMetrics.push(describe(target, evidence, verdict));
                 }),
             );
@@ -446,6 +481,12 @@ class Rollout {
             const said = pausedBy !== undefined ? `hold: paused by ${pausedBy.actor} (${pausedBy.reason})` : `${decision.decision}${decision.decision === "advance" ? "" : `: ${decision.reason}`}`;
             this.o.log(`[${time(this.clock.now())}] ${label}: ${said}`);
             const evidence = this.p.targets.map((t) => this.serviceStatus(t, judged[t.service].evidence, verdicts[t.service], recordOf(this.state, t.service).failedChecks));
+            const withQueries = evidence.map((e) => {
+                const { queries, evidence: read } = judged[e.service];
+                const metrics: readonly MetricReading[] | undefined = read.metrics;
+                return { ...e, queries, ...(metrics !== undefined && { metrics }) };
+            });
+            this.logged({ event: "decision", phase: this.label, step: this.at + 1, weights: this.weights, decision: pausedBy !== undefined ? "hold" : decision.decision, reason: pausedBy !== undefined ? `paused by ${pausedBy.actor} (${pausedBy.reason})` : decision.reason, services: withQueries });
             await this.publish({ evidence, decision: `${label}: ${said}` });
             if (pausedBy !== undefined || decision.decision === "hold") continue;
             return { decision: decision.decision, reason: decision.reason };
@@ -468,7 +509,7 @@ class Rollout {
         for (;;) {
             const edits = [...undo, ...this.p.phases.rollback.edits].filter((e) => !this.yielded.has(pathKey(ownedPath(e.path))));
             try {
-                await this.apply(edits, "rollback", "warn");
+                await this.apply(edits, "rollback", { label: "rollback", weights: this.weightsAt(0) }, "warn");
                 break;
             } catch (error) {
                 if (error instanceof TakenOver) throw error;
@@ -536,7 +577,7 @@ class Rollout {
                 this.at = i;
                 lastStep = i;
                 const step = steps[i];
-                await this.apply(step.edits, `step ${i + 1}/${steps.length}: ${what} at ${step.percent}%`);
+                await this.apply(step.edits, `step ${i + 1}/${steps.length}: ${what} at ${step.percent}%`, { label: `step ${i + 1}/${steps.length} (${step.percent}%)`, weights: this.weightsAt(step.percent) });
                 const judged = await this.judgePhase(`step ${i + 1}/${steps.length} (${step.percent}%)`, i === this.p.phases.proofStep);
                 if (judged.decision === "interrupted") return await this.interrupted(i);
                 if (judged.decision === "rollback") return await this.rollback(`at step ${i + 1} (${step.percent}%): ${judged.reason}`);
@@ -559,7 +600,7 @@ class Rollout {
             if (confirmation.decision === "rollback") return await this.rollback(confirmation.reason);
             const switched = this.p.phases.switch;
             if (switched !== undefined) {
-                await this.apply(switched.edits, `switch: ${what} active`);
+                await this.apply(switched.edits, `switch: ${what} active`, { label: "after the switch", weights: this.weightsAt(0, "switch") });
                 const judged = full ? undefined : await this.judgePhase("after the switch", false);
                 if (judged?.decision === "interrupted") return await this.rollback("interrupted after the switch");
                 if (judged?.decision === "rollback") return await this.rollback(`after the switch: ${judged.reason}`);
@@ -574,8 +615,9 @@ class Rollout {
                 const value = valueAt(beforePromotion, path);
                 return value === undefined ? { path } : { path, value };
             });
-            if (draining !== undefined) await this.apply(draining.edits, `promote: ${what} take every request first`);
-            await this.apply(promotion.edits, `promote: ${what}`);
+            const promoted = { label: "promotion", weights: this.weightsAt(100, "promotion") };
+            if (draining !== undefined) await this.apply(draining.edits, `promote: ${what} take every request first`, promoted);
+            await this.apply(promotion.edits, `promote: ${what}`, promoted);
         } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
             // Someone else carries it out now: whatever this process would do next (a rollback included) is theirs.
@@ -602,6 +644,12 @@ class Rollout {
 
     /** Carries the rollout to its outcome, and leaves that on the stack: held with what resume needs, or the outcome. */
     async run(): Promise<Outcome> {
+        const started = this.o.channel?.current.actions.at(-1);
+        const { steps, intervalMs, analysis } = this.p.settings.rollout;
+        if (started !== undefined) {
+            const targets = this.p.targets.map((t) => ({ service: t.service, release: t.release, stable: t.stableVersion, candidate: t.candidateVersion }));
+            this.logged({ event: "start", phase: this.label, step: this.at + 1, weights: this.weights, actor: started.actor, action: started.action, reason: started.reason, targets, steps, intervalMs, analysis });
+        }
         let outcome: Outcome;
         try {
             outcome = await this.proceed();
@@ -619,6 +667,7 @@ class Rollout {
             // Taken over: the record is the new runner's to write.
             if (!(error instanceof TakenOver)) throw error;
         }
+        this.logged({ event: "outcome", phase: this.label, step: this.at + 1, weights: this.weights, outcome: outcome.kind, reason: outcome.reason });
         return outcome;
     }
 }

@@ -22,19 +22,35 @@ export function prometheusApiUrl(baseUrl: string, apiPath: string, params: Reado
     return url;
 }
 
+/** One query as sent to Prometheus and what it answered (or why not): the decision log's record of it. */
+export interface QueryTrace {
+    readonly query: string;
+    /** The instant it was evaluated at (ISO), when not "now". */
+    readonly time?: string;
+    readonly answer?: unknown;
+    readonly error?: string;
+}
+
 interface QueryData {
     readonly resultType?: string;
     readonly result?: unknown;
 }
 
-/** One instant query's answer (at `atMs`, or now), as Prometheus's API gives it. */
-async function instantAnswer(baseUrl: string, query: string, signal?: AbortSignal, atMs?: number): Promise<QueryData> {
+/** One instant query's answer (at `atMs`, or now), as Prometheus's API gives it; `trace` gets the query and its answer. */
+async function instantAnswer(baseUrl: string, query: string, signal?: AbortSignal, atMs?: number, trace?: QueryTrace[]): Promise<QueryData> {
     const timeout = AbortSignal.timeout(QUERY_TIMEOUT_MS);
     const params: Record<string, string> = atMs === undefined ? { query } : { query, time: (atMs / 1000).toFixed(3) };
-    const response = await fetch(prometheusApiUrl(baseUrl, "api/v1/query", params), { signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) });
-    const body = (await response.json().catch(() => undefined)) as { status?: string; error?: string; data?: QueryData } | undefined;
-    if (!response.ok || body?.status !== "success") throw new Error(`Prometheus answered ${response.status}${body?.error === undefined ? "" : `: ${body.error}`}`);
-    return body.data ?? {};
+    const sent = { query, ...(atMs !== undefined && { time: new Date(atMs).toISOString() }) };
+    try {
+        const response = await fetch(prometheusApiUrl(baseUrl, "api/v1/query", params), { signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) });
+        const body = (await response.json().catch(() => undefined)) as { status?: string; error?: string; data?: QueryData } | undefined;
+        if (!response.ok || body?.status !== "success") throw new Error(`Prometheus answered ${response.status}${body?.error === undefined ? "" : `: ${body.error}`}`);
+        trace?.push({ ...sent, answer: body.data?.result ?? null });
+        return body.data ?? {};
+    } catch (error) {
+        trace?.push({ ...sent, error: error instanceof Error ? error.message : String(error) });
+        throw error;
+    }
 }
 
 /** A sample value as Prometheus writes it: a number, or +Inf, -Inf, NaN (which JavaScript's Number does not read). */
@@ -48,8 +64,8 @@ function vectorSamples(data: QueryData): Sample[] {
 }
 
 /** One instant query's series (at `atMs`, or now); NaN and infinite values (no count) left out. */
-export async function instantQuery(baseUrl: string, query: string, signal?: AbortSignal, atMs?: number): Promise<Sample[]> {
-    return vectorSamples(await instantAnswer(baseUrl, query, signal, atMs)).filter((s) => Number.isFinite(s.value));
+export async function instantQuery(baseUrl: string, query: string, signal?: AbortSignal, atMs?: number, trace?: QueryTrace[]): Promise<Sample[]> {
+    return vectorSamples(await instantAnswer(baseUrl, query, signal, atMs, trace)).filter((s) => Number.isFinite(s.value));
 }
 
 /**
@@ -57,9 +73,9 @@ export async function instantQuery(baseUrl: string, query: string, signal?: Abor
  * `windowMs` before (a series not there yet started from 0). Exact where `increase` extrapolates; a counter reset
  * in the window shows as a negative count, which the evidence reads as no data.
  */
-export async function windowGrowth(baseUrl: string, query: string, windowMs: number, endMs: number, signal?: AbortSignal): Promise<Sample[]> {
+export async function windowGrowth(baseUrl: string, query: string, windowMs: number, endMs: number, signal?: AbortSignal, trace?: QueryTrace[]): Promise<Sample[]> {
     const key = (labels: Sample["labels"]) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
-    const [start, end] = await Promise.all([instantQuery(baseUrl, query, signal, endMs - windowMs), instantQuery(baseUrl, query, signal, endMs)]);
+    const [start, end] = await Promise.all([instantQuery(baseUrl, query, signal, endMs - windowMs, trace), instantQuery(baseUrl, query, signal, endMs, trace)]);
     const before = new Map(start.map((s) => [key(s.labels), s.value]));
     return end.map((s) => ({ labels: s.labels, value: s.value - (before.get(key(s.labels)) ?? 0) }));
 }
@@ -95,14 +111,14 @@ const possibleCount = (value: number): boolean => value >= 0 && value <= Number.
  * counters grew; a failure becomes `error`, never a pass. A version whose requests, errors or latency buckets hold
  * an impossible count (a negative one after a counter reset, say) has no data, never evidence.
  */
-export async function releaseEvidence(baseUrl: string, counters: ReleaseCounters, versions: { readonly stable: string; readonly candidate: string }, windowMs: number, endMs: number, signal?: AbortSignal): Promise<ServiceEvidence> {
+export async function releaseEvidence(baseUrl: string, counters: ReleaseCounters, versions: { readonly stable: string; readonly candidate: string }, windowMs: number, endMs: number, signal?: AbortSignal, trace?: QueryTrace[]): Promise<ServiceEvidence> {
     try {
         const perVersion = (samples: readonly Sample[]) => new Map(samples.flatMap((s) => (s.labels.destination_version === undefined ? [] : [[s.labels.destination_version, s.value] as const])));
         const [requestSamples, errorSamples, buckets, unattributed] = await Promise.all([
-            windowGrowth(baseUrl, counters.requests, windowMs, endMs, signal),
-            windowGrowth(baseUrl, counters.errors, windowMs, endMs, signal),
-            windowGrowth(baseUrl, counters.latencyBuckets, windowMs, endMs, signal),
-            counters.unattributedErrors === undefined ? Promise.resolve([]) : windowGrowth(baseUrl, counters.unattributedErrors, windowMs, endMs, signal),
+            windowGrowth(baseUrl, counters.requests, windowMs, endMs, signal, trace),
+            windowGrowth(baseUrl, counters.errors, windowMs, endMs, signal, trace),
+            windowGrowth(baseUrl, counters.latencyBuckets, windowMs, endMs, signal, trace),
+            counters.unattributedErrors === undefined ? Promise.resolve([]) : windowGrowth(baseUrl, counters.unattributedErrors, windowMs, endMs, signal, trace),
         ]);
         const requests = perVersion(requestSamples);
         const errors = perVersion(errorSamples);
@@ -173,8 +189,8 @@ export async function preflightProblems(baseUrl: string, targets: readonly { rea
  * A custom metric's value now: a scalar's, or the one series of an instant vector (an infinite value is a value, a
  * ratio over nothing; NaN is none). None is no data; several series, or a range vector, a query to change.
  */
-async function metricValue(baseUrl: string, query: string, signal?: AbortSignal): Promise<number | undefined> {
-    const data = await instantAnswer(baseUrl, query, signal);
+async function metricValue(baseUrl: string, query: string, signal?: AbortSignal, trace?: QueryTrace[]): Promise<number | undefined> {
+    const data = await instantAnswer(baseUrl, query, signal, undefined, trace);
     if (data.resultType === "scalar" && Array.isArray(data.result)) {
         const value = sampleValue((data.result as unknown[])[1]);
         return Number.isNaN(value) ? undefined : value;
@@ -186,11 +202,11 @@ async function metricValue(baseUrl: string, query: string, signal?: AbortSignal)
 }
 
 /** Each custom metric's value for the candidate, and for the stable version where the bound is relative to it. */
-export async function metricReadings(baseUrl: string, queries: readonly MetricQuery[], signal?: AbortSignal): Promise<MetricReading[]> {
+export async function metricReadings(baseUrl: string, queries: readonly MetricQuery[], signal?: AbortSignal, trace?: QueryTrace[]): Promise<MetricReading[]> {
     return Promise.all(
         queries.map(async ({ metric, candidate, stable }): Promise<MetricReading> => {
             try {
-                const [c, s] = await Promise.all([metricValue(baseUrl, candidate, signal), metric.maxRatioToStable === undefined ? Promise.resolve(undefined) : metricValue(baseUrl, stable, signal)]);
+                const [c, s] = await Promise.all([metricValue(baseUrl, candidate, signal, trace), metric.maxRatioToStable === undefined ? Promise.resolve(undefined) : metricValue(baseUrl, stable, signal, trace)]);
                 return { name: metric.name, ...(c !== undefined && { candidate: c }), ...(s !== undefined && { stable: s }) };
             } catch (error) {
                 return { name: metric.name, error: `Prometheus at ${baseUrl}: ${error instanceof Error ? error.message : String(error)}` };

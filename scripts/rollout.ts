@@ -16,6 +16,7 @@ import { ChangedUnderRollout, checkExpected, pathKey, valueAt } from "../rollout
 import { observedRates, previewRollout } from "../rollout/preview";
 import { preflightProblems } from "../rollout/prometheus";
 import { Action, ACTIVE_PHASES, ACTOR_LIMIT, newId, OperatorAction, OperatorRequest, readRequest, readRollout, REASON_LIMIT, REQUEST_TAG, requestTagValue, RolloutChannel, RolloutRecord, statusLines, thisRunner } from "../rollout/control";
+import { DecisionLog, logFile, rolloutId } from "../rollout/decision-log";
 import { ArgvReader, UsageError } from "../lib/cli";
 import { PROJECT_ROOT, stackNames } from "../lib/mock-program";
 import { StackFileError, StackFileWriteError } from "../lib/stack-file";
@@ -271,15 +272,19 @@ async function drive(options: RolloutOptions, engine: TaggedEngine, signal: Abor
     const lock = RolloutLock.acquire(options.cwd, options.stack, d.services);
     let outcome;
     let channel: RolloutChannel;
+    let decisions: DecisionLog;
     try {
         // An abort moves no traffic but back: it needs no analysis, so no Prometheus.
         const problems = abort ? [] : await preflightProblems(prepared.settings.rollout.prometheusUrl, prepared.targets, prepared.counters, prepared.metricQueries, signal);
         if (problems.length > 0) throw new SetupError(`The rollout cannot start; nothing was changed:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
         const resume = d.continued?.resume;
+        const id = d.continued?.id ?? rolloutId(Date.now(), newId());
+        decisions = new DecisionLog(logFile(options.cwd, options.stack, id), id, options.stack, out);
         channel = new RolloutChannel(
             engine.tags,
             {
                 v: 1,
+                id,
                 stack: options.stack,
                 services: d.services,
                 phase: "running",
@@ -294,12 +299,13 @@ async function drive(options: RolloutOptions, engine: TaggedEngine, signal: Abor
             out,
         );
         await channel.publish({});
-        out(`Rolling out ${d.services.join(", ")} on ${engine.description}${resume !== undefined ? `, continued at ${resume.stepIndex < prepared.phases.steps.length ? `step ${resume.stepIndex + 1}` : "the promotion"}` : ""}`);
-        outcome = await runRollout({ prepared, engine, signal, onInterrupt: options.onInterrupt, channel, log: out, ...(resume !== undefined && { resume }), ...(d.request !== undefined && { request: d.request }) });
+        out(`Rolling out ${d.services.join(", ")} on ${engine.description}${resume !== undefined ? `, continued at ${resume.stepIndex < prepared.phases.steps.length ? `step ${resume.stepIndex + 1}` : "the promotion"}` : ""}; decision log: ${path.relative(options.cwd, decisions.file)}`);
+        outcome = await runRollout({ prepared, engine, signal, onInterrupt: options.onInterrupt, channel, decisions, log: out, ...(resume !== undefined && { resume }), ...(d.request !== undefined && { request: d.request }) });
     } finally {
         lock.release();
     }
     out(`${{ promoted: "PROMOTED", rolledBack: "ROLLED BACK", stopped: "STOPPED", held: "HELD" }[outcome.kind]}: ${outcome.reason}`);
+    out(`Decision log: ${path.relative(options.cwd, decisions.file)}`);
     // A stopped rollout leaves a file someone else was changing: theirs to commit.
     if (options.commit && (outcome.kind === "promoted" || outcome.kind === "rolledBack")) out(`Committed ${path.basename(engine.stackFile)}: ${commitStackFile(engine.stackFile, commitMessage(options.stack, d.services, outcome, channel.current.actions))}`);
     return EXIT[outcome.kind];

@@ -11,6 +11,7 @@ import { TARGET_RATIO } from "../scripts/bench";
 import { ConfigValue, PROJECT_ROOT, stackConfig } from "../lib/mock-program";
 import { render } from "../scripts/render";
 import { configProblems, must, settingsFor } from "./harness";
+import { DECISION_LOG_SCHEMA } from "./support/decision-log-schema";
 
 const read = (file: string) => fs.readFileSync(path.join(PROJECT_ROOT, file), "utf8");
 const DOCS = ["README.md", ...fs.readdirSync(path.join(PROJECT_ROOT, "docs")).map((f) => `docs/${f}`)];
@@ -78,6 +79,25 @@ describe("docs", () => {
                 }
             }
         }
+    });
+
+    it("docs/watching.md documents every field of the decision log's schema", () => {
+        const fields = new Set<string>();
+        const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null;
+        const walk = (node: unknown): void => {
+            if (Array.isArray(node)) node.forEach(walk);
+            else if (isObject(node)) {
+                for (const [key, value] of Object.entries(node)) {
+                    if (key === "properties" && isObject(value)) for (const field of Object.keys(value)) fields.add(field);
+                    walk(value);
+                }
+            }
+        };
+        walk(DECISION_LOG_SCHEMA);
+        const page = read("docs/watching.md");
+        const undocumented = [...fields].filter((f) => !page.includes(`\`${f}\``));
+        assert.deepEqual(undocumented, []);
+        assert.ok(fields.size > 40, `${fields.size} fields`);
     });
 
     it("the config reference has one row per key, and each scalar's type and default are Pulumi.yaml's", () => {

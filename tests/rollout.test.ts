@@ -20,6 +20,8 @@ import { configProblems } from "./harness";
 import { OperatorRequest, REQUEST_TAG, requestTagValue, RolloutRecord, STATE_TAG } from "../rollout/control";
 import { FileStackTags, writeRecord } from "../rollout/stack-tags";
 import { TestChannel, testChannel } from "./support/channel";
+import { DecisionLog, LogEntry } from "../rollout/decision-log";
+import { decisionLogProblems } from "./support/decision-log-schema";
 
 const PROJECT = "istio-progressive-delivery";
 const analysis = ROLLOUT_DEFAULTS.analysis;
@@ -85,13 +87,14 @@ const dev = () => asStackConfig(stackConfig("dev"));
 const P50 = 'histogram_quantile(0.5, sum by (le) (rate(istio_request_duration_milliseconds_bucket{destination_workload_namespace="{{namespace}}", destination_app="{{service}}", destination_version="{{version}}"}[{{interval}}])))';
 const fast = (config: StackConfig, steps = [20, 100], analysis: Record<string, ConfigValue> = {}): StackConfig => ({ ...config, rollout: { steps, interval: "1s", analysis: { failedChecks: 2, progressDeadline: "3s", minRequests: 10, ...analysis } } });
 
-async function drive(engine: MemoryEngine, options: { evidence?: ServiceEvidence; webhook?: (kind: string) => boolean; clock?: Clock; signal?: AbortSignal; onInterrupt?: "rollback" | "hold"; stack?: TestChannel; request?: OperatorRequest } = {}): Promise<Outcome> {
+async function drive(engine: MemoryEngine, options: { evidence?: ServiceEvidence; webhook?: (kind: string) => boolean; clock?: Clock; signal?: AbortSignal; onInterrupt?: "rollback" | "hold"; stack?: TestChannel; request?: OperatorRequest; decisions?: DecisionLog } = {}): Promise<Outcome> {
     const prepared = await prepareRollout(engine, "memory", ["user-service"]);
     return runRollout({
         prepared,
         engine,
         ...(options.stack !== undefined && { channel: options.stack.channel }),
         ...(options.request !== undefined && { request: options.request }),
+        ...(options.decisions !== undefined && { decisions: options.decisions }),
         signal: options.signal ?? new AbortController().signal,
         onInterrupt: options.onInterrupt ?? "rollback",
         log: () => undefined,
@@ -534,6 +537,34 @@ describe("rollout: operators' requests", () => {
         assert.equal(settingsOf(held.config).canaryWeight, 0);
     });
 
+    it("logs a line per update, decision, action and the outcome, each as the schema says; a decision holds each version's counts and each test against its bounds", async () => {
+        const engine = new MemoryEngine(steps3(dev()));
+        const stack = testChannel("memory", ["user-service"], [20, 50, 100]);
+        await stack.channel.publish({ actions: [{ id: "started", action: "start", actor: "release-bot", reason: "weekly release", at: "2026-12-02T10:00:00Z" }] });
+        const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "decision-log-")), "memory", "20261202T100000Z-00000000.jsonl");
+        const decisions = new DecisionLog(file, "20261202T100000Z-00000000", "memory", () => undefined);
+        const outcome = await drive(engine, { stack, decisions, clock: operated(stack, [{ at: 1, request: request("pause") }, { at: 2, request: request("promote") }]) });
+        assert.equal(outcome.kind, "promoted", outcome.reason);
+        assert.deepEqual(decisionLogProblems(file), []);
+        // The schema is not a formality: a decision without its errors test, or a weight over 100, is named.
+        const broken = `${file}.broken`;
+        const decision = fs.readFileSync(file, "utf8").split("\n").find((l) => l.includes('"event":"decision"')) ?? "";
+        fs.writeFileSync(broken, `${decision.replace('"errors":{', '"errorz":{')}\n${decision.replace('"candidate":20', '"candidate":120')}\n`);
+        assert.deepEqual(decisionLogProblems(broken).map((p) => p.split(":")[0]), ["line 1", "line 2"]);
+        const lines = fs.readFileSync(file, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as LogEntry);
+        assert.deepEqual(lines.map((l) => l.event).filter((e, i, all) => e !== all[i - 1]), ["start", "update", "action", "decision", "action", "decision", "update", "outcome"]);
+        const start = lines[0];
+        assert.ok(start.event === "start" && start.actor === "release-bot" && start.targets[0].candidate === "v2" && start.analysis.failedChecks === 2);
+        const paused = lines.find((l) => l.event === "decision" && l.reason.startsWith("paused by ops"));
+        assert.ok(paused?.event === "decision" && paused.decision === "hold" && paused.phase === "step 1/3 (20%)");
+        assert.deepEqual(paused.weights, { "user-service": { stable: 80, candidate: 20 } });
+        const [judged] = paused.services;
+        assert.deepEqual([judged.candidate.requests, judged.stable.errors, judged.limits, judged.errors.rollbackAt > 0, judged.queries], [500, 5, "pass", true, []]);
+        const last = lines.at(-1);
+        assert.ok(last?.event === "outcome" && last.outcome === "promoted");
+        assert.deepEqual(last.weights, { "user-service": { stable: 0, candidate: 100 } });
+    });
+
     it("a rollout taken over by another runner (--take-over) changes nothing more: no step, no rollback", async () => {
         const engine = new MemoryEngine(steps3(dev()));
         const stack = testChannel("memory", ["user-service"], [20, 50, 100]);
@@ -654,7 +685,7 @@ describe("rollout: the command", () => {
     });
 
     it("names the held rollout when one is started over it, and refuses to pause it", async () => {
-        const held: RolloutRecord = { v: 1, stack: "dev", services: ["user-service"], phase: "held", step: 2, steps: [5, 10, 25, 50], updatedAt: "2026-11-22T10:00:00Z", actions: [], evidence: [] };
+        const held: RolloutRecord = { v: 1, id: "20261122T100000Z-held", stack: "dev", services: ["user-service"], phase: "held", step: 2, steps: [5, 10, 25, 50], updatedAt: "2026-11-22T10:00:00Z", actions: [], evidence: [] };
         await writeRecord(new FileStackTags(path.join(dir, ".rollout", "dev.tags.json")), STATE_TAG, held);
         const started = await run("--stack", "dev", "--engine", "render", "--service", "user-service");
         assert.equal(started.code, 2);
@@ -670,7 +701,7 @@ describe("rollout: the command", () => {
     it("continues a held rollout only from a stack file that holds what it last wrote: another checkout's is refused, nothing changed", async () => {
         const prepared = await prepareRollout(new RenderEngine(dir, "dev", path.join(dir, "rendered", "dev")), "dev", ["user-service"]);
         const resume = { stack: "dev", services: ["user-service"], targets: prepared.targets, stepIndex: 1, analysis: {}, heldAt: "2026-11-22T10:00:00Z", written: [{ path: ["canaryWeight"] as ConfigPath, value: "10" }], steps: [5, 10, 25, 50], intervalMs: 60_000 };
-        await writeRecord(new FileStackTags(path.join(dir, ".rollout", "dev.tags.json")), STATE_TAG, { v: 1, stack: "dev", services: ["user-service"], phase: "held", step: 2, steps: [5, 10, 25, 50], updatedAt: "2026-11-22T10:00:00Z", actions: [], evidence: [], resume } satisfies RolloutRecord);
+        await writeRecord(new FileStackTags(path.join(dir, ".rollout", "dev.tags.json")), STATE_TAG, { v: 1, id: "20261122T100000Z-held", stack: "dev", services: ["user-service"], phase: "held", step: 2, steps: [5, 10, 25, 50], updatedAt: "2026-11-22T10:00:00Z", actions: [], evidence: [], resume } satisfies RolloutRecord);
         const before = fs.readFileSync(file(), "utf8");
         for (const command of ["resume", "abort", "promote"]) {
             const { code, text } = await run(command, "--stack", "dev", "--engine", "render", "--reason", "carry on", "--actor", "ops");

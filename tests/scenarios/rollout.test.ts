@@ -19,6 +19,8 @@ import { parse, stringify } from "yaml";
 import { main } from "../../scripts/rollout";
 import { readRollout, RolloutRecord } from "../../rollout/control";
 import { FileStackTags } from "../../rollout/stack-tags";
+import type { LogEntry } from "../../rollout/decision-log";
+import { decisionLogProblems } from "../support/decision-log-schema";
 import { MeshMetricsExporter, VersionBehaviour, waitForSeries } from "../support/mesh-metrics";
 
 const PROJECT = "istio-progressive-delivery";
@@ -378,7 +380,19 @@ describe("npm run rollout, against a real Prometheus", function () {
         const message = lastCommit(r);
         assert.match(message, /^rollout\(rehearsal\): shop promoted\n\nshop v2 promoted after step \d of 3 on bob's promote --full \(hotfix INC-42\)/);
         assert.match(message, /Actions:\n {2}\S+ release-bot: start, "weekly release"\n {2}\S+ alice: pause, "look at the dashboards" -> paused: .*\n {2}\S+ bob: promote --full, "hotfix INC-42" -> promoting now/);
-        assert.equal((await recordOf(r.dir))?.phase, "promoted");
+        const record = await recordOf(r.dir);
+        assert.equal(record?.phase, "promoted");
+        // The runner's decision log: every line as the schema says, each decision with the queries it sent and Prometheus's answers.
+        const log = path.join(r.dir, ".rollout", "rehearsal", `${record?.id ?? ""}.jsonl`);
+        assert.deepEqual(decisionLogProblems(log), []);
+        const lines = fs.readFileSync(log, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as LogEntry);
+        const decision = lines.find((l) => l.event === "decision");
+        assert.ok(decision?.event === "decision");
+        const { queries } = decision.services[0];
+        assert.ok(queries.length >= 6 && queries.every((q) => Array.isArray(q.answer) && q.time !== undefined), JSON.stringify(queries).slice(0, 500));
+        assert.ok(queries.some((q) => q.query.includes("istio_requests_total") && JSON.stringify(q.answer).includes('"destination_version":"v2"')));
+        assert.deepEqual(lines.filter((l) => l.event === "action").map((l) => l.event === "action" && `${l.actor} ${l.action}`), ["alice pause", "bob promote"]);
+        assert.match(r.log, /Decision log: \.rollout\/rehearsal\/\d{8}T\d{6}Z-[0-9a-f]{8}\.jsonl/);
     });
 
     it("is aborted from another process, rolled back at once, and retried by a third with the same services", async () => {

@@ -18,7 +18,7 @@ export interface TestChannel {
 
 export function testChannel(stack: string, services: readonly string[], steps: readonly number[], log: (line: string) => void = () => undefined): TestChannel {
     const tags = new FileStackTags(path.join(fs.mkdtempSync(path.join(os.tmpdir(), "rollout-tags-")), `${stack}.tags.json`));
-    const channel = new RolloutChannel(tags, { v: 1, stack, services, phase: "running", step: 1, steps, updatedAt: new Date().toISOString(), runner: thisRunner(), actions: [], evidence: [] }, log);
+    const channel = new RolloutChannel(tags, { v: 1, id: "20261202T100000Z-00000000", stack, services, phase: "running", step: 1, steps, updatedAt: new Date().toISOString(), runner: thisRunner(), actions: [], evidence: [] }, log);
     const record = () => readRollout(tags);
     return {
         channel,
