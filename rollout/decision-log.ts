@@ -70,8 +70,8 @@ export interface OutcomeEntry extends EntryBase {
 
 export type LogEntry = StartEntry | UpdateEntry | DecisionEntry | ActionEntry | OutcomeEntry;
 
-/** A log entry as written: its base fields filled in by the log. */
-export type NewEntry = LogEntry extends infer E ? (E extends LogEntry ? Omit<E, "at" | "rollout" | "stack"> : never) : never;
+/** A log entry as the driver gives it (`at` on its clock): the rollout's id and stack filled in by the log. */
+export type NewEntry = LogEntry extends infer E ? (E extends LogEntry ? Omit<E, "rollout" | "stack"> : never) : never;
 
 export const logFile = (dir: string, stack: string, rollout: string) => path.join(dir, ".rollout", stack, `${rollout}.jsonl`);
 
@@ -90,7 +90,8 @@ export class DecisionLog {
     ) {}
 
     append(entry: NewEntry): void {
-        const line = JSON.stringify({ at: new Date().toISOString(), rollout: this.rollout, stack: this.stack, ...entry }, (_, value: unknown) => (value === Infinity ? "+Inf" : value));
+        const { at, ...rest } = entry;
+        const line = JSON.stringify({ at, rollout: this.rollout, stack: this.stack, ...rest }, (_, value: unknown) => (value === Infinity ? "+Inf" : value));
         try {
             fs.mkdirSync(path.dirname(this.file), { recursive: true });
             fs.appendFileSync(this.file, `${line}\n`);

@@ -187,6 +187,9 @@ export const REQUEST_POLL_MS = 5_000;
 /** How a wait ended: its time passed, Ctrl-C, or an operator's abort or promote --full. */
 type Waited = "elapsed" | "interrupted" | "abort" | "promoteNow";
 
+/** Omit over each member of a union, so a discriminated union stays one. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 /** A test's evidence for `status`, against the bounds where it concludes. */
 const testStatus = (t: SequentialTest, promotionAt: number, rollbackAt: number): TestStatus => ({ outcome: t.outcome, rollback: t.rollback, rollbackAt, promotion: t.promotion, promotionAt });
 
@@ -264,8 +267,9 @@ class Rollout {
         return Object.fromEntries(this.p.targets.map((t) => [t.service, after === "switch" && t.release === "canary" ? this.weights[t.service] : all(t)]));
     }
 
-    private logged(entry: Parameters<DecisionLog["append"]>[0]): void {
-        this.o.decisions?.append(entry);
+    /** A line of the decision log, at the driver's time. */
+    private logged(entry: DistributiveOmit<Parameters<DecisionLog["append"]>[0], "at">): void {
+        this.o.decisions?.append({ ...entry, at: new Date(this.clock.now()).toISOString() });
     }
 
     private async webhook(kind: WebhookKind, percent?: number): Promise<WebhookAnswer | undefined> {

@@ -1,25 +1,15 @@
 // The real Prometheus the rollout scenarios query. `npm test` finds the binary or installs it (the whole set-up
 // on a fresh Debian or Ubuntu machine: apt-get, as root or through sudo; elsewhere it stops with the install
 // line for that system; $PROMETHEUS_BIN, when set, names the binary), then starts it on a loopback port.
-import { execFileSync, spawn, spawnSync } from "child_process";
+import { spawn } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { findOrInstall } from "./system-package.mjs";
 
-const onPath = () => [process.env.PROMETHEUS_BIN, ...(process.env.PATH ?? "").split(path.delimiter).map((dir) => path.join(dir, "prometheus"))].find((file) => file && fs.existsSync(file));
-
-function osRelease() {
-    try {
-        return Object.fromEntries(fs.readFileSync("/etc/os-release", "utf8").split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1).replace(/^"|"$/g, "")]));
-    } catch {
-        return {};
-    }
-}
-
-/** The line that installs Prometheus on this system, for the message when the suite cannot do it itself. */
-function installLine(release) {
-    const family = `${release.ID ?? ""} ${release.ID_LIKE ?? ""}`;
+/** The line that installs Prometheus on a system of this family, for the message when the suite cannot do it itself. */
+function installLine(family) {
     if (process.platform === "darwin") return "brew install prometheus";
     if (/debian|ubuntu/.test(family)) return "sudo apt-get update && sudo apt-get install -y --no-install-recommends prometheus";
     if (/fedora|rhel|centos/.test(family)) return "sudo dnf install -y golang-github-prometheus";
@@ -28,23 +18,9 @@ function installLine(release) {
     return "download it from https://prometheus.io/download/ and put it on PATH (or set PROMETHEUS_BIN)";
 }
 
-/** The path of a prometheus binary, installing Debian's package when this is Debian or Ubuntu; throws with the install line otherwise. */
+/** The path of a prometheus binary ($PROMETHEUS_BIN, PATH, or Debian's package installed). */
 export function findPrometheus(log) {
-    const found = onPath();
-    if (found) return found;
-    const release = osRelease();
-    const debian = /debian|ubuntu/.test(`${release.ID ?? ""} ${release.ID_LIKE ?? ""}`);
-    const root = process.getuid?.() === 0;
-    const sudo = !root && spawnSync("sudo", ["-n", "true"]).status === 0;
-    if (debian && (root || sudo)) {
-        log("prometheus: not found; installing Debian's package (apt-get install prometheus) for the rollout scenarios\n");
-        const run = (args) => execFileSync(root ? args[0] : "sudo", root ? args.slice(1) : ["-n", ...args], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-        run(["apt-get", "update", "-qq"]);
-        run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"]);
-        const installed = onPath() ?? (fs.existsSync("/usr/bin/prometheus") ? "/usr/bin/prometheus" : undefined);
-        if (installed) return installed;
-    }
-    throw new Error(`The rollout scenarios need Prometheus, which is not installed and this suite cannot install it here. Install it, then run npm test again:\n  ${installLine(release)}`);
+    return findOrInstall({ envVar: "PROMETHEUS_BIN", binaries: ["prometheus"], debianPackage: "prometheus", purpose: "The rollout scenarios", installLine, log });
 }
 
 /**

@@ -3,7 +3,8 @@
 //    would emit), with source maps, so the suite can start at once; only what changed since the last run.
 // 2. The suite and the rollout scenarios (two mochas under one c8 and its coverage thresholds, suites.mjs) run
 //    in a child process, their output held back. The scenarios query Debian's `prometheus`, which is found
-//    or installed, and started, first (prometheus.mjs).
+//    or installed, and started, first (prometheus.mjs); the report's test loads its page in Debian's headless
+//    `chromium`, found or installed likewise (chromium.mjs).
 // 3. Meanwhile one TypeScript program is built and type-checked, and typescript-eslint lints that same
 //    program, so the type information is built once rather than once by tsc and again by the linter.
 // Plain JavaScript: it runs before anything is compiled. Exits non-zero if the types, the lint or the suite fail.
@@ -16,6 +17,7 @@ import { fileURLToPath } from "url";
 import ts from "typescript";
 import { ESLint } from "eslint";
 import { findPrometheus, freePort, startPrometheus } from "./prometheus.mjs";
+import { findChromium } from "./chromium.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const formatHost = { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => "\n" };
@@ -34,8 +36,10 @@ if (config.errors.length > 0) {
 }
 
 let prometheusBinary;
+let chromiumBinary;
 try {
     prometheusBinary = findPrometheus((line) => process.stdout.write(line));
+    chromiumBinary = findChromium((line) => process.stdout.write(line));
 } catch (error) {
     process.stderr.write(`${error.message}\n`);
     process.exit(1);
@@ -83,7 +87,7 @@ fs.writeFileSync(recordFile, JSON.stringify({ compiler, sources }));
 
 const suite = new Promise((resolve) => {
     const bin = path.join(root, "node_modules", ".bin");
-    const env = { ...process.env, FORCE_COLOR: "0", ROLLOUT_TEST_PROMETHEUS: prometheus.url, ROLLOUT_TEST_EXPORTER_PORT: String(exporterPort), PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}` };
+    const env = { ...process.env, FORCE_COLOR: "0", ROLLOUT_TEST_PROMETHEUS: prometheus.url, ROLLOUT_TEST_EXPORTER_PORT: String(exporterPort), REPORT_TEST_CHROMIUM: chromiumBinary, PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}` };
     const child = spawn(path.join(bin, "c8"), ["node", path.join(root, "scripts", "suites.mjs")], { cwd: root, env });
     const output = [];
     child.on("error", (error) => resolve({ code: 1, output: String(error) }));

@@ -14,7 +14,7 @@ import { configProblems, must, settingsFor } from "./harness";
 import { DECISION_LOG_SCHEMA } from "./support/decision-log-schema";
 
 const read = (file: string) => fs.readFileSync(path.join(PROJECT_ROOT, file), "utf8");
-const DOCS = ["README.md", ...fs.readdirSync(path.join(PROJECT_ROOT, "docs")).map((f) => `docs/${f}`)];
+const DOCS = ["README.md", ...fs.readdirSync(path.join(PROJECT_ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
 
 /** Fenced code blocks of a Markdown file, with their language. */
 function codeBlocks(text: string): { lang: string; body: string }[] {
