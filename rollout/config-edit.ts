@@ -1,6 +1,7 @@
 // A stack's config as the driver sees it, and the edits a rollout makes to it, in `pulumi config set --path`
 // terms: each edit is a path and a value (or a removal), so the Automation API and the stack-file writer apply
 // the very same edits.
+import { createHash } from "crypto";
 import { isDeepStrictEqual } from "util";
 import { ConfigSource, isRecord } from "../components/config/config-reader";
 
@@ -88,11 +89,16 @@ export function valueAt(config: StackConfig, path: readonly (string | number)[])
 /** A config value as plain data (or undefined), so values read back and values written compare equal. */
 export const plain = (value: unknown): unknown => (value === undefined ? undefined : JSON.parse(JSON.stringify(value)));
 
-/** A key the rollout owns, with the value it last read or wrote there. */
-export interface Expectation {
-    readonly path: ConfigPath;
-    readonly value: unknown;
-}
+/**
+ * A key the rollout owns, with the value it last read or wrote there; or, for a key that holds a secret, only that
+ * value's digest (what the rollout's record on the stack keeps, so a decrypted secret never reaches its tags).
+ */
+export type Expectation = { readonly path: ConfigPath; readonly value: unknown } | { readonly path: ConfigPath; readonly digest: string };
+
+/** A value's digest, for an expectation of a secret key. */
+export const valueDigest = (value: unknown): string => `sha256:${createHash("sha256").update(JSON.stringify(plain(value) ?? null)).digest("hex")}`;
+
+const holds = (config: StackConfig, expected: Expectation): boolean => ("digest" in expected ? valueDigest(valueAt(config, expected.path)) === expected.digest : isDeepStrictEqual(plain(valueAt(config, expected.path)), expected.value));
 
 /** Keys the rollout owns that someone else changed since the rollout last read or wrote them. */
 export class ChangedUnderRollout extends Error {
@@ -104,7 +110,7 @@ export class ChangedUnderRollout extends Error {
 
 /** Throws ChangedUnderRollout when a key of `config` no longer holds what is expected of it. */
 export function checkExpected(config: StackConfig, expected: readonly Expectation[]): void {
-    const changed = expected.filter(({ path, value }) => !isDeepStrictEqual(plain(valueAt(config, path)), value)).map(({ path }) => pathKey(path));
+    const changed = expected.filter((e) => !holds(config, e)).map(({ path }) => pathKey(path));
     if (changed.length > 0) throw new ChangedUnderRollout(changed);
 }
 

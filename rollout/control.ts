@@ -7,7 +7,7 @@ import { randomUUID } from "crypto";
 import * as os from "os";
 import type { Limits } from "./analysis";
 import type { HeldRollout } from "./lock";
-import { readRecord, StackTags, TAG_VALUE_LIMIT, writeRecord } from "./stack-tags";
+import { readRecord, RecordError, StackTags, TAG_VALUE_LIMIT, writeRecord } from "./stack-tags";
 
 export const STATE_TAG = "rollout.state";
 export const REQUEST_TAG = "rollout.request";
@@ -91,6 +91,8 @@ export interface RolloutRecord {
 /** What an operator asks the running rollout to do. */
 export interface OperatorRequest {
     readonly id: string;
+    /** The id of the rollout it was sent to: any other rollout ignores it (and removes it). */
+    readonly rollout: string;
     readonly action: OperatorAction;
     readonly full?: boolean;
     readonly actor: string;
@@ -110,25 +112,48 @@ const isRolloutRecord = (value: unknown): value is RolloutRecord => typeof value
 export async function readRollout(tags: StackTags): Promise<RolloutRecord | undefined> {
     const record = await readRecord(tags, STATE_TAG);
     if (record === undefined) return undefined;
-    if (!isRolloutRecord(record)) throw new Error(`the rollout record in ${tags.where} is not one this program writes (version 1). Fix: run the rollout command of the version that wrote it`);
+    if (!isRolloutRecord(record)) throw new RecordError(`the rollout record in ${tags.where} is not one this program writes (version 1). Fix: run the rollout command of the version that wrote it, or forget the record: ${tags.removal(STATE_TAG)}`);
     return record;
 }
 
-export async function readRequest(tags: StackTags): Promise<OperatorRequest | undefined> {
+const OPERATOR_ACTIONS: readonly string[] = ["promote", "abort", "pause", "resume"];
+
+/** A request as this program writes them: anything else in the tag is not acted on. */
+function isRequest(value: unknown): value is OperatorRequest {
+    if (typeof value !== "object" || value === null) return false;
+    const fields = new Map<string, unknown>(Object.entries(value));
+    const text = (key: keyof OperatorRequest) => {
+        const field = fields.get(key);
+        return typeof field === "string" && field !== "";
+    };
+    const action = fields.get("action");
+    return text("id") && text("rollout") && text("actor") && text("reason") && text("at") && typeof action === "string" && OPERATOR_ACTIONS.includes(action) && (fields.get("full") === undefined || fields.get("full") === true);
+}
+
+/** The request tag's request, "other" when the tag holds something this program did not write, undefined when empty. */
+export async function readRequest(tags: StackTags): Promise<OperatorRequest | "other" | undefined> {
     const all = await tags.list();
     if (!Object.hasOwn(all, REQUEST_TAG)) return undefined;
     try {
-        return JSON.parse(all[REQUEST_TAG]) as OperatorRequest;
+        const value: unknown = JSON.parse(all[REQUEST_TAG]);
+        return isRequest(value) ? value : "other";
     } catch {
-        // Not a request this program wrote: removed by the rollout's next acknowledgement, never acted on.
-        return undefined;
+        return "other";
     }
 }
 
+/** The request as its tag holds it; throws when it would not fit one (Pulumi counts a value's bytes). */
 export function requestTagValue(request: OperatorRequest): string {
     const value = JSON.stringify(request);
-    if (value.length > TAG_VALUE_LIMIT) throw new Error(`the ${request.action} request is ${value.length} characters, more than a stack tag's ${TAG_VALUE_LIMIT}: shorten --reason`);
+    const bytes = Buffer.byteLength(value);
+    if (bytes > TAG_VALUE_LIMIT) throw new Error(`the ${request.action} request is ${bytes} bytes, more than a stack tag's ${TAG_VALUE_LIMIT}: shorten --reason`);
     return value;
+}
+
+/** The longest --reason, in bytes of its JSON, that fits a request of this actor beside the rest (id, rollout id, action, time). */
+export function reasonRoom(actor: string): number {
+    const widest: OperatorRequest = { id: "00000000", rollout: "20261202T000000Z-00000000", action: "promote", full: true, actor, reason: "", at: new Date(0).toISOString() };
+    return TAG_VALUE_LIMIT - Buffer.byteLength(JSON.stringify(widest));
 }
 
 /** Another process took the rollout over (`--take-over`) while this one still ran it: this one must change nothing more. */
@@ -180,16 +205,20 @@ export class RolloutChannel {
         }
     }
 
-    /** The operator's request waiting for this rollout, if any (one it already acted on is dropped). */
+    /**
+     * The operator's request waiting for this rollout, if any. One it already acted on, one sent to another rollout
+     * (left by a command that gave up waiting) and anything this program did not write are removed, never acted on.
+     */
     async request(): Promise<OperatorRequest | undefined> {
-        let request: OperatorRequest | undefined;
+        let request: OperatorRequest | "other" | undefined;
         try {
             request = await readRequest(this.tags);
         } catch {
             return undefined;
         }
         if (request === undefined) return undefined;
-        if (this.record.actions.some((a) => a.id === request.id)) {
+        if (request === "other" || request.rollout !== this.record.id || this.record.actions.some((a) => a.id === request.id)) {
+            if (request !== "other" && request.rollout !== this.record.id) this.log(`Ignored ${request.actor}'s ${request.action} of ${request.at}: it was sent to another rollout (${request.rollout})`);
             await this.tags.remove(REQUEST_TAG).catch(() => undefined);
             return undefined;
         }

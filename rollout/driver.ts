@@ -13,7 +13,7 @@ import { promDuration, ReleaseCounters, releaseCounters, ReleaseQueries, release
 import { AnalysisState, bakeIntervals, decide, judge, promotable, recordOf, SequentialTest, ServiceEvidence, testBounds, Verdict } from "./analysis";
 import { OperatorRequest, RolloutChannel, ServiceStatus, TakenOver, TestStatus } from "./control";
 import { objectChanges, planMismatch } from "./diff";
-import { applyEdits, ChangedUnderRollout, ConfigEdit, ConfigPath, configSource, pathKey, plain, StackConfig, valueAt } from "./config-edit";
+import { applyEdits, ChangedUnderRollout, ConfigEdit, ConfigPath, configSource, Expectation, pathKey, plain, StackConfig, valueAt, valueDigest } from "./config-edit";
 import type { StackEngine } from "./engines";
 import type { HeldRollout } from "./lock";
 import { RolloutPhases, rolloutPhases, RolloutRefusal, RolloutTarget, rolloutTargets } from "./plan";
@@ -36,6 +36,8 @@ export interface PreparedRollout {
     readonly counters: Readonly<Record<string, ReleaseCounters>>;
     /** Each service's custom metrics, their queries rendered for its candidate and stable version. */
     readonly metricQueries: Readonly<Record<string, readonly MetricQuery[]>>;
+    /** The stack's keys that hold a secret: the rollout's record keeps only digests of their values. */
+    readonly secretKeys: readonly string[];
 }
 
 /** What identifies a target's release: a held rollout resumes only if the stack still releases the same. */
@@ -103,7 +105,7 @@ export async function prepareRollout(engine: StackEngine, stack: string, service
     const plan = planTraffic(settings);
     const { metrics } = settings.rollout.analysis;
     const metricQueriesOf = (t: RolloutTarget) => metricQueries(metrics, t.service, plan.services.find((s) => s.name === t.service)?.namespace ?? "", promDuration(settings.rollout.intervalMs), { stable: t.stableVersion, candidate: t.candidateVersion });
-    return { stack, config, settings, targets, phases, queries: releaseQueries(plan, settings.rollout.intervalMs), counters: releaseCounters(plan), metricQueries: Object.fromEntries(targets.map((t) => [t.service, metricQueriesOf(t)])) };
+    return { stack, config, settings, targets, phases, secretKeys, queries: releaseQueries(plan, settings.rollout.intervalMs), counters: releaseCounters(plan), metricQueries: Object.fromEntries(targets.map((t) => [t.service, metricQueriesOf(t)])) };
 }
 
 /** stopped: the stack file changed under the rollout, or could not be written; it needs a person (exit 2). */
@@ -219,12 +221,14 @@ class Rollout {
     private readonly p: PreparedRollout;
 
     /** Each key the rollout edits, with its value as the rollout last read or wrote it. */
-    private readonly owned = new Map<string, { readonly path: ConfigPath; value: unknown }>();
+    private readonly owned = new Map<string, Expectation>();
     /** Keys someone else changed during the rollout: theirs now, left as they are by the rollback. */
     private readonly yielded = new Set<string>();
 
     /** Where the rollout stands: the step being applied or judged, or steps.length from the promotion on. */
     private at = 0;
+    /** The last step applied, for the outcome's words after a skip (kept across a hold). */
+    private appliedStep?: number;
     /** Set when the rollout is held for `resume`: the step it continues from. */
     private heldAt?: number;
     /** Operators' requests in force: a pause (no advance, no promotion), a promotion asked for, an abort. */
@@ -240,6 +244,9 @@ class Rollout {
         this.p = o.prepared;
         this.state = { services: o.resume?.analysis ?? {}, progressSinceMs: this.clock.now() };
         this.at = o.resume?.stepIndex ?? 0;
+        // A promotion asked for before the hold is still asked for.
+        this.promote = o.resume?.promote;
+        this.appliedStep = o.resume?.appliedStep;
         const resumedAt = o.resume === undefined ? undefined : o.prepared.phases.steps[Math.min(o.resume.stepIndex, o.prepared.phases.steps.length - 1)];
         this.weights = this.weightsAt(resumedAt?.percent ?? 0);
         const { steps, switch: switched, drain, promotion, rollback } = o.prepared.phases;
@@ -249,8 +256,8 @@ class Rollout {
         }
         // Resumed: each key is expected as the rollout left it when it was held, not as the file holds it now.
         for (const left of o.resume?.written ?? []) {
-            const entry = this.owned.get(pathKey(left.path));
-            if (entry !== undefined) entry.value = plain(left.value);
+            const key = pathKey(left.path);
+            if (this.owned.has(key)) this.owned.set(key, "digest" in left ? left : { path: left.path, value: plain(left.value) });
         }
     }
 
@@ -281,9 +288,11 @@ class Rollout {
 
     /** What `resume` continues from at `stepIndex`: the analysis so far, and each owned key as it was last written. */
     private resumeState(stepIndex: number): HeldRollout {
-        const written = [...this.owned].filter(([key]) => !this.yielded.has(key)).map(([, entry]) => ({ path: entry.path, value: entry.value }));
+        // A key holding a secret is kept as its value's digest: the record is in the stack's tags, which are not encrypted.
+        const secret = (path: ConfigPath) => this.p.secretKeys.includes(path[0]);
+        const written = [...this.owned].filter(([key]) => !this.yielded.has(key)).map(([, e]): Expectation => (secret(e.path) && "value" in e ? { path: e.path, digest: valueDigest(e.value) } : e));
         const { steps, intervalMs } = this.p.settings.rollout;
-        return { stack: this.p.stack, services: this.services, targets: this.p.targets, stepIndex, analysis: this.state.services, heldAt: new Date(this.clock.now()).toISOString(), written, steps, intervalMs };
+        return { stack: this.p.stack, services: this.services, targets: this.p.targets, stepIndex, analysis: this.state.services, heldAt: new Date(this.clock.now()).toISOString(), written, steps, intervalMs, ...(this.promote !== undefined && { promote: this.promote }), ...(this.appliedStep !== undefined && { appliedStep: this.appliedStep }) };
     }
 
     /** Publishes where the rollout stands on the stack, with what `resume` needs to continue it from anywhere. */
@@ -403,8 +412,9 @@ class Rollout {
         const record = () => {
             const intended = applyEdits(config, edits);
             for (const edit of edits) {
-                const entry = this.owned.get(pathKey(ownedPath(edit.path)));
-                if (entry !== undefined) entry.value = plain(valueAt(intended, entry.path));
+                const key = pathKey(ownedPath(edit.path));
+                const entry = this.owned.get(key);
+                if (entry !== undefined) this.owned.set(key, { path: entry.path, value: plain(valueAt(intended, entry.path)) });
             }
         };
         try {
@@ -538,15 +548,25 @@ class Rollout {
         return { kind: stopped ? "stopped" : "rolledBack", reason: `${reason}${stopped ? "; rolled back what the rollout moved" : ""}${kept}`, metrics: this.lastMetrics };
     }
 
-    /** The confirmPromotion gate: asked each interval until it says yes, or the progress deadline passes. */
+    /**
+     * The confirmPromotion gate: asked each interval until it says yes, or the progress deadline passes; and a pause,
+     * which holds the promotion (without the deadline running) until it is lifted.
+     */
     private async confirmed(): Promise<Judged> {
         const { analysis, intervalMs } = this.p.settings.rollout;
-        const since = this.clock.now();
+        let since = this.clock.now();
         for (;;) {
             const answer = await this.webhook("confirmPromotion");
-            if (answer === undefined || answer.ok) return { decision: "advance", reason: "promotion confirmed" };
-            if (this.clock.now() - since >= analysis.progressDeadlineMs) return { decision: "rollback", reason: `promotion not confirmed within the progress deadline: ${answer.detail}` };
-            this.o.log(`[${time(this.clock.now())}] promotion waits for confirmation: ${answer.detail}`);
+            const pausedBy = this.paused;
+            if (pausedBy !== undefined) {
+                since = this.clock.now();
+                this.o.log(`[${time(this.clock.now())}] promotion waits: paused by ${pausedBy.actor} (${pausedBy.reason})`);
+            } else if (answer === undefined || answer.ok) {
+                return { decision: "advance", reason: "promotion confirmed" };
+            } else {
+                if (this.clock.now() - since >= analysis.progressDeadlineMs) return { decision: "rollback", reason: `promotion not confirmed within the progress deadline: ${answer.detail}` };
+                this.o.log(`[${time(this.clock.now())}] promotion waits for confirmation: ${answer.detail}`);
+            }
             // An operator's promotion does not pass the gate: the gate is someone else's (a change freeze, an approval).
             const waited = await this.wait(intervalMs);
             if (waited === "interrupted") return { decision: "interrupted", reason: "interrupted" };
@@ -570,16 +590,15 @@ class Rollout {
         const what = this.p.targets.map((t) => `${t.service} ${t.candidateVersion}`).join(", ");
         // A promotion whose update fails is taken back to the config before it, then rolled back.
         let undo: ConfigEdit[] = [];
-        // The last step applied: an operator's promotion may leave the rest.
-        let lastStep = start - 1;
         try {
             // A held rollout continued by an operator's abort or promote: acted on before anything moves.
             const asked = this.o.request === undefined ? undefined : await this.act(this.o.request);
             if (asked === "abort") return await this.rollback(this.abortReason());
-            let skipped = asked === "promoteNow";
+            // promote --full, asked now or before a hold: straight to the promotion.
+            let skipped = asked === "promoteNow" || this.promote === "full";
             for (let i = start; i < steps.length && !skipped; i++) {
                 this.at = i;
-                lastStep = i;
+                this.appliedStep = i;
                 const step = steps[i];
                 await this.apply(step.edits, `step ${i + 1}/${steps.length}: ${what} at ${step.percent}%`, { label: `step ${i + 1}/${steps.length} (${step.percent}%)`, weights: this.weightsAt(step.percent) });
                 const judged = await this.judgePhase(`step ${i + 1}/${steps.length} (${step.percent}%)`, i === this.p.phases.proofStep);
@@ -642,6 +661,8 @@ class Rollout {
         }
         const asker = this.o.channel?.current.actions.filter((a) => a.action === "promote").at(-1);
         const skippedBy = asker === undefined ? "" : ` on ${asker.actor}'s ${asker.full === true ? "promote --full" : "promote"} (${asker.reason})`;
+        // The last step applied (by this run, or before the hold it continues): an operator's promotion may leave the rest.
+        const lastStep = this.appliedStep ?? Math.min(start, steps.length - 1);
         const after = lastStep >= steps.length - 1 ? `after ${steps.length} step${steps.length === 1 ? "" : "s"}` : `after step ${lastStep + 1} of ${steps.length}`;
         return { kind: "promoted", reason: `${what} promoted ${after}${this.promote === undefined ? "" : skippedBy}`, metrics: this.lastMetrics };
     }
@@ -666,7 +687,7 @@ class Rollout {
         const phase = held ? "held" : outcome.kind === "held" ? "held" : outcome.kind;
         this.paused = undefined;
         try {
-            await this.o.channel?.publish({ phase, step: (this.heldAt ?? this.at) + 1, decision: `${outcome.kind}: ${outcome.reason}`, ...(held ? { resume: this.resumeState(this.heldAt ?? this.at) } : { resume: undefined, nextDecisionAt: undefined, runner: undefined }) });
+            await this.o.channel?.publish({ phase, step: (this.heldAt ?? this.at) + 1, decision: `${outcome.kind}: ${outcome.reason}`, ...(held ? { resume: this.resumeState(this.heldAt ?? this.at) } : { resume: undefined, nextDecisionAt: undefined, runner: undefined, promote: undefined }) });
         } catch (error) {
             // Taken over: the record is the new runner's to write.
             if (!(error instanceof TakenOver)) throw error;

@@ -11,7 +11,7 @@ import { writeRendered } from "../lib/render-writer";
 import { applyEdits, asStackConfig, checkExpected, ConfigEdit, ConfigValue, Expectation, pathKey, StackConfig } from "./config-edit";
 import { changedObjects, PlannedChange } from "./diff";
 import { SetupError } from "./lock";
-import { FileStackTags, StackTags } from "./stack-tags";
+import { checkTag, FileStackTags, StackTags } from "./stack-tags";
 
 export interface StackEngine {
     /** For messages: which engine and stack. */
@@ -57,8 +57,12 @@ export class AutomationEngine implements TaggedEngine {
         this.stackFile = path.join(dir, `Pulumi.${stackName}.yaml`);
         this.tags = {
             where: `the tags of stack ${stackName}`,
+            removal: (name) => `pulumi stack tag rm ${name} --stack ${stackName}`,
             list: async () => (await this.selected()).listTags(),
-            set: async (name, value) => (await this.selected()).setTag(name, value),
+            set: async (name, value) => {
+                checkTag(name, value);
+                await (await this.selected()).setTag(name, value);
+            },
             remove: async (name) => (await this.selected()).removeTag(name),
         };
     }

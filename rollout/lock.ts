@@ -95,4 +95,8 @@ export interface HeldRollout {
      */
     readonly steps?: readonly number[];
     readonly intervalMs?: number;
+    /** An operator's promotion asked for and not yet carried out: with --full, without the analysis. */
+    readonly promote?: "analysis" | "full";
+    /** The last step applied before the hold (an operator's promotion may have left the rest). */
+    readonly appliedStep?: number;
 }

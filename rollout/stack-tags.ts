@@ -13,6 +13,8 @@ import { deflateRawSync, inflateRawSync } from "zlib";
 export interface StackTags {
     /** Where the tags live, for messages. */
     readonly where: string;
+    /** How a person removes a record from them by hand (`name` the record's tag), for fixes. */
+    removal(name: string): string;
     list(): Promise<Readonly<Record<string, string>>>;
     set(name: string, value: string): Promise<void>;
     remove(name: string): Promise<void>;
@@ -24,7 +26,9 @@ export const TAG_VALUE_LIMIT = 256;
 
 export function checkTag(name: string, value: string): void {
     if (!TAG_NAME.test(name)) throw new Error(`stack tag ${JSON.stringify(name)}: a name is 1 to 40 letters, digits, -, _, . or :`);
-    if (value.length > TAG_VALUE_LIMIT) throw new Error(`stack tag ${name}: its value is ${value.length} characters, more than the ${TAG_VALUE_LIMIT} a tag holds`);
+    // The CLI measures a value in bytes (Go's len), not characters.
+    const bytes = Buffer.byteLength(value);
+    if (bytes > TAG_VALUE_LIMIT) throw new Error(`stack tag ${name}: its value is ${bytes} bytes, more than the ${TAG_VALUE_LIMIT} a tag holds`);
 }
 
 /**
@@ -38,12 +42,22 @@ export class FileStackTags implements StackTags {
         return this.file;
     }
 
+    removal(name: string): string {
+        return `remove the ${name} entries from ${this.file}, or delete the file`;
+    }
+
     private read(): Record<string, string> {
+        let text: string;
         try {
-            return JSON.parse(fs.readFileSync(this.file, "utf8")) as Record<string, string>;
+            text = fs.readFileSync(this.file, "utf8");
         } catch (error) {
             if ((error as NodeJS.ErrnoException).code === "ENOENT") return {};
             throw error;
+        }
+        try {
+            return JSON.parse(text) as Record<string, string>;
+        } catch {
+            throw new RecordError(`${this.file} is not the JSON of a stack's tags. Fix: delete it (it holds only the rehearsal's rollout record)`);
         }
     }
 
@@ -93,10 +107,22 @@ function decode(tags: Readonly<Record<string, string>>, name: string): unknown {
     if (!Object.hasOwn(tags, name)) return undefined;
     const head = tags[name];
     const match = /^v1 (\d+) ([0-9a-f]{16})$/.exec(head);
-    if (match === null) throw new Error(`stack tag ${name} holds ${JSON.stringify(head)}, not a rollout record written by this program`);
+    if (match === null) throw new RecordError(`stack tag ${name} holds ${JSON.stringify(head)}, not a rollout record this program writes`);
     const data = Array.from({ length: Number(match[1]) }, (_, i) => tags[`${name}.${i + 1}`] ?? "").join("");
     if (digestOf(data) !== match[2]) return TORN;
-    return JSON.parse(inflateRawSync(Buffer.from(data, "base64")).toString("utf8")) as unknown;
+    try {
+        return JSON.parse(inflateRawSync(Buffer.from(data, "base64")).toString("utf8")) as unknown;
+    } catch (error) {
+        throw new RecordError(`the rollout record under stack tag ${name} does not decode (${error instanceof Error ? error.message : String(error)})`);
+    }
+}
+
+/** A record that cannot be read as this program writes them. */
+export class RecordError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "RecordError";
+    }
 }
 
 const TORN = Symbol("torn");
@@ -108,7 +134,7 @@ export async function readRecord(tags: StackTags, name: string, attempts = 20): 
     for (let attempt = 1; ; attempt++) {
         const record = decode(await tags.list(), name);
         if (record !== TORN) return record;
-        if (attempt >= attempts) throw new Error(`the rollout record in ${tags.where} (tags ${name}, ${name}.1, ...) does not read whole: a write was lost. Fix: wait for the rollout's next update of it, or remove the tags (pulumi stack tag rm ${name})`);
+        if (attempt >= attempts) throw new RecordError(`the rollout record in ${tags.where} (tags ${name}, ${name}.1, ...) does not read whole: a write was lost. Fix: wait for the rollout's next update of it; if none comes, ${tags.removal(name)}`);
         await pause(250);
     }
 }

@@ -6,7 +6,7 @@
 import { execFileSync } from "child_process";
 import * as os from "os";
 import * as path from "path";
-import { ConfigError } from "../components/config/config-reader";
+import { ConfigError, durationMs } from "../components/config/config-reader";
 import { AutomationEngine, RenderEngine, TaggedEngine } from "../rollout/engines";
 import { prepareRollout, runRollout } from "../rollout/driver";
 import { commitMessage, commitProblem, commitStackFile } from "../rollout/git";
@@ -15,7 +15,8 @@ import { RolloutRefusal } from "../rollout/plan";
 import { ChangedUnderRollout, checkExpected, pathKey, valueAt } from "../rollout/config-edit";
 import { observedRates, previewRollout } from "../rollout/preview";
 import { preflightProblems } from "../rollout/prometheus";
-import { Action, ACTIVE_PHASES, ACTOR_LIMIT, newId, OperatorAction, OperatorRequest, readRequest, readRollout, REASON_LIMIT, REQUEST_TAG, requestTagValue, RolloutChannel, RolloutRecord, statusLines, thisRunner } from "../rollout/control";
+import { Action, ACTIVE_PHASES, ACTOR_LIMIT, newId, OperatorAction, OperatorRequest, readRequest, readRollout, REASON_LIMIT, reasonRoom, REQUEST_TAG, requestTagValue, RolloutChannel, RolloutRecord, STATE_TAG, statusLines, thisRunner } from "../rollout/control";
+import { RecordError } from "../rollout/stack-tags";
 import { DecisionLog, logFile, rolloutId } from "../rollout/decision-log";
 import { ArgvReader, UsageError } from "../lib/cli";
 import { PROJECT_ROOT, stackNames } from "../lib/mock-program";
@@ -52,8 +53,10 @@ Operate it, from any shell or CI job that reaches the stack (its record is in th
   --reason <text>        why (required by each command but status; at most ${REASON_LIMIT} characters)
   --actor <name>         who (default: git config user.name, else $GITHUB_ACTOR, else user@host)
   --take-over            resume, promote or abort a rollout whose runner is gone, here
+  --wait <duration>      how long a request waits for the running rollout's answer (default 2m; 1s to 1h)
 Each is recorded with its actor and reason in the rollout's record and in its --commit message. A request to a
-running rollout waits up to 2 minutes for it to answer (it looks every 5 seconds, and after an update in flight).
+running rollout is answered when it next looks (every 5 seconds while it waits, and after an update in flight);
+one sent to a rollout that has since ended is never acted on, and Ctrl-C withdraws it.
 
 Exit codes: 0 promoted, or the command done; 1 rolled back; 2 bad input or set-up, or stopped because the stack
 file changed under the rollout or could not be written (what it moved is rolled back where it can be); 3 a
@@ -77,6 +80,8 @@ export interface RolloutOptions {
     readonly full: boolean;
     readonly json: boolean;
     readonly takeOver: boolean;
+    /** How long a request to a running rollout waits for its answer. */
+    readonly waitMs: number;
 }
 
 export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "help" {
@@ -90,6 +95,7 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
     let reason: string | undefined;
     let actor: string | undefined;
     let cwd = PROJECT_ROOT;
+    let waitMs = ANSWER_WAIT_MS;
     const flags = { dryRun: false, commit: false, full: false, json: false, takeOver: false };
     const given = new Set<string>();
     for (let flag = args.next(); flag !== undefined; flag = args.next()) {
@@ -148,6 +154,12 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
             case "--take-over":
                 flags.takeOver = true;
                 break;
+            case "--wait": {
+                const value = args.value(flag);
+                waitMs = /^\d+(\.\d+)?(ms|s|m|h)$/.test(value) ? durationMs(value) : NaN;
+                if (!(waitMs >= 1000 && waitMs <= 3_600_000)) throw args.error(`--wait ${JSON.stringify(value)}: must be a duration from 1s to 1h (a number and ms, s, m or h). Fix: --wait 5m`);
+                break;
+            }
             case "--resume":
                 throw args.error(`--resume is now a command: it continues a held rollout, or a paused one. Fix: npm run rollout -- resume --stack ${stack ?? "dev"} --reason "continue after the hold"`);
             default: {
@@ -167,6 +179,7 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
         ["--full", ["promote"]],
         ["--json", ["status"]],
         ["--take-over", ["resume", "promote", "abort"]],
+        ["--wait", ["pause", "resume", "promote", "abort"]],
         // The commands that may carry a rollout out in this process.
         ["--commit", ["start", "retry", "resume", "promote", "abort"]],
         ["--on-interrupt", ["start", "retry", "resume", "promote"]],
@@ -179,9 +192,15 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
     }
     if (command === "start" && services.length === 0) throw args.error("--service is required: the service whose candidate to release. Fix: --service user-service");
     if (command !== "start" && command !== "status" && reason === undefined) throw args.error(`--reason is required by ${command}: it is recorded, with who asked, in the rollout's record and its commit. Fix: --reason "INC-1234 fixed in the candidate"`);
+    // A request is one stack tag of 256 bytes: the reason gets what the rest (the longest actor) leaves.
+    if (reason !== undefined && command !== "start" && command !== "retry") {
+        const room = reasonRoom(actor ?? "x".repeat(ACTOR_LIMIT));
+        const bytes = Buffer.byteLength(JSON.stringify(reason)) - 2;
+        if (bytes > room) throw args.error(`--reason ${JSON.stringify(reason)}: ${bytes} bytes as the request's JSON holds it, and a request is one stack tag of 256 bytes, which leaves ${room} for the reason${actor === undefined ? " (with an actor of up to 40 characters)" : ""}. Fix: --reason ${JSON.stringify(reason.slice(0, Math.max(10, Math.floor(room / 2))))}`);
+    }
     if (requestRate !== undefined && !flags.dryRun) throw args.error("--request-rate applies to --dry-run only. Fix: add --dry-run, or leave --request-rate out");
     if (flags.dryRun && flags.commit) throw args.error(`--dry-run changes nothing, so it takes no --commit. Fix: leave it out`);
-    return { command, stack: stackName, services, engine, onInterrupt, cwd, ...flags, ...(requestRate !== undefined && { requestRate }), ...(reason !== undefined && { reason }), ...(actor !== undefined && { actor }) };
+    return { command, stack: stackName, services, engine, onInterrupt, cwd, waitMs, ...flags, ...(requestRate !== undefined && { requestRate }), ...(reason !== undefined && { reason }), ...(actor !== undefined && { actor }) };
 }
 
 const EXIT = { promoted: 0, rolledBack: 1, stopped: 2, held: 130 } as const;
@@ -213,28 +232,52 @@ const where = (r: RolloutRecord) => (r.step > r.steps.length ? "the promotion" :
 /** Is the rollout's runner gone? Only knowable on its own host; elsewhere --take-over says so. */
 const runnerGone = (r: RolloutRecord) => r.runner !== undefined && r.runner.host === os.hostname() && !alive(r.runner.pid);
 
-/** Sends a request to the running rollout and waits for its answer; sets it again if another writer's tag update lost it. */
-async function sendRequest(engine: TaggedEngine, request: OperatorRequest, out: (line: string) => void): Promise<number> {
+/** Text as one shell word, for a fix printed to paste. */
+const shellWord = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`);
+
+/**
+ * Sends a request to the running rollout and waits up to `waitMs` for its answer, setting it again if another
+ * writer's tag update lost it. A pending request of someone else's is refused unless it went unanswered for a whole
+ * default wait, or was sent to another rollout: then it is replaced. Ctrl-C withdraws the request.
+ */
+async function sendRequest(engine: TaggedEngine, record: RolloutRecord, request: OperatorRequest, options: RolloutOptions, signal: AbortSignal, out: (line: string) => void): Promise<number> {
     const pending = await readRequest(engine.tags);
-    if (pending !== undefined && pending.id !== request.id) {
-        throw new SetupError(`${pending.actor}'s ${pending.action} (${pending.at}, "${pending.reason}") is still waiting for the rollout to answer; one request at a time. Fix: wait for it (npm run rollout -- status --stack ${(await readRollout(engine.tags))?.stack ?? ""}), then ask again`);
+    if (pending !== undefined && pending !== "other" && pending.id !== request.id) {
+        const age = Date.now() - Date.parse(pending.at);
+        if (pending.rollout === record.id && age < ANSWER_WAIT_MS) {
+            throw new SetupError(`${pending.actor}'s ${pending.action} (${pending.at}, "${pending.reason}") is waiting for the rollout's answer; one request at a time. Fix: wait ${Math.ceil((ANSWER_WAIT_MS - age) / 1000)}s for it (npm run rollout -- status --stack ${record.stack}), then ask again`);
+        }
+        out(`Replacing ${pending.actor}'s ${pending.action} of ${pending.at}, which the rollout never answered`);
     }
-    const deadline = Date.now() + ANSWER_WAIT_MS;
+    const mine = async () => {
+        const now = await readRequest(engine.tags);
+        return now !== undefined && now !== "other" && now.id === request.id;
+    };
+    const deadline = Date.now() + options.waitMs;
     for (;;) {
-        const record = await readRollout(engine.tags);
-        const answer = record?.actions.find((a) => a.id === request.id);
+        const current = await readRollout(engine.tags);
+        const answer = current?.actions.find((a) => a.id === request.id);
         if (answer !== undefined) {
+            // A copy set again as the rollout removed the answered one: not to be found by anyone later.
+            if (await mine()) await engine.tags.remove(REQUEST_TAG);
             out(answer.result ?? "done");
             return 0;
         }
-        if (record === undefined || !ACTIVE_PHASES.includes(record.phase) || record.phase === "held") {
-            out(`The rollout ended before it answered: ${record === undefined ? "no record" : `${record.phase}: ${record.decision ?? ""}`}`);
-            await engine.tags.remove(REQUEST_TAG);
+        if (current?.id !== record.id || !["running", "paused"].includes(current.phase)) {
+            if (await mine()) await engine.tags.remove(REQUEST_TAG);
+            out(`The rollout ended before it answered: ${current === undefined ? "no record" : `${current.phase}: ${current.decision ?? ""}`}`);
             return 2;
         }
-        if ((await readRequest(engine.tags))?.id !== request.id) await engine.tags.set(REQUEST_TAG, requestTagValue(request));
+        if (!(await mine())) await engine.tags.set(REQUEST_TAG, requestTagValue(request));
+        if (signal.aborted) {
+            if (await mine()) await engine.tags.remove(REQUEST_TAG);
+            out("Interrupted: the request is withdrawn");
+            return 130;
+        }
         if (Date.now() >= deadline) {
-            out(`Not answered within ${ANSWER_WAIT_MS / 1000}s: the request stays on the stack, and the rollout acts on it when it next looks (an update may be in flight; last heard ${record.updatedAt} from ${record.runner?.host ?? "?"}). If its runner is gone, continue it here: npm run rollout -- ${request.action}${request.full === true ? " --full" : ""} --stack ${record.stack} --reason "${request.reason}" --take-over`);
+            const here = request.action === "pause" ? "abort" : request.action;
+            const fix = `npm run rollout -- ${here}${request.full === true ? " --full" : ""} --stack ${record.stack} --reason ${shellWord(request.reason)} --take-over`;
+            out(`Not answered within ${Math.round(options.waitMs / 1000)}s: the request stays on the stack, and the rollout acts on it when it next looks (an update may be in flight; last heard ${current.updatedAt} from pid ${current.runner?.pid ?? "?"} on ${current.runner?.host ?? "?"}). If that runner is gone, carry the rollout out here: ${fix}`);
             return UNANSWERED;
         }
         await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -261,7 +304,7 @@ async function drive(options: RolloutOptions, engine: TaggedEngine, signal: Abor
     } catch (error) {
         if (!(error instanceof ChangedUnderRollout)) throw error;
         // The record on the stack carries the rollout's state, not its stack file: that travels with Git.
-        const left = written.filter((w) => error.paths.includes(pathKey(w.path))).map((w) => `${pathKey(w.path)}: ${JSON.stringify(w.value)} (here: ${JSON.stringify(valueAt(prepared.config, w.path))})`);
+        const left = written.filter((w) => error.paths.includes(pathKey(w.path))).map((w) => ("digest" in w ? `${pathKey(w.path)} (a secret: not shown)` : `${pathKey(w.path)}: ${JSON.stringify(w.value)} (here: ${JSON.stringify(valueAt(prepared.config, w.path))})`));
         throw new SetupError(
             `${path.basename(engine.stackFile)} here does not hold what the rollout of ${d.services.join(", ")} last wrote (${left.join("; ")}): it was changed while the rollout was held, or the rollout was held in another checkout. Nothing was changed. Fix: continue it from the checkout where it was held, or put those keys back as it left them (pulumi config set --path), then run this again`,
         );
@@ -330,13 +373,23 @@ async function dryRun(options: RolloutOptions, engine: TaggedEngine, out: (line:
     return 0;
 }
 
+/** The stack's rollout record; one that does not read is a set-up problem naming how to forget it. */
+async function recordOn(engine: TaggedEngine, stack: string): Promise<RolloutRecord | undefined> {
+    try {
+        return await readRollout(engine.tags);
+    } catch (error) {
+        if (!(error instanceof RecordError)) throw error;
+        throw new SetupError(`The rollout's record on stack ${stack} does not read: ${error.message}${error.message.includes("Fix:") ? "" : `. Fix: ${engine.tags.removal(STATE_TAG)} (it only records rollouts: the stack itself is untouched)`}`);
+    }
+}
+
 export async function rollout(options: RolloutOptions, engine: TaggedEngine, signal: AbortSignal, out: (line: string) => void): Promise<number> {
     if (options.dryRun) return dryRun(options, engine, out);
-    const record = await readRollout(engine.tags);
+    const record = await recordOn(engine, options.stack);
     const stack = options.stack;
     if (options.command === "status") {
         if (record === undefined) out(`No rollout is recorded on stack ${stack} (${engine.tags.where}).`);
-        else out(options.json ? JSON.stringify(record, null, 2) : statusLines(record, Date.now()).join("\n"));
+        else out(options.json ? JSON.stringify(record, null, 2) : [...statusLines(record, Date.now()), ...(runnerGone(record) ? [`  its runner, pid ${record.runner?.pid ?? "?"} on this host, is gone: carry it out here with resume, promote or abort and --take-over`] : [])].join("\n"));
         return 0;
     }
     const actor = actorOf(options);
@@ -345,7 +398,11 @@ export async function rollout(options: RolloutOptions, engine: TaggedEngine, sig
     const active = record !== undefined && ACTIVE_PHASES.includes(record.phase);
     if (options.command === "start" || options.command === "retry") {
         if (active) {
-            const how = record.phase === "held" ? `resume it (npm run rollout -- resume --stack ${stack} --reason "continue the held release") or roll it back (npm run rollout -- abort --stack ${stack} --reason "start over")` : `wait for it, or steer it: npm run rollout -- status --stack ${stack}`;
+            const gone = runnerGone(record);
+            const how =
+                record.phase === "held" || gone
+                    ? `${gone ? `its runner (pid ${record.runner?.pid ?? "?"} on this host) is gone: ` : ""}resume it (npm run rollout -- resume --stack ${stack} --reason "continue the held release"${gone ? " --take-over" : ""}) or roll it back (npm run rollout -- abort --stack ${stack} --reason "start over"${gone ? " --take-over" : ""})`
+                    : `wait for it, or steer it: npm run rollout -- status --stack ${stack}`;
             throw new SetupError(`A rollout of ${record.services.join(", ")} on stack ${stack} is ${record.phase} at ${where(record)} (${record.updatedAt}${record.runner !== undefined && record.phase !== "held" ? `, pid ${record.runner.pid} on ${record.runner.host}` : ""}). One rollout of a stack at a time. Fix: ${how}`);
         }
         if (options.command === "retry" && record?.phase !== "rolledBack") {
@@ -358,15 +415,19 @@ export async function rollout(options: RolloutOptions, engine: TaggedEngine, sig
     if (record === undefined || !active) {
         throw new SetupError(`${action}: no rollout of stack ${stack} is running or held (${record === undefined ? "none is recorded" : `the last was ${record.phase}: ${record.decision ?? ""}`}). Fix: npm run rollout -- status --stack ${stack}`);
     }
-    const request: OperatorRequest = { id: newId(), action, ...(options.full && { full: true }), actor, reason, at };
-    const live = (record.phase === "running" || record.phase === "paused") && !options.takeOver && !runnerGone(record);
-    if (live) {
+    const request: OperatorRequest = { id: newId(), rollout: record.id, action, ...(options.full && { full: true }), actor, reason, at };
+    const running = record.phase === "running" || record.phase === "paused";
+    // On its own host a runner's life is known: one that still runs is never taken over (two drivers on one stack).
+    if (options.takeOver && running && record.runner?.host === os.hostname() && alive(record.runner.pid)) {
+        throw new SetupError(`--take-over: the rollout's runner, pid ${record.runner.pid} on this host, is still running. Fix: leave --take-over out to ask it (npm run rollout -- ${action} --stack ${stack} --reason ${shellWord(reason)}), or stop it first`);
+    }
+    if (running && !options.takeOver && !runnerGone(record)) {
         out(`Asking the rollout of ${record.services.join(", ")} (pid ${record.runner?.pid ?? "?"} on ${record.runner?.host ?? "?"}, at ${where(record)}) to ${action}${options.full ? " --full" : ""}...`);
-        return sendRequest(engine, request, out);
+        return sendRequest(engine, record, request, options, signal, out);
     }
     if (action === "pause") throw new SetupError(`pause: the rollout of ${record.services.join(", ")} on stack ${stack} is ${record.phase === "held" ? "held" : "without a runner"}: nothing moves until it is resumed. Fix: when it should go on, npm run rollout -- resume --stack ${stack} --reason "continue the held release"`);
     const resume = record.resume;
-    if (resume === undefined) throw new SetupError(`${action}: the record of stack ${stack}'s rollout holds nothing to continue it from (written by an older version?). Fix: forget it (pulumi stack tag rm rollout.state) and start again`);
+    if (resume === undefined) throw new SetupError(`${action}: the record of stack ${stack}'s rollout holds nothing to continue it from. Fix: forget it (${engine.tags.removal(STATE_TAG)}) and start again`);
     const continued = { ...record, resume };
     // Resumed here: the request is this run's start; abort and promote are acted on before anything moves.
     if (action === "resume") return drive(options, engine, signal, out, { services: record.services, continued, action: { ...request, result: `continued by pid ${process.pid} on ${os.hostname()}` } });

@@ -14,12 +14,12 @@ import { Clock, prepareRollout, runRollout } from "../rollout/driver";
 import { readDecisionLog, reportMarkdown, rolloutReport } from "../rollout/report";
 import { main } from "../scripts/rollout-report";
 import { PROJECT_ROOT } from "../lib/mock-program";
-import { testChannel } from "./support/channel";
+import { TEST_ROLLOUT_ID, testChannel } from "./support/channel";
 import { FileEngine, PROJECT as P } from "./support/file-engine";
 
 const counts = (requests: number, errors: number): VersionCounts => ({ requests, errors, latency: [{ le: 50, count: requests * 0.9 }, { le: 100, count: requests }, { le: Infinity, count: requests }] });
 const GOOD: ServiceEvidence = { candidate: counts(500, 0), stable: counts(4500, 5) };
-const ID = "20261202T100000Z-0a1b2c3d";
+const ID = TEST_ROLLOUT_ID;
 
 /** A rollout of a canary and a blue/green service, paused then resumed by an operator, promoted: its decision log. */
 async function writeLog(dir: string): Promise<string> {
@@ -36,9 +36,9 @@ async function writeLog(dir: string): Promise<string> {
         now: () => now,
         sleep: async (ms) => {
             sleeps++;
-            if (sleeps === 2) await channel.tags.set(REQUEST_TAG, requestTagValue({ id: "p", action: "pause", actor: "alice", reason: "dashboards first", at: new Date(now).toISOString() }));
+            if (sleeps === 2) await channel.tags.set(REQUEST_TAG, requestTagValue({ id: "p", rollout: ID, action: "pause", actor: "alice", reason: "dashboards first", at: new Date(now).toISOString() }));
             // The driver looks for requests every 5 s of its 1-minute waits: resumed after two intervals paused.
-            if (sleeps === 30) await channel.tags.set(REQUEST_TAG, requestTagValue({ id: "r", action: "resume", actor: "alice", reason: "looks fine", at: new Date(now).toISOString() }));
+            if (sleeps === 30) await channel.tags.set(REQUEST_TAG, requestTagValue({ id: "r", rollout: ID, action: "resume", actor: "alice", reason: "looks fine", at: new Date(now).toISOString() }));
             now += ms;
             return true;
         },
@@ -152,7 +152,7 @@ describe("npm run rollout:report", function () {
         const page = path.join(dir, "report.html");
         const lines: string[] = [];
         assert.equal(main([log, "--out", page, "--markdown"], (l) => lines.push(l), (l) => lines.push(l)), 0, lines.join("\n"));
-        assert.match(lines.join("\n"), /^### Rollout 20261202T100000Z-0a1b2c3d: user-service v2, product-service v2 on t/);
+        assert.match(lines.join("\n"), /^### Rollout 20261202T100000Z-00000000: user-service v2, product-service v2 on t/);
         const html = fs.readFileSync(page, "utf8");
         assert.doesNotMatch(html, /<(script|link|img)[^>]+(src|href)=/, "nothing loaded from elsewhere");
         const shot = path.join(PROJECT_ROOT, "artifacts", "rollout-report.png");

@@ -19,7 +19,7 @@ import { stackConfig } from "../lib/mock-program";
 import { configProblems } from "./harness";
 import { OperatorRequest, REQUEST_TAG, requestTagValue, RolloutRecord, STATE_TAG } from "../rollout/control";
 import { FileStackTags, writeRecord } from "../rollout/stack-tags";
-import { TestChannel, testChannel } from "./support/channel";
+import { TEST_ROLLOUT_ID, TestChannel, testChannel } from "./support/channel";
 import { DecisionLog, LogEntry } from "../rollout/decision-log";
 import { decisionLogProblems } from "./support/decision-log-schema";
 
@@ -35,12 +35,13 @@ class MemoryEngine implements StackEngine {
     constructor(
         public config: StackConfig,
         private readonly failOn?: string,
+        private readonly secretKeys: readonly string[] = [],
     ) {}
     checkWritable(): void {
         // In memory: always writable.
     }
     readConfig() {
-        return Promise.resolve({ config: this.config, secretKeys: [] });
+        return Promise.resolve({ config: this.config, secretKeys: this.secretKeys });
     }
     apply(edits: readonly ConfigEdit[], message: string, expected: readonly Expectation[] = []) {
         checkExpected(this.config, expected);
@@ -447,7 +448,7 @@ describe("rollout: the loop", () => {
 });
 
 describe("rollout: operators' requests", () => {
-    const request = (action: OperatorRequest["action"], full = false): OperatorRequest => ({ id: `${action}${full ? "-full" : ""}`, action, ...(full && { full }), actor: "ops", reason: `${action} by the test`, at: "2026-12-02T10:00:00Z" });
+    const request = (action: OperatorRequest["action"], full = false): OperatorRequest => ({ id: `${action}${full ? "-full" : ""}`, rollout: TEST_ROLLOUT_ID, action, ...(full && { full }), actor: "ops", reason: `${action} by the test`, at: "2026-12-02T10:00:00Z" });
     /** A fake clock that, as the driver's sleep numbered `at` begins, calls `watch`, then puts the request due on the stack's tags. */
     const operated = (stack: TestChannel, script: readonly { at: number; request: OperatorRequest }[], watch: () => Promise<void> = () => Promise.resolve()): Clock & { sleeps: number } => {
         let now = 0;
@@ -500,12 +501,119 @@ describe("rollout: operators' requests", () => {
         assert.ok((evidence?.watched.intervals ?? 0) >= (evidence?.watched.bake ?? Infinity), JSON.stringify(evidence?.watched));
     });
 
-    it("promote without --full never promotes a candidate the tests have not shown no worse: it holds, then the deadline rolls it back", async () => {
+    it("promote without --full waits at its step until a healthy candidate is baked; one never shown no worse is not promoted", async () => {
+        // Healthy from the first interval, but baked only after ten: the promotion waits for the tenth.
+        const engine = new MemoryEngine(steps3(dev(), { bakeTime: "10s" }));
+        const stack = testChannel("memory", ["user-service"], [20, 50, 100]);
+        const updatesAtSleep: number[] = [];
+        const outcome = await drive(engine, { stack, clock: operated(stack, [{ at: 1, request: request("promote") }], () => Promise.resolve(void updatesAtSleep.push(messages(engine).length))) });
+        assert.equal(outcome.kind, "promoted", outcome.reason);
+        assert.deepEqual(messages(engine), ["step 1/3: user-service v2 at 20%", "promote: user-service v2 take every request first", "promote: user-service v2"]);
+        assert.ok(updatesAtSleep.length >= 10 && updatesAtSleep.every((n) => n === 1), `judged ${updatesAtSleep.length} intervals at step 1 before the promotion`);
+        // No data at all: never shown no worse, so never promoted; the deadline rolls it back.
+        const blind = new MemoryEngine(steps3(dev()));
+        const unseen = testChannel("memory", ["user-service"], [20, 50, 100]);
+        const rolledBack = await drive(blind, { stack: unseen, clock: operated(unseen, [{ at: 1, request: request("promote") }]), evidence: { error: "Prometheus at x: fetch failed" } });
+        assert.equal(rolledBack.kind, "rolledBack");
+        assert.ok(!messages(blind).some((m) => m.startsWith("promote")), messages(blind).join("; "));
+        assert.equal((await unseen.record())?.promote, undefined, "the finished record asks for nothing");
+    });
+
+    it("ignores, and removes, a request sent to another rollout or not written by this program", async () => {
+        for (const stale of [requestTagValue({ ...request("promote", true), rollout: "20261201T090000Z-deadbeef" }), "null", JSON.stringify({ action: "abort" })]) {
+            const engine = new MemoryEngine(steps3(dev()));
+            const stack = testChannel("memory", ["user-service"], [20, 50, 100]);
+            await stack.tags.set(REQUEST_TAG, stale);
+            const outcome = await drive(engine, { stack, clock: operated(stack, []) });
+            assert.equal(outcome.kind, "promoted", `${stale}: ${outcome.reason}`);
+            assert.deepEqual(messages(engine), ["step 1/3: user-service v2 at 20%", "step 2/3: user-service v2 at 50%", "step 3/3: user-service v2 at 100%", "promote: user-service v2"], stale);
+            assert.ok(!Object.hasOwn(await stack.tags.list(), REQUEST_TAG), `${stale} removed`);
+            assert.deepEqual((await stack.record())?.actions, []);
+        }
+    });
+
+    it("a pause holds the promotion at the confirmPromotion gate too, even once the gate says yes", async () => {
         const engine = new MemoryEngine(steps3(dev()));
         const stack = testChannel("memory", ["user-service"], [20, 50, 100]);
-        const outcome = await drive(engine, { stack, clock: operated(stack, [{ at: 1, request: request("promote") }]), evidence: { error: "Prometheus at x: fetch failed" } });
-        assert.equal(outcome.kind, "rolledBack");
-        assert.ok(!messages(engine).some((m) => m.startsWith("promote")), messages(engine).join("; "));
+        let asked = 0;
+        let paused = 0;
+        const clock = operated(stack, [], async () => {
+            // The gate asked once (and said not yet): pause, and resume four intervals later.
+            if (asked >= 1 && paused === 0) {
+                paused = 1;
+                await stack.tags.set(REQUEST_TAG, requestTagValue(request("pause")));
+            } else if (paused > 0 && ++paused === 6) await stack.tags.set(REQUEST_TAG, requestTagValue(request("resume")));
+        });
+        const outcome = await runRollout({
+            prepared: await prepareRollout(engine, "memory", ["user-service"]),
+            engine,
+            channel: stack.channel,
+            signal: new AbortController().signal,
+            onInterrupt: "rollback",
+            log: () => undefined,
+            clock,
+            evidence: () => Promise.resolve(healthy),
+            webhook: (kind) => {
+                if (kind !== "confirmPromotion") return Promise.resolve(undefined);
+                asked++;
+                return Promise.resolve({ ok: asked > 1, detail: asked > 1 ? "yes" : "not yet" });
+            },
+        });
+        assert.equal(outcome.kind, "promoted", outcome.reason);
+        // Asked at every interval of the pause, saying yes from the second; promoted only after the resume.
+        assert.ok(asked >= 5, `asked ${asked} times`);
+        const actions = (await stack.record())?.actions.map((a) => a.action);
+        assert.deepEqual(actions, ["pause", "resume"]);
+    });
+
+    it("keeps an operator's promote --full across a hold: resumed, it promotes, as asked", async () => {
+        const engine = new MemoryEngine(steps3(dev(), { bakeTime: "24h" }));
+        const stack = testChannel("memory", ["user-service"], [20, 50, 100]);
+        const controller = new AbortController();
+        let gate = 0;
+        // Asked for at step 1; the confirmPromotion gate refuses (a change freeze), and Ctrl-C holds the rollout there.
+        const clock = operated(stack, [{ at: 1, request: request("promote", true) }], () => {
+            if (gate >= 2) controller.abort();
+            return Promise.resolve();
+        });
+        const frozen = (kind: string) => {
+            if (kind === "confirmPromotion") gate++;
+            return Promise.resolve(kind === "confirmPromotion" ? { ok: false, detail: "change freeze" } : undefined);
+        };
+        const prepared = await prepareRollout(engine, "memory", ["user-service"]);
+        const held = await runRollout({ prepared, engine, channel: stack.channel, signal: controller.signal, onInterrupt: "hold", log: () => undefined, clock: { ...clock, sleep: (ms, signal) => (signal.aborted ? Promise.resolve(false) : clock.sleep(ms, signal)) }, evidence: () => Promise.resolve(healthy), webhook: frozen });
+        assert.equal(held.kind, "held", held.reason);
+        const resume = await stack.held();
+        assert.equal(resume?.promote, "full");
+        const resumed = testChannel("memory", ["user-service"], [20, 50, 100]);
+        const outcome = await runRollout({ prepared: await prepareRollout(engine, "memory", ["user-service"], resume), engine, resume, channel: resumed.channel, signal: new AbortController().signal, onInterrupt: "rollback", log: () => undefined, clock: fakeClock(), evidence: () => Promise.resolve(healthy), webhook: () => Promise.resolve(undefined) });
+        assert.equal(outcome.kind, "promoted", outcome.reason);
+        assert.match(outcome.reason, /promoted after step 1 of 3/);
+    });
+
+    it("keeps only a digest of a secret key's value in the record on the stack, and resumes from it", async () => {
+        const engine = new MemoryEngine({ ...steps3(dev()), canaryWeight: "0" }, undefined, ["canaryWeight"]);
+        const stack = testChannel("memory", ["user-service"], [20, 50, 100]);
+        const controller = new AbortController();
+        const clock = operated(stack, [], () => {
+            if (messages(engine).length === 2) controller.abort();
+            return Promise.resolve();
+        });
+        const prepared = await prepareRollout(engine, "memory", ["user-service"]);
+        const held = await runRollout({ prepared, engine, channel: stack.channel, signal: controller.signal, onInterrupt: "hold", log: () => undefined, clock: { ...clock, sleep: (ms, signal) => (signal.aborted ? Promise.resolve(false) : clock.sleep(ms, signal)) }, evidence: () => Promise.resolve(healthy), webhook: () => Promise.resolve(undefined) });
+        assert.equal(held.kind, "held", held.reason);
+        const heldConfig = engine.config;
+        const resume = await stack.held();
+        const weight = resume?.written?.find((w) => w.path[0] === "canaryWeight");
+        assert.ok(weight !== undefined && "digest" in weight && !("value" in weight), JSON.stringify(weight));
+        assert.doesNotMatch(JSON.stringify(await stack.record()), /"value":"?50/);
+        // Resumed from the digest: the key still holds what the rollout wrote, so it goes on.
+        const outcome = await runRollout({ prepared: await prepareRollout(engine, "memory", ["user-service"], resume), engine, resume, channel: testChannel("memory", ["user-service"], [20, 50, 100]).channel, signal: new AbortController().signal, onInterrupt: "rollback", log: () => undefined, clock: fakeClock(), evidence: () => Promise.resolve(healthy), webhook: () => Promise.resolve(undefined) });
+        assert.equal(outcome.kind, "promoted", outcome.reason);
+        // Changed while held: the digest tells, and the rollout stops rather than overwrite it.
+        const changed = new MemoryEngine({ ...heldConfig, canaryWeight: "0" }, undefined, ["canaryWeight"]);
+        const stopped = await runRollout({ prepared: await prepareRollout(changed, "memory", ["user-service"], resume), engine: changed, resume, signal: new AbortController().signal, onInterrupt: "rollback", log: () => undefined, clock: fakeClock(), evidence: () => Promise.resolve(healthy), webhook: () => Promise.resolve(undefined) });
+        assert.equal(stopped.kind, "stopped", stopped.reason);
     });
 
     it("promote --full promotes now, without the analysis or the bake, and says whose call it was", async () => {
@@ -636,6 +744,8 @@ describe("rollout: the command", () => {
         ["--full without promote", ["abort", "--stack", "dev", "--full", "--reason", "now"], /--full does not apply to abort \(it goes with promote\)/],
         ["--json without status", ["--stack", "dev", "--service", "user-service", "--json"], /--json does not apply to starting a rollout \(it goes with status\)/],
         ["--service with an operator command", ["promote", "--stack", "dev", "--service", "user-service", "--reason", "now"], /--service does not apply to promote/],
+        ["a reason that would not fit a stack tag beside the longest actor", ["promote", "--stack", "dev", "--full", "--reason", "é".repeat(100)], /--reason "é{100}": 200 bytes as the request's JSON holds it, and a request is one stack tag of 256 bytes, which leaves \d+ for the reason \(with an actor of up to 40 characters\)\. Fix: --reason "é+"/],
+        ["a wait that is no duration", ["abort", "--stack", "dev", "--reason", "now", "--wait", "forever"], /--wait "forever": must be a duration from 1s to 1h/],
         ["retry with nothing rolled back", ["retry", "--stack", "dev", "--engine", "render", "--reason", "again", "--actor", "ops"], /retry starts the last rolled-back rollout again, and stack dev's last rollout is not recorded/],
         ["--commit outside a repository", ["--stack", "dev", "--engine", "render", "--service", "user-service", "--commit"], /--commit needs a Git repository/],
         ["bad stack config", ["--stack", "dev", "--engine", "render", "--service", "user-service"], /rollout.interval = "soon"/],
@@ -696,6 +806,37 @@ describe("rollout: the command", () => {
         const status = await run("status", "--stack", "dev", "--engine", "render", "--json");
         assert.equal(status.code, 0);
         assert.deepEqual(JSON.parse(status.text), held);
+    });
+
+    it("asks a running rollout and waits for its answer; unanswered, exits 3 leaving the request, which blocks others until stale", async () => {
+        const tags = new FileStackTags(path.join(dir, ".rollout", "dev.tags.json"));
+        const running: RolloutRecord = { v: 1, id: "20261122T100000Z-aaaaaaaa", stack: "dev", services: ["user-service"], phase: "running", step: 1, steps: [5, 10, 25, 50], updatedAt: new Date().toISOString(), runner: { host: "ci-runner-7", pid: 4242 }, actions: [], evidence: [] };
+        await writeRecord(tags, STATE_TAG, running);
+        const first = await run("pause", "--stack", "dev", "--engine", "render", "--reason", "look at the dashboards", "--actor", "alice", "--wait", "1s");
+        assert.equal(first.code, 3, first.text);
+        assert.match(first.text, /Not answered within 1s: the request stays on the stack.*pid 4242 on ci-runner-7.*If that runner is gone, carry the rollout out here: npm run rollout -- abort --stack dev --reason 'look at the dashboards' --take-over/);
+        const left = JSON.parse((await tags.list())[REQUEST_TAG]) as OperatorRequest;
+        assert.deepEqual([left.action, left.actor, left.rollout], ["pause", "alice", running.id]);
+        const second = await run("abort", "--stack", "dev", "--engine", "render", "--reason", "bad build", "--actor", "bob", "--wait", "1s");
+        assert.equal(second.code, 2);
+        assert.match(second.text, /alice's pause \(.*"look at the dashboards"\) is waiting for the rollout's answer; one request at a time\. Fix: wait \d+s for it/);
+        // Its runner on this host, alive: never taken over.
+        await writeRecord(tags, STATE_TAG, { ...running, runner: { host: os.hostname(), pid: process.pid } });
+        const takeOver = await run("abort", "--stack", "dev", "--engine", "render", "--reason", "bad build", "--actor", "bob", "--take-over");
+        assert.equal(takeOver.code, 2);
+        assert.match(takeOver.text, /--take-over: the rollout's runner, pid \d+ on this host, is still running/);
+    });
+
+    it("names a record it cannot read, and how to forget it, instead of failing on it", async () => {
+        fs.mkdirSync(path.join(dir, ".rollout"), { recursive: true });
+        fs.writeFileSync(path.join(dir, ".rollout", "dev.tags.json"), "{ not json");
+        const { code, text } = await run("status", "--stack", "dev", "--engine", "render");
+        assert.equal(code, 2);
+        assert.match(text, /^The rollout's record on stack dev does not read: .*dev\.tags\.json is not the JSON of a stack's tags\. Fix: delete it/);
+        fs.writeFileSync(path.join(dir, ".rollout", "dev.tags.json"), JSON.stringify({ "rollout.state": "v2 1 0123456789abcdef" }));
+        const unknown = await run("--stack", "dev", "--engine", "render", "--service", "user-service");
+        assert.equal(unknown.code, 2);
+        assert.match(unknown.text, /stack tag rollout\.state holds "v2 1 0123456789abcdef", not a rollout record this program writes\. Fix: remove the rollout\.state entries from .*dev\.tags\.json, or delete the file/);
     });
 
     it("continues a held rollout only from a stack file that holds what it last wrote: another checkout's is refused, nothing changed", async () => {

@@ -7,6 +7,9 @@ import { readRollout, RolloutChannel, RolloutRecord, thisRunner } from "../../ro
 import type { HeldRollout } from "../../rollout/lock";
 import { FileStackTags } from "../../rollout/stack-tags";
 
+/** The id of the rollout every test channel's record is of: requests to it carry it. */
+export const TEST_ROLLOUT_ID = "20261202T100000Z-00000000";
+
 export interface TestChannel {
     readonly channel: RolloutChannel;
     readonly tags: FileStackTags;
@@ -18,7 +21,7 @@ export interface TestChannel {
 
 export function testChannel(stack: string, services: readonly string[], steps: readonly number[], log: (line: string) => void = () => undefined): TestChannel {
     const tags = new FileStackTags(path.join(fs.mkdtempSync(path.join(os.tmpdir(), "rollout-tags-")), `${stack}.tags.json`));
-    const channel = new RolloutChannel(tags, { v: 1, id: "20261202T100000Z-00000000", stack, services, phase: "running", step: 1, steps, updatedAt: new Date().toISOString(), runner: thisRunner(), actions: [], evidence: [] }, log);
+    const channel = new RolloutChannel(tags, { v: 1, id: TEST_ROLLOUT_ID, stack, services, phase: "running", step: 1, steps, updatedAt: new Date().toISOString(), runner: thisRunner(), actions: [], evidence: [] }, log);
     const record = () => readRollout(tags);
     return {
         channel,
