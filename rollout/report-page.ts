@@ -25,7 +25,8 @@ export function drawReport(report: Report): void {
             width: Math.min(1100, document.body.clientWidth - 20),
             height: 220,
             scales: {
-                x: { time: timed },
+                // Categories: one slot each, with room either side of its bars.
+                x: timed ? { time: true } : { time: false, range: [-0.5, chart.x.length - 0.5] },
                 // The limits in view, however far the series stay from them.
                 y: {
                     range: (_u, min, max) => {
@@ -38,7 +39,7 @@ export function drawReport(report: Report): void {
                 },
             },
             axes: [
-                timed ? {} : { values: (_u, ticks) => ticks.map((t) => chart.categories?.[t] ?? "") },
+                timed ? {} : { splits: () => chart.x.map((_, i) => i), values: (_u, ticks) => ticks.map((t) => chart.categories?.[t] ?? ""), rotate: -25, size: 110 },
                 { label: chart.unit, size: 60 },
             ],
             series: [
@@ -49,7 +50,7 @@ export function drawReport(report: Report): void {
                     width: 2,
                     spanGaps: false,
                     ...(s.stepped === true && { paths: uPlot.paths.stepped?.({ align: 1 }) }),
-                    ...(s.bars === true && { paths: uPlot.paths.bars?.({ size: [0.35, 60] }), fill: `${s.color}99` }),
+                    ...(s.bars !== undefined && { paths: uPlot.paths.bars?.({ size: [0.35, 60], align: s.bars }), fill: `${s.color}99`, points: { show: false } }),
                 })),
             ],
             hooks: {

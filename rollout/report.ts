@@ -2,7 +2,9 @@
 // inlined, a Content-Security-Policy that lets the page fetch nothing), and the same summed up in Markdown for a
 // CI job's summary or a pull request's comment. What to draw is decided here, pure; the page only draws it.
 import * as fs from "fs";
+import * as path from "path";
 import type { DecisionEntry, LogEntry, StartEntry } from "./decision-log";
+import { drawReport } from "./report-page";
 
 /** One chart: series over a shared x (seconds since the epoch, or category indexes), and lines for its limits. */
 export interface ChartSpec {
@@ -12,7 +14,8 @@ export interface ChartSpec {
     readonly x: readonly number[];
     /** Category names for bar charts (x are their indexes). */
     readonly categories?: readonly string[];
-    readonly series: readonly { readonly label: string; readonly values: readonly (number | null)[]; readonly color: string; readonly stepped?: boolean; readonly bars?: boolean }[];
+    /** bars: drawn as bars, to the left (-1) or right (1) of their category, side by side with another series'. */
+    readonly series: readonly { readonly label: string; readonly values: readonly (number | null)[]; readonly color: string; readonly stepped?: boolean; readonly bars?: -1 | 1 }[];
     /** Horizontal lines: the hard limits and the tests' bounds. */
     readonly limits: readonly { readonly label: string; readonly value: number; readonly color: string }[];
 }
@@ -151,6 +154,18 @@ const escapeHtml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "
 /** JSON inside a script element: no "</script>" or comment opener can end it early. */
 const scriptJson = (value: unknown) => JSON.stringify(value).replace(/</g, "\\u003c");
 
+/** uPlot's script and style, inlined in every page: nothing is fetched when it is viewed. */
+function uplotAssets(): { js: string; css: string } {
+    const dist = path.dirname(require.resolve("uplot/dist/uPlot.iife.min.js"));
+    return { js: fs.readFileSync(path.join(dist, "uPlot.iife.min.js"), "utf8"), css: fs.readFileSync(path.join(dist, "uPlot.min.css"), "utf8") };
+}
+
+/** Writes a report's page: the same drawing for a rollout's log and for the benchmark. */
+export function writeReportPage(report: Report, file: string): void {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, reportHtml(report, uplotAssets(), drawReport.toString()));
+}
+
 /** The page: the summary table, a chart per spec (drawn by uPlot, inlined), and the decisions. */
 export function reportHtml(report: Report, uplot: { readonly js: string; readonly css: string }, draw: string): string {
     return `<!doctype html>
@@ -171,15 +186,66 @@ td, th { border: 1px solid #dee2e6; padding: 4px 8px; text-align: left; vertical
 <body>
 <h1>${escapeHtml(report.title)}</h1>
 <table id="summary">${report.summary.map(([label, value]) => `<tr><th>${escapeHtml(label)}</th><td>${escapeHtml(value)}</td></tr>`).join("")}</table>
-<p class="marks">Vertical marks on the time charts: grey an update, green an advance, red a rollback, purple an operator's action, black the outcome (listed under Moments). Dashed lines: the hard limits and the tests' bounds.</p>
+${report.markers.length === 0 ? "" : `<p class="marks">Vertical marks on the time charts: grey an update, green an advance, red a rollback, purple an operator's action, black the outcome (listed under Moments). Dashed lines: the hard limits and the tests' bounds.</p>`}
 <div id="charts"></div>
-<h2>Moments</h2>
-<table id="moments"><tr><th>At</th><th>What</th></tr>${report.markers.map((m) => `<tr><td>${escapeHtml(new Date(m.time * 1000).toISOString())}</td><td>${escapeHtml(m.label)}</td></tr>`).join("")}</table>
-<h2>Decisions</h2>
-<table id="decisions"><tr><th>At</th><th>Phase</th><th>Decision</th><th>Why</th></tr>${report.decisions.map((d) => `<tr><td>${escapeHtml(d.at)}</td><td>${escapeHtml(d.phase)}</td><td>${escapeHtml(d.decision)}</td><td>${escapeHtml(d.reason)}</td></tr>`).join("")}</table>
+${report.markers.length === 0 ? "" : `<h2>Moments</h2>
+<table id="moments"><tr><th>At</th><th>What</th></tr>${report.markers.map((m) => `<tr><td>${escapeHtml(new Date(m.time * 1000).toISOString())}</td><td>${escapeHtml(m.label)}</td></tr>`).join("")}</table>`}
+${report.decisions.length === 0 ? "" : `<h2>Decisions</h2>
+<table id="decisions"><tr><th>At</th><th>Phase</th><th>Decision</th><th>Why</th></tr>${report.decisions.map((d) => `<tr><td>${escapeHtml(d.at)}</td><td>${escapeHtml(d.phase)}</td><td>${escapeHtml(d.decision)}</td><td>${escapeHtml(d.reason)}</td></tr>`).join("")}</table>`}
 <script>${uplot.js}</script>
 <script>(${draw})(${scriptJson(report)});</script>
 </body>
 </html>
 `;
+}
+
+/** What the benchmark's report needs of its run: the results, and who was compared how. */
+export interface BenchReportInput {
+    readonly runs: number;
+    readonly results: readonly { readonly scenario: { readonly name: string; readonly regression: boolean }; readonly ours: BenchSummary; readonly flagger: BenchSummary }[];
+    /** Lines describing the comparison (the command's own header lines). */
+    readonly setup: readonly string[];
+    readonly checks: readonly { readonly scenario: string; readonly target: string; readonly met: boolean; readonly detail: string }[];
+}
+
+interface BenchSummary {
+    readonly runs: number;
+    readonly rolledBack: number;
+    readonly promoted: number;
+    readonly meanDecisionMinutes: number;
+    readonly meanExcessErrorsDay: number;
+}
+
+/** `npm run bench:rollout -- --report FILE`: ours against Flagger per scenario, drawn as the rollout report is. */
+export function benchReport(input: BenchReportInput): Report {
+    const perThousand = (part: number, whole: number) => Math.round((1000 * part) / whole);
+    const chart = (id: string, title: string, unit: string, which: (r: BenchReportInput["results"][number]) => boolean, value: (s: BenchSummary) => number): ChartSpec => {
+        const rows = input.results.filter(which);
+        return {
+            id,
+            title,
+            unit,
+            x: rows.map((_, i) => i),
+            categories: rows.map((r) => r.scenario.name),
+            series: [
+                { label: "ours", values: rows.map((r) => round(value(r.ours), 1)), color: COLORS.candidate, bars: -1 },
+                { label: "Flagger", values: rows.map((r) => round(value(r.flagger), 1)), color: COLORS.stable, bars: 1 },
+            ],
+            limits: [],
+        };
+    };
+    const healthy = (r: BenchReportInput["results"][number]) => !r.scenario.regression;
+    const bad = (r: BenchReportInput["results"][number]) => r.scenario.regression;
+    return {
+        title: `npm run bench:rollout: ours against Flagger, ${input.runs} simulated rollouts per scenario`,
+        summary: [...input.setup.map((line, i): [string, string] => [i === 0 ? "Setup" : "", line]), ...input.checks.map((c): [string, string] => [`${c.met ? "met" : "missed"}: ${c.scenario}`, `${c.target} (${c.detail})`])],
+        charts: [
+            chart("healthy-rolled-back", "Healthy candidates rolled back, per 1,000 (lower is better)", "per 1,000", healthy, (s) => perThousand(s.rolledBack, s.runs)),
+            chart("bad-promoted", "Bad candidates promoted, per 1,000 (lower is better)", "per 1,000", bad, (s) => perThousand(s.promoted, s.runs)),
+            chart("excess-errors", "Excess 5xx a bad candidate served in 24 hours (lower is better)", "5xx", bad, (s) => s.meanExcessErrorsDay),
+            chart("minutes", "Minutes to the decision", "minutes", () => true, (s) => s.meanDecisionMinutes),
+        ],
+        markers: [],
+        decisions: [],
+    };
 }

@@ -8,6 +8,7 @@ import { PROJECT_ROOT, stackNames } from "../lib/mock-program";
 import { StackFileError } from "../lib/stack-file";
 import { ConfigError } from "../components/config/config-reader";
 import { readScenarios, ScenarioFileError } from "../rollout/scenario-file";
+import { benchReport, writeReportPage } from "../rollout/report";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -25,6 +26,7 @@ const USAGE = `Usage: npm run bench:rollout -- [--stack <name>] [--service <name
                     counted in its checks, as its Istio tutorial runs it
   --load-tester     the same load tester for both algorithms (ours through a loadTest webhook)
   --json            print the results as JSON
+  --report FILE     also draw the results, ours against Flagger per scenario, as one self-contained HTML page
   --help            show this help`;
 
 export interface BenchOptions {
@@ -34,12 +36,14 @@ export interface BenchOptions {
     readonly json: boolean;
     /** A scenario file to run instead of the built-in scenarios. */
     readonly scenarios?: string;
+    /** Where to write the HTML report, if anywhere. */
+    readonly report?: string;
     readonly loadTester: BenchSetup["loadTester"];
 }
 
 export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
     const args = new ArgvReader(argv, USAGE);
-    const options: { stack: string; service: string; runs: number; json: boolean; scenarios?: string; loadTester: BenchSetup["loadTester"] } = { stack: "dev", service: "user-service", runs: 1000, json: false, loadTester: "none" };
+    const options: { stack: string; service: string; runs: number; json: boolean; scenarios?: string; report?: string; loadTester: BenchSetup["loadTester"] } = { stack: "dev", service: "user-service", runs: 1000, json: false, loadTester: "none" };
     for (let flag = args.next(); flag !== undefined; flag = args.next()) {
         switch (flag) {
             case "--help":
@@ -66,6 +70,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
                 if (options.loadTester !== "none") throw args.error("--flagger-load-tester and --load-tester: one or the other (--load-tester gives both algorithms the load tester). Fix: keep one");
                 options.loadTester = flag === "--load-tester" ? "both" : "flagger";
                 break;
+            case "--report": {
+                const file = path.resolve(args.value(flag));
+                if (!fs.existsSync(path.dirname(file))) throw args.error(`--report ${JSON.stringify(file)}: its folder does not exist. Fix: --report bench-rollout.html`);
+                options.report = file;
+                break;
+            }
             case "--scenarios": {
                 const file = path.resolve(args.value(flag));
                 if (!fs.existsSync(file)) throw args.error(`--scenarios ${JSON.stringify(file)}: there is no such file. Fix: --scenarios my-traffic.json (a JSON list of scenarios)`);
@@ -126,18 +136,23 @@ export async function main(argv: readonly string[], out: (line: string) => void)
     const setup: BenchSetup = { analysis: FLAGGER_DEFAULTS, loadTester: options.loadTester };
     const results = await benchmark(prepared, scenarios, options.runs, 1, setup);
     const checks = targetChecks(results, prepared.settings.rollout, setup);
+    const { rollout } = prepared.settings;
+    const header = [
+        `${options.runs} simulated rollouts of ${options.service} per scenario, both algorithms on the same traffic (seeded: the same numbers every run).`,
+        `Ours: stack ${options.stack}'s rollout, steps ${rollout.steps.join(", ")}% every ${rollout.interval}. Flagger: its defaults, step ${FLAGGER_DEFAULTS.stepWeight}% to ${FLAGGER_DEFAULTS.maxWeight}% every ${FLAGGER_DEFAULTS.intervalMs / 60_000}m, success rate >= ${FLAGGER_DEFAULTS.minSuccessRate}%, p99 <= ${FLAGGER_DEFAULTS.maxP99LatencyMs}ms, threshold ${FLAGGER_DEFAULTS.threshold}${options.loadTester === "none" ? "" : `, with its tutorial load tester's ${LOAD_TESTER_RATE} requests/s on the canary counted in its checks${options.loadTester === "both" ? " (ours too, through a loadTest webhook)" : ""}`}.`,
+        `Stable: ${STABLE.errorRate * 100}% 5xx, log-normal latency (median ${STABLE.medianMs}ms); ${DEFAULT_RATE} requests/s unless the scenario says; a promoted bad candidate serves everyone until ${HORIZON_MS / 60_000} minutes.`,
+    ];
+    if (options.report !== undefined) writeReportPage(benchReport({ runs: options.runs, results, setup: header, checks }), options.report);
     if (options.json) {
         out(JSON.stringify({ runs: options.runs, horizonMinutes: HORIZON_MS / 60_000, stable: STABLE, defaultRate: DEFAULT_RATE, ours: { ...prepared.settings.rollout, loadTesterRequestsPerSecond: options.loadTester === "both" ? LOAD_TESTER_RATE : 0 }, flagger: { ...FLAGGER_DEFAULTS, loadTesterRequestsPerSecond: options.loadTester === "none" ? 0 : LOAD_TESTER_RATE }, results, targets: checks }, null, 2));
         return 0;
     }
-    const { rollout } = prepared.settings;
-    out(`${options.runs} simulated rollouts of ${options.service} per scenario, both algorithms on the same traffic (seeded: the same numbers every run).`);
-    out(`Ours: stack ${options.stack}'s rollout, steps ${rollout.steps.join(", ")}% every ${rollout.interval}. Flagger: its defaults, step ${FLAGGER_DEFAULTS.stepWeight}% to ${FLAGGER_DEFAULTS.maxWeight}% every ${FLAGGER_DEFAULTS.intervalMs / 60_000}m, success rate >= ${FLAGGER_DEFAULTS.minSuccessRate}%, p99 <= ${FLAGGER_DEFAULTS.maxP99LatencyMs}ms, threshold ${FLAGGER_DEFAULTS.threshold}${options.loadTester === "none" ? "" : `, with its tutorial load tester's ${LOAD_TESTER_RATE} requests/s on the canary counted in its checks${options.loadTester === "both" ? " (ours too, through a loadTest webhook)" : ""}`}.`);
-    out(`Stable: ${STABLE.errorRate * 100}% 5xx, log-normal latency (median ${STABLE.medianMs}ms); ${DEFAULT_RATE} requests/s unless the scenario says; a promoted bad candidate serves everyone until ${HORIZON_MS / 60_000} minutes.`);
+    for (const line of header) out(line);
     out("");
     out(table(results));
     out("");
     for (const c of checks) out(`${c.met ? "met   " : "missed"}  ${c.scenario}: ${c.target} (${c.detail})`);
+    if (options.report !== undefined) out(`\nDrawn in ${path.relative(process.cwd(), options.report)}`);
     return 0;
 }
 

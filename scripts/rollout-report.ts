@@ -4,8 +4,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { ArgvReader, UsageError } from "../lib/cli";
-import { drawReport } from "../rollout/report-page";
-import { readDecisionLog, Report, reportHtml, reportMarkdown, rolloutReport } from "../rollout/report";
+import { readDecisionLog, reportMarkdown, rolloutReport, writeReportPage } from "../rollout/report";
 
 const USAGE = `Usage: npm run rollout:report -- <decision log> [--out FILE] [--markdown]
 
@@ -35,18 +34,6 @@ export function parseReportArgs(argv: readonly string[]): ReportOptions | "help"
     if (log === undefined) throw args.error("the decision log is required. Fix: npm run rollout:report -- .rollout/dev/<rollout id>.jsonl (npm run rollout prints its path)");
     if (!fs.existsSync(log)) throw args.error(`${JSON.stringify(log)}: no such file. Fix: name a log the rollout wrote (ls .rollout/*/)`);
     return { log, out: out ?? log.replace(/(\.jsonl)?$/, ".html"), markdown };
-}
-
-/** uPlot's script and style, inlined in every page: nothing is fetched when it is viewed. */
-export function uplotAssets(): { js: string; css: string } {
-    const dist = path.dirname(require.resolve("uplot/dist/uPlot.iife.min.js"));
-    return { js: fs.readFileSync(path.join(dist, "uPlot.iife.min.js"), "utf8"), css: fs.readFileSync(path.join(dist, "uPlot.min.css"), "utf8") };
-}
-
-/** Writes a report's page; the same drawing for a rollout's log and for the benchmark. */
-export function writeReportPage(report: Report, file: string): void {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, reportHtml(report, uplotAssets(), drawReport.toString()));
 }
 
 export function main(argv: readonly string[], out: (line: string) => void, err: (line: string) => void): number {

@@ -13,6 +13,7 @@ import { DecisionLog } from "../rollout/decision-log";
 import { Clock, prepareRollout, runRollout } from "../rollout/driver";
 import { readDecisionLog, reportMarkdown, rolloutReport } from "../rollout/report";
 import { main } from "../scripts/rollout-report";
+import { main as bench } from "../scripts/bench-rollout";
 import { PROJECT_ROOT } from "../lib/mock-program";
 import { TEST_ROLLOUT_ID, testChannel } from "./support/channel";
 import { FileEngine, PROJECT as P } from "./support/file-engine";
@@ -166,6 +167,30 @@ describe("npm run rollout:report", function () {
         for (const [title, painted] of charts) assert.ok(painted > 1000, `${title}: ${painted} pixels painted`);
         assert.ok(summaryRows >= 7 && decisionRows > 5, `${summaryRows} summary rows, ${decisionRows} decision rows`);
         assert.ok(fs.statSync(shot).size > 20_000);
+    });
+
+    it("npm run bench:rollout -- --report draws ours against Flagger per scenario, in the same page Chromium loads cleanly", async () => {
+        const traffic = path.join(dir, "traffic.json");
+        fs.writeFileSync(
+            traffic,
+            JSON.stringify([
+                { name: "healthy at lunch", regression: false, requestsPerSecond: 50, stable: { errorRate: 0.002, medianMs: 80, sigma: 0.5 } },
+                { name: "+2 points", regression: true, requestsPerSecond: 50, stable: { errorRate: 0.002, medianMs: 80, sigma: 0.5 }, candidate: { errorRate: 0.022 } },
+            ]),
+        );
+        const page = path.join(dir, "bench.html");
+        const lines: string[] = [];
+        assert.equal(await bench(["--scenarios", traffic, "--runs", "10", "--report", page], (l) => lines.push(l)), 0, lines.join("\n"));
+        assert.match(lines.join("\n"), /Drawn in .*bench\.html/);
+        const { errors, requests, result } = await inChromium(page, CHARTS, path.join(PROJECT_ROOT, "artifacts", "bench-rollout-report.png"));
+        assert.deepEqual([errors, requests], [[], []]);
+        const [count, charts] = result as [string, [string, number][]];
+        assert.equal(count, "4");
+        assert.deepEqual(charts.map(([title]) => title.split(" (")[0].split(",")[0]), ["Healthy candidates rolled back", "Bad candidates promoted", "Excess 5xx a bad candidate served in 24 hours", "Minutes to the decision"]);
+        for (const [title, painted] of charts) assert.ok(painted > 500, `${title}: ${painted} pixels painted`);
+        const missing = await bench(["--runs", "10", "--report", path.join(dir, "no", "such", "folder", "b.html")], (l) => lines.push(l));
+        assert.equal(missing, 2);
+        assert.match(lines.join("\n"), /--report ".*b\.html": its folder does not exist/);
     });
 
     it("refuses what is not a decision log, naming it", () => {
