@@ -4,7 +4,7 @@
 import { isDeepStrictEqual } from "util";
 import { ConfigError } from "../components/config/config-reader";
 import type { Settings } from "../components/config/config";
-import type { WebhookKind } from "../components/config/rollout-config";
+import type { NotifyEvent, WebhookKind } from "../components/config/rollout-config";
 import { checkedPlan } from "../components/specs/checked-plan";
 import { planTraffic } from "../components/plan/plan";
 import { ProgramRun, projectName, runProgramWith } from "../lib/mock-program";
@@ -108,6 +108,15 @@ export async function prepareRollout(engine: StackEngine, stack: string, service
     return { stack, config, settings, targets, phases, secretKeys, queries: releaseQueries(plan, settings.rollout.intervalMs), counters: releaseCounters(plan), metricQueries: Object.fromEntries(targets.map((t) => [t.service, metricQueriesOf(t)])) };
 }
 
+/** What the driver tells of an event, for a notification: where it stands, what happened, why, who, the numbers. */
+export interface RolloutNews {
+    readonly phase: string;
+    readonly headline: string;
+    readonly reason?: string;
+    readonly actor?: string;
+    readonly numbers: readonly string[];
+}
+
 /** stopped: the stack file changed under the rollout, or could not be written; it needs a person (exit 2). */
 export type OutcomeKind = "promoted" | "rolledBack" | "held" | "stopped";
 
@@ -161,6 +170,8 @@ export interface DriverOptions {
     readonly request?: OperatorRequest;
     /** The decision log: a line per update, decision, action and the outcome (and the start, from the channel's last action). */
     readonly decisions?: DecisionLog;
+    /** Tells the team's channels (rollout.notify): called, never awaited, at the start, each step, an action, the outcome. */
+    readonly notify?: (event: NotifyEvent, what: RolloutNews) => void;
     readonly log: (line: string) => void;
     readonly clock?: Clock;
     readonly webhook?: (kind: WebhookKind, payload: WebhookPayload) => Promise<WebhookAnswer | undefined>;
@@ -275,6 +286,10 @@ class Rollout {
     }
 
     /** A line of the decision log, at the driver's time. */
+    private told(event: NotifyEvent, news: Omit<RolloutNews, "phase" | "numbers">): void {
+        this.o.notify?.(event, { phase: this.label, numbers: this.lastMetrics, ...news });
+    }
+
     private logged(entry: DistributiveOmit<Parameters<DecisionLog["append"]>[0], "at">): void {
         this.o.decisions?.append({ ...entry, at: new Date(this.clock.now()).toISOString() });
     }
@@ -306,6 +321,7 @@ class Rollout {
      */
     private async act(request: OperatorRequest): Promise<Waited | undefined> {
         const ack = async (result: string) => {
+            this.told("action", { headline: `${request.actor}: ${request.action}${request.full === true ? " --full" : ""} (${this.p.targets.map((t) => `${t.service} ${t.candidateVersion}`).join(", ")} on ${this.p.stack})`, reason: `${request.reason} -> ${result}`, actor: request.actor });
             this.logged({ event: "action", phase: this.label, step: this.at + 1, weights: this.weights, actor: request.actor, action: request.action, ...(request.full === true && { full: true }), reason: request.reason, result });
             await this.acknowledge(request, result);
         };
@@ -601,6 +617,7 @@ class Rollout {
                 this.appliedStep = i;
                 const step = steps[i];
                 await this.apply(step.edits, `step ${i + 1}/${steps.length}: ${what} at ${step.percent}%`, { label: `step ${i + 1}/${steps.length} (${step.percent}%)`, weights: this.weightsAt(step.percent) });
+                this.told("step", { headline: `${what} at ${step.percent}% on ${this.p.stack} (step ${i + 1} of ${steps.length})` });
                 const judged = await this.judgePhase(`step ${i + 1}/${steps.length} (${step.percent}%)`, i === this.p.phases.proofStep);
                 if (judged.decision === "interrupted") return await this.interrupted(i);
                 if (judged.decision === "rollback") return await this.rollback(`at step ${i + 1} (${step.percent}%): ${judged.reason}`);
@@ -674,6 +691,7 @@ class Rollout {
         if (started !== undefined) {
             const targets = this.p.targets.map((t) => ({ service: t.service, release: t.release, stable: t.stableVersion, candidate: t.candidateVersion }));
             this.logged({ event: "start", phase: this.label, step: this.at + 1, weights: this.weights, actor: started.actor, action: started.action, reason: started.reason, targets, steps, intervalMs, analysis });
+            this.told("start", { headline: `Rollout of ${targets.map((t) => `${t.service} ${t.candidate}`).join(", ")} on ${this.p.stack}: ${started.action === "start" ? "started" : started.action === "retry" ? "retried" : "continued"}`, reason: started.reason, actor: started.actor });
         }
         let outcome: Outcome;
         try {
@@ -693,6 +711,9 @@ class Rollout {
             if (!(error instanceof TakenOver)) throw error;
         }
         this.logged({ event: "outcome", phase: this.label, step: this.at + 1, weights: this.weights, outcome: outcome.kind, reason: outcome.reason });
+        const what = `${this.p.targets.map((t) => `${t.service} ${t.candidateVersion}`).join(", ")} on ${this.p.stack}`;
+        const told = held || outcome.kind === "held" ? (["hold", "held"] as const) : outcome.kind === "promoted" ? (["promotion", "promoted"] as const) : (["rollback", outcome.kind === "stopped" ? "stopped" : "rolled back"] as const);
+        this.told(told[0], { headline: `${what}: ${told[1]}`, reason: outcome.reason });
         return outcome;
     }
 }

@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { ConfigError, durationMs } from "../components/config/config-reader";
 import { AutomationEngine, RenderEngine, TaggedEngine } from "../rollout/engines";
-import { prepareRollout, runRollout } from "../rollout/driver";
+import { prepareRollout, RolloutNews, runRollout } from "../rollout/driver";
 import { commitMessage, commitProblem, commitStackFile } from "../rollout/git";
 import { alive, HeldRollout, RolloutLock, SetupError } from "../rollout/lock";
 import { RolloutRefusal } from "../rollout/plan";
@@ -18,6 +18,9 @@ import { preflightProblems } from "../rollout/prometheus";
 import { Action, ACTIVE_PHASES, ACTOR_LIMIT, newId, OperatorAction, OperatorRequest, readRequest, readRollout, REASON_LIMIT, reasonRoom, REQUEST_TAG, requestTagValue, RolloutChannel, RolloutRecord, STATE_TAG, statusLines, thisRunner } from "../rollout/control";
 import { RecordError } from "../rollout/stack-tags";
 import { DecisionLog, logFile, rolloutId } from "../rollout/decision-log";
+import { Notifications } from "../rollout/notify";
+import { readDecisionLog, rolloutReport, writeReportPage } from "../rollout/report";
+import { NotifyEvent, urlProblem } from "../components/config/rollout-config";
 import { ArgvReader, UsageError } from "../lib/cli";
 import { PROJECT_ROOT, stackNames } from "../lib/mock-program";
 import { StackFileError, StackFileWriteError } from "../lib/stack-file";
@@ -37,6 +40,8 @@ Start a rollout:
                          runs the program under the mocks: no Pulumi CLI or cluster needed)
   --request-rate <n>     requests per second for the dry run's worst case (default: observed in Prometheus)
   --commit               commit Pulumi.<stack>.yaml with the outcome, the deciding metrics and who did what
+  --report-url <url>     where the report will be seen (a CI run's page), for notifications; default: the
+                         report's path (.rollout/<stack>/<rollout id>.html, written when the rollout ends)
   --on-interrupt <what>  what Ctrl-C does: rollback (default) or hold (resume continues)
   --cwd <dir>            the project folder (default: this repository)
   --help                 show this help
@@ -82,6 +87,8 @@ export interface RolloutOptions {
     readonly takeOver: boolean;
     /** How long a request to a running rollout waits for its answer. */
     readonly waitMs: number;
+    /** Where notifications say the report is. */
+    readonly reportUrl?: string;
 }
 
 export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "help" {
@@ -96,6 +103,7 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
     let actor: string | undefined;
     let cwd = PROJECT_ROOT;
     let waitMs = ANSWER_WAIT_MS;
+    let reportUrl: string | undefined;
     const flags = { dryRun: false, commit: false, full: false, json: false, takeOver: false };
     const given = new Set<string>();
     for (let flag = args.next(); flag !== undefined; flag = args.next()) {
@@ -154,6 +162,13 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
             case "--take-over":
                 flags.takeOver = true;
                 break;
+            case "--report-url": {
+                const value = args.value(flag);
+                const problem = urlProblem(value);
+                if (problem !== undefined) throw args.error(`--report-url ${JSON.stringify(value)}: must be an http or https URL (it ${problem}). Fix: --report-url https://github.com/acme/platform/actions/runs/123`);
+                reportUrl = value;
+                break;
+            }
             case "--wait": {
                 const value = args.value(flag);
                 waitMs = /^\d+(\.\d+)?(ms|s|m|h)$/.test(value) ? durationMs(value) : NaN;
@@ -182,6 +197,7 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
         ["--wait", ["pause", "resume", "promote", "abort"]],
         // The commands that may carry a rollout out in this process.
         ["--commit", ["start", "retry", "resume", "promote", "abort"]],
+        ["--report-url", ["start", "retry", "resume", "promote", "abort"]],
         ["--on-interrupt", ["start", "retry", "resume", "promote"]],
         ["--engine", ["start", "status", "retry", "resume", "promote", "abort", "pause"]],
         ["--reason", ["start", "retry", "resume", "promote", "abort", "pause"]],
@@ -200,7 +216,7 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
     }
     if (requestRate !== undefined && !flags.dryRun) throw args.error("--request-rate applies to --dry-run only. Fix: add --dry-run, or leave --request-rate out");
     if (flags.dryRun && flags.commit) throw args.error(`--dry-run changes nothing, so it takes no --commit. Fix: leave it out`);
-    return { command, stack: stackName, services, engine, onInterrupt, cwd, waitMs, ...flags, ...(requestRate !== undefined && { requestRate }), ...(reason !== undefined && { reason }), ...(actor !== undefined && { actor }) };
+    return { command, stack: stackName, services, engine, onInterrupt, cwd, waitMs, ...(reportUrl !== undefined && { reportUrl }), ...flags, ...(requestRate !== undefined && { requestRate }), ...(reason !== undefined && { reason }), ...(actor !== undefined && { actor }) };
 }
 
 const EXIT = { promoted: 0, rolledBack: 1, stopped: 2, held: 130 } as const;
@@ -343,12 +359,28 @@ async function drive(options: RolloutOptions, engine: TaggedEngine, signal: Abor
         );
         await channel.publish({});
         out(`Rolling out ${d.services.join(", ")} on ${engine.description}${resume !== undefined ? `, continued at ${resume.stepIndex < prepared.phases.steps.length ? `step ${resume.stepIndex + 1}` : "the promotion"}` : ""}; decision log: ${path.relative(options.cwd, decisions.file)}`);
-        outcome = await runRollout({ prepared, engine, signal, onInterrupt: options.onInterrupt, channel, decisions, log: out, ...(resume !== undefined && { resume }), ...(d.request !== undefined && { request: d.request }) });
+        const page = decisions.file.replace(/\.jsonl$/, ".html");
+        const notifications = new Notifications(prepared.settings.rollout.notify, out);
+        const services = prepared.targets.map((t) => ({ service: t.service, release: t.release, stable: t.stableVersion, candidate: t.candidateVersion }));
+        const notify = (event: NotifyEvent, news: RolloutNews) => {
+            notifications.send({ event, stack: options.stack, rollout: id, services, report: options.reportUrl ?? path.relative(options.cwd, page), ...news });
+        };
+        try {
+            outcome = await runRollout({ prepared, engine, signal, onInterrupt: options.onInterrupt, channel, decisions, notify, log: out, ...(resume !== undefined && { resume }), ...(d.request !== undefined && { request: d.request }) });
+        } finally {
+            await notifications.settled();
+        }
+        // The rollout drawn, beside its log: where the notifications point when no --report-url says otherwise.
+        try {
+            writeReportPage(rolloutReport(readDecisionLog(decisions.file)), page);
+        } catch (error) {
+            out(`The report could not be written (${error instanceof Error ? error.message : String(error)}); the decision log has it all`);
+        }
     } finally {
         lock.release();
     }
     out(`${{ promoted: "PROMOTED", rolledBack: "ROLLED BACK", stopped: "STOPPED", held: "HELD" }[outcome.kind]}: ${outcome.reason}`);
-    out(`Decision log: ${path.relative(options.cwd, decisions.file)}`);
+    out(`Decision log: ${path.relative(options.cwd, decisions.file)}; report: ${path.relative(options.cwd, decisions.file.replace(/\.jsonl$/, ".html"))}`);
     // A stopped rollout leaves a file someone else was changing: theirs to commit.
     if (options.commit && (outcome.kind === "promoted" || outcome.kind === "rolledBack")) out(`Committed ${path.basename(engine.stackFile)}: ${commitStackFile(engine.stackFile, commitMessage(options.stack, d.services, outcome, channel.current.actions))}`);
     return EXIT[outcome.kind];

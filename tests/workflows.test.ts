@@ -57,8 +57,8 @@ describe("GitHub Actions workflows", () => {
         const up = parse(read("pulumi-up.yml")) as { jobs: { up: { concurrency: { group: string } } } };
         assert.equal(rollout.jobs.rollout.concurrency.group, up.jobs.up.concurrency.group);
         const script = rollout.jobs.rollout.steps.map((s) => s.run ?? "").join("\n");
-        const argv = /npm run rollout -- (.*--commit.*)/.exec(script)?.[1].replaceAll('"$STACK"', "dev").replaceAll('"$SERVICES"', "user-service").replaceAll('"$GITHUB_ACTOR"', "octocat").split(" ") ?? [];
-        assert.deepEqual(argv, ["--stack", "dev", "--service", "user-service", "--commit", "--actor", "octocat"]);
+        const argv = /npm run rollout -- (.*--commit.*)/.exec(script)?.[1].replaceAll('"$STACK"', "dev").replaceAll('"$SERVICES"', "user-service").replaceAll('"$GITHUB_ACTOR"', "octocat").replaceAll('"$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID"', "https://github.com/acme/platform/actions/runs/7").split(" ") ?? [];
+        assert.deepEqual(argv, ["--stack", "dev", "--service", "user-service", "--commit", "--actor", "octocat", "--report-url", "https://github.com/acme/platform/actions/runs/7"]);
         assert.notEqual(parseRolloutArgs(argv), "help");
         assert.match(script, /git push/);
     });

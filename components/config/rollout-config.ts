@@ -1,7 +1,7 @@
 // The `rollout` key: how `npm run rollout` drives and judges a release (steps, interval, analysis thresholds,
 // webhooks, where Prometheus answers). The program reads it too: the interval is the window of the
 // releaseQueries output, so the queries a person runs are the ones the driver judges by.
-import { DurationRange, durationMs, Reader, setPathCommand, show } from "./config-reader";
+import { DurationRange, durationMs, Reader, SECRET_VALUE, setPathCommand, show } from "./config-reader";
 
 export type WebhookKind = "preRollout" | "loadTest" | "confirmPromotion" | "rollback";
 export const WEBHOOK_KINDS: readonly WebhookKind[] = ["preRollout", "loadTest", "confirmPromotion", "rollback"];
@@ -12,6 +12,21 @@ export const BLUE_GREEN_TRAFFIC: readonly BlueGreenTraffic[] = ["mirror", "previ
 
 export interface Webhook {
     readonly url: string;
+    readonly timeoutMs: number;
+}
+
+/** Where a rollout's notifications go: a Slack incoming webhook, a Teams Workflows webhook, or any JSON endpoint. */
+export type NotifyKind = "slack" | "teams" | "webhook";
+export const NOTIFY_KINDS: readonly NotifyKind[] = ["slack", "teams", "webhook"];
+/** What is notified: the start, each step applied, a hold, the rollback, the promotion, an operator's action. */
+export type NotifyEvent = "start" | "step" | "hold" | "rollback" | "promotion" | "action";
+export const NOTIFY_EVENTS: readonly NotifyEvent[] = ["start", "step", "hold", "rollback", "promotion", "action"];
+
+export interface Notifier {
+    readonly kind: NotifyKind;
+    /** Undefined when the URL is a secret this reader cannot decrypt (a stack file read without the Pulumi CLI). */
+    readonly url?: string;
+    readonly events: readonly NotifyEvent[];
     readonly timeoutMs: number;
 }
 
@@ -67,6 +82,8 @@ export interface RolloutSettings {
     readonly intervalMs: number;
     readonly analysis: AnalysisSettings;
     readonly webhooks: Readonly<Partial<Record<WebhookKind, Webhook>>>;
+    /** Who hears about the rollout, and of what. */
+    readonly notify: readonly Notifier[];
     /** Where the driver queries Prometheus: the port-forward of the `dashboards` output by default. */
     readonly prometheusUrl: string;
     readonly blueGreenTraffic: BlueGreenTraffic;
@@ -83,17 +100,20 @@ export const ROLLOUT_DEFAULTS: RolloutSettings = {
     intervalMs: 60_000,
     analysis: { minSuccessRate: 99, maxP95LatencyMs: 500, minRequests: 100, failedChecks: 5, progressDeadlineMs: 600_000, bakeTimeMs: 1_800_000, falseRollbackPercent: 1, missedRegressionPercent: 5, errorMarginPoints: 1, slowRatio: 2, metrics: [] },
     webhooks: {},
+    notify: [],
     prometheusUrl: "http://localhost:9090",
     blueGreenTraffic: "mirror",
 };
 
-const ROLLOUT_FIELDS = ["steps", "interval", "analysis", "webhooks", "prometheusUrl", "blueGreenTraffic"];
+const ROLLOUT_FIELDS = ["steps", "interval", "analysis", "webhooks", "notify", "prometheusUrl", "blueGreenTraffic"];
+const NOTIFY_FIELDS = ["kind", "url", "events", "timeout"];
+const NOTIFY_EXAMPLE = "{ kind: slack, url: https://hooks.slack.com/services/T000/B000/XXXX, events: [rollback, promotion] }";
 const ANALYSIS_FIELDS = ["minSuccessRate", "maxP95Latency", "minRequests", "failedChecks", "progressDeadline", "bakeTime", "falseRollback", "missedRegression", "errorMargin", "slowRatio", "metrics"];
 const METRIC_FIELDS = ["name", "query", "max", "min", "maxRatioToStable"];
 const METRIC_BOUNDS = ["max", "min", "maxRatioToStable"] as const;
 const METRIC_EXAMPLE_QUERY = 'histogram_quantile(0.5, sum by (le) (rate(istio_request_duration_milliseconds_bucket{destination_app="{{service}}", destination_version="{{version}}"}[{{interval}}])))';
 const METRIC_EXAMPLE = `{ name: p50-latency, query: '${METRIC_EXAMPLE_QUERY}', max: 100 }`;
-const SHAPE = `{ steps, interval, analysis: { ${ANALYSIS_FIELDS.join(", ")} }, webhooks, prometheusUrl, blueGreenTraffic }`;
+const SHAPE = `{ steps, interval, analysis: { ${ANALYSIS_FIELDS.join(", ")} }, webhooks, notify, prometheusUrl, blueGreenTraffic }`;
 
 export const ROLLOUT_DURATIONS = {
     interval: { min: "1s", max: "1h", example: "1m" },
@@ -101,6 +121,7 @@ export const ROLLOUT_DURATIONS = {
     progressDeadline: { min: "1s", max: "24h", example: "10m" },
     bakeTime: { min: "0s", max: "24h", example: "30m" },
     webhookTimeout: { min: "100ms", max: "10m", example: "30s" },
+    notifyTimeout: { min: "100ms", max: "1m", example: "10s" },
 } as const satisfies Record<string, DurationRange>;
 
 /** An http(s) URL with a host, and no credentials in it (they would land in the stack file and in logs). */
@@ -235,6 +256,40 @@ function readWebhooks(r: Reader, value: unknown): RolloutSettings["webhooks"] {
     return webhooks;
 }
 
+/**
+ * rollout.notify: a list of { kind, url, events?, timeout? }. A URL may be a secret (`pulumi config set --secret
+ * --path`): read without the Pulumi CLI it is "[secret]", kept as unknown, and checked where it is decrypted.
+ */
+function readNotify(r: Reader, value: unknown): Notifier[] {
+    const fix = `pulumi config set --secret --path 'rollout.notify[0].url' https://hooks.slack.com/services/T000/B000/XXXX && pulumi config set --path 'rollout.notify[0].kind' slack`;
+    if (!Array.isArray(value) || value.length > 10) {
+        r.fail("rollout.notify", show(value), `must be a list of at most 10 notifiers, each ${NOTIFY_EXAMPLE}`, fix);
+        return [];
+    }
+    const notifiers: Notifier[] = [];
+    value.forEach((entry: unknown, i) => {
+        const at = `rollout.notify[${i}]`;
+        if (!r.fields(at, entry, NOTIFY_FIELDS, NOTIFY_EXAMPLE, setPathCommand(`${at}.kind`, "slack"))) return;
+        const kind = NOTIFY_KINDS.find((k) => k === entry.kind);
+        if (kind === undefined) r.fail(`${at}.kind`, show(entry.kind), `must be ${NOTIFY_KINDS.join(", ")} (Slack's incoming webhook, a Teams Workflows webhook, or any endpoint taking JSON)`, setPathCommand(`${at}.kind`, "slack"));
+        const example = kind === "teams" ? "https://prod-00.westeurope.logic.azure.com/workflows/0000/triggers/manual/paths/invoke" : kind === "webhook" ? "https://hooks.example.com/rollouts" : "https://hooks.slack.com/services/T000/B000/XXXX";
+        const url = entry.url === SECRET_VALUE ? undefined : readUrl(r, `${at}.url`, entry.url, example);
+        const events = entry.events === undefined ? NOTIFY_EVENTS : readEvents(r, `${at}.events`, entry.events);
+        const timeout = entry.timeout === undefined ? "10s" : r.durationAt(`${at}.timeout`, entry.timeout, "how long a notification may take before it is given up", ROLLOUT_DURATIONS.notifyTimeout);
+        if (kind !== undefined && events !== undefined && timeout !== undefined && (url !== undefined || entry.url === SECRET_VALUE)) notifiers.push({ kind, ...(url !== undefined && { url }), events, timeoutMs: durationMs(timeout) });
+    });
+    return notifiers;
+}
+
+function readEvents(r: Reader, at: string, value: unknown): NotifyEvent[] | undefined {
+    const events = Array.isArray(value) ? value.map((e) => NOTIFY_EVENTS.find((known) => known === e)) : [];
+    if (!Array.isArray(value) || value.length === 0 || events.some((e) => e === undefined) || new Set(events).size !== events.length) {
+        r.fail(at, show(value), `must be a list of distinct events among ${NOTIFY_EVENTS.join(", ")} (leave it out for all of them)`, setPathCommand(`${at}[0]`, "rollback"));
+        return undefined;
+    }
+    return events.filter((e): e is NotifyEvent => e !== undefined);
+}
+
 export function readRollout(r: Reader): RolloutSettings {
     if (r.raw("rollout") === undefined) return ROLLOUT_DEFAULTS;
     const value = r.object("rollout", SHAPE, setPathCommand("rollout.interval", "1m"));
@@ -253,6 +308,7 @@ export function readRollout(r: Reader): RolloutSettings {
         intervalMs: interval === undefined ? ROLLOUT_DEFAULTS.intervalMs : durationMs(interval),
         analysis,
         webhooks: readWebhooks(r, value.webhooks),
+        notify: value.notify === undefined ? [] : readNotify(r, value.notify),
         prometheusUrl: prometheusUrl ?? ROLLOUT_DEFAULTS.prometheusUrl,
         blueGreenTraffic: blueGreenTraffic ?? ROLLOUT_DEFAULTS.blueGreenTraffic,
     };

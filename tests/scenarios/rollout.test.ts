@@ -197,6 +197,22 @@ async function abortedThenRetried(dir: string): Promise<{ codes: number[]; log: 
     return { codes: [abort.code, first.code, retry.code], log: [`--- abort (${abort.code}): ${abort.out}`, first.out, `--- retry (${retry.code}):`, retry.out].join("\n") };
 }
 
+/** A notifier's endpoint that keeps what it is sent. */
+const notified: unknown[] = [];
+async function collector(): Promise<string> {
+    const server = http.createServer((req, res) => {
+        let text = "";
+        req.on("data", (chunk: Buffer) => (text += chunk.toString()));
+        req.on("end", () => {
+            notified.push(JSON.parse(text));
+            res.writeHead(200).end("ok");
+        });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    hooks.push(server);
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/notify`;
+}
+
 const canary = (app: string, candidate: VersionBehaviour, requestsPerSecond = REQUESTS_PER_SECOND): AppSpec => ({ app, release: "canary", candidate, requestsPerSecond });
 const services = (r: Result) => r.config.services as Record<string, { release: string; versions: string[]; canaryWeight?: number }>;
 
@@ -204,6 +220,7 @@ const services = (r: Result) => r.config.services as Record<string, { release: s
 async function startScenarios(): Promise<Map<string, Promise<Result>>> {
     await exporter.start(Number(process.env.ROLLOUT_TEST_EXPORTER_PORT));
     const refusing = await webhook(503);
+    const notifyUrl = await collector();
     // A port nothing listens on any more: a webhook server's, closed.
     const gone = await webhook(200);
     hooks.pop()?.close();
@@ -241,7 +258,7 @@ async function startScenarios(): Promise<Map<string, Promise<Result>>> {
         // query Prometheus cannot parse, refused before anything moves.
         ["custom metrics", () => play({ name: "sc-metrics", apps: [canary("shop", HEALTHY)], rollout: { analysis: { metrics: [{ name: "p50-latency", query: P50, max: 20 }, { name: "p50-vs-stable", query: P50, maxRatioToStable: 1.5 }] } } })],
         // Two processes and more against one stack: the rollout, and its operators.
-        ["operated", () => play({ name: "sc-operated", apps: [canary("shop", HEALTHY)], rollout: { analysis: { bakeTime: "10m" } } }, { steps: [25, 50, 100] }, operated)],
+        ["operated", () => play({ name: "sc-operated", apps: [canary("shop", HEALTHY)], rollout: { analysis: { bakeTime: "10m" }, notify: [{ kind: "webhook", url: notifyUrl }] } }, { steps: [25, 50, 100] }, operated)],
         ["aborted", () => play({ name: "sc-aborted", apps: [canary("shop", HEALTHY)] }, { steps: [25, 100] }, abortedThenRetried)],
         ["bad metric", () => play({ name: "sc-badmetric", apps: [canary("shop", HEALTHY)], rollout: { analysis: { metrics: [{ name: "typo", query: P50.replace("histogram_quantile", "histogram_quantil"), max: 20 }] } } })],
     ];
@@ -392,7 +409,14 @@ describe("npm run rollout, against a real Prometheus", function () {
         assert.ok(queries.length >= 6 && queries.every((q) => Array.isArray(q.answer) && q.time !== undefined), JSON.stringify(queries).slice(0, 500));
         assert.ok(queries.some((q) => q.query.includes("istio_requests_total") && JSON.stringify(q.answer).includes('"destination_version":"v2"')));
         assert.deepEqual(lines.filter((l) => l.event === "action").map((l) => l.event === "action" && `${l.actor} ${l.action}`), ["alice pause", "bob promote"]);
-        assert.match(r.log, /Decision log: \.rollout\/rehearsal\/\d{8}T\d{6}Z-[0-9a-f]{8}\.jsonl/);
+        assert.match(r.log, /Decision log: \.rollout\/rehearsal\/\d{8}T\d{6}Z-[0-9a-f]{8}\.jsonl; report: \.rollout\/rehearsal\/\d{8}T\d{6}Z-[0-9a-f]{8}\.html/);
+        assert.ok(fs.existsSync(log.replace(/\.jsonl$/, ".html")), "the report is written beside the log");
+        // The team's endpoint heard every event, the operators' actions with who and why, and where the report is.
+        const heard = notified.filter((n) => (n as { rollout?: string }).rollout === record?.id) as { event: string; actor?: string; report: string }[];
+        // The start, each step applied before alice's pause (one or two, as the first decision came), her pause, bob's promotion, the promotion.
+        assert.match(heard.map((n) => n.event).join(","), /^start,step(,step)?,action,action,promotion$/);
+        assert.deepEqual(heard.filter((n) => n.event === "action").map((n) => n.actor), ["alice", "bob"]);
+        assert.ok(heard.every((n) => n.report === path.relative(r.dir, log.replace(/\.jsonl$/, ".html"))), JSON.stringify(heard.map((n) => n.report)));
     });
 
     it("is aborted from another process, rolled back at once, and retried by a third with the same services", async () => {
