@@ -85,6 +85,11 @@ export type Limits = "pass" | "fail" | "thin" | "noData";
 export interface Verdict {
     readonly limits: Limits;
     readonly reasons: readonly string[];
+    /**
+     * The hard limits as this interval applied them (relative to the stable: the lower of minSuccessRate and the
+     * stable's rate less the margin; the higher of maxP95Latency and slowRatio times the stable's p95), when checked.
+     */
+    readonly applied?: { readonly minSuccessRate: number; readonly maxP95Ms: number };
     /** The record after this interval (`decide` counts the failed checks, from its state). */
     readonly record: ServiceRecord;
 }
@@ -236,10 +241,11 @@ export function judge(evidence: ServiceEvidence, analysis: AnalysisSettings, pri
     const custom = analysis.metrics.map((m) => metricVerdict(m, evidence.metrics?.find((r) => r.name === m.name)));
     const customFailed = custom.filter((v) => v.status === "fail");
     const failed = successFailed || p95 > p95Limit || customFailed.length > 0;
-    if (failed) return { limits: "fail", reasons: [...reasons, ...customFailed.map((v) => v.reason)], record };
+    const applied = { minSuccessRate: successLimit, maxP95Ms: p95Limit };
+    if (failed) return { limits: "fail", reasons: [...reasons, ...customFailed.map((v) => v.reason)], record, applied };
     const missing = custom.filter((v) => v.status === "noData");
-    if (missing.length > 0) return { limits: "noData", reasons: [...reasons, ...missing.map((v) => v.reason)], record };
-    return { limits: "pass", reasons: [...reasons, `success rate ${fmt(successRate, 2)}%, p95 ${fmt(p95)}ms`, ...custom.map((v) => v.reason)], record };
+    if (missing.length > 0) return { limits: "noData", reasons: [...reasons, ...missing.map((v) => v.reason)], record, applied };
+    return { limits: "pass", reasons: [...reasons, `success rate ${fmt(successRate, 2)}% (limit ${fmt(successLimit, 2)}%), p95 ${fmt(p95)}ms (limit ${fmt(p95Limit)}ms)`, ...custom.map((v) => v.reason)], record, applied };
 }
 
 export type Decision = "advance" | "hold" | "rollback";

@@ -40,13 +40,19 @@ export interface VersionStatus {
     readonly p95Ms?: number;
 }
 
-/** A sequential test's evidence (log likelihood ratios) against the bounds where it concludes. */
+/**
+ * A sequential test's evidence (log likelihood ratios) against the bounds where it concludes: `rollback` rolls back
+ * at `rollbackAt`; the candidate is shown no worse when `promotion` reaches `promotionAt` (against the stable), or
+ * when `own` (its own requests against a rate at the margin) reaches `ownAt`.
+ */
 export interface TestStatus {
     readonly outcome: "open" | "notWorse" | "worse";
     readonly rollback: number;
     readonly rollbackAt: number;
     readonly promotion: number;
     readonly promotionAt: number;
+    readonly own: number;
+    readonly ownAt: number;
 }
 
 export interface ServiceStatus {
@@ -56,6 +62,8 @@ export interface ServiceStatus {
     /** The hard limits' verdict on the last interval, and why. */
     readonly limits: Limits;
     readonly reasons: readonly string[];
+    /** The hard limits as the interval applied them, when it had the requests to check them. */
+    readonly applied?: { readonly minSuccessRate: number; readonly maxP95Ms: number };
     readonly failedChecks: { readonly count: number; readonly max: number };
     readonly errors: TestStatus;
     readonly latency: TestStatus;
@@ -250,9 +258,9 @@ export function statusLines(record: RolloutRecord, nowMs: number): string[] {
     if (record.decision !== undefined) lines.push(`  last decision: ${record.decision}`);
     for (const s of record.evidence) {
         const side = (v: VersionStatus) => `${v.version} ${fmt(v.requests, 0)} req, ${fmt(v.errors, 0)} 5xx, p95 ${fmt(v.p95Ms, 1)}ms`;
-        const test = (name: string, t: TestStatus) => `${name} test ${t.outcome}: evidence of worse ${fmt(t.rollback, 2)} (rolls back at ${fmt(t.rollbackAt, 2)}), of no worse ${fmt(t.promotion, 2)} (shown at ${fmt(t.promotionAt, 2)})`;
+        const test = (name: string, t: TestStatus) => `${name} test ${t.outcome}: evidence of worse ${fmt(t.rollback, 2)} (rolls back at ${fmt(t.rollbackAt, 2)}), of no worse ${fmt(t.promotion, 2)} (shown at ${fmt(t.promotionAt, 2)}), its own ${fmt(t.own, 2)} (shown at ${fmt(t.ownAt, 2)})`;
         lines.push(`  ${s.service}: candidate ${side(s.candidate)} | stable ${side(s.stable)}`);
-        lines.push(`    hard limits ${s.limits} (${s.reasons.join(", ")}); failed checks ${s.failedChecks.count} of ${s.failedChecks.max}`);
+        lines.push(`    hard limits ${s.limits}${s.applied === undefined ? "" : ` (success rate >= ${fmt(s.applied.minSuccessRate, 2)}%, p95 <= ${fmt(s.applied.maxP95Ms, 1)}ms)`}: ${s.reasons.join(", ")}; failed checks ${s.failedChecks.count} of ${s.failedChecks.max}`);
         lines.push(`    ${test("errors", s.errors)}`, `    ${test("latency", s.latency)}`);
         lines.push(`    watched serving ${s.watched.intervals} of the ${s.watched.bake} intervals of the bake`);
     }

@@ -91,7 +91,7 @@ export class DecisionLog {
 
     append(entry: NewEntry): void {
         const { at, ...rest } = entry;
-        const line = JSON.stringify({ at, rollout: this.rollout, stack: this.stack, ...rest }, (_, value: unknown) => (value === Infinity ? "+Inf" : value));
+        const line = JSON.stringify({ at, rollout: this.rollout, stack: this.stack, ...rest }, (_, value: unknown) => (value === Infinity ? "+Inf" : value === -Infinity ? "-Inf" : value));
         try {
             fs.mkdirSync(path.dirname(this.file), { recursive: true });
             fs.appendFileSync(this.file, `${line}\n`);

@@ -18,7 +18,7 @@ import type { StackEngine } from "./engines";
 import type { HeldRollout } from "./lock";
 import { RolloutPhases, rolloutPhases, RolloutRefusal, RolloutTarget, rolloutTargets } from "./plan";
 import { metricReadings, QueryTrace, releaseEvidence } from "./prometheus";
-import type { DecisionLog, ServiceWeights } from "./decision-log";
+import type { DecisionEntry, DecisionLog, ServiceWeights } from "./decision-log";
 import type { MetricReading } from "./metrics";
 import { MetricQuery, metricQueries } from "./metrics";
 import { histogramQuantile } from "./statistics";
@@ -204,7 +204,7 @@ type Waited = "elapsed" | "interrupted" | "abort" | "promoteNow";
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** A test's evidence for `status`, against the bounds where it concludes. */
-const testStatus = (t: SequentialTest, promotionAt: number, rollbackAt: number): TestStatus => ({ outcome: t.outcome, rollback: t.rollback, rollbackAt, promotion: t.promotion, promotionAt });
+const testStatus = (t: SequentialTest, promotionAt: number, rollbackAt: number, ownAt: number): TestStatus => ({ outcome: t.outcome, rollback: t.rollback, rollbackAt, promotion: t.promotion, promotionAt, own: t.own ?? 0, ownAt });
 
 /** The key a rollout edit owns: the path up to the first list index (a list is owned whole). */
 function ownedPath(path: ConfigPath): ConfigPath {
@@ -246,6 +246,8 @@ class Rollout {
     private paused?: OperatorRequest;
     private promote?: "analysis" | "full";
     private aborted?: OperatorRequest;
+    /** For the decision log: each service as the last interval judged it, with the queries it sent. */
+    private judged: DecisionEntry["services"] = [];
     /** For the decision log: the phase's label, and each service's shares of requests as the last update left them. */
     private label = "start";
     private weights: Record<string, ServiceWeights>;
@@ -258,7 +260,8 @@ class Rollout {
         // A promotion asked for before the hold is still asked for.
         this.promote = o.resume?.promote;
         this.appliedStep = o.resume?.appliedStep;
-        const resumedAt = o.resume === undefined ? undefined : o.prepared.phases.steps[Math.min(o.resume.stepIndex, o.prepared.phases.steps.length - 1)];
+        // A resumed rollout stands where its last step applied left it (a guard's stop holds it before the next).
+        const resumedAt = o.resume === undefined ? undefined : o.prepared.phases.steps[o.resume.appliedStep ?? Math.min(o.resume.stepIndex, o.prepared.phases.steps.length - 1)];
         this.weights = this.weightsAt(resumedAt?.percent ?? 0);
         const { steps, switch: switched, drain, promotion, rollback } = o.prepared.phases;
         for (const edit of [...steps.flatMap((s) => s.edits), ...(switched?.edits ?? []), ...(drain?.edits ?? []), ...promotion.edits, ...rollback.edits]) {
@@ -286,6 +289,11 @@ class Rollout {
     }
 
     /** A line of the decision log, at the driver's time. */
+    /** A decision in the log, with each service as the last interval judged it (none yet, in a run resumed at the promotion). */
+    private decided(decision: "advance" | "hold" | "rollback", reason: string): void {
+        this.logged({ event: "decision", phase: this.label, step: this.at + 1, weights: this.weights, decision, reason, services: this.judged });
+    }
+
     private told(event: NotifyEvent, news: Omit<RolloutNews, "phase" | "numbers">): void {
         this.o.notify?.(event, { phase: this.label, numbers: this.lastMetrics, ...news });
     }
@@ -461,9 +469,10 @@ class Rollout {
             stable: side(target.stableVersion, evidence.stable),
             limits: verdict.limits,
             reasons: verdict.reasons,
+            ...(verdict.applied !== undefined && { applied: verdict.applied }),
             failedChecks: { count: failedChecks, max: analysis.failedChecks },
-            errors: testStatus(errors, Math.log(beta / 4), bounds.rollback),
-            latency: testStatus(latency, Math.log(beta / 2), bounds.rollback),
+            errors: testStatus(errors, Math.log(beta / 4), bounds.rollback, Math.log(2 / beta)),
+            latency: testStatus(latency, Math.log(beta / 2), bounds.rollback, Math.log(2 / beta)),
             watched: { intervals: watchedIntervals ?? 0, bake: bakeIntervals(analysis, intervalMs) },
         };
     }
@@ -516,7 +525,8 @@ class Rollout {
                 const metrics: readonly MetricReading[] | undefined = read.metrics;
                 return { ...e, queries, ...(metrics !== undefined && { metrics }) };
             });
-            this.logged({ event: "decision", phase: this.label, step: this.at + 1, weights: this.weights, decision: pausedBy !== undefined ? "hold" : decision.decision, reason: pausedBy !== undefined ? `paused by ${pausedBy.actor} (${pausedBy.reason})` : decision.reason, services: withQueries });
+            this.judged = withQueries;
+            this.decided(pausedBy !== undefined ? "hold" : decision.decision, pausedBy !== undefined ? `paused by ${pausedBy.actor} (${pausedBy.reason})` : decision.reason);
             await this.publish({ evidence, decision: `${label}: ${said}` });
             if (pausedBy !== undefined || decision.decision === "hold") continue;
             return { decision: decision.decision, reason: decision.reason };
@@ -577,11 +587,18 @@ class Rollout {
             if (pausedBy !== undefined) {
                 since = this.clock.now();
                 this.o.log(`[${time(this.clock.now())}] promotion waits: paused by ${pausedBy.actor} (${pausedBy.reason})`);
+                this.decided("hold", `the promotion waits: paused by ${pausedBy.actor} (${pausedBy.reason})`);
             } else if (answer === undefined || answer.ok) {
+                if (answer !== undefined) this.decided("advance", `promotion confirmed: ${answer.detail}`);
                 return { decision: "advance", reason: "promotion confirmed" };
             } else {
-                if (this.clock.now() - since >= analysis.progressDeadlineMs) return { decision: "rollback", reason: `promotion not confirmed within the progress deadline: ${answer.detail}` };
+                if (this.clock.now() - since >= analysis.progressDeadlineMs) {
+                    const why = `promotion not confirmed within the progress deadline: ${answer.detail}`;
+                    this.decided("rollback", why);
+                    return { decision: "rollback", reason: why };
+                }
                 this.o.log(`[${time(this.clock.now())}] promotion waits for confirmation: ${answer.detail}`);
+                this.decided("hold", `the promotion waits for confirmation: ${answer.detail}`);
             }
             // An operator's promotion does not pass the gate: the gate is someone else's (a change freeze, an approval).
             const waited = await this.wait(intervalMs);
@@ -614,9 +631,9 @@ class Rollout {
             let skipped = asked === "promoteNow" || this.promote === "full";
             for (let i = start; i < steps.length && !skipped; i++) {
                 this.at = i;
-                this.appliedStep = i;
                 const step = steps[i];
                 await this.apply(step.edits, `step ${i + 1}/${steps.length}: ${what} at ${step.percent}%`, { label: `step ${i + 1}/${steps.length} (${step.percent}%)`, weights: this.weightsAt(step.percent) });
+                this.appliedStep = i;
                 this.told("step", { headline: `${what} at ${step.percent}% on ${this.p.stack} (step ${i + 1} of ${steps.length})` });
                 const judged = await this.judgePhase(`step ${i + 1}/${steps.length} (${step.percent}%)`, i === this.p.phases.proofStep);
                 if (judged.decision === "interrupted") return await this.interrupted(i);
@@ -632,7 +649,9 @@ class Rollout {
             // promote --full (recorded, with the reason, in the rollout's record and its commit).
             const unproven = full ? [] : this.p.targets.filter((t) => !promotable(recordOf(this.state, t.service), this.p.settings.rollout.analysis, this.p.settings.rollout.intervalMs));
             if (unproven.length > 0) {
-                return await this.rollback(`${unproven.map((t) => t.service).join(", ")} reached the promotion without being shown no worse and baked (a held rollout resumed past its proof step?): not promoted`);
+                const why = `${unproven.map((t) => t.service).join(", ")} reached the promotion without being shown no worse and baked (a held rollout resumed past its proof step?): not promoted`;
+                this.decided("rollback", why);
+                return await this.rollback(why);
             }
             await this.publish();
             const confirmation = await this.confirmed();
@@ -698,8 +717,10 @@ class Rollout {
             outcome = await this.proceed();
         } catch (error) {
             // Taken over while rolling back (the rollback's own publishes): the new runner has the record.
-            if (error instanceof TakenOver) return { kind: "stopped", reason: `stopped: ${error.message}`, metrics: this.lastMetrics };
-            throw error;
+            if (!(error instanceof TakenOver)) throw error;
+            const taken: Outcome = { kind: "stopped", reason: `stopped: ${error.message}`, metrics: this.lastMetrics };
+            this.logged({ event: "outcome", phase: this.label, step: this.at + 1, weights: this.weights, outcome: taken.kind, reason: taken.reason });
+            return taken;
         }
         const held = this.heldAt !== undefined;
         const phase = held ? "held" : outcome.kind === "held" ? "held" : outcome.kind;

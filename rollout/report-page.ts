@@ -21,18 +21,30 @@ export function drawReport(report: Report): void {
         container.appendChild(box);
         const timed = chart.categories === undefined;
         const marks = timed ? report.markers : [];
+        // What the chart has to show: the test reads it (a chart of axes alone is not a chart).
+        const points = chart.series.reduce((n, s) => n + s.values.filter((v) => v !== null).length, 0);
+        box.dataset.points = String(points);
+        if (points === 0) {
+            const none = document.createElement("p");
+            none.className = "marks";
+            none.textContent = "No data: no interval had a value for this chart.";
+            box.appendChild(none);
+        }
+        const xRange = chart.xRange;
+        const xScale: UPlot.Scale = !timed ? { time: false, range: [-0.5, chart.x.length - 0.5] } : xRange === undefined ? { time: true } : { time: true, range: [xRange[0], xRange[1]] };
         const options: UPlot.Options = {
             width: Math.min(1100, document.body.clientWidth - 20),
             height: 220,
             scales: {
                 // Categories: one slot each, with room either side of its bars.
-                x: timed ? { time: true } : { time: false, range: [-0.5, chart.x.length - 0.5] },
+                x: xScale,
                 // The limits in view, however far the series stay from them.
                 y: {
                     range: (_u, min, max) => {
                         const values = [min, max, ...chart.limits.map((l) => l.value)].filter((v) => Number.isFinite(v));
                         const low = Math.min(0, ...values);
-                        const high = Math.max(...values);
+                        // Nothing to show: an empty 0 to 1, not a scale from 0 to -Infinity.
+                        const high = Math.max(low + 1, ...values);
                         const pad = (high - low || 1) * 0.08;
                         return [low < 0 ? low - pad : 0, high + pad];
                     },
@@ -49,6 +61,7 @@ export function drawReport(report: Report): void {
                     stroke: s.color,
                     width: 2,
                     spanGaps: false,
+                    ...(s.dashed === true && { dash: [6, 4] }),
                     ...(s.stepped === true && { paths: uPlot.paths.stepped?.({ align: 1 }) }),
                     ...(s.bars !== undefined && { paths: uPlot.paths.bars?.({ size: [0.35, 60], align: s.bars }), fill: `${s.color}99`, points: { show: false } }),
                 })),
@@ -71,6 +84,8 @@ export function drawReport(report: Report): void {
                             ctx.stroke();
                             ctx.fillStyle = limit.color;
                             ctx.font = `${11 * devicePixelRatio}px sans-serif`;
+                            ctx.textAlign = "left";
+                            ctx.textBaseline = "bottom";
                             ctx.fillText(limit.label, left + 4, y - 4);
                         }
                         ctx.setLineDash([]);

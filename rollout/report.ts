@@ -3,6 +3,7 @@
 // CI job's summary or a pull request's comment. What to draw is decided here, pure; the page only draws it.
 import * as fs from "fs";
 import * as path from "path";
+import type { ServiceStatus } from "./control";
 import type { DecisionEntry, LogEntry, StartEntry } from "./decision-log";
 import { drawReport } from "./report-page";
 
@@ -14,8 +15,10 @@ export interface ChartSpec {
     readonly x: readonly number[];
     /** Category names for bar charts (x are their indexes). */
     readonly categories?: readonly string[];
-    /** bars: drawn as bars, to the left (-1) or right (1) of their category, side by side with another series'. */
-    readonly series: readonly { readonly label: string; readonly values: readonly (number | null)[]; readonly color: string; readonly stepped?: boolean; readonly bars?: -1 | 1 }[];
+    /** bars: drawn as bars, to the left (-1) or right (1) of their category, side by side with another series'. dashed: a limit as applied. */
+    readonly series: readonly { readonly label: string; readonly values: readonly (number | null)[]; readonly color: string; readonly stepped?: boolean; readonly bars?: -1 | 1; readonly dashed?: boolean }[];
+    /** The x range every time chart of a report shares (seconds): the whole rollout. */
+    readonly xRange?: readonly [number, number];
     /** Horizontal lines: the hard limits and the tests' bounds. */
     readonly limits: readonly { readonly label: string; readonly value: number; readonly color: string }[];
 }
@@ -37,7 +40,7 @@ export interface Report {
     readonly decisions: readonly { readonly at: string; readonly phase: string; readonly decision: string; readonly reason: string }[];
 }
 
-const COLORS = { candidate: "#d9480f", stable: "#1c7ed6", mirrored: "#f59f00", limit: "#e03131", bound: "#2f9e44" } as const;
+const COLORS = { candidate: "#d9480f", stable: "#1c7ed6", mirrored: "#f59f00", limit: "#e03131", bound: "#2f9e44", own: "#7048e8" } as const;
 const seconds = (iso: string) => Date.parse(iso) / 1000;
 const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
 
@@ -63,9 +66,10 @@ export function rolloutReport(entries: readonly LogEntry[]): Report {
     const decisions = entries.filter((e): e is DecisionEntry => e.event === "decision");
     const outcome = [...entries].reverse().find((e) => e.event === "outcome");
     const intervalS = start.intervalMs / 1000;
-    const { analysis } = start;
     const charts: ChartSpec[] = [];
     const times = decisions.map((d) => seconds(d.at));
+    // One time axis for every chart: from the start to the last line.
+    const xRange: [number, number] = [seconds(entries[0].at), Math.max(seconds(entries[0].at) + 1, seconds(entries[entries.length - 1].at))];
     for (const target of start.targets) {
         const { service } = target;
         // One point per instant, the last there (a promotion's updates can share the last decision's second).
@@ -75,6 +79,7 @@ export function rolloutReport(entries: readonly LogEntry[]): Report {
             title: `${service}: share of live requests (%)`,
             unit: "%",
             x: weighed.map((e) => seconds(e.at)),
+            xRange,
             series: [
                 { label: `candidate ${target.candidate}`, values: weighed.map((e) => e.weights[service].candidate), color: COLORS.candidate, stepped: true },
                 { label: `stable ${target.stable}`, values: weighed.map((e) => e.weights[service].stable), color: COLORS.stable, stepped: true },
@@ -83,20 +88,24 @@ export function rolloutReport(entries: readonly LogEntry[]): Report {
             limits: [],
         });
         const of = (d: DecisionEntry) => d.services.find((s) => s.service === service);
-        const perVersion = (title: string, unit: string, value: (v: { requests?: number; errors?: number; p95Ms?: number }) => number | null, limits: ChartSpec["limits"]): ChartSpec => ({
+        // The hard limit as each interval applied it (relative to the stable), where it was checked.
+        const applied = (limit: (a: NonNullable<ServiceStatus["applied"]>) => number) => ({ label: "hard limit as applied", values: decisions.map((d) => { const a = of(d)?.applied; return a === undefined ? null : round(limit(a)); }), color: COLORS.limit, dashed: true });
+        const perVersion = (title: string, unit: string, value: (v: { requests?: number; errors?: number; p95Ms?: number }) => number | null, limit?: ChartSpec["series"][number]): ChartSpec => ({
             id: `${service}-${title.split(" ")[0]}`,
             title: `${service}: ${title}`,
             unit,
             x: times,
+            xRange,
             series: [
                 { label: `candidate ${target.candidate}`, values: decisions.map((d) => { const s = of(d); return s === undefined ? null : value(s.candidate); }), color: COLORS.candidate },
                 { label: `stable ${target.stable}`, values: decisions.map((d) => { const s = of(d); return s === undefined ? null : value(s.stable); }), color: COLORS.stable },
+                ...(limit === undefined ? [] : [limit]),
             ],
-            limits,
+            limits: [],
         });
-        charts.push(perVersion("requests per second", "req/s", (v) => (v.requests === undefined ? null : round(v.requests / intervalS)), []));
-        charts.push(perVersion("5xx rate (%)", "%", (v) => (v.requests === undefined || v.requests === 0 ? null : round((100 * (v.errors ?? 0)) / v.requests)), [{ label: `hard limit: success rate ${analysis.minSuccessRate}%`, value: round(100 - analysis.minSuccessRate), color: COLORS.limit }]));
-        charts.push(perVersion("p95 latency (ms)", "ms", (v) => v.p95Ms ?? null, [{ label: `hard limit: p95 ${analysis.maxP95LatencyMs}ms`, value: analysis.maxP95LatencyMs, color: COLORS.limit }]));
+        charts.push(perVersion("requests per second", "req/s", (v) => (v.requests === undefined ? null : round(v.requests / intervalS))));
+        charts.push(perVersion("5xx rate (%)", "%", (v) => (v.requests === undefined || v.requests === 0 ? null : round((100 * (v.errors ?? 0)) / v.requests)), applied((a) => 100 - a.minSuccessRate)));
+        charts.push(perVersion("p95 latency (ms)", "ms", (v) => v.p95Ms ?? null, applied((a) => a.maxP95Ms)));
         for (const test of ["errors", "latency"] as const) {
             const first = decisions.map(of).find((s) => s !== undefined);
             charts.push({
@@ -104,13 +113,16 @@ export function rolloutReport(entries: readonly LogEntry[]): Report {
                 title: `${service}: the ${test} test's evidence (log likelihood ratios)`,
                 unit: "",
                 x: times,
+                xRange,
                 series: [
                     { label: "worse vs as good (rolls back at its line)", values: decisions.map((d) => of(d)?.[test].rollback ?? null), color: COLORS.limit },
                     { label: "worse by the margin vs as good (no worse at its line)", values: decisions.map((d) => of(d)?.[test].promotion ?? null), color: COLORS.bound },
+                    { label: "its own rate below the margin (no worse at its line)", values: decisions.map((d) => of(d)?.[test].own ?? null), color: COLORS.own },
                 ],
                 limits: first === undefined ? [] : [
                     { label: "rolls back", value: round(first[test].rollbackAt), color: COLORS.limit },
                     { label: "shown no worse", value: round(first[test].promotionAt), color: COLORS.bound },
+                    { label: "shown no worse by its own", value: round(first[test].ownAt), color: COLORS.own },
                 ],
             });
         }
@@ -130,7 +142,7 @@ export function rolloutReport(entries: readonly LogEntry[]): Report {
         ["Releases", start.targets.map((t) => `${t.service} ${t.stable} -> ${t.candidate} (${t.release})`).join("; ")],
         ["Started", `${start.at} by ${start.actor} (${start.action}: ${start.reason})`],
         ["Outcome", outcome === undefined ? "still running (no outcome line yet)" : `${outcome.outcome}: ${outcome.reason}`],
-        ["Steps", `${start.steps.join("%, ")}% every ${intervalS}s; reached ${outcome?.phase ?? last?.phase ?? start.phase}`],
+        ["Steps", `${start.steps.join("%, ")}% every ${intervalS}s; reached ${[...entries].reverse().find((e) => e.event === "update" && e.phase !== "rollback")?.phase ?? start.phase}`],
         ["Duration", `${round(minutes, 1)} minutes, ${decisions.length} decisions`],
         ...(last === undefined ? [] : last.services.map((s): [string, string] => [`Last decision, ${s.service}`, `candidate ${s.candidate.requests ?? "-"} req, ${s.candidate.errors ?? "-"} 5xx, p95 ${s.candidate.p95Ms ?? "-"}ms | stable ${s.stable.requests ?? "-"} req, ${s.stable.errors ?? "-"} 5xx, p95 ${s.stable.p95Ms ?? "-"}ms | limits ${s.limits}, errors test ${s.errors.outcome}, latency test ${s.latency.outcome}`])),
         ...entries.flatMap((e): [string, string][] => (e.event === "action" ? [[`Action at ${e.at}`, `${e.actor}: ${e.action}${e.full === true ? " --full" : ""}, "${e.reason}" -> ${e.result}`]] : [])),
@@ -146,8 +158,9 @@ export function rolloutReport(entries: readonly LogEntry[]): Report {
 
 /** The report in Markdown: a CI job's summary, or a pull request's comment. */
 export function reportMarkdown(report: Report, reportLocation: string): string {
-    const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
-    return [`### ${report.title}`, "", "| | |", "| --- | --- |", ...report.summary.map(([label, value]) => `| ${cell(label)} | ${cell(value)} |`), "", `The charts: ${reportLocation}`, ""].join("\n");
+    // A cell is one line of text: no row break, no table break, no HTML a renderer would run (an <img> fetches).
+    const cell = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\|/g, "\\|").replace(/\r\n?|\n/g, " ");
+    return [`### ${cell(report.title)}`, "", "| | |", "| --- | --- |", ...report.summary.map(([label, value]) => `| ${cell(label)} | ${cell(value)} |`), "", `The charts: ${cell(reportLocation)}`, ""].join("\n");
 }
 
 const escapeHtml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");

@@ -52,24 +52,35 @@ async function writeLog(dir: string): Promise<string> {
 }
 
 /** Loads a page in headless Chromium with the network shut; what its console said, what it asked for, and `evaluate`'s answer. */
-async function inChromium(page: string, evaluate: string, screenshot: string): Promise<{ errors: string[]; requests: string[]; result: unknown }> {
-    const binary = process.env.REPORT_TEST_CHROMIUM;
+async function inChromium(page: string, evaluate: string, screenshot: string, binary = process.env.REPORT_TEST_CHROMIUM): Promise<{ errors: string[]; requests: string[]; result: unknown }> {
     if (binary === undefined) throw new Error("The report test needs the Chromium npm test finds or installs: run it with npm test");
     const profile = fs.mkdtempSync(path.join(os.tmpdir(), "report-chromium-"));
     const browser = spawn(binary, ["--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0", `--user-data-dir=${profile}`, "--window-size=1280,900", "about:blank"], { stdio: ["ignore", "ignore", "pipe"], detached: true });
+    // Known from the start, so an exit before anything else is neither missed nor waited for forever.
+    const exited = new Promise<void>((resolve) => browser.once("exit", () => { resolve(); }));
+    let stderr = "";
+    browser.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    /** `step`, or an error naming it when Chromium exits first or it takes longer than `ms`. */
+    const within = <T>(step: string, ms: number, work: Promise<T>): Promise<T> =>
+        Promise.race([
+            work,
+            exited.then(() => Promise.reject(new Error(`chromium exited (${String(browser.exitCode ?? browser.signalCode)}) before ${step}: ${stderr.slice(-500)}`))),
+            new Promise<never>((_, reject) => setTimeout(() => { reject(new Error(`chromium: no ${step} within ${ms / 1000}s: ${stderr.slice(-500)}`)); }, ms).unref()),
+        ]);
     try {
-        const port = await new Promise<number>((resolve, reject) => {
-            let text = "";
-            browser.stderr.on("data", (chunk: Buffer) => {
-                text += chunk.toString();
-                const match = /DevTools listening on ws:\/\/[^:]+:(\d+)\//.exec(text);
-                if (match !== null) resolve(Number(match[1]));
-            });
-            browser.on("exit", (code) => {
-                reject(new Error(`chromium exited (${String(code)}): ${text}`));
-            });
-        });
-        const client = await CDP({ port });
+        const port = await within(
+            "its DevTools port",
+            20_000,
+            new Promise<number>((resolve) => {
+                const look = () => {
+                    const match = /DevTools listening on ws:\/\/[^:]+:(\d+)\//.exec(stderr);
+                    if (match !== null) resolve(Number(match[1]));
+                };
+                browser.stderr.on("data", look);
+                look();
+            }),
+        );
+        const client = await within("a DevTools connection", 10_000, CDP({ port }));
         try {
             const errors: string[] = [];
             const requests: string[] = [];
@@ -87,7 +98,7 @@ async function inChromium(page: string, evaluate: string, screenshot: string): P
             await client.Network.emulateNetworkConditions({ offline: true, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
             const loaded = client.Page.loadEventFired();
             await client.Page.navigate({ url: `file://${page}` });
-            await loaded;
+            await within("the page's load", 20_000, loaded);
             const { result } = await client.Runtime.evaluate({ expression: evaluate, returnByValue: true });
             // The whole page, and its top (the summary and the first charts: docs/watching.md's picture).
             const { data } = await client.Page.captureScreenshot({ format: "png", captureBeyondViewport: true });
@@ -101,20 +112,19 @@ async function inChromium(page: string, evaluate: string, screenshot: string): P
         }
     } finally {
         // Chromium's own processes (renderer, crash handler) too: the whole group, before its profile is removed.
-        const exited = new Promise((resolve) => browser.once("exit", resolve));
-        if (browser.exitCode === null && browser.pid !== undefined) process.kill(-browser.pid, "SIGKILL");
+        if (browser.exitCode === null && browser.signalCode === null && browser.pid !== undefined) process.kill(-browser.pid, "SIGKILL");
         await exited;
         fs.rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     }
 }
 
-/** In the page: each chart's title and how many of its canvas pixels are painted. */
+/** In the page: each chart's title, how many of its canvas pixels are painted, and how many points it has to draw. */
 const CHARTS = `[document.body.dataset.charts, [...document.querySelectorAll(".chart")].map((c) => {
     const canvas = c.querySelector("canvas");
     const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
     let painted = 0;
     for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
-    return [c.querySelector("h3").textContent, painted];
+    return [c.querySelector("h3").textContent, painted, Number(c.dataset.points)];
 }), document.querySelectorAll("#summary tr").length, document.querySelectorAll("#decisions tr").length]`;
 
 describe("npm run rollout:report", function () {
@@ -139,7 +149,10 @@ describe("npm run rollout:report", function () {
         const rate = report.charts.find((c) => c.id === "user-service-requests");
         assert.deepEqual(rate?.series.map((s) => s.values[0]), [500 / 60, 4500 / 60].map((v) => Math.round(v * 1000) / 1000));
         const errors = report.charts.find((c) => c.id === "user-service-5xx");
-        assert.deepEqual([errors?.series[1].values[0], errors?.limits[0].value], [0.111, 1]);
+        // The limit as applied: the stable's success rate (99.889 %) less the 1-point margin, below minSuccessRate's 99 %.
+        assert.deepEqual([errors?.series[1].values[0], errors?.series[2].values[0]], [0.111, 1.111]);
+        const own = report.charts.find((c) => c.id === "user-service-errors-test")?.series[2];
+        assert.ok(own !== undefined && own.label.startsWith("its own rate") && own.values.every((v) => v !== null), "the test's own evidence is drawn");
         const test = report.charts.find((c) => c.id === "user-service-errors-test");
         assert.ok(test !== undefined && test.limits[0].value > 0 && test.limits[1].value < 0, JSON.stringify(test?.limits));
         assert.ok(report.markers.some((m) => m.kind === "action" && m.label === "alice: pause (dashboards first)"));
@@ -160,11 +173,11 @@ describe("npm run rollout:report", function () {
         const { errors, requests, result } = await inChromium(page, CHARTS, shot);
         assert.deepEqual(errors, []);
         assert.deepEqual(requests, []);
-        const [count, charts, summaryRows, decisionRows] = result as [string, [string, number][], number, number];
-        // Per service: weights, requests, 5xx, p95, and the two tests.
+        const [count, charts, summaryRows, decisionRows] = result as [string, [string, number, number][], number, number];
+        // Per service: weights, requests, 5xx, p95, and the two tests; each with points to draw, and drawn.
         assert.equal(count, "12");
         assert.equal(charts.length, 12);
-        for (const [title, painted] of charts) assert.ok(painted > 1000, `${title}: ${painted} pixels painted`);
+        for (const [title, painted, points] of charts) assert.ok(painted > 1000 && points > 2, `${title}: ${painted} pixels painted, ${points} points`);
         assert.ok(summaryRows >= 7 && decisionRows > 5, `${summaryRows} summary rows, ${decisionRows} decision rows`);
         assert.ok(fs.statSync(shot).size > 20_000);
     });
@@ -184,13 +197,31 @@ describe("npm run rollout:report", function () {
         assert.match(lines.join("\n"), /Drawn in .*bench\.html/);
         const { errors, requests, result } = await inChromium(page, CHARTS, path.join(PROJECT_ROOT, "artifacts", "bench-rollout-report.png"));
         assert.deepEqual([errors, requests], [[], []]);
-        const [count, charts] = result as [string, [string, number][]];
+        const [count, charts] = result as [string, [string, number, number][]];
         assert.equal(count, "4");
         assert.deepEqual(charts.map(([title]) => title.split(" (")[0].split(",")[0]), ["Healthy candidates rolled back", "Bad candidates promoted", "Excess 5xx a bad candidate served in 24 hours", "Minutes to the decision"]);
         for (const [title, painted] of charts) assert.ok(painted > 500, `${title}: ${painted} pixels painted`);
         const missing = await bench(["--runs", "10", "--report", path.join(dir, "no", "such", "folder", "b.html")], (l) => lines.push(l));
         assert.equal(missing, 2);
         assert.match(lines.join("\n"), /--report ".*b\.html": its folder does not exist/);
+    });
+
+    it("draws a log with no decision yet (a rollout held at once): each chart says it has no data, and the page loads cleanly", async () => {
+        const held = path.join(dir, "held.jsonl");
+        fs.writeFileSync(held, `${fs.readFileSync(log, "utf8").split("\n")[0]}\n`);
+        const page = path.join(dir, "held.html");
+        assert.equal(main([held, "--out", page], () => undefined, () => undefined), 0);
+        const { errors, requests, result } = await inChromium(page, CHARTS, path.join(PROJECT_ROOT, "artifacts", "rollout-report-held.png"));
+        assert.deepEqual([errors, requests], [[], []]);
+        const [, charts] = result as [string, [string, number, number][]];
+        assert.deepEqual(charts.filter(([title]) => !title.includes("share of live requests")).map(([, , points]) => points), Array.from({ length: 10 }, () => 0));
+        assert.match(fs.readFileSync(page, "utf8"), /still running \(no outcome line yet\)/);
+    });
+
+    it("a browser that dies at once fails the check at once, naming it, rather than hanging the suite", async () => {
+        const started = Date.now();
+        await assert.rejects(inChromium(path.join(dir, "report.html"), "1", path.join(dir, "none.png"), "/bin/false"), /chromium exited \(1\) before its DevTools port/);
+        assert.ok(Date.now() - started < 5_000);
     });
 
     it("refuses what is not a decision log, naming it", () => {

@@ -673,6 +673,23 @@ describe("rollout: operators' requests", () => {
         assert.deepEqual(last.weights, { "user-service": { stable: 0, candidate: 100 } });
     });
 
+    it("logs the promotion gate's waits and its rollback, and a custom metric's infinite value, as the schema says", async () => {
+        const engine = new MemoryEngine(steps3(dev()));
+        const stack = testChannel("memory", ["user-service"], [20, 50, 100]);
+        await stack.channel.publish({ actions: [{ id: "started", action: "start", actor: "release-bot", reason: "weekly release", at: "2026-12-02T10:00:00Z" }] });
+        const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "decision-log-")), "memory", `${TEST_ROLLOUT_ID}.jsonl`);
+        const decisions = new DecisionLog(file, TEST_ROLLOUT_ID, "memory", () => undefined);
+        // A ratio over nothing: +Inf, a value all the same.
+        const infinite: ServiceEvidence = { ...healthy, metrics: [{ name: "ratio", candidate: Infinity, stable: -Infinity }] };
+        const outcome = await drive(engine, { stack, decisions, clock: operated(stack, []), evidence: infinite, webhook: (kind) => kind !== "confirmPromotion" });
+        assert.equal(outcome.kind, "rolledBack");
+        assert.deepEqual(decisionLogProblems(file), []);
+        const lines = fs.readFileSync(file, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as LogEntry);
+        const gate = lines.filter((l): l is Extract<LogEntry, { event: "decision" }> => l.event === "decision" && /promotion/.test(l.reason));
+        assert.ok(gate.length >= 2 && gate.slice(0, -1).every((l) => l.decision === "hold") && gate.at(-1)?.decision === "rollback", gate.map((l) => `${l.decision}: ${l.reason}`).join("\n"));
+        assert.match(fs.readFileSync(file, "utf8"), /"candidate":"\+Inf","stable":"-Inf"/);
+    });
+
     it("a rollout taken over by another runner (--take-over) changes nothing more: no step, no rollback", async () => {
         const engine = new MemoryEngine(steps3(dev()));
         const stack = testChannel("memory", ["user-service"], [20, 50, 100]);

@@ -391,7 +391,7 @@ describe("npm run rollout, against a real Prometheus", function () {
         assert.deepEqual(r.codes, [0, 0, 0, 0], r.log);
         assert.match(r.log, /--- pause \(0\): Asking the rollout of shop .* to pause\.\.\.\npaused: each interval is still judged/);
         assert.match(r.log, /--- paused at step (\d), after three intervals: paused at step \1\n/);
-        assert.match(r.log, /--- status \(0\):\nRollout of shop on stack rehearsal: paused at step \d\/3 \(\d+%\)\n {2}runner: pid \d+ on .*\n(.*\n)* {2}shop: candidate v2 \d+ req, 0 5xx, p95 [\d.]+ms \| stable v1 \d+ req, 0 5xx, p95 [\d.]+ms\n {4}hard limits pass .*\n {4}errors test (open|notWorse): evidence of worse -?[\d.]+ \(rolls back at [\d.]+\), of no worse -?[\d.]+ \(shown at -[\d.]+\)\n/);
+        assert.match(r.log, /--- status \(0\):\nRollout of shop on stack rehearsal: paused at step \d\/3 \(\d+%\)\n {2}runner: pid \d+ on .*\n(.*\n)* {2}shop: candidate v2 \d+ req, 0 5xx, p95 [\d.]+ms \| stable v1 \d+ req, 0 5xx, p95 [\d.]+ms\n {4}hard limits pass \(success rate >= [\d.]+%, p95 <= [\d.]+ms\): .*\n {4}errors test (open|notWorse): evidence of worse -?[\d.]+ \(rolls back at [\d.]+\), of no worse -?[\d.]+ \(shown at -[\d.]+\), its own -?[\d.]+ \(shown at [\d.]+\)\n/);
         assert.match(r.log, /--- promote \(0\): .*\npromoting now, without the remaining steps, the analysis or the bake/);
         assert.deepEqual(services(r).shop, { path: "/shop", release: "single", versions: ["v2"] });
         const message = lastCommit(r);
