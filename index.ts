@@ -5,6 +5,7 @@ import { curlCommands, ingressUrl, policySummary, trafficSplit as splitOf } from
 import { edgeSource } from "./components/specs/gateway-api-specs";
 import { GATEWAY_NAMESPACE, GATEWAY_SELECTOR } from "./components/specs/mesh-specs";
 import { dashboardCommands, releaseQueries as queriesOf, tracingExtensionProvider } from "./components/specs/observability-specs";
+import { canaryDashboard } from "./components/specs/canary-dashboard";
 import { Egress } from "./components/resources/egress";
 import { IstioMesh } from "./components/resources/istio";
 import { AppNamespace } from "./components/resources/namespace";
@@ -51,7 +52,12 @@ new MeshSecurity("security", {
     dependsOn: [mesh.istiod, appNamespace],
 });
 
-new Observability("observability", { settings: settings.observability, localCluster: settings.platform === "kind", dependsOn: [mesh.istiod] });
+new Observability("observability", {
+    settings: settings.observability,
+    localCluster: settings.platform === "kind",
+    canaryDashboard: canaryDashboard(plan, queriesOf(plan, settings.rollout.intervalMs), settings.rollout.interval),
+    dependsOn: [mesh.istiod],
+});
 new Egress("egress", {
     settings: settings.egress,
     istioVersion: settings.istioVersion,

@@ -1,6 +1,7 @@
 import { strict as assert } from "assert";
 import { PRODUCTION_MINIMUM, settingsFor, configProblems, helmReleases, must, named, ofKind, resource, run, waitsFor } from "./harness";
 import { dashboardCommands, JAEGER_COLLECTOR, JAEGER_QUERY, kialiValues, prometheusValues, telemetrySpec } from "../components/specs/observability-specs";
+import type { Dashboard, Panel } from "@grafana/schema";
 
 const problemKeys = (values: Record<string, unknown>) => configProblems(values).map((p) => p.key);
 
@@ -27,6 +28,41 @@ describe("observability", () => {
         assert.match(JSON.stringify(values("grafana").datasources), /"url":"http:\/\/prometheus.istio-system.svc.cluster.local:9090"/);
         const mesh = values("istiod").meshConfig as { extensionProviders: unknown };
         assert.deepEqual(mesh.extensionProviders, [{ name: "jaeger", opentelemetry: { service: "jaeger-collector.istio-system.svc.cluster.local", port: 4317 } }]);
+    });
+
+    it("provisions a canary dashboard: per multi-version service, releaseQueries' requests, 5xx and p95, and the weights as traffic follows them", async () => {
+        const result = await run("dev", { canaryWeight: "25" });
+        const grafana = must(helmReleases(result).find((r) => r.name === "grafana"), "grafana release");
+        const values = grafana.values as { datasources: { "datasources.yaml": { datasources: { uid: string }[] } }; dashboardProviders: { "dashboardproviders.yaml": { providers: { name: string; options: { path: string } }[] } }; dashboards: Record<string, Record<string, { json?: string }>> };
+        assert.deepEqual(values.dashboardProviders["dashboardproviders.yaml"].providers.map((p) => [p.name, p.options.path]), [["istio", "/var/lib/grafana/dashboards/istio"], ["rollouts", "/var/lib/grafana/dashboards/rollouts"]]);
+        const dashboard = JSON.parse(must(values.dashboards.rollouts.canary.json, "the canary dashboard's JSON")) as Dashboard;
+        const panels = (dashboard.panels ?? []) as Panel[];
+        // Grafana's dashboard model: a uid and schema version, unique panel ids, a 24-column grid without overlaps.
+        assert.deepEqual([dashboard.uid, typeof dashboard.schemaVersion], ["istio-canary", "number"]);
+        assert.equal(new Set(panels.map((p) => p.id)).size, panels.length);
+        const cells = new Set<string>();
+        for (const { gridPos } of panels) {
+            const g = must(gridPos, "a panel's gridPos");
+            assert.ok(g.x >= 0 && g.w > 0 && g.x + g.w <= 24 && g.h > 0, JSON.stringify(g));
+            for (let x = g.x; x < g.x + g.w; x++) for (let y = g.y; y < g.y + g.h; y++) {
+                assert.ok(!cells.has(`${x},${y}`), `panels overlap at ${x},${y}`);
+                cells.add(`${x},${y}`);
+            }
+        }
+        // Every query names the provisioned Prometheus, and is releaseQueries' own (or one less its success rate).
+        const uid = values.datasources["datasources.yaml"].datasources[0].uid;
+        const queries = result.outputs.releaseQueries as Record<string, { requests: string; successRate: string; p95LatencyMs: string }>;
+        const exprs = panels.flatMap((p) => (p.targets ?? []).map((t) => [(t.datasource as { uid: string }).uid, t.expr]));
+        assert.ok(exprs.every(([u]) => u === uid));
+        for (const [service, q] of Object.entries(queries)) {
+            for (const expr of [q.requests, `1 - (${q.successRate})`, q.p95LatencyMs]) assert.ok(exprs.some(([, e]) => e === expr), `${service}: ${expr}`);
+        }
+        const rows = panels.filter((p) => p.type === "row").map((p) => p.title);
+        assert.deepEqual(rows, ["user-service (canary)", "product-service (blueGreen)"]);
+        assert.ok(panels.some((p) => p.title === "Current weights: each version's share of requests" && (p.targets ?? [])[0].expr === `${queries["user-service"].requests} / ignoring(destination_version) group_left sum(${queries["user-service"].requests})`));
+        // No configured weight in it: a rollout step changes routing alone, never Grafana's release.
+        const other = must(helmReleases(await run("dev", { canaryWeight: "50" })).find((r) => r.name === "grafana"), "grafana release");
+        assert.deepEqual(other.values, grafana.values);
     });
 
     it("points tracing at the Services the pinned jaeger chart creates, with a collector that has a cluster IP", async () => {
@@ -83,7 +119,8 @@ describe("observability", () => {
 
     it("outputs port-forward lines and PromQL for each release's success rate and p95 by destination_version", async () => {
         const { outputs } = await run("dev");
-        assert.deepEqual(Object.keys(outputs.dashboards as object).sort(), ["grafana", "jaeger", "kiali", "prometheus"]);
+        assert.deepEqual(Object.keys(outputs.dashboards as object).sort(), ["canary", "grafana", "jaeger", "kiali", "prometheus"]);
+        assert.match((outputs.dashboards as Record<string, string>).canary, /port-forward svc\/grafana 3000:3000 .*http:\/\/localhost:3000\/d\/istio-canary/);
         const queries = outputs.releaseQueries as Record<string, { successRate: string; p95LatencyMs: string }>;
         assert.deepEqual(Object.keys(queries).sort(), ["product-service", "user-service"]);
         // A canary by what its callers saw (a retried 5xx counted once, as the user saw it); blue/green by what its proxies received (mirrored copies).

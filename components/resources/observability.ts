@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import type { Dashboard } from "@grafana/schema";
 import { ObservabilitySettings } from "../config/observability-config";
 import { ADDON_CHARTS, ADDON_NAMESPACE, grafanaValues, jaegerValues, kialiValues, prometheusValues, telemetrySpec } from "../specs/observability-specs";
 import { helmRelease } from "./helm";
@@ -8,6 +9,8 @@ export interface ObservabilityArgs {
     settings: ObservabilitySettings;
     /** A local cluster (platform kind): Kiali lets anyone in without a token. */
     localCluster: boolean;
+    /** The canary dashboard Grafana is provisioned with. */
+    canaryDashboard: Dashboard;
     /** istiod and its namespace: the add-ons and the Telemetry resource need both. */
     dependsOn: pulumi.Input<pulumi.Resource>[];
 }
@@ -21,7 +24,7 @@ export class Observability extends pulumi.ComponentResource {
             const release = (releaseName: keyof typeof ADDON_CHARTS, values: object, dependsOn: pulumi.Resource[] = []) =>
                 helmRelease(releaseName, ADDON_CHARTS[releaseName], ADDON_NAMESPACE, values, { ...childOpts, dependsOn: [...args.dependsOn, ...dependsOn] });
             const prometheus = release("prometheus", prometheusValues(args.settings.prometheusVolume));
-            const grafana = release("grafana", grafanaValues(), [prometheus]);
+            const grafana = release("grafana", grafanaValues(args.canaryDashboard), [prometheus]);
             const jaeger = release("jaeger", jaegerValues());
             release("kiali", kialiValues(args.localCluster), [prometheus, grafana, jaeger]);
         }

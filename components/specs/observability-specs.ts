@@ -4,6 +4,8 @@ import type { ITelemetry } from "@kubernetes-models/istio/telemetry.istio.io/v1/
 import type { HelmChart } from "./helm-chart";
 import type { ObservabilitySettings } from "../config/observability-config";
 import type { TrafficPlan } from "../plan/plan";
+import type { Dashboard } from "@grafana/schema";
+
 
 export type TelemetrySpec = NonNullable<ITelemetry["spec"]>;
 
@@ -59,17 +61,28 @@ export function prometheusValues(volume: ObservabilitySettings["prometheusVolume
     };
 }
 
+/** The provisioned Prometheus data source's uid, which the canary dashboard's panels name. */
+export const PROMETHEUS_DATASOURCE_UID = "prometheus";
+/** The canary dashboard's uid: its address, /d/istio-canary. */
+export const CANARY_DASHBOARD_UID = "istio-canary";
+
 /** Istio's published Grafana dashboards, by grafana.com id. */
 export const ISTIO_DASHBOARDS = { "istio-mesh": 7639, "istio-service": 7636, "istio-workload": 7630, "istio-control-plane": 7645, "istio-performance": 11829 } as const;
 
-export function grafanaValues(): object {
+/**
+ * Grafana with Prometheus as its data source (a fixed uid the canary dashboard names), Istio's dashboards from
+ * grafana.com, and the canary dashboard inline (the chart writes it to a ConfigMap its file provider reads).
+ */
+export function grafanaValues(canary: Dashboard): object {
+    const provider = (name: string) => ({ name, orgId: 1, folder: name, type: "file", disableDeletion: false, options: { path: `/var/lib/grafana/dashboards/${name}` } });
     return {
         service: { port: 3000 },
-        datasources: { "datasources.yaml": { apiVersion: 1, datasources: [{ name: "Prometheus", type: "prometheus", access: "proxy", url: PROMETHEUS_URL, isDefault: true }] } },
-        dashboardProviders: {
-            "dashboardproviders.yaml": { apiVersion: 1, providers: [{ name: "istio", orgId: 1, folder: "istio", type: "file", disableDeletion: false, options: { path: "/var/lib/grafana/dashboards/istio" } }] },
+        datasources: { "datasources.yaml": { apiVersion: 1, datasources: [{ name: "Prometheus", uid: PROMETHEUS_DATASOURCE_UID, type: "prometheus", access: "proxy", url: PROMETHEUS_URL, isDefault: true }] } },
+        dashboardProviders: { "dashboardproviders.yaml": { apiVersion: 1, providers: [provider("istio"), provider("rollouts")] } },
+        dashboards: {
+            istio: Object.fromEntries(Object.entries(ISTIO_DASHBOARDS).map(([name, gnetId]) => [name, { gnetId, datasource: "Prometheus" }])),
+            rollouts: { canary: { json: JSON.stringify(canary) } },
         },
-        dashboards: { istio: Object.fromEntries(Object.entries(ISTIO_DASHBOARDS).map(([name, gnetId]) => [name, { gnetId, datasource: "Prometheus" }])) },
     };
 }
 
@@ -101,6 +114,7 @@ export function dashboardCommands(): Record<string, string> {
     return {
         kiali: `kubectl -n ${ADDON_NAMESPACE} port-forward svc/kiali 20001:20001   # http://localhost:20001`,
         grafana: `kubectl -n ${ADDON_NAMESPACE} port-forward svc/grafana 3000:3000   # http://localhost:3000`,
+        canary: `kubectl -n ${ADDON_NAMESPACE} port-forward svc/grafana 3000:3000   # http://localhost:3000/d/${CANARY_DASHBOARD_UID}: each version's requests, 5xx and p95, and the weights`,
         prometheus: `kubectl -n ${ADDON_NAMESPACE} port-forward svc/prometheus 9090:9090   # http://localhost:9090`,
         jaeger: `kubectl -n ${ADDON_NAMESPACE} port-forward svc/${JAEGER_QUERY} 16686:16686   # http://localhost:16686`,
     };

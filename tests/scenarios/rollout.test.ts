@@ -20,6 +20,13 @@ import { main } from "../../scripts/rollout";
 import { readRollout, RolloutRecord } from "../../rollout/control";
 import { FileStackTags } from "../../rollout/stack-tags";
 import type { LogEntry } from "../../rollout/decision-log";
+import type { Panel } from "@grafana/schema";
+import { canaryDashboard } from "../../components/specs/canary-dashboard";
+import { releaseQueries } from "../../components/specs/observability-specs";
+import { planTraffic } from "../../components/plan/plan";
+import { readSettings } from "../../components/config/config";
+import { configSource } from "../../rollout/config-edit";
+import { stackConfig } from "../../lib/mock-program";
 import { decisionLogProblems } from "../support/decision-log-schema";
 import { MeshMetricsExporter, VersionBehaviour, waitForSeries } from "../support/mesh-metrics";
 
@@ -427,6 +434,19 @@ describe("npm run rollout, against a real Prometheus", function () {
         assert.deepEqual(services(r).shop.versions, ["v2"]);
         const record = await recordOf(r.dir);
         assert.deepEqual([record?.phase, record?.actions.map((a) => `${a.actor} ${a.action}`)], ["promoted", ["carol retry"]]);
+    });
+
+    it("the canary dashboard's every query is PromQL Prometheus accepts and answers", async () => {
+        const settings = readSettings(configSource(stackConfig("dev")));
+        const plan = planTraffic(settings);
+        const dashboard = canaryDashboard(plan, releaseQueries(plan, settings.rollout.intervalMs), settings.rollout.interval);
+        const exprs = ((dashboard.panels ?? []) as Panel[]).flatMap((p) => (p.targets ?? []).map((t) => String(t.expr)));
+        assert.ok(exprs.length >= 8, `${exprs.length} queries`);
+        for (const expr of exprs) {
+            const response = await fetch(`${prometheusUrl()}/api/v1/query?query=${encodeURIComponent(expr)}`);
+            const body = (await response.json()) as { status: string; error?: string };
+            assert.equal(body.status, "success", `${expr}: ${body.error ?? ""}`);
+        }
     });
 
     it("judges a blue/green idle color on mirrored traffic, then switches activeColor", async () => {
