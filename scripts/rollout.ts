@@ -17,6 +17,7 @@ import { observedRates, previewRollout } from "../rollout/preview";
 import { preflightProblems } from "../rollout/prometheus";
 import { Action, ACTIVE_PHASES, ACTOR_LIMIT, newId, OperatorAction, OperatorRequest, readRequest, readRollout, REASON_LIMIT, reasonRoom, REQUEST_TAG, requestTagValue, RolloutChannel, RolloutRecord, STATE_TAG, statusLines, thisRunner } from "../rollout/control";
 import { RecordError } from "../rollout/stack-tags";
+import { changePlan } from "../rollout/change";
 import { DecisionLog, logFile, rolloutId } from "../rollout/decision-log";
 import { Notifications } from "../rollout/notify";
 import { readDecisionLog, rolloutReport, writeReportPage } from "../rollout/report";
@@ -55,6 +56,8 @@ Operate it, from any shell or CI job that reaches the stack (its record is in th
                          --full: now, without the analysis or the bake (the confirmPromotion webhook still asks)
   abort                  roll back now
   retry                  start the last rolled-back rollout again, with the same services
+  plan --base <rev>      when Pulumi.<stack>.yaml adds or moves a candidate since Git revision <rev>, print the
+                         dry run of rolling it out (--markdown: as a pull request comment); otherwise nothing
   --reason <text>        why (required by each command but status; at most ${REASON_LIMIT} characters)
   --actor <name>         who (default: git config user.name, else $GITHUB_ACTOR, else user@host)
   --take-over            resume, promote or abort a rollout whose runner is gone, here
@@ -67,8 +70,8 @@ Exit codes: 0 promoted, or the command done; 1 rolled back; 2 bad input or set-u
 file changed under the rollout or could not be written (what it moved is rolled back where it can be); 3 a
 request the rollout has not answered yet (it stays on the stack); 130 held by Ctrl-C.`;
 
-export type RolloutCommand = "start" | "status" | "retry" | OperatorAction;
-const COMMANDS: readonly RolloutCommand[] = ["status", "pause", "resume", "promote", "abort", "retry"];
+export type RolloutCommand = "start" | "status" | "retry" | "plan" | OperatorAction;
+const COMMANDS: readonly RolloutCommand[] = ["status", "pause", "resume", "promote", "abort", "retry", "plan"];
 
 export interface RolloutOptions {
     readonly command: RolloutCommand;
@@ -89,6 +92,9 @@ export interface RolloutOptions {
     readonly waitMs: number;
     /** Where notifications say the report is. */
     readonly reportUrl?: string;
+    /** plan: the Git revision the stack file is compared with, and whether to print Markdown. */
+    readonly base?: string;
+    readonly markdown: boolean;
 }
 
 export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "help" {
@@ -104,7 +110,8 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
     let cwd = PROJECT_ROOT;
     let waitMs = ANSWER_WAIT_MS;
     let reportUrl: string | undefined;
-    const flags = { dryRun: false, commit: false, full: false, json: false, takeOver: false };
+    let base: string | undefined;
+    const flags = { dryRun: false, commit: false, full: false, json: false, takeOver: false, markdown: false };
     const given = new Set<string>();
     for (let flag = args.next(); flag !== undefined; flag = args.next()) {
         given.add(flag);
@@ -162,6 +169,13 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
             case "--take-over":
                 flags.takeOver = true;
                 break;
+            case "--markdown":
+                flags.markdown = true;
+                break;
+            case "--base":
+                base = args.value(flag);
+                if (!/^[\w./@^~-]+$/.test(base)) throw args.error(`--base ${JSON.stringify(base)}: must be a Git revision (a branch, a tag, a commit, FETCH_HEAD). Fix: --base origin/main`);
+                break;
             case "--report-url": {
                 const value = args.value(flag);
                 const problem = urlProblem(value);
@@ -190,7 +204,9 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
     const only: [string, readonly RolloutCommand[]][] = [
         ["--service", ["start"]],
         ["--dry-run", ["start"]],
-        ["--request-rate", ["start"]],
+        ["--request-rate", ["start", "plan"]],
+        ["--base", ["plan"]],
+        ["--markdown", ["plan"]],
         ["--full", ["promote"]],
         ["--json", ["status"]],
         ["--take-over", ["resume", "promote", "abort"]],
@@ -199,7 +215,7 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
         ["--commit", ["start", "retry", "resume", "promote", "abort"]],
         ["--report-url", ["start", "retry", "resume", "promote", "abort"]],
         ["--on-interrupt", ["start", "retry", "resume", "promote"]],
-        ["--engine", ["start", "status", "retry", "resume", "promote", "abort", "pause"]],
+        ["--engine", ["start", "status", "retry", "resume", "promote", "abort", "pause", "plan"]],
         ["--reason", ["start", "retry", "resume", "promote", "abort", "pause"]],
         ["--actor", ["start", "retry", "resume", "promote", "abort", "pause"]],
     ];
@@ -207,16 +223,17 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
         if (given.has(flag) && !commands.includes(command)) throw args.error(`${flag} does not apply to ${command === "start" ? "starting a rollout" : command} (it goes with ${commands.map((c) => (c === "start" ? "starting a rollout" : c)).join(", ")}). Fix: leave ${flag} out`);
     }
     if (command === "start" && services.length === 0) throw args.error("--service is required: the service whose candidate to release. Fix: --service user-service");
-    if (command !== "start" && command !== "status" && reason === undefined) throw args.error(`--reason is required by ${command}: it is recorded, with who asked, in the rollout's record and its commit. Fix: --reason "INC-1234 fixed in the candidate"`);
+    if (command === "plan" && base === undefined) throw args.error("plan needs --base: the Git revision the stack file is compared with. Fix: --base origin/main");
+    if (command !== "start" && command !== "status" && command !== "plan" && reason === undefined) throw args.error(`--reason is required by ${command}: it is recorded, with who asked, in the rollout's record and its commit. Fix: --reason "INC-1234 fixed in the candidate"`);
     // A request is one stack tag of 256 bytes: the reason gets what the rest (the longest actor) leaves.
     if (reason !== undefined && command !== "start" && command !== "retry") {
         const room = reasonRoom(actor ?? "x".repeat(ACTOR_LIMIT));
         const bytes = Buffer.byteLength(JSON.stringify(reason)) - 2;
         if (bytes > room) throw args.error(`--reason ${JSON.stringify(reason)}: ${bytes} bytes as the request's JSON holds it, and a request is one stack tag of 256 bytes, which leaves ${room} for the reason${actor === undefined ? " (with an actor of up to 40 characters)" : ""}. Fix: --reason ${JSON.stringify(reason.slice(0, Math.max(10, Math.floor(room / 2))))}`);
     }
-    if (requestRate !== undefined && !flags.dryRun) throw args.error("--request-rate applies to --dry-run only. Fix: add --dry-run, or leave --request-rate out");
+    if (requestRate !== undefined && !flags.dryRun && command !== "plan") throw args.error("--request-rate applies to --dry-run only. Fix: add --dry-run, or leave --request-rate out");
     if (flags.dryRun && flags.commit) throw args.error(`--dry-run changes nothing, so it takes no --commit. Fix: leave it out`);
-    return { command, stack: stackName, services, engine, onInterrupt, cwd, waitMs, ...(reportUrl !== undefined && { reportUrl }), ...flags, ...(requestRate !== undefined && { requestRate }), ...(reason !== undefined && { reason }), ...(actor !== undefined && { actor }) };
+    return { command, stack: stackName, services, engine, onInterrupt, cwd, waitMs, ...(reportUrl !== undefined && { reportUrl }), ...(base !== undefined && { base }), ...flags, ...(requestRate !== undefined && { requestRate }), ...(reason !== undefined && { reason }), ...(actor !== undefined && { actor }) };
 }
 
 const EXIT = { promoted: 0, rolledBack: 1, stopped: 2, held: 130 } as const;
@@ -224,9 +241,9 @@ const EXIT = { promoted: 0, rolledBack: 1, stopped: 2, held: 130 } as const;
 const UNANSWERED = 3;
 const ANSWER_WAIT_MS = 120_000;
 
-/** A dry run reads the stack file and runs the program under the mocks, whatever the engine: no Pulumi CLI, no cluster. */
+/** A dry run (and a plan) reads the stack file and runs the program under the mocks, whatever the engine: no Pulumi CLI, no cluster. */
 export function engineFor(options: RolloutOptions, log: (line: string) => void): TaggedEngine {
-    return options.engine === "render" || options.dryRun ? new RenderEngine(options.cwd, options.stack, path.join(options.cwd, "rendered", options.stack)) : new AutomationEngine(options.cwd, options.stack, log);
+    return options.engine === "render" || options.dryRun || options.command === "plan" ? new RenderEngine(options.cwd, options.stack, path.join(options.cwd, "rendered", options.stack)) : new AutomationEngine(options.cwd, options.stack, log);
 }
 
 /** Who acts: --actor, else the checkout's git user, else the CI's actor, else this machine's user. */
@@ -386,6 +403,27 @@ async function drive(options: RolloutOptions, engine: TaggedEngine, signal: Abor
     return EXIT[outcome.kind];
 }
 
+/** plan: the dry run of rolling out what the change since --base adds or moves, as text or a pull request comment. */
+async function planChange(options: RolloutOptions, engine: TaggedEngine, out: (line: string) => void): Promise<number> {
+    const base = options.base ?? "HEAD";
+    const plan = await changePlan(engine, options.cwd, options.stack, base, options.requestRate);
+    if (plan === undefined) {
+        if (!options.markdown) out(`No candidate added or moved on stack ${options.stack} since ${base}: no rollout to plan.`);
+        return 0;
+    }
+    const what = plan.changes.map((c) => `${c.detail} on ${c.service}`).join("; ");
+    const command = `npm run rollout -- --stack ${options.stack} --service ${plan.changes.map((c) => c.service).join(",")}`;
+    if (!options.markdown) {
+        out(`This change ${what}. ${command} would:`);
+        for (const line of plan.lines) out(line);
+        return 0;
+    }
+    // A fence longer than any backtick run inside, so no line of the plan ends it.
+    const fence = "`".repeat(Math.max(3, ...[...plan.lines.join("\n").matchAll(/`+/g)].map((m) => m[0].length + 1)));
+    out([`<!-- rollout-plan:${options.stack} -->`, `### Rollout plan: stack ${options.stack}`, "", `This change ${what}. What \`${command}\` would do from here:`, "", `${fence}text`, ...plan.lines, fence, ""].join("\n"));
+    return 0;
+}
+
 async function dryRun(options: RolloutOptions, engine: TaggedEngine, out: (line: string) => void): Promise<number> {
     const prepared = await prepareRollout(engine, options.stack, options.services);
     let rates: Record<string, number> | undefined;
@@ -417,6 +455,7 @@ async function recordOn(engine: TaggedEngine, stack: string): Promise<RolloutRec
 
 export async function rollout(options: RolloutOptions, engine: TaggedEngine, signal: AbortSignal, out: (line: string) => void): Promise<number> {
     if (options.dryRun) return dryRun(options, engine, out);
+    if (options.command === "plan") return planChange(options, engine, out);
     const record = await recordOn(engine, options.stack);
     const stack = options.stack;
     if (options.command === "status") {

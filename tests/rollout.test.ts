@@ -1,6 +1,7 @@
 // The rollout driver's decisions and edits, without waiting: the pure core (edits, targets, analysis), the
 // loop on a fake clock, and the command's refusals. tests/scenarios/rollout.test.ts runs it against Prometheus.
 import { strict as assert } from "assert";
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -842,6 +843,39 @@ describe("rollout: the command", () => {
         const takeOver = await run("abort", "--stack", "dev", "--engine", "render", "--reason", "bad build", "--actor", "bob", "--take-over");
         assert.equal(takeOver.code, 2);
         assert.match(takeOver.text, /--take-over: the rollout's runner, pid \d+ on this host, is still running/);
+    });
+
+    it("plan: the dry run of rolling out a candidate the change adds or moves since a Git revision, as a PR comment; nothing otherwise", async () => {
+        const git = (...args: string[]) => execFileSync("git", ["-C", dir, ...args], { stdio: "ignore" });
+        const catalogue = (user: string) => `config:\n  ${PROJECT}:services:\n    user-service: ${user}\n    order-service: { path: /orders, release: single, versions: [v1] }\n`;
+        fs.writeFileSync(file(), catalogue("{ path: /users, release: single, versions: [v1] }"));
+        git("init", "--quiet");
+        git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "--allow-empty", "-m", "empty");
+        git("add", "Pulumi.dev.yaml");
+        git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "single");
+        const unchanged = await run("plan", "--stack", "dev", "--base", "HEAD", "--markdown");
+        assert.deepEqual([unchanged.code, unchanged.text], [0, ""]);
+        // The pull request deploys v2 as a canary at 0: the plan is the rollout's dry run from there.
+        fs.writeFileSync(file(), catalogue("{ path: /users, release: canary, versions: [v1, v2], canaryWeight: 0 }"));
+        const added = await run("plan", "--stack", "dev", "--base", "HEAD", "--markdown", "--request-rate", "10");
+        assert.equal(added.code, 0, added.text);
+        assert.match(added.text, /^<!-- rollout-plan:dev -->\n### Rollout plan: stack dev\n\nThis change adds candidate v2 \(canary\) on user-service\. What `npm run rollout -- --stack dev --service user-service` would do from here:\n\n```text\n/);
+        assert.match(added.text, /step 1\/4 \(5%\):\n {2}pulumi config set --path 'services\.user-service\.canaryWeight' 5\n/);
+        assert.match(added.text, /\n```\n$/);
+        // Moved by hand at review time: the plan says so, from the base.
+        git("add", "Pulumi.dev.yaml");
+        git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "canary");
+        fs.writeFileSync(file(), catalogue("{ path: /users, release: canary, versions: [v1, v2], canaryWeight: 30 }"));
+        const moved = await run("plan", "--stack", "dev", "--base", "HEAD");
+        assert.match(moved.text, /^This change moves v1 100% \/ v2 0% to v1 70% \/ v2 30% on user-service\./);
+        // A stack the base has not got: every candidate is new. A revision git does not know: named, with a fix.
+        const unknown = await run("plan", "--stack", "dev", "--base", "no-such-branch");
+        assert.equal(unknown.code, 2);
+        assert.match(unknown.text, /--base no-such-branch: git cannot show Pulumi\.dev\.yaml there .*Fix: fetch it first/);
+        const fresh = await run("plan", "--stack", "dev", "--base", "HEAD~1");
+        assert.match(fresh.text, /^This change adds candidate v2 \(canary\) on user-service\./);
+        const missing = await run("plan", "--stack", "dev");
+        assert.match(missing.text, /plan needs --base/);
     });
 
     it("names a record it cannot read, and how to forget it, instead of failing on it", async () => {

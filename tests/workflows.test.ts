@@ -42,6 +42,19 @@ describe("GitHub Actions workflows", () => {
         assert.deepEqual([step?.with?.command, step?.with?.diff, step?.with?.["comment-on-pr"], step?.with?.policyPacks], ["preview", true, true, "policy"]);
     });
 
+    it("comments the rollout plan of each stack whose change adds or moves a candidate, from the command's own Markdown", () => {
+        const preview = parse(read("preview.yml")) as { jobs: { preview: { steps: { run?: string; uses?: string; with?: { script?: string } }[] } } };
+        const script = preview.jobs.preview.steps.map((s) => s.run ?? "").join("\n");
+        const argv = /npm run --silent rollout -- (plan .*) > rollout-plan\.md/.exec(script)?.[1].replaceAll('"$STACK"', "dev").split(" ") ?? [];
+        const parsed = parseRolloutArgs(argv);
+        assert.ok(parsed !== "help" && parsed.command === "plan" && parsed.base === "FETCH_HEAD" && parsed.markdown, argv.join(" "));
+        assert.match(script, /git fetch --no-tags --depth=1 origin "\$BASE_REF"/);
+        const comment = preview.jobs.preview.steps.find((s) => s.uses?.startsWith("actions/github-script@"))?.with?.script ?? "";
+        // Found again by the marker the command writes first, updated, or removed when the plan is gone.
+        assert.match(comment, /<!-- rollout-plan:\$\{process\.env\.STACK\} -->/);
+        assert.match(comment, /deleteComment[\s\S]*updateComment[\s\S]*createComment/);
+    });
+
     it("deploys dev, then staging, then prod, each through its GitHub environment", () => {
         const deploy = parse(read("deploy.yml")) as { jobs: Record<string, { needs?: string; uses?: string; with?: { stack: string } }> };
         assert.deepEqual(["dev", "staging", "prod"].map((s) => [deploy.jobs[s].needs, deploy.jobs[s].with?.stack]), [["test", "dev"], ["dev", "staging"], ["staging", "prod"]]);
