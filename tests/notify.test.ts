@@ -11,12 +11,11 @@ import Ajv from "ajv";
 import addFormats from "ajv-formats";
 import type { Notifier, NotifyEvent } from "../components/config/rollout-config";
 import { ServiceEvidence, VersionCounts } from "../rollout/analysis";
-import { REQUEST_TAG, requestTagValue } from "../rollout/control";
-import { Clock, prepareRollout, runRollout } from "../rollout/driver";
+import { prepareRollout, runRollout } from "../rollout/driver";
 import { Notifications, NotifyMessage, slackPayload, teamsPayload, webhookPayload } from "../rollout/notify";
 import { PROJECT_ROOT, stackConfig } from "../lib/mock-program";
 import { configProblems, settingsFor } from "./harness";
-import { TEST_ROLLOUT_ID, testChannel } from "./support/channel";
+import { operatedClock, operatorRequest, TEST_ROLLOUT_ID, testChannel } from "./support/channel";
 import { FileEngine, PROJECT as P } from "./support/file-engine";
 
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
@@ -69,18 +68,8 @@ async function rollOut(notifiers: readonly Notifier[], evidence: ServiceEvidence
     await channel.channel.publish({ actions: [{ id: "s", action: "start", actor: "release-bot", reason: "weekly release", at: new Date().toISOString() }] });
     const log: string[] = [];
     const notifications = new Notifications(notifiers, (l) => log.push(l));
-    let now = Date.parse("2026-12-02T10:00:00Z");
-    let sleeps = 0;
-    const clock: Clock = {
-        now: () => now,
-        sleep: async (ms) => {
-            sleeps++;
-            if (sleeps === 2) await channel.tags.set(REQUEST_TAG, requestTagValue({ id: "p", rollout: TEST_ROLLOUT_ID, action: "pause", actor: "alice", reason: "INC-7 | dashboards *first*", at: new Date(now).toISOString() }));
-            if (sleeps === 14) await channel.tags.set(REQUEST_TAG, requestTagValue({ id: "r", rollout: TEST_ROLLOUT_ID, action: "resume", actor: "alice", reason: "INC-7 closed", at: new Date(now).toISOString() }));
-            now += ms;
-            return true;
-        },
-    };
+    // The driver looks for requests every 5 s of its 1-minute waits: resumed after one interval paused.
+    const clock = operatedClock(channel, [{ at: 2, request: operatorRequest("pause", "alice", "INC-7 | dashboards *first*") }, { at: 14, request: operatorRequest("resume", "alice", "INC-7 closed") }], { startMs: Date.parse("2026-12-02T10:00:00Z") });
     const started = Date.now();
     const services = prepared.targets.map((t) => ({ service: t.service, release: t.release, stable: t.stableVersion, candidate: t.candidateVersion }));
     const notify = (event: NotifyEvent, news: Omit<NotifyMessage, "event" | "stack" | "rollout" | "services" | "report">) => {

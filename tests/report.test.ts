@@ -8,14 +8,13 @@ import * as path from "path";
 import { spawn } from "child_process";
 import CDP from "chrome-remote-interface";
 import { ServiceEvidence, VersionCounts } from "../rollout/analysis";
-import { REQUEST_TAG, requestTagValue } from "../rollout/control";
 import { DecisionLog } from "../rollout/decision-log";
-import { Clock, prepareRollout, runRollout } from "../rollout/driver";
+import { prepareRollout, runRollout } from "../rollout/driver";
 import { readDecisionLog, reportMarkdown, rolloutReport } from "../rollout/report";
 import { main } from "../scripts/rollout-report";
 import { main as bench } from "../scripts/bench-rollout";
 import { PROJECT_ROOT } from "../lib/mock-program";
-import { TEST_ROLLOUT_ID, testChannel } from "./support/channel";
+import { operatedClock, operatorRequest, TEST_ROLLOUT_ID, testChannel } from "./support/channel";
 import { FileEngine, PROJECT as P } from "./support/file-engine";
 
 const counts = (requests: number, errors: number): VersionCounts => ({ requests, errors, latency: [{ le: 50, count: requests * 0.9 }, { le: 100, count: requests }, { le: Infinity, count: requests }] });
@@ -31,20 +30,9 @@ async function writeLog(dir: string): Promise<string> {
     const channel = testChannel("t", ["user-service", "product-service"], [20, 50]);
     await channel.channel.publish({ actions: [{ id: "s", action: "start", actor: "release-bot", reason: "weekly release", at: new Date().toISOString() }] });
     const file = path.join(dir, ".rollout", "t", `${ID}.jsonl`);
-    let now = Date.parse("2026-12-02T10:00:00Z");
-    let sleeps = 0;
-    const clock: Clock = {
-        now: () => now,
-        sleep: async (ms) => {
-            sleeps++;
-            if (sleeps === 2) await channel.tags.set(REQUEST_TAG, requestTagValue({ id: "p", rollout: ID, action: "pause", actor: "alice", reason: "dashboards first", at: new Date(now).toISOString() }));
-            // The driver looks for requests every 5 s of its 1-minute waits: resumed after two intervals paused.
-            if (sleeps === 30) await channel.tags.set(REQUEST_TAG, requestTagValue({ id: "r", rollout: ID, action: "resume", actor: "alice", reason: "looks fine", at: new Date(now).toISOString() }));
-            now += ms;
-            return true;
-        },
-    };
-    // The log's times are the wall clock's; the fake clock only paces the driver.
+    // The driver looks for requests every 5 s of its 1-minute waits: resumed after two intervals paused. The log's
+    // times are the fake clock's, from 10:00.
+    const clock = operatedClock(channel, [{ at: 2, request: operatorRequest("pause", "alice", "dashboards first") }, { at: 30, request: operatorRequest("resume", "alice", "looks fine") }], { startMs: Date.parse("2026-12-02T10:00:00Z") });
     const decisions = new DecisionLog(file, ID, "t", () => undefined);
     const outcome = await runRollout({ prepared, engine, channel: channel.channel, decisions, signal: new AbortController().signal, onInterrupt: "rollback", log: () => undefined, clock, evidence: () => Promise.resolve(GOOD), webhook: () => Promise.resolve(undefined) });
     assert.equal(outcome.kind, "promoted", outcome.reason);

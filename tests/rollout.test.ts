@@ -20,7 +20,7 @@ import { stackConfig } from "../lib/mock-program";
 import { configProblems } from "./harness";
 import { OperatorRequest, REQUEST_TAG, requestTagValue, RolloutRecord, STATE_TAG } from "../rollout/control";
 import { FileStackTags, writeRecord } from "../rollout/stack-tags";
-import { TEST_ROLLOUT_ID, TestChannel, testChannel } from "./support/channel";
+import { operatedClock, TEST_ROLLOUT_ID, TestChannel, testChannel } from "./support/channel";
 import { DecisionLog, LogEntry } from "../rollout/decision-log";
 import { decisionLogProblems } from "./support/decision-log-schema";
 
@@ -451,22 +451,7 @@ describe("rollout: the loop", () => {
 describe("rollout: operators' requests", () => {
     const request = (action: OperatorRequest["action"], full = false): OperatorRequest => ({ id: `${action}${full ? "-full" : ""}`, rollout: TEST_ROLLOUT_ID, action, ...(full && { full }), actor: "ops", reason: `${action} by the test`, at: "2026-12-02T10:00:00Z" });
     /** A fake clock that, as the driver's sleep numbered `at` begins, calls `watch`, then puts the request due on the stack's tags. */
-    const operated = (stack: TestChannel, script: readonly { at: number; request: OperatorRequest }[], watch: () => Promise<void> = () => Promise.resolve()): Clock & { sleeps: number } => {
-        let now = 0;
-        const clock = {
-            sleeps: 0,
-            now: () => now,
-            sleep: async (ms: number) => {
-                clock.sleeps++;
-                await watch();
-                const due = script.find((s) => s.at === clock.sleeps);
-                if (due !== undefined) await stack.tags.set(REQUEST_TAG, requestTagValue(due.request));
-                now += ms;
-                return true;
-            },
-        };
-        return clock;
-    };
+    const operated = (stack: TestChannel, script: readonly { at: number; request: OperatorRequest }[], watch?: () => Promise<void>) => operatedClock(stack, script, watch === undefined ? {} : { watch });
     const messages = (engine: MemoryEngine) => engine.applied.map((a) => a.message.replace(/ \(npm run rollout\)$/, ""));
     /** Three steps, baked in two intervals: the stack's record is written every interval, so the runs stay short. */
     const steps3 = (config: StackConfig, analysis: Record<string, ConfigValue> = {}): StackConfig => fast(config, [20, 50, 100], { bakeTime: "2s", ...analysis });

@@ -3,7 +3,8 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { readRollout, RolloutChannel, RolloutRecord, thisRunner } from "../../rollout/control";
+import { OperatorRequest, readRollout, REQUEST_TAG, requestTagValue, RolloutChannel, RolloutRecord, thisRunner } from "../../rollout/control";
+import type { Clock } from "../../rollout/driver";
 import type { HeldRollout } from "../../rollout/lock";
 import { FileStackTags } from "../../rollout/stack-tags";
 
@@ -32,4 +33,28 @@ export function testChannel(stack: string, services: readonly string[], steps: r
             return r?.phase === "held" ? r.resume : undefined;
         },
     };
+}
+
+/** An operator's request to the test channel's rollout, as the command writes it. */
+export const operatorRequest = (action: OperatorRequest["action"], actor: string, reason: string, full = false): OperatorRequest => ({ id: `${action}${full ? "-full" : ""}-${actor}`, rollout: TEST_ROLLOUT_ID, action, ...(full && { full }), actor, reason, at: "2026-12-02T10:00:00Z" });
+
+/**
+ * A fake clock (time passes only when the driver sleeps, from `startMs`) that, as the driver's sleep numbered `at`
+ * begins, calls `watch`, then puts the request due on the stack's tags, as another process would.
+ */
+export function operatedClock(stack: TestChannel, script: readonly { readonly at: number; readonly request: OperatorRequest }[], options: { readonly startMs?: number; readonly watch?: () => Promise<void> } = {}): Clock & { sleeps: number } {
+    let now = options.startMs ?? 0;
+    const clock = {
+        sleeps: 0,
+        now: () => now,
+        sleep: async (ms: number) => {
+            clock.sleeps++;
+            await options.watch?.();
+            const due = script.find((s) => s.at === clock.sleeps);
+            if (due !== undefined) await stack.tags.set(REQUEST_TAG, requestTagValue(due.request));
+            now += ms;
+            return true;
+        },
+    };
+    return clock;
 }
