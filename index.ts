@@ -4,7 +4,7 @@ import { checkedPlan } from "./components/specs/checked-plan";
 import { curlCommands, ingressUrl, policySummary, trafficSplit as splitOf } from "./components/plan/outputs";
 import { edgeSource } from "./components/specs/gateway-api-specs";
 import { GATEWAY_NAMESPACE, GATEWAY_SELECTOR } from "./components/specs/mesh-specs";
-import { dashboardCommands, releaseQueries as queriesOf, tracingExtensionProvider } from "./components/specs/observability-specs";
+import { dashboardCommands, promDuration, releaseQueries as queriesOf, tracingExtensionProvider } from "./components/specs/observability-specs";
 import { canaryDashboard } from "./components/specs/canary-dashboard";
 import { Egress } from "./components/resources/egress";
 import { IstioMesh } from "./components/resources/istio";
@@ -55,7 +55,7 @@ new MeshSecurity("security", {
 new Observability("observability", {
     settings: settings.observability,
     localCluster: settings.platform === "kind",
-    canaryDashboard: canaryDashboard(plan, queriesOf(plan, settings.rollout.intervalMs), settings.rollout.interval),
+    canaryDashboard: canaryDashboard(settings.appNamespace, promDuration(settings.rollout.intervalMs)),
     dependsOn: [mesh.istiod],
 });
 new Egress("egress", {

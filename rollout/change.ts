@@ -8,6 +8,7 @@ import * as path from "path";
 import type { Settings } from "../components/config/config";
 import { planTraffic } from "../components/plan/plan";
 import { checkedPlan } from "../components/specs/checked-plan";
+import { ConfigError } from "../components/config/config-reader";
 import { projectName } from "../lib/mock-program";
 import { readStackFile } from "../lib/stack-file";
 import { asStackConfig, configSource, StackConfig } from "./config-edit";
@@ -26,22 +27,41 @@ export interface CandidateChange {
 
 const splitText = (split: Readonly<Record<string, number>>) => Object.entries(split).map(([version, weight]) => `${version} ${weight}%`).join(" / ");
 
-/** The services of `head` that run two versions and whose candidate `base` did not have, or whose split or mirror it moved. */
+type Service = ReturnType<typeof planTraffic>["services"][number];
+
+/** The version being released: a canary's last, a blue/green service's idle color's (the one at 0 of the split). */
+function candidateOf(s: Service): string {
+    const idle = s.release === "blueGreen" ? s.subsets.find((subset) => (s.split[subset.name] ?? 0) === 0) : s.subsets.at(-1);
+    return idle?.version ?? "";
+}
+
+/** What runs as the candidate: its image, command, env and resources (a new build under the same version name is a new candidate). */
+const workloadOf = (s: Service) => JSON.stringify(s.workloads.find((w) => w.version === candidateOf(s)) ?? null);
+/** The share of live requests the release rule mirrors: other rules (header routes, previews) are not the release's. */
+const mirrorOf = (s: Service) => JSON.stringify(s.rules.find((r) => r.match === undefined)?.mirror ?? null);
+
+/**
+ * The services of `head` that run two versions and whose candidate `base` did not run (a new version, or a new
+ * build of it), or whose split, or release rule's mirrored share, it moved.
+ */
 export function candidateChanges(base: Settings | undefined, head: Settings): CandidateChange[] {
     const before = base === undefined ? [] : planTraffic(base).services;
     return planTraffic(head).services.flatMap((service): CandidateChange[] => {
         if (service.release === "single") return [];
         const old = before.find((s) => s.name === service.name);
-        const versions = (s: typeof service) => s.subsets.map((subset) => subset.version).join(",");
-        const candidate = service.subsets.at(-1)?.version ?? "";
-        if (old === undefined || old.release === "single" || versions(old) !== versions(service)) return [{ service: service.name, kind: "adds", detail: `adds candidate ${candidate} (${service.release})` }];
-        const mirrorOf = (s: typeof service) => JSON.stringify(s.rules.map((r) => r.mirror ?? null));
-        if (splitText(old.split) !== splitText(service.split) || mirrorOf(old) !== mirrorOf(service)) return [{ service: service.name, kind: "moves", detail: `moves ${splitText(old.split)} to ${splitText(service.split)}${mirrorOf(old) === mirrorOf(service) ? "" : " (and the mirrored share)"}` }];
+        const candidate = candidateOf(service);
+        if (old === undefined || old.release === "single" || candidateOf(old) !== candidate) return [{ service: service.name, kind: "adds", detail: `adds candidate ${candidate} (${service.release})` }];
+        if (workloadOf(old) !== workloadOf(service)) return [{ service: service.name, kind: "adds", detail: `changes candidate ${candidate}'s workload (its image, command, env or resources)` }];
+        if (splitText(old.split) !== splitText(service.split) || mirrorOf(old) !== mirrorOf(service)) return [{ service: service.name, kind: "moves", detail: `moves ${splitText(old.split)} to ${splitText(service.split)}${mirrorOf(old) === mirrorOf(service) ? "" : " (and the mirrored share)"} by hand` }];
         return [];
     });
 }
 
-const settingsOf = (config: StackConfig, secretKeys: readonly string[]) => checkedPlan(configSource(config, secretKeys)).settings;
+/**
+ * The settings a plan compares. A secret key is left out: read without the Pulumi CLI it is "[secret]", which the
+ * program would refuse (a TLS certificate, a JWKS), and no secret decides a release's split.
+ */
+const settingsOf = (config: StackConfig, secretKeys: readonly string[]) => checkedPlan(configSource(Object.fromEntries(Object.entries(config).filter(([key]) => !secretKeys.includes(key))))).settings;
 
 /** The stack's settings at Git revision `base`: undefined where the stack file is not there yet, or does not read. */
 function settingsAt(cwd: string, stack: string, base: string): Settings | undefined {
@@ -50,6 +70,7 @@ function settingsAt(cwd: string, stack: string, base: string): Settings | undefi
     try {
         text = execFileSync("git", ["-C", cwd, "show", `${base}:./${name}`], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
     } catch (error) {
+        if (error instanceof Error && "code" in error && error.code === "ENOENT") throw new SetupError("plan compares the stack file with its version in Git, and git is not installed here. Fix: install git (apt-get install git), then run it from a clone");
         const raw = error instanceof Error && "stderr" in error ? error.stderr : undefined;
         const stderr = typeof raw === "string" ? raw : Buffer.isBuffer(raw) ? raw.toString() : "";
         // A stack the base does not have yet: every candidate of it is new.
@@ -85,8 +106,10 @@ export async function changePlan(engine: StackEngine, cwd: string, stack: string
         const rates = requestRate === undefined ? undefined : Object.fromEntries(services.map((s) => [s, requestRate]));
         await previewRollout(prepared, rates, requestRate === undefined ? "a plan has no Prometheus to observe (give --request-rate)" : `${requestRate} requests/s (--request-rate)`, (l) => lines.push(l));
     } catch (error) {
-        if (!(error instanceof RolloutRefusal)) throw error;
-        lines.push(error.message);
+        if (error instanceof RolloutRefusal) lines.push(error.message);
+        // A stack whose secrets the program checks (a TLS certificate, a JWKS): the dry run needs them decrypted.
+        else if (error instanceof ConfigError && secretKeys.length > 0) lines.push(`No dry run: it checks the whole config, and this stack keeps ${secretKeys.join(", ")} secret, which only the Pulumi CLI decrypts (the dry run reads the stack file without it). The pulumi preview beside this comment shows the change itself.`);
+        else throw error;
     }
     return { changes, lines };
 }

@@ -238,6 +238,8 @@ class Rollout {
 
     /** Where the rollout stands: the step being applied or judged, or steps.length from the promotion on. */
     private at = 0;
+    /** Another runner took the rollout over: its outcome is theirs to tell. */
+    private takenOver = false;
     /** The last step applied, for the outcome's words after a skip (kept across a hold). */
     private appliedStep?: number;
     /** Set when the rollout is held for `resume`: the step it continues from. */
@@ -680,7 +682,10 @@ class Rollout {
         } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
             // Someone else carries it out now: whatever this process would do next (a rollback included) is theirs.
-            if (error instanceof TakenOver) return { kind: "stopped", reason: `stopped: ${message}`, metrics: this.lastMetrics };
+            if (error instanceof TakenOver) {
+                this.takenOver = true;
+                return { kind: "stopped", reason: `stopped: ${message}`, metrics: this.lastMetrics };
+            }
             // A change the rollout did not ask for would ship with any update, the rollback's too: held where it stands.
             if (error instanceof UnexpectedPlan) {
                 this.heldAt = this.at;
@@ -718,6 +723,7 @@ class Rollout {
         } catch (error) {
             // Taken over while rolling back (the rollback's own publishes): the new runner has the record.
             if (!(error instanceof TakenOver)) throw error;
+            this.takenOver = true;
             const taken: Outcome = { kind: "stopped", reason: `stopped: ${error.message}`, metrics: this.lastMetrics };
             this.logged({ event: "outcome", phase: this.label, step: this.at + 1, weights: this.weights, outcome: taken.kind, reason: taken.reason });
             return taken;
@@ -734,7 +740,7 @@ class Rollout {
         this.logged({ event: "outcome", phase: this.label, step: this.at + 1, weights: this.weights, outcome: outcome.kind, reason: outcome.reason });
         const what = `${this.p.targets.map((t) => `${t.service} ${t.candidateVersion}`).join(", ")} on ${this.p.stack}`;
         const told = held || outcome.kind === "held" ? (["hold", "held"] as const) : outcome.kind === "promoted" ? (["promotion", "promoted"] as const) : (["rollback", outcome.kind === "stopped" ? "stopped" : "rolled back"] as const);
-        this.told(told[0], { headline: `${what}: ${told[1]}`, reason: outcome.reason });
+        if (!this.takenOver) this.told(told[0], { headline: `${what}: ${told[1]}`, reason: outcome.reason });
         return outcome;
     }
 }

@@ -21,29 +21,50 @@ export interface NotifyMessage {
     readonly numbers: readonly string[];
     /** Where to see the rollout drawn: the report's URL or path. */
     readonly report: string;
+    /** A rehearsal (the render engine): nothing in a cluster moved. */
+    readonly rehearsal?: boolean;
 }
 
 const EMOJI: Record<NotifyEvent, string> = { start: ":rocket:", step: ":arrow_right:", hold: ":double_vertical_bar:", rollback: ":rewind:", promotion: ":white_check_mark:", action: ":bust_in_silhouette:" };
-const cut = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+/** At most about `max` characters, cut between graphemes (no lone surrogate, no split emoji), with an ellipsis when cut. */
+const cut = (text: string, max: number) => {
+    if (text.length <= max) return text;
+    const graphemes = Array.from(new Intl.Segmenter().segment(text), (s) => s.segment);
+    let kept = "";
+    for (const g of graphemes) {
+        if (kept.length + g.length > max - 1) break;
+        kept += g;
+    }
+    return `${kept}…`;
+};
+/** Slack's mrkdwn: &, < and > escaped, so text someone typed (a --reason) can neither mention @channel nor plant a link. */
+const slackText = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 const releases = (m: NotifyMessage) => m.services.map((s) => `${s.service} ${s.stable} -> ${s.candidate} (${s.release})`).join(", ");
+
+/** The headline, marked when nothing real moved. */
+const headlineOf = (m: NotifyMessage) => `${m.rehearsal === true ? "Rehearsal: " : ""}${m.headline}`;
 
 /** Slack's incoming webhook: `text` (the notification's fallback) and Block Kit blocks, within Slack's limits. */
 export function slackPayload(m: NotifyMessage): unknown {
-    const mrkdwn = (text: string) => ({ type: "mrkdwn", text });
-    const fields = [mrkdwn(`*Stack*\n${m.stack}`), mrkdwn(`*Phase*\n${m.phase}`), mrkdwn(`*Releases*\n${cut(releases(m), 1900)}`), ...(m.actor === undefined ? [] : [mrkdwn(`*By*\n${cut(m.actor, 100)}`)])];
+    m = { ...m, headline: headlineOf(m) };
+    // Escaped, then cut within the limit (an entity cut in two is dropped, not left half).
+    const mrkdwn = (text: string, max = 3000) => ({ type: "mrkdwn", text: cut(slackText(text), max).replace(/&[a-z]*…$/, "…") });
+    const fields = [mrkdwn(`*Stack*\n${m.stack}`, 2000), mrkdwn(`*Phase*\n${m.phase}`, 2000), mrkdwn(`*Releases*\n${releases(m)}`, 2000), ...(m.actor === undefined ? [] : [mrkdwn(`*By*\n${m.actor}`, 2000)])];
     return {
-        text: cut(`${m.headline} (${m.stack})`, 3000),
+        text: cut(slackText(`${m.headline} (${m.stack})`), 3000),
         blocks: [
             { type: "header", text: { type: "plain_text", text: cut(m.headline, 150), emoji: true } },
-            { type: "section", text: mrkdwn(cut(`${EMOJI[m.event]} ${m.reason ?? m.headline}`, 3000)), fields },
-            ...(m.numbers.length === 0 ? [] : [{ type: "section", text: mrkdwn(cut(`*Deciding numbers*\n${m.numbers.map((n) => `• ${n}`).join("\n")}`, 3000)) }]),
-            { type: "context", elements: [mrkdwn(cut(`Rollout ${m.rollout} · report: ${m.report}`, 3000))] },
+            { type: "section", text: mrkdwn(`${EMOJI[m.event]} ${m.reason ?? m.headline}`), fields },
+            ...(m.numbers.length === 0 ? [] : [{ type: "section", text: mrkdwn(`*Deciding numbers*\n${m.numbers.map((n) => `• ${n}`).join("\n")}`) }]),
+            { type: "context", elements: [mrkdwn(`Rollout ${m.rollout} · report: ${m.report}`)] },
         ],
     };
 }
 
 /** A Teams Workflows webhook ("Post to a channel when a webhook request is received"): a message with one Adaptive Card. */
 export function teamsPayload(m: NotifyMessage): unknown {
+    // Teams takes a card of about 28 KB: each text within a few thousand characters keeps it well below.
+    m = { ...m, headline: cut(headlineOf(m), 500), ...(m.reason !== undefined && { reason: cut(m.reason, 3000) }), numbers: m.numbers.slice(0, 20).map((n) => cut(n, 1000)) };
     const link = /^https?:\/\//.test(m.report);
     return {
         type: "message",

@@ -380,7 +380,7 @@ async function drive(options: RolloutOptions, engine: TaggedEngine, signal: Abor
         const notifications = new Notifications(prepared.settings.rollout.notify, out);
         const services = prepared.targets.map((t) => ({ service: t.service, release: t.release, stable: t.stableVersion, candidate: t.candidateVersion }));
         const notify = (event: NotifyEvent, news: RolloutNews) => {
-            notifications.send({ event, stack: options.stack, rollout: id, services, report: options.reportUrl ?? path.relative(options.cwd, page), ...news });
+            notifications.send({ event, stack: options.stack, rollout: id, services, report: options.reportUrl ?? path.relative(options.cwd, page), ...(engine instanceof RenderEngine && { rehearsal: true }), ...news });
         };
         try {
             outcome = await runRollout({ prepared, engine, signal, onInterrupt: options.onInterrupt, channel, decisions, notify, log: out, ...(resume !== undefined && { resume }), ...(d.request !== undefined && { request: d.request }) });

@@ -152,6 +152,11 @@ describe("rollout.notify", function () {
         assert.ok(FORMATS.slack(slackPayload(message)), ajv.errorsText(FORMATS.slack.errors));
         assert.ok(FORMATS.teams(teamsPayload(message)), ajv.errorsText(FORMATS.teams.errors));
         assert.ok(FORMATS.webhook(webhookPayload(message)), ajv.errorsText(FORMATS.webhook.errors));
+        // What someone typed cannot mention the channel or plant a link in Slack; a rehearsal says it is one.
+        const typed = JSON.stringify(slackPayload({ ...message, headline: "h", reason: "<!channel> see <https://evil.example|runbook> & more", rehearsal: true }));
+        assert.ok(!typed.includes("<!channel>") && typed.includes("&lt;!channel&gt; see &lt;https://evil.example|runbook&gt; &amp; more"), typed);
+        assert.match(typed, /"type":"header","text":\{"type":"plain_text","text":"Rehearsal: h"/);
+        assert.ok(FORMATS.slack(slackPayload({ ...message, reason: "&".repeat(5000) })), "escaped, then cut within the limit");
         assert.match(JSON.stringify(teamsPayload(message)), /"title":"Report","value":".rollout\/prod\/r.html"/);
         assert.match(JSON.stringify(teamsPayload({ ...message, report: "https://ci.example.com/runs/7" })), /"type":"Action.OpenUrl","title":"Open the report","url":"https:\/\/ci.example.com\/runs\/7"/);
     });

@@ -1,7 +1,8 @@
 import { strict as assert } from "assert";
 import { PRODUCTION_MINIMUM, settingsFor, configProblems, helmReleases, must, named, ofKind, resource, run, waitsFor } from "./harness";
 import { dashboardCommands, JAEGER_COLLECTOR, JAEGER_QUERY, kialiValues, prometheusValues, telemetrySpec } from "../components/specs/observability-specs";
-import type { Dashboard, Panel } from "@grafana/schema";
+import type { Dashboard, Panel, RowPanel } from "@grafana/schema";
+import type { ConfigValue } from "../lib/mock-program";
 
 const problemKeys = (values: Record<string, unknown>) => configProblems(values).map((p) => p.key);
 
@@ -30,7 +31,7 @@ describe("observability", () => {
         assert.deepEqual(mesh.extensionProviders, [{ name: "jaeger", opentelemetry: { service: "jaeger-collector.istio-system.svc.cluster.local", port: 4317 } }]);
     });
 
-    it("provisions a canary dashboard: per multi-version service, releaseQueries' requests, 5xx and p95, and the weights as traffic follows them", async () => {
+    it("provisions a canary dashboard: a row per service, releaseQueries' requests, 5xx and p95, and the weights as traffic follows them", async () => {
         const result = await run("dev", { canaryWeight: "25" });
         const grafana = must(helmReleases(result).find((r) => r.name === "grafana"), "grafana release");
         const values = grafana.values as { datasources: { "datasources.yaml": { datasources: { uid: string }[] } }; dashboardProviders: { "dashboardproviders.yaml": { providers: { name: string; options: { path: string } }[] } }; dashboards: Record<string, Record<string, { json?: string }>> };
@@ -49,20 +50,26 @@ describe("observability", () => {
                 cells.add(`${x},${y}`);
             }
         }
-        // Every query names the provisioned Prometheus, and is releaseQueries' own (or one less its success rate).
+        // Every query names the provisioned Prometheus and, its variables filled in with a service's labels, is that
+        // service's releaseQueries (or one less its success rate): user-service, a canary judged by its callers (source).
         const uid = values.datasources["datasources.yaml"].datasources[0].uid;
         const queries = result.outputs.releaseQueries as Record<string, { requests: string; successRate: string; p95LatencyMs: string }>;
-        const exprs = panels.flatMap((p) => (p.targets ?? []).map((t) => [(t.datasource as { uid: string }).uid, t.expr]));
-        assert.ok(exprs.every(([u]) => u === uid));
-        for (const [service, q] of Object.entries(queries)) {
-            for (const expr of [q.requests, `1 - (${q.successRate})`, q.p95LatencyMs]) assert.ok(exprs.some(([, e]) => e === expr), `${service}: ${expr}`);
+        const exprs = panels.flatMap((p) => (p.targets ?? []).map((t) => [(t.datasource as { uid: string }).uid, String(t.expr).replaceAll("$reporter", "source").replaceAll("$namespace", "backend").replaceAll("$service", "user-service")]));
+        assert.ok(exprs.length === 4 && exprs.every(([u]) => u === uid));
+        const q = queries["user-service"];
+        for (const expr of [q.requests, `1 - (${q.successRate})`, q.p95LatencyMs, `${q.requests} / ignoring(destination_version) group_left sum(${q.requests})`]) assert.ok(exprs.some(([, e]) => e === expr), expr);
+        // A row per service the mesh counted in the app namespace, with the reporter to judge it by.
+        const row = panels.find((p) => p.type === "row") as RowPanel | undefined;
+        assert.deepEqual([row?.repeat, row?.title], ["service", "$service"]);
+        const variables = dashboard.templating?.list ?? [];
+        assert.deepEqual(variables.map((v) => [v.name, v.type]), [["namespace", "constant"], ["service", "query"], ["reporter", "custom"]]);
+        assert.equal(variables[0].query, "backend");
+        // Nothing a release changes is in it: a step (another weight) or a promotion (one version) leaves Grafana's release as it is.
+        const elsewhere: Record<string, ConfigValue>[] = [{ canaryWeight: "50" }, { services: { "user-service": { path: "/users", release: "single", versions: ["v2"] }, "product-service": { path: "/products", release: "blueGreen", versions: ["v1", "v2"] }, "order-service": { path: "/orders", release: "single", versions: ["v1"] } } }];
+        for (const overrides of elsewhere) {
+            const other = must(helmReleases(await run("dev", overrides)).find((r) => r.name === "grafana"), "grafana release");
+            assert.deepEqual(other.values, grafana.values, JSON.stringify(overrides));
         }
-        const rows = panels.filter((p) => p.type === "row").map((p) => p.title);
-        assert.deepEqual(rows, ["user-service (canary)", "product-service (blueGreen)"]);
-        assert.ok(panels.some((p) => p.title === "Current weights: each version's share of requests" && (p.targets ?? [])[0].expr === `${queries["user-service"].requests} / ignoring(destination_version) group_left sum(${queries["user-service"].requests})`));
-        // No configured weight in it: a rollout step changes routing alone, never Grafana's release.
-        const other = must(helmReleases(await run("dev", { canaryWeight: "50" })).find((r) => r.name === "grafana"), "grafana release");
-        assert.deepEqual(other.values, grafana.values);
     });
 
     it("points tracing at the Services the pinned jaeger chart creates, with a collector that has a cluster IP", async () => {

@@ -89,7 +89,7 @@ const dev = () => asStackConfig(stackConfig("dev"));
 const P50 = 'histogram_quantile(0.5, sum by (le) (rate(istio_request_duration_milliseconds_bucket{destination_workload_namespace="{{namespace}}", destination_app="{{service}}", destination_version="{{version}}"}[{{interval}}])))';
 const fast = (config: StackConfig, steps = [20, 100], analysis: Record<string, ConfigValue> = {}): StackConfig => ({ ...config, rollout: { steps, interval: "1s", analysis: { failedChecks: 2, progressDeadline: "3s", minRequests: 10, ...analysis } } });
 
-async function drive(engine: MemoryEngine, options: { evidence?: ServiceEvidence; webhook?: (kind: string) => boolean; clock?: Clock; signal?: AbortSignal; onInterrupt?: "rollback" | "hold"; stack?: TestChannel; request?: OperatorRequest; decisions?: DecisionLog } = {}): Promise<Outcome> {
+async function drive(engine: MemoryEngine, options: { evidence?: ServiceEvidence; webhook?: (kind: string) => boolean; clock?: Clock; signal?: AbortSignal; onInterrupt?: "rollback" | "hold"; stack?: TestChannel; request?: OperatorRequest; decisions?: DecisionLog; notify?: (event: string) => void } = {}): Promise<Outcome> {
     const prepared = await prepareRollout(engine, "memory", ["user-service"]);
     return runRollout({
         prepared,
@@ -97,6 +97,7 @@ async function drive(engine: MemoryEngine, options: { evidence?: ServiceEvidence
         ...(options.stack !== undefined && { channel: options.stack.channel }),
         ...(options.request !== undefined && { request: options.request }),
         ...(options.decisions !== undefined && { decisions: options.decisions }),
+        ...(options.notify !== undefined && { notify: options.notify }),
         signal: options.signal ?? new AbortController().signal,
         onInterrupt: options.onInterrupt ?? "rollback",
         log: () => undefined,
@@ -684,8 +685,11 @@ describe("rollout: operators' requests", () => {
             // As step 1's interval ends, another process takes the rollout over and writes the record as its own.
             if (r !== undefined && r.runner?.pid === process.pid) await writeRecord(stack.tags, STATE_TAG, { ...r, runner: { host: "another-runner", pid: 1 } });
         });
-        const outcome = await drive(engine, { stack, clock });
+        const told: string[] = [];
+        const outcome = await drive(engine, { stack, clock, notify: (event) => told.push(event) });
         assert.deepEqual([outcome.kind, outcome.reason], ["stopped", "stopped: the rollout was taken over by pid 1 on another-runner (--take-over); this process changes nothing more"]);
+        // Its outcome is the new runner's to tell: no rollback is announced that did not happen.
+        assert.deepEqual(told, ["step"]);
         assert.deepEqual(messages(engine), ["step 1/3: user-service v2 at 20%"]);
         assert.equal((await stack.record())?.runner?.host, "another-runner", "the record is the new runner's");
     });
@@ -852,7 +856,7 @@ describe("rollout: the command", () => {
         git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "canary");
         fs.writeFileSync(file(), catalogue("{ path: /users, release: canary, versions: [v1, v2], canaryWeight: 30 }"));
         const moved = await run("plan", "--stack", "dev", "--base", "HEAD");
-        assert.match(moved.text, /^This change moves v1 100% \/ v2 0% to v1 70% \/ v2 30% on user-service\./);
+        assert.match(moved.text, /^This change moves v1 100% \/ v2 0% to v1 70% \/ v2 30% by hand on user-service\./);
         // A stack the base has not got: every candidate is new. A revision git does not know: named, with a fix.
         const unknown = await run("plan", "--stack", "dev", "--base", "no-such-branch");
         assert.equal(unknown.code, 2);
@@ -861,6 +865,26 @@ describe("rollout: the command", () => {
         assert.match(fresh.text, /^This change adds candidate v2 \(canary\) on user-service\./);
         const missing = await run("plan", "--stack", "dev");
         assert.match(missing.text, /plan needs --base/);
+        // A header route, or a TLS certificate the stack file holds encrypted, is no release: no plan, no failure.
+        git("add", "Pulumi.dev.yaml");
+        git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "moved");
+        fs.writeFileSync(file(), `${catalogue("{ path: /users, release: canary, versions: [v1, v2], canaryWeight: 30 }")}  ${PROJECT}:routes:\n    user-service:\n      - { name: beta, headers: { x-beta: { exact: "1" } }, to: v2 }\n  ${PROJECT}:tlsCertificate:\n    secure: v1:AAAA\n`);
+        const routed = await run("plan", "--stack", "dev", "--base", "HEAD", "--markdown");
+        assert.deepEqual([routed.code, routed.text], [0, ""]);
+        // A new build of the same version name is a new candidate; its dry run needs the secret decrypted, and says so.
+        fs.writeFileSync(file(), `${catalogue("{ path: /users, release: canary, versions: [v1, { name: v2, image: ghcr.io/acme/users:2.1 }], canaryWeight: 30 }")}  ${PROJECT}:tlsCertificate:\n    secure: v1:AAAA\n`);
+        const rebuilt = await run("plan", "--stack", "dev", "--base", "HEAD");
+        assert.equal(rebuilt.code, 0, rebuilt.text);
+        assert.match(rebuilt.text, /^This change changes candidate v2's workload \(its image, command, env or resources\) on user-service\. .*\nNo dry run: it checks the whole config, and this stack keeps tlsCertificate secret, which only the Pulumi CLI decrypts/);
+        // Without git: named as such.
+        const pathBefore = process.env.PATH;
+        process.env.PATH = "";
+        try {
+            const noGit = await run("plan", "--stack", "dev", "--base", "HEAD");
+            assert.match(noGit.text, /git is not installed here\. Fix: install git/);
+        } finally {
+            process.env.PATH = pathBefore;
+        }
     });
 
     it("names a record it cannot read, and how to forget it, instead of failing on it", async () => {

@@ -30,6 +30,14 @@ describe("secrets", () => {
         assert.deepEqual(secret.outputs.trafficSplit, plain.outputs.trafficSplit);
     });
 
+    it("a notifier's URL set with --secret (the rollout key) leaves every object and output readable: no object is built from it", async () => {
+        const rollout = { steps: [10, 50], notify: [{ kind: "slack", url: "https://hooks.slack.com/services/T0/B0/SECRET" }] };
+        const secret = await run("dev", { rollout }, ["rollout"]);
+        assert.deepEqual(secret.secretOutputs, []);
+        assert.ok(!secret.resources.some((r) => r.secretInputs), secret.resources.filter((r) => r.secretInputs).map((r) => r.name).join(", "));
+        assert.doesNotMatch(JSON.stringify(secret.resources.map((r) => r.inputs)), /SECRET/);
+    });
+
     it("an error about a secret key never echoes its value", () => {
         const [problem] = configProblems({ canaryWeight: "hunter2" }, ["canaryWeight"]);
         assert.deepEqual([problem.key, problem.value], ["canaryWeight", "[secret]"]);

@@ -21,12 +21,19 @@ export function stackConfigSource(): ConfigSource {
 const CONFIG_DERIVED_INPUTS = new Set(["spec", "values", "data", "stringData"]);
 
 /**
- * Keeps every key set with `--secret` secret. The TLS keys have their own Secret; any other secret key may
- * reach any object or output, so all of them are stored as Pulumi secrets: encrypted in state, masked in
- * previews and outputs. Returns how to export an output under that rule.
+ * Keys whose secrets never reach an object or output: the TLS keys (their own Secret), and `rollout`, whose
+ * secrets are URLs only the rollout command calls (webhooks, notifiers); the program reads only its interval.
+ * A notifier's URL set with --secret leaves every diff and output readable.
+ */
+const SECRETS_KEPT_OUT_OF_OBJECTS: readonly string[] = [...SECRET_KEYS, "rollout"];
+
+/**
+ * Keeps every key set with `--secret` secret. Any secret key but those above may reach any object or output, so
+ * all of them are stored as Pulumi secrets: encrypted in state, masked in previews and outputs. Returns how to
+ * export an output under that rule.
  */
 export function keepConfigSecretsSecret(source: ConfigSource): <T>(value: T) => pulumi.Output<pulumi.Unwrap<T>> {
-    const secretKeys = source.keys().filter((key) => source.isSecret(key) && !(SECRET_KEYS as readonly string[]).includes(key));
+    const secretKeys = source.keys().filter((key) => source.isSecret(key) && !SECRETS_KEPT_OUT_OF_OBJECTS.includes(key));
     if (secretKeys.length === 0) return (value) => pulumi.output(value);
     pulumi.runtime.registerStackTransformation((args) => {
         if (!(args.resource instanceof pulumi.CustomResource)) return undefined;

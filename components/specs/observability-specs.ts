@@ -160,22 +160,23 @@ export function releaseQueries(plan: TrafficPlan, windowMs: number): Record<stri
             .filter((s) => s.subsets.length > 1)
             .map((s): [string, ReleaseQueries] => {
                 const { reporter, selector } = selectors(s);
-                const all = `sum by (destination_version) (rate(istio_requests_total{${selector}}[${window}]))`;
-                const ok = `sum by (destination_version) (rate(istio_requests_total{${selector}, response_code!~"5.."}[${window}]))`;
-                return [
-                    s.name,
-                    {
-                        requests: `sum by (destination_version) (increase(istio_requests_total{${selector}}[${window}]))`,
-                        errors: `sum by (destination_version) (increase(istio_requests_total{${selector}, response_code=~"5.."}[${window}]))`,
-                        latencyBuckets: `sum by (le, destination_version) (increase(istio_request_duration_milliseconds_bucket{${selector}}[${window}]))`,
-                        // A version with only 5xx has no series in `ok`: `or ... * 0` makes its rate 0 rather than absent.
-                        successRate: `(${ok} or ${all} * 0) / ${all}`,
-                        p95LatencyMs: `histogram_quantile(0.95, sum by (le, destination_version) (rate(istio_request_duration_milliseconds_bucket{${selector}}[${window}])))`,
-                        ...(reporter === "source" && { unattributedErrors: `sum(increase(istio_requests_total{${unattributedSelector(s)}}[${window}]))` }),
-                    },
-                ];
+                return [s.name, { ...versionQueries(selector, window), ...(reporter === "source" && { unattributedErrors: `sum(increase(istio_requests_total{${unattributedSelector(s)}}[${window}]))` }) }];
             }),
     );
+}
+
+/** The per-version queries of releaseQueries over the series `selector` picks: a service's, or a dashboard's variables. */
+export function versionQueries(selector: string, window: string): Omit<ReleaseQueries, "unattributedErrors"> {
+    const all = `sum by (destination_version) (rate(istio_requests_total{${selector}}[${window}]))`;
+    const ok = `sum by (destination_version) (rate(istio_requests_total{${selector}, response_code!~"5.."}[${window}]))`;
+    return {
+        requests: `sum by (destination_version) (increase(istio_requests_total{${selector}}[${window}]))`,
+        errors: `sum by (destination_version) (increase(istio_requests_total{${selector}, response_code=~"5.."}[${window}]))`,
+        latencyBuckets: `sum by (le, destination_version) (increase(istio_request_duration_milliseconds_bucket{${selector}}[${window}]))`,
+        // A version with only 5xx has no series in `ok`: `or ... * 0` makes its rate 0 rather than absent.
+        successRate: `(${ok} or ${all} * 0) / ${all}`,
+        p95LatencyMs: `histogram_quantile(0.95, sum by (le, destination_version) (rate(istio_request_duration_milliseconds_bucket{${selector}}[${window}])))`,
+    };
 }
 
 /** Which proxy's reports judge a service, and the selector of its series (see releaseQueries). */
