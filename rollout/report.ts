@@ -159,7 +159,7 @@ export function rolloutReport(entries: readonly LogEntry[]): Report {
 /** The report in Markdown: a CI job's summary, or a pull request's comment. */
 export function reportMarkdown(report: Report, reportLocation: string): string {
     // A cell is one line of text: no row break, no table break, no HTML a renderer would run (an <img> fetches).
-    const cell = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\|/g, "\\|").replace(/\r\n?|\n/g, " ");
+    const cell = (text: string) => escapeHtml(text).replace(/\|/g, "\\|").replace(/\r\n?|\n/g, " ");
     return [`### ${cell(report.title)}`, "", "| | |", "| --- | --- |", ...report.summary.map(([label, value]) => `| ${cell(label)} | ${cell(value)} |`), "", `The charts: ${cell(reportLocation)}`, ""].join("\n");
 }
 
