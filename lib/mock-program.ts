@@ -128,12 +128,49 @@ function unwrapSecrets(value: unknown): unknown {
     return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, unwrapSecrets(v)]));
 }
 
+/** What a stack last deployed, as its state keeps each resource's inputs: logical name (`type::name`) -> inputs. */
+export type DeployedState = Readonly<Record<string, Record<string, unknown>>>;
+
+/** A dynamic resource's provider, from the source Pulumi serialized into its `__provider` input, as Pulumi's dynamic provider host loads it. */
+function dynamicProvider(source: string): pulumi.dynamic.ResourceProvider {
+    const module = { exports: {} as { handler?: () => pulumi.dynamic.ResourceProvider } };
+    // The serialized source is a CommonJS module whose `handler` returns the provider.
+    new Function("exports", "module", "require", source)(module.exports, module, require);
+    const provider = module.exports.handler?.();
+    if (provider === undefined) throw new Error("a dynamic resource's __provider holds no handler");
+    return provider;
+}
+
 class RecordingMocks implements pulumi.runtime.Mocks {
     readonly registered = new Map<string, Record<string, unknown>>();
     readonly withSecrets = new Set<string>();
 
-    newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+    /** Rejects when the engine would stop the update: a resource's provider refused it in `check`. */
+    readonly refusal: Promise<never>;
+    private refuse: (error: Error) => void = () => undefined;
+
+    constructor(private readonly deployed: DeployedState = {}) {
+        this.refusal = new Promise<never>((_, reject) => {
+            this.refuse = reject;
+        });
+        // Observed by runOnce only while a program runs; a refusal after that has no one left to tell.
+        this.refusal.catch(() => undefined);
+    }
+
+    async newResource(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string; state: Record<string, unknown> }> {
         const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
+        const olds = this.deployed[logicalName(args.type, args.name)];
+        if (args.type === "pulumi-nodejs:dynamic:Resource" && typeof inputs.__provider === "string") {
+            // The engine checks a dynamic resource with its provider, against the inputs it was last deployed with;
+            // a failure stops the update there, and the engine ends the program (its registration never answers).
+            const { __provider: source, ...news } = inputs;
+            const result = await dynamicProvider(source).check?.(olds ?? {}, news);
+            const failures = result?.failures ?? [];
+            if (failures.length > 0) {
+                this.refuse(new Error(failures.map((f) => `${args.name}: ${f.property}: ${f.reason}`).join("\n")));
+                return new Promise<never>(() => undefined);
+            }
+        }
         // The provider answers with the live object. A CustomResourceDefinition's is answered without its schema:
         // the program reads nothing back from one, and carrying the Gateway API's 650 KB of OpenAPI schema back
         // through the mocks' protobuf was a third of each Gateway API stack's run.
@@ -172,18 +209,21 @@ export class ProgramError extends Error {
  * `pulumi config set --secret` sets them. Rejects with a ProgramError if the program throws (for example on
  * invalid config).
  */
-export function runProgram(stack: string, overrides: Record<string, ConfigValue> = {}, secretKeys: readonly string[] = []): Promise<ProgramRun> {
+export function runProgram(stack: string, overrides: Record<string, ConfigValue> = {}, secretKeys: readonly string[] = [], deployed: DeployedState = {}): Promise<ProgramRun> {
     const file = stackFileConfig(stack);
-    return runProgramWith(stack, { ...file.config, ...overrides }, [...file.secretKeys.filter((k) => !(k in overrides)), ...secretKeys]);
+    return runProgramWith(stack, { ...file.config, ...overrides }, [...file.secretKeys.filter((k) => !(k in overrides)), ...secretKeys], deployed);
 }
 
-/** Runs the program as stack `stack` with exactly this config (no stack file read). */
-export function runProgramWith(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[] = []): Promise<ProgramRun> {
-    return runUnderMocks(stack, values, secretKeys, () => {
+/** Runs the program as stack `stack` with exactly this config (no stack file read), over what the stack last deployed. */
+export function runProgramWith(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[] = [], deployed: DeployedState = {}): Promise<ProgramRun> {
+    return runUnderMocks(stack, values, secretKeys, deployed, () => {
         // A fresh evaluation of index.ts per run: Node caches modules, and the program is its top-level code.
         require.cache[require.resolve(PROGRAM)] = undefined;
         // eslint-disable-next-line @typescript-eslint/no-require-imports
-        return require(PROGRAM) as Record<string, unknown>;
+        const program = require(PROGRAM) as unknown;
+        // The program is a function Pulumi awaits (index.ts), as the CLI runs it.
+        if (typeof program !== "function") throw new Error(`${PROGRAM} must export the program as a function`);
+        return (program as () => Promise<Record<string, unknown>>)();
     });
 }
 
@@ -194,8 +234,8 @@ let previousRun: Promise<unknown> = Promise.resolve();
  * Runs `program` (code that registers resources and returns the stack outputs) as stack `stack` with config
  * `values`, under mocks that record every resource as the provider would receive it.
  */
-export function runUnderMocks(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[], program: () => Record<string, unknown>): Promise<ProgramRun> {
-    const run = previousRun.catch(() => undefined).then(() => runWithoutPromiseTraces(stack, values, secretKeys, program));
+export function runUnderMocks(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[], deployed: DeployedState, program: () => Record<string, unknown> | Promise<Record<string, unknown>>): Promise<ProgramRun> {
+    const run = previousRun.catch(() => undefined).then(() => runWithoutPromiseTraces(stack, values, secretKeys, deployed, program));
     previousRun = run;
     return run;
 }
@@ -205,22 +245,22 @@ export function runUnderMocks(stack: string, values: Record<string, ConfigValue>
  * report), about half of a run's time under mocks. A run that fails with anything but a config refusal is run
  * again with traces on, so a bug in the program still reports where it was thrown.
  */
-async function runWithoutPromiseTraces(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[], program: () => Record<string, unknown>): Promise<ProgramRun> {
+async function runWithoutPromiseTraces(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[], deployed: DeployedState, program: () => Record<string, unknown> | Promise<Record<string, unknown>>): Promise<ProgramRun> {
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
     try {
-        return await runOnce(stack, values, secretKeys, program);
+        return await runOnce(stack, values, secretKeys, deployed, program);
     } catch (error) {
         if (error instanceof ProgramError && error.cause instanceof ConfigError) throw error;
     } finally {
         Error.stackTraceLimit = limit;
     }
-    return runOnce(stack, values, secretKeys, program);
+    return runOnce(stack, values, secretKeys, deployed, program);
 }
 
-async function runOnce(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[], program: () => Record<string, unknown>): Promise<ProgramRun> {
+async function runOnce(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[], deployed: DeployedState, program: () => Record<string, unknown> | Promise<Record<string, unknown>>): Promise<ProgramRun> {
     const project = projectName();
-    const mocks = new RecordingMocks();
+    const mocks = new RecordingMocks(deployed);
     await pulumi.runtime.setMocks(mocks, project, stack, false);
     pulumi.runtime.setAllConfig(
         Object.fromEntries(Object.entries(values).map(([k, v]) => [`${project}:${k}`, cliString(v)])),
@@ -245,8 +285,10 @@ async function runOnce(stack: string, values: Record<string, ConfigValue>, secre
             });
             return undefined;
         });
-        exportsOfProgram = program();
-        return Promise.resolve(exportsOfProgram);
+        return Promise.resolve(program()).then((exported) => {
+            exportsOfProgram = exported;
+            return exported;
+        });
     });
     // When the program throws, Pulumi's stack resource rejects a few internal promises with the same error
     // besides the one returned here; those are expected, anything else is re-raised.
@@ -256,7 +298,7 @@ async function runOnce(stack: string, values: Record<string, ConfigValue>, secre
     let outputs: Record<string, unknown> | undefined;
     let failure: ProgramError | undefined;
     try {
-        outputs = await run;
+        outputs = await Promise.race([run, mocks.refusal]);
     } catch (error) {
         failure = new ProgramError(error, []);
     }

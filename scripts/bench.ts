@@ -83,7 +83,7 @@ export function replay(resources: readonly RegisteredResource[]): void {
 export async function measureReplay(log: string): Promise<Measurement> {
     const resources = JSON.parse(fs.readFileSync(log, "utf8")) as RegisteredResource[];
     const { measurement } = await timed(() =>
-        runUnderMocks("dev", {}, [], () => {
+        runUnderMocks("dev", {}, [], {}, () => {
             replay(resources);
             return {};
         }),

@@ -15,7 +15,7 @@ describe("benchmark (npm run bench)", () => {
 
     it("replays exactly what the program registers: the same resources, inputs, parents and dependencies", async () => {
         const program = await run("prod");
-        const replayed = await runUnderMocks("prod", {}, [], () => {
+        const replayed = await runUnderMocks("prod", {}, [], {}, () => {
             replay(program.resources);
             return {};
         });

@@ -91,9 +91,9 @@ describe("Istio installation", () => {
     });
 
     it("always installs Istio's CNI on OpenShift, which runs Istio only with it", () => {
-        assert.equal(usesCni("privileged", "openshift"), true);
-        assert.equal(usesCni("privileged", "gke"), false);
-        assert.equal(usesCni("restricted", ""), true);
+        assert.equal(usesCni("privileged", "openshift", "sidecar"), true);
+        assert.equal(usesCni("privileged", "gke", "sidecar"), false);
+        assert.equal(usesCni("restricted", "", "sidecar"), true);
     });
 
     it("runs production's ingress gateway on 2 or more pods with a PodDisruptionBudget", async () => {

@@ -11,8 +11,8 @@ import { configSource, StackConfig } from "../rollout/config-edit";
 import { rolloutPhases, rolloutTargets } from "../rollout/plan";
 import { ConfigValue, projectName, stackConfig } from "../lib/mock-program";
 import { INGRESS, objects, ofKind, ProgramRun, RegisteredResource, registeredVirtualServiceSpecs, routeVia, run, shares, waitsFor } from "./harness";
+import { everyOrder, resourceKey as key } from "./support/update-order";
 
-const key = (r: RegisteredResource) => `${r.type}::${r.name}`;
 const objectsOf = (run: ProgramRun | undefined) => new Map((run?.resources ?? []).filter((r) => r.custom).map((r) => [key(r), r]));
 
 /** Why the cluster state breaks make-before-break, or undefined: every routed subset and its pods exist. */
@@ -48,36 +48,6 @@ function brokenRoute(state: ReadonlyMap<string, RegisteredResource>): string | u
         }
     }
     return undefined;
-}
-
-/**
- * Checks every state that applying `steps` in any order allowed by `before` passes through: a state depends only
- * on which steps are done, and the done steps are closed under `before` (each step after all it waits for).
- */
-function everyOrder(steps: readonly RegisteredResource[], precedes: (a: RegisteredResource, b: RegisteredResource) => boolean, stateOf: (done: readonly RegisteredResource[]) => string | undefined, label: string): number {
-    const relation = new Map(steps.map((a) => [a, new Set(steps.filter((b) => a !== b && precedes(a, b)))]));
-    const before = (a: RegisteredResource, b: RegisteredResource) => relation.get(a)?.has(b) ?? false;
-    const seen = new Set<string>([""]);
-    let frontier: RegisteredResource[][] = [[]];
-    let states = 0;
-    while (frontier.length > 0) {
-        const next: RegisteredResource[][] = [];
-        for (const done of frontier) {
-            for (const step of steps) {
-                if (done.includes(step) || steps.some((other) => other !== step && !done.includes(other) && before(other, step))) continue;
-                const after = [...done, step];
-                const id = after.map(key).sort().join("|");
-                if (seen.has(id)) continue;
-                seen.add(id);
-                states++;
-                const broken = stateOf(after);
-                assert.equal(broken, undefined, `${label}, after ${after.map(key).join(", then ")}: ${broken ?? ""}`);
-                next.push(after);
-            }
-        }
-        frontier = next;
-    }
-    return states;
 }
 
 /** The kinds whose order decides whether a route meets something missing; the order of the rest changes no check. */

@@ -110,7 +110,7 @@ describe("npm run render", () => {
         });
         assert.equal(parseArgs(["--help"]), "help");
         assert.throws(() => parseArgs(["--stack", "dev", "--weight", "5"]), (e: Error) => e instanceof UsageError && /Unknown argument "--weight"/.test(e.message) && /Usage:/.test(e.message));
-        assert.throws(() => parseArgs(["--stack", "qa"]), /--stack "qa": there is no Pulumi.qa.yaml in .* \(stacks: dev, envoy-gateway, gateway, kong, prod, staging\)\. Fix: --stack dev/);
+        assert.throws(() => parseArgs(["--stack", "qa"]), /--stack "qa": there is no Pulumi.qa.yaml in .* \(stacks: ambient, dev, envoy-gateway, gateway, kong, prod, staging\)\. Fix: --stack ambient/);
         assert.throws(() => parseArgs(["--stack", "dev", "--set", "canaryWeight"]), /--set takes key=value/);
         assert.throws(() => parseArgs(["--stack"]), /--stack needs a value/);
         assert.throws(() => parseArgs([]), /--stack is required/);

@@ -19,6 +19,8 @@ import {
     nameProblems,
     rateLimitFilterName,
     serviceEntryName,
+    waypointPolicyName,
+    directCallersPolicyName,
 } from "./names";
 
 export type GatewayServiceType = "LoadBalancer" | "NodePort" | "ClusterIP";
@@ -33,6 +35,17 @@ export const TRAFFIC_APIS: readonly TrafficApi[] = ["istio", "gatewayApi"];
 /** Who serves the edge Gateway of the Gateway API: Istio's own ingress gateway, Envoy Gateway's or Kong's proxies. */
 export type GatewayProvider = "istio" | "envoyGateway" | "kong";
 export const GATEWAY_PROVIDERS: readonly GatewayProvider[] = ["istio", "envoyGateway", "kong"];
+/**
+ * Istio's data plane in the app namespace: a sidecar per pod, or ambient (ztunnel on each node, a waypoint for
+ * L7). ambientReady is the stage between them, either way: ambient installed beside the sidecars, which still
+ * serve (docs/ambient.md).
+ */
+export type DataPlane = "sidecar" | "ambientReady" | "ambient";
+export const DATA_PLANES: readonly DataPlane[] = ["sidecar", "ambientReady", "ambient"];
+/** Whether ambient is installed (ztunnel, the waypoint, the Services naming it and its policies): from ambientReady on. */
+export const ambientInstalled = (dataPlane: DataPlane): boolean => dataPlane !== "sidecar";
+/** Whether the pods still run sidecars (injection, policies on the pods, the sidecars' reports): up to ambientReady. */
+export const sidecarsServe = (dataPlane: DataPlane): boolean => dataPlane !== "ambient";
 
 export interface Settings {
     readonly canaryWeight: number;
@@ -50,6 +63,7 @@ export interface Settings {
     readonly gatewayHttpsNodePort: number;
     readonly trafficApi: TrafficApi;
     readonly gatewayProvider: GatewayProvider;
+    readonly dataPlane: DataPlane;
     readonly services: readonly ServiceSettings[];
     readonly policies: PolicySettings;
     readonly security: SecuritySettings;
@@ -78,6 +92,7 @@ export const DEFAULTS = {
     gatewayHttpsNodePort: 30443,
     trafficApi: "istio",
     gatewayProvider: "istio",
+    dataPlane: "sidecar",
 } as const satisfies Omit<Settings, "services" | "policies" | "security" | "observability" | "egress" | "rollout">;
 
 /** Every key this program reads, for the error on an unknown key and the docs' and Pulumi.yaml's checks. */
@@ -107,7 +122,7 @@ function readImage(r: Reader): string {
 }
 
 /** Every object name made of config values, so each can be checked as Kubernetes will. */
-function generatedNames(s: Pick<Settings, "services" | "appNamespace" | "policies" | "security" | "egress" | "trafficApi">): GeneratedName[] {
+function generatedNames(s: Pick<Settings, "services" | "appNamespace" | "policies" | "security" | "egress" | "trafficApi" | "dataPlane">): GeneratedName[] {
     const ns = s.appNamespace;
     const names: GeneratedName[] = s.services.flatMap((service) => {
         const app = { from: `services.${service.name}`, value: show(service.name), namespace: ns };
@@ -123,10 +138,10 @@ function generatedNames(s: Pick<Settings, "services" | "appNamespace" | "policie
             ...service.versions.map((version) => ({ ...versions, kind: "Deployment", name: deploymentName(service.name, version) })),
             ...(s.policies.byService[service.name].rateLimit ? [{ ...app, kind: "EnvoyFilter", name: rateLimitFilterName(service.name) }] : []),
             ...(s.security.denyByDefault
-                ? [
-                      { ...app, kind: "AuthorizationPolicy", name: ingressPolicyName(service.name) },
-                      { ...app, kind: "AuthorizationPolicy", name: meshPolicyName(service.name) },
-                  ]
+                ? [ingressPolicyName(service.name), meshPolicyName(service.name)]
+                      .flatMap((name) => [...(sidecarsServe(s.dataPlane) ? [name] : []), ...(ambientInstalled(s.dataPlane) ? [waypointPolicyName(name)] : [])])
+                      .concat(s.dataPlane === "ambientReady" ? [directCallersPolicyName(service.name)] : [])
+                      .map((name) => ({ ...app, kind: "AuthorizationPolicy", name }))
                 : []),
         ];
     });
@@ -211,6 +226,37 @@ function envoyGatewayProblems(r: Reader, settings: Settings): void {
     }
 }
 
+/**
+ * What an ambient namespace cannot run, refused by the key that asks for it. Its pods have no sidecar: L7
+ * routing and policy happen on the namespace's waypoint, which serves Gateway API routes (VirtualServices on
+ * waypoints are Alpha in Istio 1.30, and mixing them with HTTPRoutes for one workload is undefined) and takes no
+ * EnvoyFilter; what was bound to a sidecar has nowhere to run.
+ */
+function ambientProblems(r: Reader, settings: Settings): void {
+    const sidecar = setCommand("dataPlane", "sidecar");
+    const stage = `dataPlane ${settings.dataPlane}`;
+    if (settings.trafficApi !== "gatewayApi") {
+        // Required rather than implied: a routing API switch replaces every route object, and the preview should say so because a key did.
+        r.fail("dataPlane", show(settings.dataPlane), `routes on waypoints with Gateway API HTTPRoutes only, and trafficApi is ${settings.trafficApi} (VirtualServices on waypoints are Alpha in Istio 1.30, and mixing them with HTTPRoutes is undefined)`, `${setCommand("trafficApi", "gatewayApi")}, or ${sidecar}`);
+    }
+    if (settings.gatewayProvider !== "istio") {
+        r.fail(
+            "gatewayProvider",
+            show(settings.gatewayProvider),
+            `joins the mesh through an Istio sidecar on its proxies, and with ${stage} nothing sends their calls through the apps' waypoint (istio.io/ingress-use-waypoint applies to Istio's gateway only), so the waypoint's policies and metrics would miss the edge's traffic`,
+            `${setCommand("gatewayProvider", "istio")}, or ${sidecar}`,
+        );
+    }
+    for (const [service, policies] of Object.entries(settings.policies.byService)) {
+        if (policies.rateLimit !== undefined) {
+            r.fail(`rateLimits.${service}`, show(policies.rateLimit), `is Envoy's local rate limit, an EnvoyFilter on the service's sidecars; with ${stage} the pods are ambient or about to be, without a sidecar, and an EnvoyFilter on a waypoint is Alpha in Istio 1.30 (shared by every service of the namespace, with no rate limit Istio tests there)`, `pulumi config rm --path 'rateLimits.${service}', or ${sidecar}`);
+        }
+    }
+    if (settings.egress.gateway) {
+        r.fail("egressGateway", "true", `routes external hosts to the egress gateway with VirtualServices applied by the callers' sidecars (gateways: mesh), which the pods have no more from ${stage} on`, `pulumi config set egressGateway false, or ${sidecar}`);
+    }
+}
+
 /** Reads and validates every key; throws one ConfigError listing all problems. */
 export function readSettings(source: ConfigSource): Settings {
     const r = new Reader(source);
@@ -242,6 +288,7 @@ export function readSettings(source: ConfigSource): Settings {
         gatewayHttpsNodePort: r.integer("gatewayHttpsNodePort", DEFAULTS.gatewayHttpsNodePort, 30000, 32767, "the node port for HTTPS when gatewayServiceType is NodePort", 30443),
         trafficApi: r.oneOf("trafficApi", DEFAULTS.trafficApi, TRAFFIC_APIS, "the API the routes are rendered in: istio (VirtualServices) or gatewayApi (Kubernetes Gateway API HTTPRoutes)"),
         gatewayProvider: r.oneOf("gatewayProvider", DEFAULTS.gatewayProvider, GATEWAY_PROVIDERS, "who serves the edge Gateway with trafficApi gatewayApi: istio (Istio's ingress gateway), envoyGateway (Envoy Gateway's proxies) or kong (Kong's)"),
+        dataPlane: r.oneOf("dataPlane", DEFAULTS.dataPlane, DATA_PLANES, "Istio's data plane in the app namespace: sidecar (a proxy in every pod), ambient (ztunnel on each node, a waypoint proxy for L7), or ambientReady between them (ambient installed, the sidecars still serving: the stage a switch passes, one update each way)"),
         services,
         policies,
         security: readSecurity(r, services, appNamespace, ingressHost, policies.production),
@@ -257,6 +304,7 @@ export function readSettings(source: ConfigSource): Settings {
     }
     if (settings.trafficApi === "gatewayApi") gatewayApiProblems(r, settings);
     if (settings.gatewayProvider !== "istio") gatewayProviderProblems(r, settings);
+    if (settings.dataPlane !== "sidecar") ambientProblems(r, settings);
     if (policies.production && settings.gatewayReplicas < 2) {
         // One gateway pod means every node drain or rollout of it is an outage of the whole edge.
         r.fail("gatewayReplicas", show(String(settings.gatewayReplicas)), "a production stack runs at least 2 ingress gateway pods, so a node drain never takes the edge down", setCommand("gatewayReplicas", 2));

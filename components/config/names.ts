@@ -14,6 +14,10 @@ export const versionServiceName = (app: string, version: string): string => `${a
 export const rateLimitFilterName = (app: string): string => `${app}-local-ratelimit`;
 export const ingressPolicyName = (app: string): string => `${app}-from-ingress`;
 export const meshPolicyName = (app: string): string => `${app}-from-mesh`;
+/** The name of a policy's counterpart at the waypoint (targetRefs): both live together in dataPlane ambientReady. */
+export const waypointPolicyName = (policyName: string): string => `${policyName}-at-waypoint`;
+/** The name of the L4 allow for an app's declared callers that reach it straight from a sidecar, in ambientReady. */
+export const directCallersPolicyName = (app: string): string => `${app}-from-sidecars`;
 export const serviceEntryName = (host: string): string => hostSlug(host);
 export const egressVirtualServiceName = (host: string): string => `via-egress-${hostSlug(host)}`;
 

@@ -1,6 +1,6 @@
 // The traffic plan: which versions of each service run, how they are named as Istio subsets, and which share
 // of requests each subset receives. Pure data from the settings model; the components only render it.
-import type { Settings } from "../config/config";
+import type { DataPlane, Settings } from "../config/config";
 import { candidateSubset, ServiceSettings, Subset, subsetsOf } from "../config/catalogue";
 import { isHttpEcho } from "../config/names";
 import type { Autoscaling, Resources, WorkloadSettings } from "../config/workload-config";
@@ -71,6 +71,8 @@ export interface ServicePlan {
     /** Circuit breaking for the DestinationRule, and Istio mutual TLS when the namespace requires it. */
     readonly trafficPolicy: Pick<ResilienceSettings, "connectionPool" | "outlierDetection"> & { readonly istioMutualTls?: boolean };
     readonly rateLimit?: RateLimitSettings;
+    /** Sidecars in its pods, ambient (ztunnel on each node and the namespace's waypoint for L7), or the stage between. */
+    readonly dataPlane: DataPlane;
 }
 
 export interface TrafficPlan {
@@ -209,9 +211,11 @@ function planService(service: ServiceSettings, settings: Settings): ServicePlan 
         trafficPolicy: {
             ...(connectionPool && { connectionPool }),
             ...(outlierDetection && { outlierDetection }),
-            ...(settings.security.mtlsMode === "STRICT" && { istioMutualTls: true }),
+            // Ambient pods have no sidecar to terminate Istio's TLS: ztunnel carries every connection over mutual TLS (HBONE) itself.
+            ...(settings.security.mtlsMode === "STRICT" && settings.dataPlane !== "ambient" && { istioMutualTls: true }),
         },
         ...(policies.rateLimit && { rateLimit: policies.rateLimit }),
+        dataPlane: settings.dataPlane,
     };
 }
 

@@ -11,6 +11,7 @@ import { GATEWAY_NAMESPACE, GATEWAY_RELEASE } from "../specs/mesh-specs";
 import { appLabels, podSecurityLabels, servicePort, versionSelector } from "../specs/workload-specs";
 import { AppRoutingArgs, Edge, EdgeArgs, istioIngressGateway, rateLimitFilter, RoutingBackend } from "./routing";
 import { helmRelease } from "./helm";
+import { WAYPOINT, WAYPOINT_LABELS, WAYPOINT_SERVICE_LABELS, waypointGatewaySpec } from "../specs/ambient-specs";
 import {
     ENVOY_GATEWAY_CHART,
     ENVOY_GATEWAY_CLASS,
@@ -24,7 +25,7 @@ import {
     envoyProxySpec,
 } from "../specs/envoy-gateway-specs";
 import { KONG_CHART, KONG_GATEWAY_CLASS, KONG_NAMESPACE, KONG_RELEASE, KONG_ROUTE_ANNOTATIONS, KONG_SERVICE_UPSTREAM, kongGatewayClass, kongValues } from "../specs/kong-specs";
-import type { GatewayProvider } from "../config/config";
+import { ambientInstalled, GatewayProvider } from "../config/config";
 
 /** An object of the install file: what the API server needs to create it. */
 interface InstallObject {
@@ -154,6 +155,7 @@ export class GatewayApiEdge extends pulumi.ComponentResource implements Edge {
     readonly backendAnnotations: Readonly<Record<string, string>>;
     readonly edgeHost: EdgeHost;
     readonly routeAnnotations: Readonly<Record<string, string>>;
+    readonly waypoint?: k8s.apiextensions.CustomResource;
 
     constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-delivery:index:GatewayApiEdge", name, {}, opts);
@@ -183,6 +185,14 @@ export class GatewayApiEdge extends pulumi.ComponentResource implements Edge {
                   ),
               ]
             : [];
+        if (ambientInstalled(args.dataPlane)) {
+            // istiod deploys the waypoint's proxies for it; the ambient data plane must serve before a Service sends calls through it.
+            this.waypoint = new k8s.apiextensions.CustomResource(
+                WAYPOINT,
+                { apiVersion: GATEWAY_API, kind: "Gateway", metadata: { name: WAYPOINT, namespace: args.appNamespace, labels: { ...WAYPOINT_LABELS } }, spec: waypointGatewaySpec() },
+                { parent: this, dependsOn: [...this.crds, ...args.mesh.dataPlane, args.appNamespaceObject] },
+            );
+        }
         this.ready = [args.mesh.istiod, this.gateway, ...redirect];
         this.registerOutputs({ gateway: `${GATEWAY_NAMESPACE}/${EDGE_GATEWAY}`, ingressAddress: this.ingressAddress });
     }
@@ -212,8 +222,12 @@ export class GatewayApiAppRouting extends pulumi.ComponentResource {
             const serviceName = versionServiceName(plan.name, version);
             return new k8s.core.v1.Service(
                 serviceName,
-                { metadata: metadata(serviceName, { version }, args.edge.backendAnnotations), spec: { selector: versionSelector(plan.name, version), ports: [servicePort(plan)] } },
-                { parent: this, dependsOn: args.dependsOn },
+                {
+                    metadata: metadata(serviceName, { version, ...(ambientInstalled(plan.dataPlane) && WAYPOINT_SERVICE_LABELS) }, args.edge.backendAnnotations),
+                    spec: { selector: versionSelector(plan.name, version), ports: [servicePort(plan)] },
+                },
+                // Named by the waypoint only once it exists and the pods behind accept HBONE (restarted for it in ambientReady).
+                { parent: this, dependsOn: [...args.dependsOn, ...args.workloads, ...(args.edge.waypoint ? [args.edge.waypoint] : [])] },
             );
         });
         const policies = versions.flatMap((version) => {

@@ -1,12 +1,13 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { GatewayServiceType, Platform } from "../config/config";
+import { ambientInstalled, DataPlane, GatewayServiceType, Platform } from "../config/config";
 import { GatewayTls, PodSecurityLevel } from "../config/security-config";
 import { OutboundTrafficPolicy } from "../config/observability-config";
 import {
     GATEWAY_NAMESPACE,
     GATEWAY_RELEASE,
     gatewayChartValues,
+    ambientNodeChartValues,
     ISTIO_CHART_REPO,
     ISTIO_NAMESPACE,
     IstiodChartValues,
@@ -38,6 +39,8 @@ export interface IstioMeshArgs {
     tracingProvider?: TracingExtensionProvider;
     /** Whether Istio serves the edge (its ingress gateway chart); false when another Gateway API provider does. */
     ingressGateway: boolean;
+    /** ambient adds the ztunnel chart, with istiod and CNI in Istio's ambient profile. */
+    dataPlane: DataPlane;
 }
 
 /** Istio's ingress gateway: its release, and where it answers from outside. */
@@ -48,12 +51,16 @@ export interface IngressGateway {
 }
 
 /**
- * Istio from its official Helm charts, in dependency order: base (CRDs) -> istiod -> ingress gateway. The
- * edge object the app routes bind to is the routing API's (components/resources/routing.ts).
+ * Istio from its official Helm charts, in dependency order: base (CRDs) -> istiod -> ingress gateway, with the
+ * CNI node agent before istiod for sidecars, or istiod -> CNI -> ztunnel in ambient mode (Istio's order: the
+ * CNI agent redirects pods' traffic to the ztunnel on their node, and ztunnel takes its config and certificates
+ * from istiod). The edge object the app routes bind to is the routing API's (components/resources/routing.ts).
  */
 export class IstioMesh extends pulumi.ComponentResource {
     /** Workloads and Istio resources wait on this: injection and validation webhooks are up once it is ready. */
     readonly istiod: k8s.helm.v3.Release;
+    /** What a pod's traffic needs before it starts: istiod (sidecars), and in ambient mode the CNI agent and ztunnel too. */
+    readonly dataPlane: pulumi.Resource[];
     /** Unset when another provider serves the edge. */
     readonly ingressGateway?: IngressGateway;
     /** The gateway's TLS Secret, when the stack's config holds the certificate: the edge's listeners wait for it. */
@@ -63,8 +70,9 @@ export class IstioMesh extends pulumi.ComponentResource {
         super("istio-delivery:index:IstioMesh", name, {}, opts);
         const parent = { parent: this };
 
-        const cni = usesCni(args.podSecurity, args.platform);
-        // The CNI node agent needs host paths, which only the privileged level allows.
+        const ambient = ambientInstalled(args.dataPlane);
+        const cni = usesCni(args.podSecurity, args.platform, args.dataPlane);
+        // The CNI node agent (and ztunnel) need host paths, which only the privileged level allows.
         const systemLabels: Record<string, string> = cni ? { "pod-security.kubernetes.io/enforce": "privileged" } : {};
         const systemNs = new k8s.core.v1.Namespace(ISTIO_NAMESPACE, { metadata: { name: ISTIO_NAMESPACE, labels: systemLabels } }, parent);
         // The gateway chart's pods get their proxy by injection (its `gateway` template), whatever the namespace's labels.
@@ -74,7 +82,7 @@ export class IstioMesh extends pulumi.ComponentResource {
             helmRelease(releaseName, { repo: ISTIO_CHART_REPO, chart, version: args.version }, namespace, values, { ...parent, dependsOn });
 
         const base = release("istio-base", "base", ISTIO_NAMESPACE, {}, [systemNs]);
-        const cniRelease = cni ? [release("istio-cni", "cni", ISTIO_NAMESPACE, platformValues(args.platform), [base])] : [];
+        const sidecarCni = cni && !ambient ? [release("istio-cni", "cni", ISTIO_NAMESPACE, platformValues(args.platform), [base])] : [];
         const istiodValues: IstiodChartValues = {
             // App containers start only once their sidecar is ready, so their first calls are not refused.
             meshConfig: {
@@ -84,8 +92,16 @@ export class IstioMesh extends pulumi.ComponentResource {
             },
             cni: { enabled: cni },
             ...platformValues(args.platform),
+            ...(ambient && { profile: "ambient" as const }),
         };
-        this.istiod = release("istiod", "istiod", ISTIO_NAMESPACE, istiodValues, [base, ...cniRelease]);
+        this.istiod = release("istiod", "istiod", ISTIO_NAMESPACE, istiodValues, [base, ...sidecarCni]);
+        if (ambient) {
+            const ambientCni = release("istio-cni", "cni", ISTIO_NAMESPACE, ambientNodeChartValues(args.platform), [this.istiod]);
+            const ztunnel = release("ztunnel", "ztunnel", ISTIO_NAMESPACE, ambientNodeChartValues(args.platform), [ambientCni]);
+            this.dataPlane = [this.istiod, ambientCni, ztunnel];
+        } else {
+            this.dataPlane = [this.istiod];
+        }
 
         this.tlsSecrets =
             args.tls?.source === "config"

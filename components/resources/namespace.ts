@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { PodSecurityLevel } from "../config/security-config";
+import type { DataPlane } from "../config/config";
 import { namespaceLabels } from "../specs/workload-specs";
 
 export interface AppNamespaceArgs {
@@ -8,11 +9,13 @@ export interface AppNamespaceArgs {
     podSecurity: PodSecurityLevel;
     /** Labels the namespace so policies (the CrossGuard pack) can tell a production stack's objects. */
     production: boolean;
-    /** istiod: the injection webhook must serve before the namespace's first pod starts. */
+    /** Sidecar injection, or enrolled in ambient mode. */
+    dataPlane: DataPlane;
+    /** istiod (the injection webhook), or the ambient data plane, must serve before the namespace's first pod starts. */
     dependsOn: pulumi.Input<pulumi.Resource>[];
 }
 
-/** The namespace the services run in: sidecar injection on, Pod Security enforced. */
+/** The namespace the services run in: sidecar injection on (or enrolled in ambient mode), Pod Security enforced. */
 export class AppNamespace extends pulumi.ComponentResource {
     readonly name: pulumi.Output<string>;
     readonly namespace: k8s.core.v1.Namespace;

@@ -5,7 +5,7 @@ import { GATEWAY_NAMESPACE, GATEWAY_SELECTOR, PUBLIC_GATEWAY } from "../specs/me
 import { ServicePlan } from "../plan/plan";
 import { ingressRouteName, rateLimitFilterName } from "../config/names";
 import type { GatewayTls } from "../config/security-config";
-import type { Settings } from "../config/config";
+import type { DataPlane, Settings } from "../config/config";
 import type { PodSecurityLevel } from "../config/security-config";
 import type { IngressGateway, IstioMesh } from "./istio";
 
@@ -20,11 +20,16 @@ export interface EdgeArgs {
     /** Who serves the edge, and how its proxies are exposed. */
     gateway: Pick<Settings, "gatewayProvider" | "gatewayServiceType" | "gatewayReplicas" | "gatewayHttpNodePort" | "gatewayHttpsNodePort">;
     podSecurity: PodSecurityLevel;
+    dataPlane: DataPlane;
+    /** The app namespace: an ambient stack's waypoint lives in it. */
+    appNamespaceObject: pulumi.Resource;
 }
 
 /** What the ingress routes bind to; the routes wait for `ready`. */
 export interface Edge {
     readonly ready: pulumi.Resource[];
+    /** The app namespace's waypoint, in ambient mode (the Gateway API's edge creates it: it is a Gateway API Gateway). */
+    readonly waypoint?: pulumi.Resource;
     /** Where the edge answers from outside: load balancer address, node port, or how to find it. */
     readonly ingressAddress: pulumi.Output<string>;
 }

@@ -3,6 +3,8 @@ import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
 import { deploymentName } from "../config/names";
 import { ServicePlan } from "../plan/plan";
+import { WAYPOINT_SERVICE_LABELS } from "../specs/ambient-specs";
+import { ambientInstalled } from "../config/config";
 import { appLabels, autoscalerSpec, deploymentSpec, disruptionBudgetSpec, servicePort } from "../specs/workload-specs";
 
 export interface AppWorkloadsArgs {
@@ -10,6 +12,8 @@ export interface AppWorkloadsArgs {
     /** Created in the app namespace, after istiod: pods must get their sidecar on first start. */
     namespace: string;
     dependsOn: pulumi.Input<pulumi.Resource>[];
+    /** In ambient mode, the waypoint the app's Service names: it exists before the Service sends calls through it. */
+    waypoint?: pulumi.Resource;
 }
 
 /**
@@ -28,12 +32,6 @@ export class AppWorkloads extends pulumi.ComponentResource {
         const metadata = (objectName: string, extra: Record<string, string> = {}) => ({ name: objectName, namespace: args.namespace, labels: { ...labels, ...extra } });
 
         new k8s.core.v1.ServiceAccount(plan.name, { metadata: metadata(plan.name) }, childOpts);
-        this.service = new k8s.core.v1.Service(
-            plan.name,
-            // `app` only, so the Service spans every version and Istio picks the version by subset.
-            { metadata: metadata(plan.name), spec: { selector: { app: plan.name }, ports: [servicePort(plan)] } },
-            childOpts,
-        );
         this.deployments = plan.workloads.map((workload) => {
             const deployment = deploymentName(plan.name, workload.version);
             // With an autoscaler, the count is never dropped from what Pulumi applies: under server-side apply a field
@@ -55,6 +53,16 @@ export class AppWorkloads extends pulumi.ComponentResource {
             }
             return created;
         });
+        this.service = new k8s.core.v1.Service(
+            plan.name,
+            // `app` only, so the Service spans every version and Istio picks the version by subset.
+            {
+                metadata: metadata(plan.name, ambientInstalled(plan.dataPlane) ? WAYPOINT_SERVICE_LABELS : {}),
+                spec: { selector: { app: plan.name }, ports: [servicePort(plan)] },
+            },
+            // Named by the waypoint only once it exists and the pods behind accept HBONE (restarted for it in ambientReady).
+            { ...childOpts, dependsOn: [...args.dependsOn, ...this.deployments, ...(args.waypoint ? [args.waypoint] : [])] },
+        );
         this.registerOutputs({ service: this.service.metadata.name });
     }
 }

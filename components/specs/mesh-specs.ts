@@ -1,6 +1,6 @@
 // Pure values for installing Istio: chart repository, release names and namespaces, and the values of the
 // base, cni, istiod and gateway charts.
-import type { GatewayServiceType, Platform } from "../config/config";
+import type { DataPlane, GatewayServiceType, Platform } from "../config/config";
 import type { PodSecurityLevel } from "../config/security-config";
 import type { OutboundTrafficPolicy } from "../config/observability-config";
 import type { TracingExtensionProvider } from "./observability-specs";
@@ -54,7 +54,16 @@ export interface IstiodChartValues {
     /** With the CNI node agent, injected pods need no NET_ADMIN init container. */
     cni: { enabled: boolean };
     global?: { platform: ChartPlatform };
+    /** Istio's ambient profile (files/profile-ambient.yaml): PILOT_ENABLE_AMBIENT, HBONE for sidecars, CNI in ambient mode. */
+    profile?: "ambient";
 }
+
+/** The `cni` and `ztunnel` chart values for ambient mode: Istio's ambient profile, and the platform's profile. */
+export interface AmbientNodeChartValues extends PlatformValues {
+    profile: "ambient";
+}
+
+export const ambientNodeChartValues = (platform: Platform): AmbientNodeChartValues => ({ profile: "ambient", ...platformValues(platform) });
 
 /** The platform profiles Istio 1.30's charts ship (kind, EKS and AKS need none: the generic defaults fit them). */
 export type ChartPlatform = "gke" | "openshift";
@@ -72,8 +81,8 @@ export function platformValues(platform: Platform): PlatformValues {
     return chart === undefined ? {} : { global: { platform: chart } };
 }
 
-/** OpenShift runs Istio only with its CNI plugin; elsewhere CNI is what lets app pods pass Pod Security. */
-export const usesCni = (level: PodSecurityLevel, platform: Platform): boolean => level !== "privileged" || platform === "openshift";
+/** OpenShift runs Istio only with its CNI plugin; elsewhere CNI is what lets app pods pass Pod Security; ambient mode redirects pods' traffic to ztunnel with it. */
+export const usesCni = (level: PodSecurityLevel, platform: Platform, dataPlane: DataPlane): boolean => dataPlane === "ambient" || level !== "privileged" || platform === "openshift";
 
 /**
  * The gateway chart's pod security context. The chart's default has only the sysctl that lets Envoy bind

@@ -4,6 +4,7 @@ import type { ITelemetry } from "@kubernetes-models/istio/telemetry.istio.io/v1/
 import type { HelmChart } from "./helm-chart";
 import type { ObservabilitySettings } from "../config/observability-config";
 import type { TrafficPlan } from "../plan/plan";
+import { versionServiceName } from "../config/names";
 import type { Dashboard } from "@grafana/schema";
 
 
@@ -150,7 +151,9 @@ export function promDuration(duration: number): string {
  * metrics do not have; the label is `destination_version`). A canary is judged by what its callers saw
  * (reporter="source": a 5xx the mesh retried into a success is no failure, and one that stayed a failure is one,
  * not one per attempt); a blue/green service by what its proxies received (reporter="destination"), as the idle
- * color serves only mirrored copies, which no caller sees. The window is the rollout interval: `npm run rollout`
+ * color serves only mirrored copies, which no caller sees. In an ambient namespace the waypoint is the one L7 proxy
+ * between caller and version (reporter="waypoint"; ztunnel reports only TCP), and it counts each request once.
+ * The window is the rollout interval: `npm run rollout`
  * judges each interval by the first three, so a person can run them too.
  */
 export function releaseQueries(plan: TrafficPlan, windowMs: number): Record<string, ReleaseQueries> {
@@ -159,8 +162,8 @@ export function releaseQueries(plan: TrafficPlan, windowMs: number): Record<stri
         plan.services
             .filter((s) => s.subsets.length > 1)
             .map((s): [string, ReleaseQueries] => {
-                const { reporter, selector } = selectors(s);
-                return [s.name, { ...versionQueries(selector, window), ...(reporter === "source" && { unattributedErrors: `sum(increase(istio_requests_total{${unattributedSelector(s)}}[${window}]))` }) }];
+                const { selector, unattributed } = selectors(s);
+                return [s.name, { ...versionQueries(selector, window), ...(unattributed && { unattributedErrors: `sum(increase(istio_requests_total{${unattributed}}[${window}]))` }) }];
             }),
     );
 }
@@ -179,13 +182,22 @@ export function versionQueries(selector: string, window: string): Omit<ReleaseQu
     };
 }
 
-/** Which proxy's reports judge a service, and the selector of its series (see releaseQueries). */
-function selectors(s: TrafficPlan["services"][number]): { readonly reporter: "source" | "destination"; readonly selector: string } {
-    const reporter = s.release === "canary" ? "source" : "destination";
-    return { reporter, selector: `reporter="${reporter}", destination_workload_namespace="${s.namespace}", destination_app="${s.name}"` };
-}
+/** The proxy whose reports judge a service (see releaseQueries). */
+export type Reporter = "source" | "destination" | "waypoint";
 
-const unattributedSelector = (s: TrafficPlan["services"][number]) => `reporter="source", destination_service_namespace="${s.namespace}", destination_service_name="${s.name}", destination_version="unknown", response_code=~"5.."`;
+/**
+ * Which proxy's reports judge a service, the selector of its series, and for a canary the selector of 5xx no
+ * version answered (a timeout or failed connection the judging proxy answered itself, destination_version
+ * "unknown"). With the Gateway API such a 5xx may name the version's own Service rather than the app's.
+ */
+function selectors(s: TrafficPlan["services"][number]): { readonly reporter: Reporter; readonly selector: string; readonly unattributed?: string } {
+    // In ambientReady the sidecars still report every request; the waypoint only the edge's.
+    const reporter: Reporter = s.dataPlane === "ambient" ? "waypoint" : s.release === "canary" ? "source" : "destination";
+    const selector = `reporter="${reporter}", destination_workload_namespace="${s.namespace}", destination_app="${s.name}"`;
+    if (s.release !== "canary") return { reporter, selector };
+    const serviceNames = [s.name, ...new Set(s.subsets.map((sub) => versionServiceName(s.name, sub.version)))].join("|");
+    return { reporter, selector, unattributed: `reporter="${reporter}", destination_service_namespace="${s.namespace}", destination_service_name=~"${serviceNames}", destination_version="unknown", response_code=~"5.."` };
+}
 
 /** The counters behind releaseQueries' first three (and unattributedErrors), summed per version at one instant. */
 export interface ReleaseCounters {
@@ -205,14 +217,14 @@ export function releaseCounters(plan: TrafficPlan): Record<string, ReleaseCounte
         plan.services
             .filter((s) => s.subsets.length > 1)
             .map((s): [string, ReleaseCounters] => {
-                const { reporter, selector } = selectors(s);
+                const { selector, unattributed } = selectors(s);
                 return [
                     s.name,
                     {
                         requests: `sum by (destination_version) (istio_requests_total{${selector}})`,
                         errors: `sum by (destination_version) (istio_requests_total{${selector}, response_code=~"5.."})`,
                         latencyBuckets: `sum by (le, destination_version) (istio_request_duration_milliseconds_bucket{${selector}})`,
-                        ...(reporter === "source" && { unattributedErrors: `sum(istio_requests_total{${unattributedSelector(s)}})` }),
+                        ...(unattributed && { unattributedErrors: `sum(istio_requests_total{${unattributed}})` }),
                     },
                 ];
             }),

@@ -4,6 +4,8 @@ import type * as kx from "@pulumi/kubernetesx";
 // The policy pack finds a production stack by this label; one definition serves both.
 import { PRODUCTION_LABEL } from "../../policy/checks";
 import type { PodSecurityLevel } from "../config/security-config";
+import { DataPlane, sidecarsServe } from "../config/config";
+import { AMBIENT_NAMESPACE_LABELS, HBONE_SIDECAR_ANNOTATION } from "./ambient-specs";
 import type { Autoscaling, Protocol, ResourceList, Resources } from "../config/workload-config";
 import type { ServicePlan, VersionWorkload } from "../plan/plan";
 import { SERVICE_PORT } from "./istio-specs";
@@ -41,6 +43,14 @@ function probe(plan: ServicePlan): k8s.types.input.core.v1.Probe {
 }
 
 /**
+ * A sidecar pod's annotations: probes rewritten to the agent (said explicitly so a mesh-wide change cannot break
+ * them; an ambient pod needs none, ztunnel lets the kubelet's probes through), and in ambientReady HBONE accepted.
+ */
+function podAnnotations(dataPlane: DataPlane): Record<string, string> {
+    return { "sidecar.istio.io/rewriteAppHTTPProbers": "true", ...(dataPlane === "ambientReady" && HBONE_SIDECAR_ANNOTATION) };
+}
+
+/**
  * One version's Deployment spec, in kubernetesx's builder types (env and ports as maps). Selector and pod
  * labels carry `app` and `version` explicitly, so kubernetesx's `{ app: <container> }` default never applies
  * and Istio's subsets select exactly this version's pods.
@@ -52,8 +62,9 @@ export function deploymentSpec(plan: ServicePlan, workload: VersionWorkload): kx
         replicas: workload.replicas,
         selector: { matchLabels: versionSelector(plan.name, workload.version) },
         template: {
-            // Said explicitly so a mesh-wide change cannot break the probes.
-            metadata: { labels: podLabels, annotations: { "sidecar.istio.io/rewriteAppHTTPProbers": "true" } },
+            // Each stage of the data plane has its own template, so a switch restarts the pods: only a new pod starts
+            // without a sidecar, or with one that accepts HBONE.
+            metadata: { labels: podLabels, ...(sidecarsServe(plan.dataPlane) && { annotations: podAnnotations(plan.dataPlane) }) },
             spec: {
                 serviceAccountName: plan.name,
                 // The app never calls the Kubernetes API; the sidecar gets its own projected token.
@@ -106,9 +117,9 @@ export function podSecurityLabels(level: PodSecurityLevel): Record<string, strin
     };
 }
 
-export function namespaceLabels(args: { podSecurity: PodSecurityLevel; production: boolean }): Record<string, string> {
+export function namespaceLabels(args: { podSecurity: PodSecurityLevel; production: boolean; dataPlane: DataPlane }): Record<string, string> {
     return {
-        "istio-injection": "enabled",
+        ...(sidecarsServe(args.dataPlane) ? { "istio-injection": "enabled" } : AMBIENT_NAMESPACE_LABELS),
         ...podSecurityLabels(args.podSecurity),
         ...(args.production && { [PRODUCTION_LABEL]: "true" }),
     };

@@ -68,8 +68,23 @@ function matchesValue(pattern: string, value: string | undefined): boolean {
 const KNOWN_SOURCE = new Set(["principals", "namespaces", "notPrincipals", "notNamespaces"]);
 const KNOWN_OPERATION = new Set(["paths", "methods", "notPaths", "notMethods"]);
 
-function ruleMatches(rule: Rule, peer: Peer, path: string, method: string): boolean {
+/** Who enforces a policy: a pod's sidecar, ambient's ztunnel (L4: it sees connections, not requests), or a waypoint serving `service`. */
+export type Enforcer = { readonly kind: "sidecar" } | { readonly kind: "ztunnel" } | { readonly kind: "waypoint"; readonly waypoint: string; readonly service: string };
+
+const L7_OPERATION = new Set(["paths", "methods", "notPaths", "notMethods"]);
+
+/**
+ * Whether a rule matches. ztunnel cannot see a rule's L7 attributes (istiod's ambient authorization.go): a rule of
+ * an ALLOW policy that names any never matches ("L7 policies never match for ALLOW"), and a DENY policy's rule is
+ * enforced without them, so it denies more.
+ */
+function ruleMatches(rule: Rule, peer: Peer, path: string, method: string, enforcer: Enforcer, action: "ALLOW" | "DENY"): boolean {
     if (rule.when !== undefined) throw new Error(`the model does not evaluate 'when' conditions: ${JSON.stringify(rule.when)}`);
+    const l7 = (rule.to ?? []).some(({ operation }) => Object.keys(operation ?? {}).some((k) => L7_OPERATION.has(k)));
+    if (enforcer.kind === "ztunnel" && l7) {
+        if (action === "ALLOW") return false;
+        return ruleMatches({ ...rule, to: undefined }, peer, path, method, enforcer, action);
+    }
     const any = (patterns: readonly string[] | undefined, value: string | undefined) => patterns === undefined || patterns.some((p) => matchesValue(p, value));
     const none = (patterns: readonly string[] | undefined, value: string | undefined) => patterns === undefined || !patterns.some((p) => matchesValue(p, value));
     const fromOk =
@@ -94,14 +109,27 @@ export interface NamespacedPolicy {
     readonly spec: PolicySpec;
 }
 
-/** Istio's verdict for a request to a workload with `labels` in `namespace` (the mesh's root namespace aside). */
-export function authorized(policies: readonly NamespacedPolicy[], namespace: string, labels: Readonly<Record<string, string>>, peer: Peer, path: string, method: string): boolean {
+/**
+ * Whether a policy binds at this enforcement point. A sidecar and ztunnel take the policies without targetRefs
+ * whose selector (none: the whole namespace) matches the pod; a waypoint takes those whose targetRefs name it or
+ * the Service the request is addressed to.
+ */
+function binds(spec: PolicySpec, labels: Readonly<Record<string, string>>, enforcer: Enforcer): boolean {
+    const targets = spec.targetRefs ?? [];
+    if (enforcer.kind === "waypoint") {
+        return targets.some((t) => (t.kind === "Service" && (t.group ?? "") === "" && t.name === enforcer.service) || (t.kind === "Gateway" && t.group === "gateway.networking.k8s.io" && t.name === enforcer.waypoint));
+    }
+    return targets.length === 0 && Object.entries(spec.selector?.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+}
+
+/** Istio's verdict for a request to a workload with `labels` in `namespace` (the mesh's root namespace aside), at `enforcer`. */
+export function authorized(policies: readonly NamespacedPolicy[], namespace: string, labels: Readonly<Record<string, string>>, peer: Peer, path: string, method: string, enforcer: Enforcer = { kind: "sidecar" }): boolean {
     const applying = policies
         .filter((p) => p.namespace === namespace)
         .map((p) => p.spec)
-        .filter((spec) => Object.entries(spec.selector?.matchLabels ?? {}).every(([k, v]) => labels[k] === v));
+        .filter((spec) => binds(spec, labels, enforcer));
     const action = (spec: PolicySpec) => spec.action ?? "ALLOW";
-    const matches = (spec: PolicySpec) => (spec.rules ?? []).some((rule) => ruleMatches(rule, peer, path, method));
+    const matches = (spec: PolicySpec) => (spec.rules ?? []).some((rule) => ruleMatches(rule, peer, path, method, enforcer, action(spec) === "DENY" ? "DENY" : "ALLOW"));
     if (applying.some((spec) => action(spec) === "DENY" && matches(spec))) return false;
     const allows = applying.filter((spec) => action(spec) === "ALLOW");
     return allows.length === 0 || allows.some(matches);

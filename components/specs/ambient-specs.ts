@@ -1,0 +1,86 @@
+// Pure renderers for Istio's ambient data plane (1.30): the app namespace's waypoint, the labels that send its
+// Services' traffic through it, and the authorization policies as ztunnel (L4) and the waypoint (L7) enforce them.
+//
+// In an ambient namespace a pod has no proxy of its own. ztunnel, on each node, carries every connection over
+// mutual TLS (HBONE) and enforces the policies that select workloads, at L4 only: an ALLOW rule naming paths or
+// methods never matches there. A Service labelled istio.io/use-waypoint has its calls sent through the named
+// waypoint, which applies the Service's HTTPRoutes and the policies that target it with targetRefs; Istio's
+// ingress gateway also goes through it for a Service labelled istio.io/ingress-use-waypoint.
+import { versionServiceName } from "../config/names";
+import type { ServicePlan } from "../plan/plan";
+import type { MeshEdge } from "../config/security-config";
+import { AuthorizationPolicySpec, EdgeSource, principal } from "./security-specs";
+import { segmentBase } from "../config/catalogue";
+
+/**
+ * The pod annotation that makes a sidecar accept HBONE (ISTIO_META_ENABLE_HBONE, read when the proxy starts): in
+ * ambientReady, so the waypoint and ambient callers can reach the sidecar pods. The pods restart to take it.
+ */
+export const HBONE_SIDECAR_ANNOTATION = { "proxy.istio.io/config": JSON.stringify({ proxyMetadata: { ISTIO_META_ENABLE_HBONE: "true" } }) } as const;
+
+/** One waypoint per app namespace, named as `istioctl waypoint apply` names it. */
+export const WAYPOINT = "waypoint";
+export const WAYPOINT_CLASS = "istio-waypoint";
+/** The waypoint's HBONE listener: the port and protocol Istio's waypoint class requires. */
+export const HBONE_PORT = 15008;
+
+export interface WaypointGatewaySpec {
+    readonly gatewayClassName: typeof WAYPOINT_CLASS;
+    readonly listeners: readonly [{ readonly name: "mesh"; readonly port: typeof HBONE_PORT; readonly protocol: "HBONE" }];
+}
+
+export function waypointGatewaySpec(): WaypointGatewaySpec {
+    return { gatewayClassName: WAYPOINT_CLASS, listeners: [{ name: "mesh", port: HBONE_PORT, protocol: "HBONE" }] };
+}
+
+/** The waypoint serves traffic addressed to Services (the default of its class, said explicitly). */
+export const WAYPOINT_LABELS = { "istio.io/waypoint-for": "service" } as const;
+
+/** The app namespace's pods join ambient: captured by the CNI agent, their traffic carried by ztunnel, no injection. */
+export const AMBIENT_NAMESPACE_LABELS = { "istio.io/dataplane-mode": "ambient" } as const;
+
+/**
+ * Labels on each of an app's Services (the app's and each version's): mesh calls and the ingress gateway's go
+ * through the waypoint, which routes them, authorizes them and reports them (reporter="waypoint"). On the
+ * Services rather than the namespace, so each Service names the waypoint only once it exists.
+ */
+export const WAYPOINT_SERVICE_LABELS = { "istio.io/use-waypoint": WAYPOINT, "istio.io/ingress-use-waypoint": "true" } as const;
+
+/** The waypoint's own identity: its pods run as the service account named after the Gateway. */
+export const waypointServiceAccount = (namespace: string): string => `${namespace}/${WAYPOINT}`;
+
+/** Every Service a request to the app may be addressed to at the waypoint: the app's, and each version's (the edge routes to those). */
+export function appServiceRefs(plan: ServicePlan): { group: ""; kind: "Service"; name: string }[] {
+    const names = [plan.name, ...new Set(plan.subsets.map((s) => versionServiceName(plan.name, s.version)))];
+    return names.map((name) => ({ group: "", kind: "Service", name }));
+}
+
+/** ztunnel admits the waypoint's connections to the namespace's pods: with deny by default, nothing else reaches them but through it. */
+export function allowWaypointSpec(namespace: string): AuthorizationPolicySpec {
+    return { action: "ALLOW", rules: [{ from: [{ source: { principals: [principal(waypointServiceAccount(namespace))] } }] }] };
+}
+
+/** The edge's identity may call the app's public path prefix, at the waypoint, for each of the app's Services. */
+export function ambientIngressAllowSpec(plan: ServicePlan, edge: EdgeSource): AuthorizationPolicySpec {
+    const base = segmentBase(plan.path);
+    return { targetRefs: appServiceRefs(plan), action: "ALLOW", rules: [{ from: [{ source: { principals: [principal(edge.serviceAccount)] } }], to: [{ operation: { paths: [base, `${base}/*`] } }] }] };
+}
+
+/**
+ * In ambientReady, the declared callers of an app by identity alone: a sidecar caller does not pass through the
+ * waypoint but calls the pod itself, and once that pod is ambient its ztunnel sees who calls, not what is asked.
+ * Without it a switch to ambient would deny every sidecar caller's request to a pod already restarted. It goes
+ * when ambient completes (Pulumi deletes last, once every Deployment has rolled).
+ */
+export function directCallersAllowSpec(app: string, edges: readonly MeshEdge[]): AuthorizationPolicySpec {
+    return { selector: { matchLabels: { app } }, action: "ALLOW", rules: [{ from: [{ source: { principals: [...new Set(edges.map((e) => principal(e.from)))] } }] }] };
+}
+
+/** The in-mesh callers declared for one app, at the waypoint. */
+export function ambientMeshAllowSpec(plan: ServicePlan, edges: readonly MeshEdge[]): AuthorizationPolicySpec {
+    return {
+        targetRefs: appServiceRefs(plan),
+        action: "ALLOW",
+        rules: edges.map((e) => ({ from: [{ source: { principals: [principal(e.from)] } }], to: [{ operation: { methods: [...e.methods], paths: [...e.paths] } }] })),
+    };
+}
