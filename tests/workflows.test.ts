@@ -93,11 +93,11 @@ describe("GitHub Actions workflows", () => {
         }
     });
 
-    it("the end-to-end run probes each routing API and every edge provider on its own kind stack", () => {
+    it("the end-to-end run probes each routing API, every edge provider and each data plane on its own kind stack", () => {
         const e2e = parse(read("e2e.yml")) as { jobs: { kind: { strategy: { matrix: { stack: string[] } } } } };
         const stacks = e2e.jobs.kind.strategy.matrix.stack;
-        const served = stacks.map((stack) => settingsFor(stack)).map((s) => `${s.trafficApi}/${s.trafficApi === "gatewayApi" ? s.gatewayProvider : "-"}/${s.platform}`);
-        assert.deepEqual(served.sort(), ["gatewayApi/envoyGateway/kind", "gatewayApi/istio/kind", "gatewayApi/kong/kind", "istio/-/kind"]);
+        const served = stacks.map((stack) => settingsFor(stack)).map((s) => `${s.dataPlane}/${s.trafficApi}/${s.trafficApi === "gatewayApi" ? s.gatewayProvider : "-"}/${s.platform}`);
+        assert.deepEqual(served.sort(), ["ambient/gatewayApi/istio/kind", "sidecar/gatewayApi/envoyGateway/kind", "sidecar/gatewayApi/istio/kind", "sidecar/gatewayApi/kong/kind", "sidecar/istio/-/kind"]);
         assert.deepEqual([...GATEWAY_PROVIDERS].sort(), ["envoyGateway", "istio", "kong"]);
     });
 
