@@ -2,6 +2,7 @@
 // exactly as the CLI would pass them. Used by the tests and by `npm run render`; needs no CLI and no cluster.
 import * as fs from "fs";
 import * as path from "path";
+import * as vm from "vm";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { SECRET_KEYS } from "../components/config/security-config";
@@ -131,11 +132,17 @@ function unwrapSecrets(value: unknown): unknown {
 /** What a stack last deployed, as its state keeps each resource's inputs: logical name (`type::name`) -> inputs. */
 export type DeployedState = Readonly<Record<string, Record<string, unknown>>>;
 
+/** A CommonJS module's body, wrapped as Node wraps it. */
+type ModuleFunction = (exports: object, module: object, require: NodeJS.Require) => void;
+const isModuleFunction = (value: unknown): value is ModuleFunction => typeof value === "function";
+
 /** A dynamic resource's provider, from the source Pulumi serialized into its `__provider` input, as Pulumi's dynamic provider host loads it. */
 function dynamicProvider(source: string): pulumi.dynamic.ResourceProvider {
     const module = { exports: {} as { handler?: () => pulumi.dynamic.ResourceProvider } };
     // The serialized source is a CommonJS module whose `handler` returns the provider.
-    new Function("exports", "module", "require", source)(module.exports, module, require);
+    const load: unknown = vm.runInThisContext(`(function (exports, module, require) {\n${source}\n})`);
+    if (!isModuleFunction(load)) throw new Error("a dynamic resource's __provider is not a module");
+    load(module.exports, module, require);
     const provider = module.exports.handler?.();
     if (provider === undefined) throw new Error("a dynamic resource's __provider holds no handler");
     return provider;
@@ -159,12 +166,14 @@ class RecordingMocks implements pulumi.runtime.Mocks {
 
     async newResource(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string; state: Record<string, unknown> }> {
         const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
-        const olds = this.deployed[logicalName(args.type, args.name)];
+        const logical = logicalName(args.type, args.name);
+        // What the stack last deployed as this resource; nothing for one it has not.
+        const olds = Object.hasOwn(this.deployed, logical) ? this.deployed[logical] : {};
         if (args.type === "pulumi-nodejs:dynamic:Resource" && typeof inputs.__provider === "string") {
             // The engine checks a dynamic resource with its provider, against the inputs it was last deployed with;
             // a failure stops the update there, and the engine ends the program (its registration never answers).
             const { __provider: source, ...news } = inputs;
-            const result = await dynamicProvider(source).check?.(olds ?? {}, news);
+            const result = await dynamicProvider(source).check?.(olds, news);
             const failures = result?.failures ?? [];
             if (failures.length > 0) {
                 this.refuse(new Error(failures.map((f) => `${args.name}: ${f.property}: ${f.reason}`).join("\n")));
