@@ -64,7 +64,7 @@ export = async (): Promise<Record<string, unknown>> => {
     new Observability("observability", {
         settings: settings.observability,
         localCluster: settings.platform === "kind",
-        canaryDashboard: canaryDashboard(settings.appNamespace, promDuration(settings.rollout.intervalMs)),
+        canaryDashboard: canaryDashboard(settings.appNamespace, promDuration(settings.rollout.intervalMs), settings.dataPlane),
         dependsOn: [mesh.istiod],
     });
     new Egress("egress", {

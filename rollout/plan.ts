@@ -100,12 +100,28 @@ export function rolloutTargets(settings: Settings, config: StackConfig, names: r
         const others = left(blueGreen);
         problems.push({ key: "--service", value: show(chosen.filter(blueGreen).map((s) => s.name).join(",")), allowed: `switches the stack's activeColor, which also switches ${others.join(", ")}, left out of this rollout`, fix: `roll them out together: --service ${others[0]}` });
     }
-    if (chosen.some(blueGreen) && settings.rollout.blueGreenTraffic === "mirror" && settings.trafficApi === "gatewayApi" && settings.gatewayProvider !== "istio") {
+    const unmirrorable =
+        settings.dataPlane === "ambient"
+            ? // Envoy sends a mirrored copy from its router, past the filter that counts requests; sidecar stacks count it at the idle pods' sidecars, which ambient pods do not have.
+              "with dataPlane ambient no proxy reports them: the waypoint counts the request it routes, not its copy, and the idle pods have no sidecar"
+            : settings.trafficApi === "gatewayApi" && settings.gatewayProvider !== "istio"
+              ? `with gatewayProvider ${settings.gatewayProvider} the edge cannot mirror into the mesh`
+              : undefined;
+    if (chosen.some(blueGreen) && settings.rollout.blueGreenTraffic === "mirror" && unmirrorable !== undefined) {
         problems.push({
             key: "rollout.blueGreenTraffic",
             value: show("mirror"),
-            allowed: `judges the idle color on mirrored requests, and with gatewayProvider ${settings.gatewayProvider} the edge cannot mirror into the mesh`,
+            allowed: `judges the idle color on mirrored requests, and ${unmirrorable}`,
             fix: configCommands(project, config, [...(settings.policies.previewHeader === undefined ? [{ path: ["previewHeader"], value: "x-preview" } satisfies ConfigEdit] : []), { path: ["rollout", "blueGreenTraffic"], value: "preview" }]),
+        });
+    }
+    if (settings.dataPlane === "ambientReady") {
+        // Edge requests reach the versions through the waypoint, mesh calls sidecar to sidecar: no one reporter counts them all.
+        problems.push({
+            key: "dataPlane",
+            value: show("ambientReady"),
+            allowed: "is a data-plane switch under way, where the waypoint reports the edge's requests and the sidecars the mesh's, so no one query counts a version's requests; a rollout runs on sidecar or ambient",
+            fix: `finish the switch first: ${configCommands(project, config, [{ path: ["dataPlane"], value: "ambient" }])} && pulumi up; or: ${configCommands(project, config, [{ path: ["dataPlane"], value: "sidecar" }])} && pulumi up`,
         });
     }
     if (chosen.some(blueGreen) && settings.rollout.blueGreenTraffic === "preview" && settings.policies.previewHeader === undefined) {

@@ -208,6 +208,11 @@ describe("rollout: what moves", () => {
             assert.match(await refusal(asStackConfig(stackConfig(stack)), ["product-service"]), /rollout.blueGreenTraffic = "mirror": judges the idle color on mirrored requests, and with gatewayProvider (envoyGateway|kong) the edge cannot mirror.*\n.*Fix: pulumi config set --path 'rollout.blueGreenTraffic' preview/);
             assert.equal((await prepareRollout(new MemoryEngine({ ...asStackConfig(stackConfig(stack)), rollout: { blueGreenTraffic: "preview" } }), "memory", ["product-service"])).targets[0].service, "product-service");
         }
+        // On ambient no proxy reports a mirrored copy; during ambientReady no one reporter counts every request.
+        const ambient = asStackConfig(stackConfig("ambient"));
+        assert.match(await refusal(ambient, ["product-service"]), /rollout.blueGreenTraffic = "mirror": judges the idle color on mirrored requests, and with dataPlane ambient no proxy reports them.*\n.*Fix: pulumi config set --path 'rollout.blueGreenTraffic' preview/);
+        assert.equal((await prepareRollout(new MemoryEngine(ambient), "memory", ["user-service"])).targets[0].service, "user-service");
+        assert.match(await refusal({ ...ambient, dataPlane: "ambientReady" }, ["user-service"]), /dataPlane = "ambientReady": is a data-plane switch under way.*\n.*Fix: finish the switch first: pulumi config set dataPlane ambient && pulumi up; or: pulumi config set dataPlane sidecar && pulumi up/);
         // A rule that names the version promotion deletes: the promoted config would be refused by the program.
         const toStable = { ...dev(), routes: { "user-service": [{ name: "old", headers: { "x-old": { exact: "1" } }, to: "v1" }] } };
         assert.match(await refusal(toStable, ["user-service"]), /routes\.user-service\[0\]\.to = "v1": .*\(in the config promotion would apply\)/);
@@ -226,6 +231,8 @@ describe("rollout: what moves", () => {
             ["a canary whose weight moves another", two, "user-service"],
             ["a preview rollout without a previewHeader", { ...dev(), previewHeader: "", rollout: { blueGreenTraffic: "preview" } }, "product-service"],
             ["a mirror rollout behind Kong", asStackConfig(stackConfig("kong")), "product-service"],
+            ["a mirror rollout on ambient", asStackConfig(stackConfig("ambient")), "product-service"],
+            ["a rollout while the data plane switches", { ...asStackConfig(stackConfig("ambient")), dataPlane: "ambientReady" }, "user-service"],
             ["steps without one below 100", { ...dev(), rollout: { steps: [100] } }, "user-service"],
         ] as const) {
             const refused = await refusal(config, [service]);

@@ -2,9 +2,11 @@
 // (a `service` variable, repeated), with the weights as traffic follows them (each version's share of requests)
 // and each version's requests, 5xx rate and p95, from releaseQueries' own queries over variables rather than one
 // service's labels. So it depends on nothing a release changes (no weight, version or release kind): a rollout step
-// or a promotion changes routing alone, never Grafana's release; only appNamespace and rollout.interval shape it.
+// or a promotion changes routing alone, never Grafana's release; only appNamespace, rollout.interval and dataPlane
+// (which proxies report) shape it.
 import { type Dashboard, type Panel, type RowPanel, type VariableModel, VariableRefresh } from "@grafana/schema";
 import { CANARY_DASHBOARD_UID, PROMETHEUS_DATASOURCE_UID, versionQueries } from "./observability-specs";
+import type { DataPlane } from "../config/config";
 
 /** Grafana's dashboard JSON model version the panels are written in (Grafana 11 and 12 read it as is). */
 const SCHEMA_VERSION = 39;
@@ -29,7 +31,9 @@ function timeseries(id: number, title: string, expr: string, unit: string, gridP
     };
 }
 
-export function canaryDashboard(namespace: string, interval: string): Dashboard {
+export function canaryDashboard(namespace: string, interval: string, dataPlane: DataPlane): Dashboard {
+    // An ambient namespace's requests are reported by its waypoint only; a sidecar one's by both proxies.
+    const reporters = dataPlane === "ambient" ? ["waypoint"] : ["source", "destination"];
     const q = versionQueries(CANARY_SELECTOR, interval);
     const variables: VariableModel[] = [
         // A constant: Grafana does not show it on the dashboard.
@@ -49,13 +53,13 @@ export function canaryDashboard(namespace: string, interval: string): Dashboard 
             type: "custom",
             name: "reporter",
             label: "Reporter",
-            query: "source,destination",
-            current: { text: "source", value: "source" },
-            options: [
-                { text: "source", value: "source", selected: true },
-                { text: "destination", value: "destination", selected: false },
-            ],
-            description: "source: what callers saw, a retried 5xx counted once (how a canary is judged); destination: what each version's proxies received, mirrored copies included (how a blue/green idle color is judged).",
+            query: reporters.join(","),
+            current: { text: reporters[0], value: reporters[0] },
+            options: reporters.map((r, i) => ({ text: r, value: r, selected: i === 0 })),
+            description:
+                dataPlane === "ambient"
+                    ? "waypoint: what the namespace's waypoint routed, each request once with what its caller got (how every release is judged on ambient)."
+                    : "source: what callers saw, a retried 5xx counted once (how a canary is judged); destination: what each version's proxies received, mirrored copies included (how a blue/green idle color is judged).",
         },
     ];
     const panels: (Panel | RowPanel)[] = [

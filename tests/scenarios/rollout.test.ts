@@ -53,6 +53,8 @@ interface Scenario {
     readonly apps: readonly AppSpec[];
     readonly rollout?: Record<string, unknown>;
     readonly args?: readonly string[];
+    /** The stack's data plane: ambient stacks route with HTTPRoutes and their waypoint reports the requests. */
+    readonly dataPlane?: "ambient";
 }
 
 interface Result {
@@ -85,7 +87,8 @@ function stackFile(scenario: Scenario, prometheus: string, extra: Record<string,
     const services = Object.fromEntries(scenario.apps.map((a) => [a.app, { path: `/${a.app}`, release: a.release, versions: ["v1", "v2"], ...(a.release === "canary" && { canaryWeight: 0 }) }]));
     const { analysis, ...rest } = { ...scenario.rollout, ...extra } as { analysis?: Record<string, unknown> };
     const rollout = { steps: [25, 100], interval: "2s", prometheusUrl: prometheus, ...rest, analysis: { ...ANALYSIS, ...analysis } };
-    const config = { platform: "kind", observability: false, appNamespace: scenario.name, services, rollout };
+    const ambient = scenario.dataPlane === "ambient" ? { dataPlane: "ambient", trafficApi: "gatewayApi", previewHeader: "x-preview" } : {};
+    const config = { platform: "kind", observability: false, appNamespace: scenario.name, services, rollout, ...ambient };
     return stringify({ config: Object.fromEntries(Object.entries(config).map(([k, v]) => [`${PROJECT}:${k}`, v])) });
 }
 
@@ -105,7 +108,7 @@ async function play(scenario: Scenario, extra: Record<string, unknown> = {}, dri
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rollout-${scenario.name}-`));
     fs.writeFileSync(path.join(dir, "Pulumi.rehearsal.yaml"), stackFile(scenario, prometheusUrl(), extra));
     for (const app of scenario.apps) {
-        await exporter.add({ namespace: scenario.name, app: app.app, requestsPerSecond: app.requestsPerSecond, versions: { v1: app.stable ?? HEALTHY, v2: app.candidate }, renderDir: path.join(dir, "rendered", "rehearsal"), stable: "v1", ...(app.retries !== undefined && { retries: app.retries }) });
+        await exporter.add({ namespace: scenario.name, app: app.app, requestsPerSecond: app.requestsPerSecond, versions: { v1: app.stable ?? HEALTHY, v2: app.candidate }, renderDir: path.join(dir, "rendered", "rehearsal"), stable: "v1", ...(app.retries !== undefined && { retries: app.retries }), reporting: scenario.dataPlane === "ambient" ? "waypoint" : "sidecars" });
     }
     await waitForSeries(prometheusUrl(), scenario.name);
     const { codes, log } = await (drive ?? ((d) => rollout(d, ["--service", scenario.apps.map((a) => a.app).join(",")])))(dir);
@@ -266,6 +269,10 @@ async function startScenarios(): Promise<Map<string, Promise<Result>>> {
         // Two processes and more against one stack: the rollout, and its operators.
         ["operated", () => play({ name: "sc-operated", apps: [canary("shop", HEALTHY)], rollout: { analysis: { bakeTime: "10m" }, notify: [{ kind: "webhook", url: notifyUrl }] } }, { steps: [25, 50, 100] }, operated)],
         ["aborted", () => play({ name: "sc-aborted", apps: [canary("shop", HEALTHY)] }, { steps: [25, 100] }, abortedThenRetried)],
+        // On ambient: the same rollouts judged by the waypoint's reports, and a mirror no proxy reports refused.
+        ["ambient healthy", () => play({ name: "sc-ambient", apps: [canary("shop", HEALTHY)], dataPlane: "ambient" })],
+        ["ambient errors", () => play({ name: "sc-ambient-errors", apps: [canary("shop", { errorRate: 0.2, latencyMs: 40 })], dataPlane: "ambient" })],
+        ["ambient mirror", () => play({ name: "sc-ambient-mirror", apps: [{ app: "shop", release: "blueGreen", candidate: HEALTHY, requestsPerSecond: REQUESTS_PER_SECOND }], dataPlane: "ambient" })],
         ["bad metric", () => play({ name: "sc-badmetric", apps: [canary("shop", HEALTHY)], rollout: { analysis: { metrics: [{ name: "typo", query: P50.replace("histogram_quantile", "histogram_quantil"), max: 20 }] } } })],
     ];
     return new Map(scenarios.map(([name, run]) => [name, run()]));
@@ -437,17 +444,26 @@ describe("npm run rollout, against a real Prometheus", function () {
     });
 
     it("the canary dashboard's every query is PromQL Prometheus accepts and answers", async () => {
-        const settings = readSettings(configSource(stackConfig("dev")));
-        const dashboard = canaryDashboard(settings.appNamespace, promDuration(settings.rollout.intervalMs));
-        // As Grafana sends them, its variables filled in (a scenario's service, each reporter).
-        const exprs = ((dashboard.panels ?? []) as Panel[])
-            .flatMap((p) => (p.targets ?? []).map((t) => String(t.expr)))
-            .flatMap((e) => ["source", "destination"].map((reporter) => e.replaceAll("$reporter", reporter).replaceAll("$namespace", "sc-healthy").replaceAll("$service", "shop")));
-        assert.equal(exprs.length, 8);
+        const exprs: string[] = [];
+        for (const [stack, namespace] of [["dev", "sc-healthy"], ["ambient", "sc-ambient"]]) {
+            const settings = readSettings(configSource(stackConfig(stack)));
+            const dashboard = canaryDashboard(settings.appNamespace, promDuration(settings.rollout.intervalMs), settings.dataPlane);
+            const reporters = dashboard.templating?.list?.find((v) => v.name === "reporter")?.options?.map((o) => String(o.value)) ?? [];
+            // As Grafana sends them, its variables filled in (a scenario's service, each reporter the stack offers).
+            exprs.push(
+                ...((dashboard.panels ?? []) as Panel[])
+                    .flatMap((p) => (p.targets ?? []).map((t) => String(t.expr)))
+                    .flatMap((e) => reporters.map((reporter) => e.replaceAll("$reporter", reporter).replaceAll("$namespace", namespace).replaceAll("$service", "shop"))),
+            );
+        }
+        assert.equal(exprs.length, 12);
+        await result("ambient healthy");
         for (const expr of exprs) {
             const response = await fetch(`${prometheusUrl()}/api/v1/query?query=${encodeURIComponent(expr)}`);
-            const body = (await response.json()) as { status: string; error?: string };
+            const body = (await response.json()) as { status: string; error?: string; data?: { result: unknown[] } };
             assert.equal(body.status, "success", `${expr}: ${body.error ?? ""}`);
+            // The ambient namespace's panels show the waypoint's series (its scenario has served by now).
+            if (expr.includes("sc-ambient") && expr.includes("istio_requests_total") && !expr.includes("5..")) assert.ok((body.data?.result.length ?? 0) > 0, `${expr}: no series`);
         }
     });
 
@@ -457,6 +473,22 @@ describe("npm run rollout, against a real Prometheus", function () {
         assert.equal(r.config.activeColor, "green");
         assert.deepEqual(r.config.mirror, {}, "the mirror share is gone after the switch");
         assert.match(r.log, /after the switch: next decision/);
+    });
+
+    it("runs unchanged on an ambient stack, judged by the waypoint's reports: promotes a healthy canary, rolls back a failing one, refuses a mirror it cannot see", async () => {
+        const healthy = await result("ambient healthy");
+        assert.equal(healthy.code, 0, healthy.log);
+        assert.deepEqual(services(healthy).shop, { path: "/shop", release: "single", versions: ["v2"] });
+        assert.match(healthy.log, /shop: candidate v2 \d+ req, 0 5xx/);
+        const failing = await result("ambient errors");
+        assert.equal(failing.code, 1, failing.log);
+        assert.match(failing.log, worseAtStep1("shop", "errors \\d+(\\.\\d+)?% this interval", "success rate \\d+(\\.\\d+)?% < 99%"));
+        assert.equal(services(failing).shop.canaryWeight, 0);
+        assert.equal(failing.maxCandidatePercent, 25);
+        const mirror = await result("ambient mirror");
+        assert.equal(mirror.code, 2, mirror.log);
+        assert.match(mirror.log, /rollout\.blueGreenTraffic = "mirror": judges the idle color on mirrored requests, and with dataPlane ambient no proxy reports them/);
+        assert.equal(mirror.config.activeColor, undefined, "nothing moved");
     });
 
     it("moves several services together and rolls all back when one fails", async () => {

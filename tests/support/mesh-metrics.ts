@@ -38,6 +38,14 @@ export interface AppTraffic {
      * with the outcome the caller got (reporter="source").
      */
     readonly retries?: number;
+    /**
+     * Who reports the app's requests: `sidecars` (the caller's as reporter="source", the version's as
+     * "destination"), read from the rendered VirtualService; or an ambient namespace's `waypoint`, read from the
+     * rendered mesh HTTPRoute. A waypoint is the one L7 proxy between caller and version: it reports each request
+     * once (reporter="waypoint"), addressed to the Service the edge named (the version's), and not the copies it
+     * mirrors (Envoy sends those from its router, past the filter that counts); ztunnel reports only TCP.
+     */
+    readonly reporting?: "sidecars" | "waypoint";
 }
 
 /** What an app's versions were given: requests served so far, and the highest share of live traffic each had. */
@@ -55,11 +63,16 @@ interface Route {
 }
 
 /**
- * Where an app's requests go, read from the rendered mesh VirtualService and DestinationRule: the release
- * route's weights and the mirrored share, per pod version. Before the first render, all to `stable`; while a
- * render replaces its folder, the last route read (as a proxy keeps its configuration until a new one arrives).
+ * Where an app's requests go, read from the rendered mesh routes (a VirtualService and its DestinationRule, or an
+ * HTTPRoute): the release route's weights and the mirrored share, per pod version. Before the first render, all
+ * to `stable`; while a render replaces its folder, the last route read (as a proxy keeps its configuration until
+ * a new one arrives).
  */
 function routeReader(traffic: AppTraffic): () => Route {
+    return traffic.reporting === "waypoint" ? httpRouteReader(traffic) : virtualServiceReader(traffic);
+}
+
+function virtualServiceReader(traffic: AppTraffic): () => Route {
     const { renderDir, namespace, app, stable, requestsPerSecond } = traffic;
     let last: Route = { live: { [stable]: requestsPerSecond }, mirrored: {} };
     let lastText = "";
@@ -90,6 +103,39 @@ function routeReader(traffic: AppTraffic): () => Route {
         for (const mirror of release.mirrors ?? []) {
             const to = version(mirror.destination.subset);
             mirrored[to] = (mirrored[to] ?? 0) + (requestsPerSecond * (mirror.percentage?.value ?? 100)) / 100;
+        }
+        last = { live, mirrored };
+        return last;
+    };
+}
+
+/** The mesh HTTPRoute's release rule (its last): each backendRef a version's Service, `<app>-<version>`. */
+function httpRouteReader(traffic: AppTraffic): () => Route {
+    const { renderDir, namespace, app, stable, requestsPerSecond } = traffic;
+    let last: Route = { live: { [stable]: requestsPerSecond }, mirrored: {} };
+    let lastText = "";
+    return () => {
+        let text: string;
+        try {
+            text = fs.readFileSync(path.join(renderDir, `httproute-${namespace}-${app}.yaml`), "utf8");
+        } catch {
+            return last;
+        }
+        if (text === lastText) return last;
+        lastText = text;
+        type Ref = { name: string; weight?: number };
+        type Rule = { backendRefs: Ref[]; filters?: { type: string; requestMirror?: { backendRef: Ref; percent?: number } }[] };
+        const rules = (parse(text) as { spec: { rules: Rule[] } }).spec.rules;
+        const release = rules[rules.length - 1];
+        const version = (ref: Ref) => ref.name.slice(app.length + 1);
+        const total = release.backendRefs.reduce((sum, ref) => sum + (ref.weight ?? 1), 0);
+        const live: Record<string, number> = {};
+        const mirrored: Record<string, number> = {};
+        for (const ref of release.backendRefs) live[version(ref)] = (live[version(ref)] ?? 0) + (requestsPerSecond * (ref.weight ?? 1)) / total;
+        for (const filter of release.filters ?? []) {
+            if (filter.requestMirror === undefined) continue;
+            const to = version(filter.requestMirror.backendRef);
+            mirrored[to] = (mirrored[to] ?? 0) + (requestsPerSecond * (filter.requestMirror.percent ?? 100)) / 100;
         }
         last = { live, mirrored };
         return last;
@@ -177,10 +223,12 @@ class MetricsServer {
         this.advance();
         const lines = ["# TYPE istio_requests_total counter", "# TYPE istio_request_duration_milliseconds histogram"];
         for (const { traffic, counters } of this.apps) {
+            const waypoint = traffic.reporting === "waypoint";
             for (const [version, counted] of counters) {
-                // Both proxies report each request, each as it saw it: a query must pick one reporter.
-                for (const reporter of ["destination", "source"] as const) {
-                    const c = counted[reporter];
+                // With sidecars both proxies report each request, each as it saw it: a query must pick one reporter. A
+                // waypoint reports what its caller got, as a calling sidecar does.
+                const reports = waypoint ? [["waypoint", counted.source] as const] : (["destination", "source"] as const).map((r) => [r, counted[r]] as const);
+                for (const [reporter, c] of reports) {
                     const labels = [
                         `reporter="${reporter}"`,
                         `source_workload="istio-ingressgateway"`,
@@ -189,8 +237,9 @@ class MetricsServer {
                         `destination_workload_namespace="${traffic.namespace}"`,
                         `destination_app="${traffic.app}"`,
                         `destination_version="${version}"`,
-                        `destination_service="${traffic.app}.${traffic.namespace}.svc.cluster.local"`,
-                        `destination_service_name="${traffic.app}"`,
+                        // The edge's HTTPRoute names each version's Service; the VirtualService, the app's.
+                        `destination_service="${waypoint ? `${traffic.app}-${version}` : traffic.app}.${traffic.namespace}.svc.cluster.local"`,
+                        `destination_service_name="${waypoint ? `${traffic.app}-${version}` : traffic.app}"`,
                         `destination_service_namespace="${traffic.namespace}"`,
                         `destination_canonical_service="${traffic.app}"`,
                         `destination_canonical_revision="${version}"`,
