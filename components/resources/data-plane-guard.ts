@@ -66,6 +66,10 @@ export class DataPlaneGuard extends pulumi.dynamic.Resource {
 /** Registers the guard and waits until the engine has checked and applied it: nothing else is registered before. */
 export async function guardDataPlane(dataPlane: DataPlane): Promise<DataPlaneGuard> {
     const guard = new DataPlaneGuard("data-plane", { dataPlane });
-    await new Promise<void>((resolve) => guard.urn.apply(() => resolve()));
+    await new Promise<void>((resolve) => {
+        guard.urn.apply(() => {
+            resolve();
+        });
+    });
     return guard;
 }
