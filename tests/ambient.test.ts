@@ -53,9 +53,23 @@ describe("dataPlane ambient: the install", () => {
         const waypoints = inApps(result, "Gateway");
         assert.deepEqual(
             waypoints.map((w) => [w.apiVersion, w.metadata.name, w.metadata.labels, w.spec]),
-            [["gateway.networking.k8s.io/v1", "waypoint", { "istio.io/waypoint-for": "service" }, { gatewayClassName: "istio-waypoint", listeners: [{ name: "mesh", port: 15008, protocol: "HBONE" }] }]],
+            [
+                [
+                    "gateway.networking.k8s.io/v1",
+                    "waypoint",
+                    { "istio.io/waypoint-for": "service" },
+                    { gatewayClassName: "istio-waypoint", listeners: [{ name: "mesh", port: 15008, protocol: "HBONE" }], infrastructure: { parametersRef: { group: "", kind: "ConfigMap", name: "waypoint-deployment" } } },
+                ],
+            ],
         );
         const waypoint = resource(result, "kubernetes:gateway.networking.k8s.io/v1:Gateway", "waypoint");
+        // Scaled as the ingress gateway is: istiod patches its waypoint's autoscaler and disruption budget with the ConfigMap the Gateway names, which must exist first.
+        const parameters = resource(result, "kubernetes:core/v1:ConfigMap", "waypoint-deployment");
+        assert.ok(waitsFor(result, waypoint, parameters));
+        const patches = (stack: string, overrides: Record<string, number>) =>
+            run(stack, overrides).then((r) => Object.fromEntries(Object.entries((resource(r, "kubernetes:core/v1:ConfigMap", "waypoint-deployment").inputs as { data: Record<string, string> }).data).map(([k, v]) => [k, JSON.parse(v) as unknown])));
+        assert.deepEqual(await patches("ambient", {}), { horizontalPodAutoscaler: { spec: { minReplicas: 1, maxReplicas: 5 } } });
+        assert.deepEqual(await patches("ambient", { gatewayReplicas: 3 }), { horizontalPodAutoscaler: { spec: { minReplicas: 3, maxReplicas: 5 } }, podDisruptionBudget: { spec: { maxUnavailable: 1 } } });
         assert.ok(waitsFor(result, waypoint, resource(result, "kubernetes:helm.sh/v3:Release", "ztunnel")));
         assert.ok(waitsFor(result, waypoint, resource(result, "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition", "gateways.gateway.networking.k8s.io")));
         const services = inApps(result, "Service");

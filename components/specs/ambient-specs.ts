@@ -11,6 +11,7 @@ import type { ServicePlan } from "../plan/plan";
 import type { MeshEdge } from "../config/security-config";
 import { AuthorizationPolicySpec, EdgeSource, principal } from "./security-specs";
 import { segmentBase } from "../config/catalogue";
+import { GATEWAY_MAX_REPLICAS } from "./mesh-specs";
 
 /**
  * The pod annotation that makes a sidecar accept HBONE (ISTIO_META_ENABLE_HBONE, read when the proxy starts): in
@@ -24,13 +25,30 @@ export const WAYPOINT_CLASS = "istio-waypoint";
 /** The waypoint's HBONE listener: the port and protocol Istio's waypoint class requires. */
 export const HBONE_PORT = 15008;
 
+/** The ConfigMap the waypoint's Gateway names for how istiod deploys it. */
+export const WAYPOINT_PARAMETERS = "waypoint-deployment";
+
 export interface WaypointGatewaySpec {
     readonly gatewayClassName: typeof WAYPOINT_CLASS;
     readonly listeners: readonly [{ readonly name: "mesh"; readonly port: typeof HBONE_PORT; readonly protocol: "HBONE" }];
+    readonly infrastructure: { readonly parametersRef: { readonly group: ""; readonly kind: "ConfigMap"; readonly name: typeof WAYPOINT_PARAMETERS } };
 }
 
 export function waypointGatewaySpec(): WaypointGatewaySpec {
-    return { gatewayClassName: WAYPOINT_CLASS, listeners: [{ name: "mesh", port: HBONE_PORT, protocol: "HBONE" }] };
+    return { gatewayClassName: WAYPOINT_CLASS, listeners: [{ name: "mesh", port: HBONE_PORT, protocol: "HBONE" }], infrastructure: { parametersRef: { group: "", kind: "ConfigMap", name: WAYPOINT_PARAMETERS } } };
+}
+
+/**
+ * The waypoint's scaling, as the ingress gateway's: every L7 request of the namespace passes it, so it runs
+ * gatewayReplicas pods at least under an autoscaler, and from 2 a node drain evicts one at a time. istiod (1.26 on)
+ * patches the HorizontalPodAutoscaler and PodDisruptionBudget of its waypoint template with these (strategic merge,
+ * YAML or JSON); without them it runs one pod. No Deployment replicas: the autoscaler owns that count.
+ */
+export function waypointParameters(gatewayReplicas: number): { readonly horizontalPodAutoscaler: string; readonly podDisruptionBudget?: string } {
+    return {
+        horizontalPodAutoscaler: JSON.stringify({ spec: { minReplicas: gatewayReplicas, maxReplicas: Math.max(GATEWAY_MAX_REPLICAS, gatewayReplicas) } }),
+        ...(gatewayReplicas >= 2 && { podDisruptionBudget: JSON.stringify({ spec: { maxUnavailable: 1 } }) }),
+    };
 }
 
 /** The waypoint serves traffic addressed to Services (the default of its class, said explicitly). */

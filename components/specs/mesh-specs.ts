@@ -95,7 +95,7 @@ export const GATEWAY_POD_SECURITY: PodSecurityContext = {
 };
 
 /** How far the chart's autoscaler may scale the gateway by default. */
-const GATEWAY_MAX_REPLICAS = 5;
+export const GATEWAY_MAX_REPLICAS = 5;
 
 /** What the ingress gateway's chart values are made of. */
 export interface GatewayChartArgs {
