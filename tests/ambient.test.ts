@@ -43,8 +43,15 @@ describe("dataPlane ambient: the install", () => {
         assert.equal(namespace?.metadata?.labels?.["istio.io/dataplane-mode"], "ambient");
         assert.equal(namespace?.metadata?.labels?.["istio-injection"], undefined);
         assert.ok(waitsFor(result, resource(result, "kubernetes:core/v1:Namespace", "backend"), resource(result, "kubernetes:helm.sh/v3:Release", "ztunnel")));
-        for (const deployment of ofKind(result, "Deployment")) assert.equal(deployment.spec?.template.metadata?.annotations, undefined, deployment.metadata?.name);
+        for (const deployment of ofKind(result, "Deployment")) {
+            assert.equal(deployment.spec?.template.metadata?.annotations, undefined, deployment.metadata?.name);
+            // Ambient by their own labels too: started again while a switch back gives the namespace injection, they stay ambient.
+            const labels = deployment.spec?.template.metadata?.labels ?? {};
+            assert.deepEqual([labels["istio.io/dataplane-mode"], labels["sidecar.istio.io/inject"]], ["ambient", "false"], deployment.metadata?.name);
+        }
         const sidecar = await run("gateway");
+        // A sidecar stack's pod templates are as they were: upgrading this program restarts no pod.
+        for (const deployment of ofKind(sidecar, "Deployment")) assert.deepEqual(Object.keys(deployment.spec?.template.metadata?.labels ?? {}).filter((k) => k.includes("istio")), []);
         assert.equal(ofKind(sidecar, "Namespace").find((n) => n.metadata?.name === "backend")?.metadata?.labels?.["istio-injection"], "enabled");
     });
 
@@ -68,8 +75,12 @@ describe("dataPlane ambient: the install", () => {
         assert.ok(waitsFor(result, waypoint, parameters));
         const patches = (stack: string, overrides: Record<string, number>) =>
             run(stack, overrides).then((r) => Object.fromEntries(Object.entries((resource(r, "kubernetes:core/v1:ConfigMap", "waypoint-deployment").inputs as { data: Record<string, string> }).data).map(([k, v]) => [k, JSON.parse(v) as unknown])));
-        assert.deepEqual(await patches("ambient", {}), { horizontalPodAutoscaler: { spec: { minReplicas: 1, maxReplicas: 5 } } });
-        assert.deepEqual(await patches("ambient", { gatewayReplicas: 3 }), { horizontalPodAutoscaler: { spec: { minReplicas: 3, maxReplicas: 5 } }, podDisruptionBudget: { spec: { maxUnavailable: 1 } } });
+        // istiod's waypoint template sets no seccomp profile, which the restricted Pod Security level requires.
+        const deployment = { spec: { template: { spec: { securityContext: { seccompProfile: { type: "RuntimeDefault" } } } } } };
+        assert.deepEqual(await patches("ambient", {}), { deployment, horizontalPodAutoscaler: { spec: { minReplicas: 1, maxReplicas: 5 } } });
+        assert.deepEqual(await patches("ambient", { gatewayReplicas: 3 }), { deployment, horizontalPodAutoscaler: { spec: { minReplicas: 3, maxReplicas: 5 } }, podDisruptionBudget: { spec: { maxUnavailable: 1 } } });
+        // Pulumi holds the Services back until istiod reports the waypoint Programmed, not only until the Gateway exists.
+        assert.deepEqual(waypoints[0].metadata.annotations, { "pulumi.com/waitFor": "condition=Programmed" });
         assert.ok(waitsFor(result, waypoint, resource(result, "kubernetes:helm.sh/v3:Release", "ztunnel")));
         assert.ok(waitsFor(result, waypoint, resource(result, "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition", "gateways.gateway.networking.k8s.io")));
         const services = inApps(result, "Service");
@@ -101,7 +112,12 @@ describe("dataPlane ambient: the install", () => {
         assert.deepEqual(problems({ trafficApi: "gatewayApi", resilience: {}, gatewayProvider: "envoyGateway" }), ["gatewayProvider -> pulumi config set gatewayProvider istio, or pulumi config set dataPlane sidecar"]);
         assert.deepEqual(problems({ trafficApi: "gatewayApi", resilience: {}, rateLimits: { "user-service": { maxTokens: 10, tokensPerFill: 10, fillInterval: "1s" } } }), ["rateLimits.user-service -> pulumi config rm --path 'rateLimits.user-service', or pulumi config set dataPlane sidecar"]);
         assert.deepEqual(problems({ trafficApi: "gatewayApi", resilience: {}, egressGateway: true, egressHosts: [{ host: "api.github.com", ports: [{ number: 443, protocol: "TLS" }] }] }), ["egressGateway -> pulumi config set egressGateway false, or pulumi config set dataPlane sidecar"]);
+        assert.deepEqual(problems({ trafficApi: "gatewayApi", resilience: {}, egressHosts: [{ host: "api.github.com", ports: [{ number: 443, protocol: "TLS" }] }], outboundTrafficPolicy: "REGISTRY_ONLY" }), ["outboundTrafficPolicy -> pulumi config set outboundTrafficPolicy ALLOW_ANY, or pulumi config set dataPlane sidecar"]);
         assert.deepEqual(problems({ trafficApi: "gatewayApi", resilience: {}, egressHosts: [{ host: "api.github.com", ports: [{ number: 443, protocol: "TLS" }] }] }), []);
+        // Older releases have no ingress-use-waypoint (the edge would skip the waypoint, and ztunnel deny it) or no waypoint parameters.
+        assert.deepEqual(problems({ trafficApi: "gatewayApi", resilience: {}, istioVersion: "1.25.4" }), ["istioVersion -> pulumi config set istioVersion 1.30.3, or pulumi config set dataPlane sidecar"]);
+        assert.deepEqual(problems({ trafficApi: "gatewayApi", resilience: {}, istioVersion: "1.26.0" }), []);
+        assert.deepEqual(configProblems({ istioVersion: "1.25.4" }), [], "a sidecar stack runs it");
     });
 });
 
@@ -167,6 +183,12 @@ describe("dataPlane ambient: where requests land", () => {
         // Without the policy that admits the waypoint, ztunnel's allow-nothing refuses it.
         const noWaypointAllow = ambient.policies.filter((p) => p.spec.rules?.[0]?.from?.[0]?.source?.principals?.[0] !== "cluster.local/ns/backend/sa/waypoint" || p.spec.targetRefs !== undefined);
         assert.deepEqual(landFromEdge({ ...ambient, policies: noWaypointAllow }, "backend", edge, INGRESS_ACCOUNT), { kind: "denied", where: "ztunnel of user-service-v1 (ambient), for cluster.local/ns/backend/sa/waypoint" });
+        // A waypoint Pulumi does not wait for is not yet serving when the Services name it; nor, in a restricted namespace, one whose pods get no seccomp profile.
+        const registered = await run("ambient");
+        const edited = (type: string, name: string, edit: (inputs: Record<string, unknown>) => Record<string, unknown>): ProgramRun => ({ ...registered, resources: registered.resources.map((r) => (r.type === type && r.name === name ? { ...r, inputs: edit(r.inputs) } : r)) });
+        const skipped = { kind: "denied", where: "ztunnel of user-service-v1 (ambient), for cluster.local/ns/istio-ingress/sa/istio-ingressgateway" };
+        assert.deepEqual(landFromEdge(worldOf(edited("kubernetes:gateway.networking.k8s.io/v1:Gateway", "waypoint", (inputs) => ({ ...inputs, metadata: { name: "waypoint", namespace: "backend" } }))), "backend", edge, INGRESS_ACCOUNT), skipped);
+        assert.deepEqual(landFromEdge(worldOf(edited("kubernetes:core/v1:ConfigMap", "waypoint-deployment", (inputs) => ({ ...inputs, data: {} }))), "backend", edge, INGRESS_ACCOUNT), skipped);
         // Without istio.io/ingress-use-waypoint the gateway calls the pods itself, and ztunnel admits only the waypoint.
         const skipping = { ...ambient, services: ambient.services.map((s) => ({ ...s, metadata: { ...s.metadata, labels: { ...s.metadata.labels, "istio.io/ingress-use-waypoint": "false" } } })) };
         assert.deepEqual(landFromEdge(skipping, "backend", edge, INGRESS_ACCOUNT), { kind: "denied", where: "ztunnel of user-service-v1 (ambient), for cluster.local/ns/istio-ingress/sa/istio-ingressgateway" });

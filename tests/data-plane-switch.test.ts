@@ -42,7 +42,8 @@ const TRAFFIC_KINDS = /:(Namespace|Deployment|Service|AuthorizationPolicy|HTTPRo
 /**
  * Every state the update from `previous` to `next` may pass through, each checked with the declared traffic. A
  * Deployment whose changes have all been applied but its own runs both its old pods and its new ones (it rolls),
- * its new pods started with the namespace and istiod as they then are.
+ * its new pods started with the namespace and istiod as they then are; until its update completes, an old pod
+ * may also be started again (evicted, crashed) from its old template into the namespace as it then is.
  *
  * A request depends only on its apps' objects and the shared ones (the namespace, Istio, the waypoint, the
  * namespace-wide policies), so each is checked over the orders of those alone: the states of that part of the
@@ -65,12 +66,16 @@ function switchEveryOrder(previous: ProgramRun, next: ProgramRun, label: string)
             const pods = [...state.values()]
                 .filter((r) => r.type === "kubernetes:apps/v1:Deployment")
                 .flatMap((deployment): Pod[] => {
-                    const fresh = podOf(deployment, podKind(deployment.inputs as unknown as K8sObject, namespaceLabels(cluster), ambientControlPlaneOf(cluster)));
+                    const startedNow = (d: RegisteredResource) => podOf(d, podKind(d.inputs as unknown as K8sObject, namespaceLabels(cluster), ambientControlPlaneOf(cluster)));
+                    const fresh = startedNow(deployment);
                     const before = old.get(key(deployment));
-                    if (before === undefined || !changed.some((c) => key(c) === key(deployment))) return [before === undefined ? fresh : oldPods(before)];
+                    if (before === undefined) return [fresh];
+                    // An old pod evicted or crashed is started again from the old template, into the namespace and istiod as they are now.
+                    const previousTemplate = [oldPods(before), startedNow(before)];
+                    if (!changed.some((c) => key(c) === key(deployment))) return previousTemplate;
                     if (done.has(key(deployment))) return [fresh];
                     const rolling = changed.every((c) => c === deployment || done.has(key(c)) || !waitsFor(next, deployment, c));
-                    return rolling ? [oldPods(before), fresh] : [oldPods(before)];
+                    return rolling ? [...previousTemplate, fresh] : previousTemplate;
                 });
             const landing = flow.land(worldOf(cluster, pods));
             return landing.kind === "served" ? undefined : `${flow.what}: ${JSON.stringify(landing)} (pods: ${pods.map((p) => `${p.labels.app}-${p.labels.version} ${p.kind}`).join(", ")})`;
@@ -125,7 +130,7 @@ describe("switching a stack's data plane", () => {
         assert.deepEqual(forward.resources[0].inputs.dataPlane, "ambientReady");
     });
 
-    it("the guard's provider, as Pulumi stores it in the stack's state, refuses the same switches", async () => {
+    it("the guard's provider is stored with the stack's state (the refusals above ran that stored source), and its check refuses the same switches", async () => {
         const result = await run("ambient");
         const stored = resource(result, "pulumi-nodejs:dynamic:Resource", "data-plane").inputs;
         assert.equal(typeof stored.__provider, "string");

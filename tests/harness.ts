@@ -60,6 +60,8 @@ export interface K8sObject {
     kind: string;
     metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
     spec?: unknown;
+    /** A ConfigMap's or Secret's. */
+    data?: Record<string, string>;
 }
 
 function isK8sObject(inputs: Record<string, unknown>): boolean {

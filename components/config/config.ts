@@ -232,6 +232,9 @@ function envoyGatewayProblems(r: Reader, settings: Settings): void {
  * waypoints are Alpha in Istio 1.30, and mixing them with HTTPRoutes for one workload is undefined) and takes no
  * EnvoyFilter; what was bound to a sidecar has nowhere to run.
  */
+/** The oldest Istio minor release ambient stacks run on (1.x). */
+const AMBIENT_MIN_MINOR = 26;
+
 function ambientProblems(r: Reader, settings: Settings): void {
     const sidecar = setCommand("dataPlane", "sidecar");
     const stage = `dataPlane ${settings.dataPlane}`;
@@ -251,6 +254,18 @@ function ambientProblems(r: Reader, settings: Settings): void {
         if (policies.rateLimit !== undefined) {
             r.fail(`rateLimits.${service}`, show(policies.rateLimit), `is Envoy's local rate limit, an EnvoyFilter on the service's sidecars; with ${stage} the pods are ambient or about to be, without a sidecar, and an EnvoyFilter on a waypoint is Alpha in Istio 1.30 (shared by every service of the namespace, with no rate limit Istio tests there)`, `pulumi config rm --path 'rateLimits.${service}', or ${sidecar}`);
         }
+    }
+    const [major, minor] = settings.istioVersion.split(".").map(Number);
+    if (major === 1 && minor < AMBIENT_MIN_MINOR) {
+        r.fail(
+            "istioVersion",
+            show(settings.istioVersion),
+            `must be 1.${AMBIENT_MIN_MINOR}.0 or newer with ${stage}: the ingress gateway goes through a waypoint (istio.io/ingress-use-waypoint) from 1.24, and istiod scales and secures the waypoint by its Gateway's parametersRef from 1.26`,
+            `${setCommand("istioVersion", DEFAULTS.istioVersion)}, or ${sidecar}`,
+        );
+    }
+    if (settings.egress.outboundTrafficPolicy === "REGISTRY_ONLY") {
+        r.fail("outboundTrafficPolicy", show("REGISTRY_ONLY"), `is enforced by the callers' sidecars, and ztunnel does not enforce it, so from ${stage} on external hosts outside egressHosts would be reachable again`, `pulumi config set outboundTrafficPolicy ALLOW_ANY, or ${sidecar}`);
     }
     if (settings.egress.gateway) {
         r.fail("egressGateway", "true", `routes external hosts to the egress gateway with VirtualServices applied by the callers' sidecars (gateways: mesh), which the pods have no more from ${stage} on`, `pulumi config set egressGateway false, or ${sidecar}`);

@@ -11,7 +11,7 @@ import { GATEWAY_NAMESPACE, GATEWAY_RELEASE } from "../specs/mesh-specs";
 import { appLabels, podSecurityLabels, servicePort, versionSelector } from "../specs/workload-specs";
 import { AppRoutingArgs, Edge, EdgeArgs, istioIngressGateway, rateLimitFilter, RoutingBackend } from "./routing";
 import { helmRelease } from "./helm";
-import { WAYPOINT, WAYPOINT_LABELS, WAYPOINT_PARAMETERS, WAYPOINT_SERVICE_LABELS, waypointGatewaySpec, waypointParameters } from "../specs/ambient-specs";
+import { WAYPOINT, WAYPOINT_ANNOTATIONS, WAYPOINT_LABELS, WAYPOINT_PARAMETERS, WAYPOINT_SERVICE_LABELS, waypointGatewaySpec, waypointParameters } from "../specs/ambient-specs";
 import {
     ENVOY_GATEWAY_CHART,
     ENVOY_GATEWAY_CLASS,
@@ -191,7 +191,7 @@ export class GatewayApiEdge extends pulumi.ComponentResource implements Edge {
             const parameters = new k8s.core.v1.ConfigMap(WAYPOINT_PARAMETERS, { metadata: { name: WAYPOINT_PARAMETERS, namespace: args.appNamespace }, data: waypointParameters(args.gateway.gatewayReplicas) }, { parent: this, dependsOn: [args.appNamespaceObject] });
             this.waypoint = new k8s.apiextensions.CustomResource(
                 WAYPOINT,
-                { apiVersion: GATEWAY_API, kind: "Gateway", metadata: { name: WAYPOINT, namespace: args.appNamespace, labels: { ...WAYPOINT_LABELS } }, spec: waypointGatewaySpec() },
+                { apiVersion: GATEWAY_API, kind: "Gateway", metadata: { name: WAYPOINT, namespace: args.appNamespace, labels: { ...WAYPOINT_LABELS }, annotations: { ...WAYPOINT_ANNOTATIONS } }, spec: waypointGatewaySpec() },
                 { parent: this, dependsOn: [...this.crds, ...args.mesh.dataPlane, args.appNamespaceObject, parameters] },
             );
         }

@@ -39,13 +39,17 @@ export function waypointGatewaySpec(): WaypointGatewaySpec {
 }
 
 /**
- * The waypoint's scaling, as the ingress gateway's: every L7 request of the namespace passes it, so it runs
- * gatewayReplicas pods at least under an autoscaler, and from 2 a node drain evicts one at a time. istiod (1.26 on)
- * patches the HorizontalPodAutoscaler and PodDisruptionBudget of its waypoint template with these (strategic merge,
- * YAML or JSON); without them it runs one pod. No Deployment replicas: the autoscaler owns that count.
+ * How istiod (1.26 on) deploys the waypoint: it patches the Deployment, HorizontalPodAutoscaler and
+ * PodDisruptionBudget of its waypoint template with these (strategic merge, YAML or JSON).
+ * - The pods get the RuntimeDefault seccomp profile: the template sets none, and the restricted Pod Security
+ *   level, which app namespaces enforce by default, admits no pod without one.
+ * - Scaling as the ingress gateway's: every L7 request of the namespace passes the waypoint, so it runs
+ *   gatewayReplicas pods at least under an autoscaler (the template's alone runs one), and from 2 a node drain
+ *   evicts one at a time. No Deployment replicas: the autoscaler owns that count.
  */
-export function waypointParameters(gatewayReplicas: number): { readonly horizontalPodAutoscaler: string; readonly podDisruptionBudget?: string } {
+export function waypointParameters(gatewayReplicas: number): { readonly deployment: string; readonly horizontalPodAutoscaler: string; readonly podDisruptionBudget?: string } {
     return {
+        deployment: JSON.stringify({ spec: { template: { spec: { securityContext: { seccompProfile: { type: "RuntimeDefault" } } } } } }),
         horizontalPodAutoscaler: JSON.stringify({ spec: { minReplicas: gatewayReplicas, maxReplicas: Math.max(GATEWAY_MAX_REPLICAS, gatewayReplicas) } }),
         ...(gatewayReplicas >= 2 && { podDisruptionBudget: JSON.stringify({ spec: { maxUnavailable: 1 } }) }),
     };
@@ -53,6 +57,13 @@ export function waypointParameters(gatewayReplicas: number): { readonly horizont
 
 /** The waypoint serves traffic addressed to Services (the default of its class, said explicitly). */
 export const WAYPOINT_LABELS = { "istio.io/waypoint-for": "service" } as const;
+
+/**
+ * Pulumi waits until istiod reports the waypoint Programmed (its pods ready, its address assigned) before what
+ * depends on it: the Services that send calls through it. Without it Pulumi takes a custom resource as ready once
+ * it exists.
+ */
+export const WAYPOINT_ANNOTATIONS = { "pulumi.com/waitFor": "condition=Programmed" } as const;
 
 /** The app namespace's pods join ambient: captured by the CNI agent, their traffic carried by ztunnel, no injection. */
 export const AMBIENT_NAMESPACE_LABELS = { "istio.io/dataplane-mode": "ambient" } as const;

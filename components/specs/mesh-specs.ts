@@ -1,6 +1,6 @@
 // Pure values for installing Istio: chart repository, release names and namespaces, and the values of the
 // base, cni, istiod and gateway charts.
-import type { DataPlane, GatewayServiceType, Platform } from "../config/config";
+import { ambientInstalled, type DataPlane, type GatewayServiceType, type Platform } from "../config/config";
 import type { PodSecurityLevel } from "../config/security-config";
 import type { OutboundTrafficPolicy } from "../config/observability-config";
 import type { TracingExtensionProvider } from "./observability-specs";
@@ -82,7 +82,7 @@ export function platformValues(platform: Platform): PlatformValues {
 }
 
 /** OpenShift runs Istio only with its CNI plugin; elsewhere CNI is what lets app pods pass Pod Security; ambient mode redirects pods' traffic to ztunnel with it. */
-export const usesCni = (level: PodSecurityLevel, platform: Platform, dataPlane: DataPlane): boolean => dataPlane === "ambient" || level !== "privileged" || platform === "openshift";
+export const usesCni = (level: PodSecurityLevel, platform: Platform, dataPlane: DataPlane): boolean => ambientInstalled(dataPlane) || level !== "privileged" || platform === "openshift";
 
 /**
  * The gateway chart's pod security context. The chart's default has only the sysctl that lets Envoy bind

@@ -51,6 +51,18 @@ function podAnnotations(dataPlane: DataPlane): Record<string, string> {
 }
 
 /**
+ * An ambient pod is ambient by its own labels, not only its namespace's. Switching back, the namespace takes
+ * injection at the start of the update, before the policies that admit sidecar callers to ambient pods exist; an
+ * ambient pod started again from its template in that window (evicted, crashed, scaled) must not come up with a
+ * sidecar, whose calls the other ambient pods' ztunnel would deny. Istio enrolls a pod labelled
+ * istio.io/dataplane-mode=ambient itself and injects none labelled sidecar.istio.io/inject=false. (The other way,
+ * a sidecar pod started again as ambient is admitted: the sidecars' allows stay until the switch completes.)
+ */
+function dataPlanePodLabels(dataPlane: DataPlane): Record<string, string> {
+    return dataPlane === "ambient" ? { ...AMBIENT_NAMESPACE_LABELS, "sidecar.istio.io/inject": "false" } : {};
+}
+
+/**
  * One version's Deployment spec, in kubernetesx's builder types (env and ports as maps). Selector and pod
  * labels carry `app` and `version` explicitly, so kubernetesx's `{ app: <container> }` default never applies
  * and Istio's subsets select exactly this version's pods.
@@ -64,7 +76,7 @@ export function deploymentSpec(plan: ServicePlan, workload: VersionWorkload): kx
         template: {
             // Each stage of the data plane has its own template, so a switch restarts the pods: only a new pod starts
             // without a sidecar, or with one that accepts HBONE.
-            metadata: { labels: podLabels, ...(sidecarsServe(plan.dataPlane) && { annotations: podAnnotations(plan.dataPlane) }) },
+            metadata: { labels: { ...podLabels, ...dataPlanePodLabels(plan.dataPlane) }, ...(sidecarsServe(plan.dataPlane) && { annotations: podAnnotations(plan.dataPlane) }) },
             spec: {
                 serviceAccountName: plan.name,
                 // The app never calls the Kubernetes API; the sidecar gets its own projected token.

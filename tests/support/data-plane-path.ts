@@ -44,11 +44,20 @@ export interface World {
 
 const HBONE_ANNOTATION = /"ISTIO_META_ENABLE_HBONE":"true"/;
 
-/** The kind a pod of `deployment` gets when it starts in a namespace labelled `namespaceLabels`, istiod in ambient mode or not. */
+/**
+ * The kind a pod of `deployment` gets when it starts in a namespace labelled `namespaceLabels`, istiod in ambient
+ * mode or not. Istio's injector takes a pod labelled sidecar.istio.io/inject=true in any namespace, and one in a
+ * namespace labelled istio-injection=enabled unless the pod says "false"; a pod with a sidecar is never captured
+ * by ambient; otherwise the pod's own istio.io/dataplane-mode, or else its namespace's, enrolls it in ambient.
+ */
 export function podKind(deployment: K8sObject, namespaceLabels: Readonly<Record<string, string>>, ambientControlPlane: boolean): PodKind {
-    const annotations = (deployment.spec as { template: { metadata?: { annotations?: Record<string, string> } } }).template.metadata?.annotations ?? {};
-    if (namespaceLabels["istio-injection"] === "enabled") return ambientControlPlane || HBONE_ANNOTATION.test(annotations["proxy.istio.io/config"] ?? "") ? "sidecarHbone" : "sidecar";
-    if (namespaceLabels["istio.io/dataplane-mode"] === "ambient") return "ambient";
+    const template = (deployment.spec as { template: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } } }).template.metadata;
+    const [labels, annotations] = [template?.labels ?? {}, template?.annotations ?? {}];
+    const inject = labels["sidecar.istio.io/inject"];
+    if (inject === "true" || (inject !== "false" && namespaceLabels["istio-injection"] === "enabled")) {
+        return ambientControlPlane || HBONE_ANNOTATION.test(annotations["proxy.istio.io/config"] ?? "") ? "sidecarHbone" : "sidecar";
+    }
+    if ((labels["istio.io/dataplane-mode"] ?? namespaceLabels["istio.io/dataplane-mode"]) === "ambient") return "ambient";
     throw new Error(`a pod of ${deployment.metadata.name} would start outside the mesh`);
 }
 
@@ -64,6 +73,25 @@ export function podsOf(result: ProgramRun): Pod[] {
         .map((d) => ({ namespace: d.metadata.namespace ?? "", labels: (d.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels, kind: podKind(d, namespaces.get(d.metadata.namespace ?? "") ?? {}, ambient) }));
 }
 
+/**
+ * Whether a registered waypoint Gateway stands for proxies that serve (istiod deploys them only in ambient mode,
+ * which the caller checks). Pulumi takes a custom resource as ready once it exists unless told what to wait for,
+ * so without waiting for Programmed what depends on the waypoint would meet it before its pods run; and istiod's
+ * waypoint template (1.30) gives its pods no seccomp profile, without which a namespace enforcing the restricted
+ * Pod Security level admits none, unless the Gateway's parameters patch one in.
+ */
+function waypointServes(waypoint: K8sObject, all: readonly K8sObject[]): boolean {
+    const namespace = waypoint.metadata.namespace ?? "";
+    if (!/(^|,)condition=Programmed(,|$)/.test(waypoint.metadata.annotations?.["pulumi.com/waitFor"] ?? "")) return false;
+    const enforce = all.find((o) => o.kind === "Namespace" && o.metadata.name === namespace)?.metadata.labels?.["pod-security.kubernetes.io/enforce"];
+    if (enforce !== "restricted") return true;
+    const ref = (waypoint.spec as { infrastructure?: { parametersRef?: { kind: string; name: string } } }).infrastructure?.parametersRef;
+    const parameters = all.find((o) => o.kind === "ConfigMap" && ref?.kind === "ConfigMap" && o.metadata.name === ref.name && o.metadata.namespace === namespace);
+    const patch = parameters?.data?.deployment;
+    const pod = patch === undefined ? undefined : (JSON.parse(patch) as { spec?: { template?: { spec?: { securityContext?: { seccompProfile?: { type?: string } } } } } }).spec?.template?.spec;
+    return pod?.securityContext?.seccompProfile?.type === "RuntimeDefault";
+}
+
 /** The world a program's objects make, with `pods` running (by default, each Deployment's as it starts now). */
 export function worldOf(result: ProgramRun, pods: readonly Pod[] = podsOf(result)): World {
     const all = objects(result);
@@ -74,8 +102,7 @@ export function worldOf(result: ProgramRun, pods: readonly Pod[] = podsOf(result
     });
     return {
         services: all.filter((o) => o.kind === "Service"),
-        // istiod deploys a waypoint's proxies only in ambient mode.
-        waypoints: new Set(ambientControlPlane ? waypoints.map((w) => `${w.metadata.namespace ?? ""}/${w.metadata.name}`) : []),
+        waypoints: new Set(waypoints.filter((w) => ambientControlPlane && waypointServes(w, all)).map((w) => `${w.metadata.namespace ?? ""}/${w.metadata.name}`)),
         routes: all.filter((o) => o.kind === "HTTPRoute").map((o) => ({ namespace: o.metadata.namespace ?? "", name: o.metadata.name, spec: o.spec as HttpRouteSpec })),
         policies: ofKind(result, "AuthorizationPolicy").map((p) => ({ namespace: p.metadata?.namespace ?? "", spec: p.spec ?? {} })),
         pods,
