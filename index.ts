@@ -1,5 +1,5 @@
 // Entry point: read and validate stack config once, plan the traffic, compose the components, export outputs.
-// The program is a function Pulumi awaits: the data plane guard is checked and applied before anything else.
+// The program is a function Pulumi awaits: the data-plane switch is checked against the stack's last update first.
 import { keepConfigSecretsSecret, stackConfigSource } from "./components/config/stack-config";
 import { checkedPlan } from "./components/specs/checked-plan";
 import { curlCommands, ingressUrl, policySummary, trafficSplit as splitOf } from "./components/plan/outputs";
@@ -24,8 +24,8 @@ const ROUTING: Record<typeof settings.trafficApi, RoutingBackend> = { istio: ist
 const exported = keepConfigSecretsSecret(config);
 
 export = async (): Promise<Record<string, unknown>> => {
-    // A switch of data plane that one update cannot make safely is refused here, before anything else exists.
-    await guardDataPlane(settings.dataPlane);
+    // A switch of data plane that one update cannot make safely is refused here, before anything is created.
+    const dataPlaneRecord = await guardDataPlane(settings.dataPlane);
 
     const mesh = new IstioMesh("istio", {
         version: settings.istioVersion,
@@ -115,5 +115,7 @@ export = async (): Promise<Record<string, unknown>> => {
         /** PromQL for each multi-version service's requests, 5xx, latency histogram, success rate and p95 by destination_version. */
         releaseQueries: exported(queriesOf(plan, settings.rollout.intervalMs)),
         dashboards: exported(settings.observability.enabled ? dashboardCommands() : {}),
+        /** The data plane this update completed with, once every resource is applied: what the next update's switch is judged against. */
+        dataPlane: exported(dataPlaneRecord()),
     };
 };

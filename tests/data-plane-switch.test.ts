@@ -3,13 +3,13 @@
 // runs at that moment (the old ones, both while it rolls, or the new ones); a switch one update cannot make
 // safely is refused by the stack's own record of what it runs, before anything is registered.
 import { strict as assert } from "assert";
-import { dataPlaneSwitchProblem, DataPlaneGuard } from "../components/resources/data-plane-guard";
+import { DATA_PLANE_OUTPUT, dataPlaneSwitchProblem, deployedDataPlane } from "../components/resources/data-plane-guard";
+import { ConfigError } from "../components/config/config-reader";
 import { runProgram } from "../lib/mock-program";
 import { fqdn, helmReleases, INGRESS, K8sObject, ofKind, ProgramError, ProgramRun, RegisteredResource, resource, run, waitsFor } from "./harness";
 import { ambientControlPlaneOf, landFromEdge, landFromMesh, Landing, Pod, podKind, worldOf } from "./support/data-plane-path";
 import { everyOrder, resourceKey as key } from "./support/update-order";
 
-const GUARD = "pulumi-nodejs:dynamic:Resource::data-plane";
 const INGRESS_ACCOUNT = "istio-ingress/istio-ingressgateway";
 const stage = (dataPlane: string) => run("ambient", { dataPlane });
 
@@ -112,32 +112,37 @@ describe("switching a stack's data plane", () => {
         for (const to of stages) assert.equal(dataPlaneSwitchProblem(undefined, to), undefined);
     });
 
-    it("refuses a switch that skips ambientReady at the guard, registered first, so nothing else is registered; the fix is the two updates", async () => {
-        for (const [stack, deployed, wanted] of [["ambient", "sidecar", "ambient"], ["gateway", "ambient", "sidecar"]] as const) {
-            let error: unknown;
+    it("refuses a switch that skips ambientReady against the stack's last completed update, before anything is registered; the fix is the two updates", async () => {
+        const refusal = async (stack: string, wanted: string, deployed: Record<string, unknown>) => {
             try {
-                await runProgram(stack, { dataPlane: wanted }, [], { [GUARD]: { dataPlane: deployed } });
-            } catch (e) {
-                error = e;
+                await runProgram(stack, { dataPlane: wanted }, [], deployed);
+            } catch (error) {
+                assert.ok(error instanceof ProgramError && error.cause instanceof ConfigError, String(error));
+                assert.deepEqual(error.registered, [], "nothing is registered but the read of the stack's own outputs");
+                return error.message;
             }
-            assert.ok(error instanceof ProgramError, `${deployed} -> ${wanted} is refused`);
-            assert.deepEqual(error.registered, [], "nothing is registered: the guard's check failed its own registration");
-            assert.match(error.message, new RegExp(`data-plane: dataPlane: dataPlane = "${wanted}": the stack runs dataPlane ${deployed}, .* Fix: pulumi config set dataPlane ambientReady && pulumi up, then pulumi config set dataPlane ${wanted} && pulumi up`));
+            return undefined;
+        };
+        for (const [stack, deployed, wanted] of [["ambient", "sidecar", "ambient"], ["gateway", "ambient", "sidecar"]] as const) {
+            const refused = await refusal(stack, wanted, { istioVersion: "1.30.3", dataPlane: deployed });
+            assert.match(refused ?? "", new RegExp(`dataPlane = "${wanted}": the stack's last completed update ran dataPlane ${deployed}, .*\\n {4}Fix: pulumi config set dataPlane ambientReady && pulumi up, then pulumi config set dataPlane ${wanted} && pulumi up`));
         }
-        // Each stage beside the deployed one goes ahead; the guard is the first resource registered.
-        const forward = await runProgram("ambient", { dataPlane: "ambientReady" }, [], { [GUARD]: { dataPlane: "sidecar" } });
-        assert.equal(key(forward.resources[0]), GUARD);
-        assert.deepEqual(forward.resources[0].inputs.dataPlane, "ambientReady");
+        // A stack deployed before the record existed ran sidecars: straight to ambient is refused, ambientReady goes ahead.
+        assert.match((await refusal("ambient", "ambient", { istioVersion: "1.30.3", tryIt: "curl ..." })) ?? "", /last completed update ran dataPlane sidecar/);
+        assert.equal(await refusal("ambient", "ambientReady", { istioVersion: "1.30.3" }), undefined);
+        // A stack never deployed (no outputs) may start at any stage.
+        assert.equal(await refusal("ambient", "ambient", {}), undefined);
     });
 
-    it("the guard's provider is stored with the stack's state (the refusals above ran that stored source), and its check refuses the same switches", async () => {
-        const result = await run("ambient");
-        const stored = resource(result, "pulumi-nodejs:dynamic:Resource", "data-plane").inputs;
-        assert.equal(typeof stored.__provider, "string");
-        const failures = async (deployed: Record<string, unknown>, wanted: string) => ((await DataPlaneGuard.check(deployed, { dataPlane: wanted as "ambient" })).failures ?? []).map((f) => f.property);
-        assert.deepEqual(await failures({ dataPlane: "sidecar" }, "ambient"), ["dataPlane"]);
-        assert.deepEqual(await failures({}, "ambient"), []);
-        assert.deepEqual(await failures({ dataPlane: "ambient" }, "ambientReady"), []);
+    it("records the data plane each update completed with, as the stack output the next update is judged against", async () => {
+        assert.equal(DATA_PLANE_OUTPUT, "dataPlane");
+        for (const dataPlane of ["sidecar", "ambientReady", "ambient"]) {
+            const result = await runProgram("ambient", { dataPlane }, [], { dataPlane });
+            assert.equal(result.outputs[DATA_PLANE_OUTPUT], dataPlane);
+            assert.equal(deployedDataPlane(result.outputs), dataPlane);
+        }
+        assert.equal(deployedDataPlane({}), undefined);
+        assert.equal(deployedDataPlane({ url: "http://localhost:30080" }), "sidecar");
     });
 
     it("ambientReady: ambient installed beside sidecars that take HBONE, both sets of allows, and Services that name the waypoint once their pods take HBONE", async () => {
