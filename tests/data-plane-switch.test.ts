@@ -142,7 +142,7 @@ describe("switching a stack's data plane", () => {
             assert.equal(deployedDataPlane(result.outputs), dataPlane);
         }
         assert.equal(deployedDataPlane({}), undefined);
-        assert.equal(deployedDataPlane({ url: "http://localhost:30080" }), "sidecar");
+        assert.equal(deployedDataPlane({ istioVersion: "1.30.3" }), "sidecar");
     });
 
     it("ambientReady: ambient installed beside sidecars that take HBONE, both sets of allows, and Services that name the waypoint once their pods take HBONE", async () => {

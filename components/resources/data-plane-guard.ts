@@ -31,15 +31,33 @@ export function dataPlaneSwitchProblem(deployed: string | undefined, wanted: str
     );
 }
 
+/** An output every release of this program has exported: a stack with it has completed an update. */
+const DEPLOYED_MARKER = "istioVersion";
+
 /**
  * The data plane of a stack's last completed update, from its outputs: the one it recorded, or sidecar for a
  * stack deployed before this output existed (every earlier release of this program ran sidecars); undefined for
- * a stack never deployed (no outputs).
+ * a stack never deployed.
  */
 export function deployedDataPlane(outputs: Readonly<Record<string, unknown>>): string | undefined {
     const recorded = outputs[DATA_PLANE_OUTPUT];
     if (typeof recorded === "string") return recorded;
-    return Object.keys(outputs).length > 0 ? "sidecar" : undefined;
+    return outputs[DEPLOYED_MARKER] !== undefined ? "sidecar" : undefined;
+}
+
+/** A DIY backend's organization: its stacks are referenced by name alone, which both its layouts accept. */
+const DIY_ORGANIZATION = "organization";
+
+async function lastOutputs(): Promise<Record<string, unknown>> {
+    const organization = pulumi.getOrganization();
+    const self = new pulumi.StackReference("deployed", { name: organization === DIY_ORGANIZATION ? pulumi.getStack() : `${organization}/${pulumi.getProject()}/${pulumi.getStack()}` });
+    const entries = await Promise.all(
+        [DATA_PLANE_OUTPUT, DEPLOYED_MARKER].map(async (name) => {
+            const details = await self.getOutputDetails(name);
+            return [name, details.value ?? details.secretValue] as const;
+        }),
+    );
+    return Object.fromEntries(entries.filter(([, value]) => value !== undefined));
 }
 
 /**
@@ -48,17 +66,11 @@ export function deployedDataPlane(outputs: Readonly<Record<string, unknown>>): s
  * registered: it resolves only when each has been applied (its id known), so an update that fails exports none.
  */
 export async function guardDataPlane(wanted: DataPlane): Promise<() => pulumi.Output<DataPlane>> {
-    const self = new pulumi.StackReference("deployed", { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` });
-    const outputs = await new Promise<Record<string, unknown>>((resolve) => {
-        self.outputs.apply((values) => {
-            resolve(values);
-        });
-    });
-    const problem = dataPlaneSwitchProblem(deployedDataPlane(outputs), wanted);
+    const problem = dataPlaneSwitchProblem(deployedDataPlane(await lastOutputs()), wanted);
     if (problem === undefined) {
         const applied: pulumi.CustomResource[] = [];
         pulumi.runtime.registerStackTransformation((args) => {
-            if (args.resource instanceof pulumi.CustomResource) applied.push(args.resource);
+            if (pulumi.CustomResource.isInstance(args.resource)) applied.push(args.resource);
             return undefined;
         });
         return () => pulumi.all(applied.map((r) => r.id)).apply(() => wanted);
