@@ -78,9 +78,12 @@ describe("dataPlane ambient: the install", () => {
         // istiod's waypoint template sets no seccomp profile, which the restricted Pod Security level requires.
         const deployment = { spec: { template: { spec: { securityContext: { seccompProfile: { type: "RuntimeDefault" } } } } } };
         assert.deepEqual(await patches("ambient", {}), { deployment, horizontalPodAutoscaler: { spec: { minReplicas: 1, maxReplicas: 5 } } });
-        assert.deepEqual(await patches("ambient", { gatewayReplicas: 3 }), { deployment, horizontalPodAutoscaler: { spec: { minReplicas: 3, maxReplicas: 5 } }, podDisruptionBudget: { spec: { maxUnavailable: 1 } } });
-        // Pulumi holds the Services back until istiod reports the waypoint Programmed, not only until the Gateway exists.
-        assert.deepEqual(waypoints[0].metadata.annotations, { "pulumi.com/waitFor": "condition=Programmed" });
+        assert.deepEqual(await patches("ambient", { gatewayReplicas: 3 }), { deployment, horizontalPodAutoscaler: { spec: { minReplicas: 3, maxReplicas: 5 } } });
+        // Its disruption budget is also its readiness: Pulumi holds the Services back until it allows a disruption, every waypoint pod ready.
+        const budget = resource(result, "kubernetes:policy/v1:PodDisruptionBudget", "waypoint");
+        assert.deepEqual([(budget.inputs as unknown as K8sObject).metadata.annotations, (budget.inputs as unknown as K8sObject).spec], [{ "pulumi.com/waitFor": "condition=DisruptionAllowed" }, { maxUnavailable: 1, selector: { matchLabels: { "gateway.networking.k8s.io/gateway-name": "waypoint" } } }]);
+        assert.ok(waitsFor(result, budget, waypoint));
+        for (const service of inApps(result, "Service")) assert.ok(waitsFor(result, resource(result, "kubernetes:core/v1:Service", service.metadata.name), budget), `${service.metadata.name} waits for the waypoint's pods`);
         assert.ok(waitsFor(result, waypoint, resource(result, "kubernetes:helm.sh/v3:Release", "ztunnel")));
         assert.ok(waitsFor(result, waypoint, resource(result, "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition", "gateways.gateway.networking.k8s.io")));
         const services = inApps(result, "Service");
@@ -183,11 +186,11 @@ describe("dataPlane ambient: where requests land", () => {
         // Without the policy that admits the waypoint, ztunnel's allow-nothing refuses it.
         const noWaypointAllow = ambient.policies.filter((p) => p.spec.rules?.[0]?.from?.[0]?.source?.principals?.[0] !== "cluster.local/ns/backend/sa/waypoint" || p.spec.targetRefs !== undefined);
         assert.deepEqual(landFromEdge({ ...ambient, policies: noWaypointAllow }, "backend", edge, INGRESS_ACCOUNT), { kind: "denied", where: "ztunnel of user-service-v1 (ambient), for cluster.local/ns/backend/sa/waypoint" });
-        // A waypoint Pulumi does not wait for is not yet serving when the Services name it; nor, in a restricted namespace, one whose pods get no seccomp profile.
+        // A waypoint whose pods Pulumi does not wait for is not yet serving when the Services name it; nor, in a restricted namespace, one whose pods get no seccomp profile.
         const registered = await run("ambient");
         const edited = (type: string, name: string, edit: (inputs: Record<string, unknown>) => Record<string, unknown>): ProgramRun => ({ ...registered, resources: registered.resources.map((r) => (r.type === type && r.name === name ? { ...r, inputs: edit(r.inputs) } : r)) });
         const skipped = { kind: "denied", where: "ztunnel of user-service-v1 (ambient), for cluster.local/ns/istio-ingress/sa/istio-ingressgateway" };
-        assert.deepEqual(landFromEdge(worldOf(edited("kubernetes:gateway.networking.k8s.io/v1:Gateway", "waypoint", (inputs) => ({ ...inputs, metadata: { name: "waypoint", namespace: "backend" } }))), "backend", edge, INGRESS_ACCOUNT), skipped);
+        assert.deepEqual(landFromEdge(worldOf(edited("kubernetes:policy/v1:PodDisruptionBudget", "waypoint", (inputs) => ({ ...inputs, metadata: { name: "waypoint", namespace: "backend" } }))), "backend", edge, INGRESS_ACCOUNT), skipped);
         assert.deepEqual(landFromEdge(worldOf(edited("kubernetes:core/v1:ConfigMap", "waypoint-deployment", (inputs) => ({ ...inputs, data: {} }))), "backend", edge, INGRESS_ACCOUNT), skipped);
         // Without istio.io/ingress-use-waypoint the gateway calls the pods itself, and ztunnel admits only the waypoint.
         const skipping = { ...ambient, services: ambient.services.map((s) => ({ ...s, metadata: { ...s.metadata, labels: { ...s.metadata.labels, "istio.io/ingress-use-waypoint": "false" } } })) };

@@ -11,7 +11,7 @@ import { GATEWAY_NAMESPACE, GATEWAY_RELEASE } from "../specs/mesh-specs";
 import { appLabels, podSecurityLabels, servicePort, versionSelector } from "../specs/workload-specs";
 import { AppRoutingArgs, Edge, EdgeArgs, istioIngressGateway, rateLimitFilter, RoutingBackend } from "./routing";
 import { helmRelease } from "./helm";
-import { WAYPOINT, WAYPOINT_ANNOTATIONS, WAYPOINT_LABELS, WAYPOINT_PARAMETERS, WAYPOINT_SERVICE_LABELS, waypointGatewaySpec, waypointParameters } from "../specs/ambient-specs";
+import { WAYPOINT, WAYPOINT_LABELS, WAYPOINT_PARAMETERS, WAYPOINT_SERVICE_LABELS, waypointDisruptionBudget, waypointGatewaySpec, waypointParameters } from "../specs/ambient-specs";
 import {
     ENVOY_GATEWAY_CHART,
     ENVOY_GATEWAY_CLASS,
@@ -155,7 +155,8 @@ export class GatewayApiEdge extends pulumi.ComponentResource implements Edge {
     readonly backendAnnotations: Readonly<Record<string, string>>;
     readonly edgeHost: EdgeHost;
     readonly routeAnnotations: Readonly<Record<string, string>>;
-    readonly waypoint?: k8s.apiextensions.CustomResource;
+    /** In ambient mode, the waypoint's readiness: its disruption budget, awaited until every waypoint pod is ready. */
+    readonly waypoint?: pulumi.Resource;
 
     constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-delivery:index:GatewayApiEdge", name, {}, opts);
@@ -189,11 +190,14 @@ export class GatewayApiEdge extends pulumi.ComponentResource implements Edge {
             // istiod deploys the waypoint's proxies for it; the ambient data plane must serve before a Service sends calls through it.
             // istiod does not deploy a waypoint whose parameters are missing, so they come first.
             const parameters = new k8s.core.v1.ConfigMap(WAYPOINT_PARAMETERS, { metadata: { name: WAYPOINT_PARAMETERS, namespace: args.appNamespace }, data: waypointParameters(args.gateway.gatewayReplicas) }, { parent: this, dependsOn: [args.appNamespaceObject] });
-            this.waypoint = new k8s.apiextensions.CustomResource(
+            const waypoint = new k8s.apiextensions.CustomResource(
                 WAYPOINT,
-                { apiVersion: GATEWAY_API, kind: "Gateway", metadata: { name: WAYPOINT, namespace: args.appNamespace, labels: { ...WAYPOINT_LABELS }, annotations: { ...WAYPOINT_ANNOTATIONS } }, spec: waypointGatewaySpec() },
+                { apiVersion: GATEWAY_API, kind: "Gateway", metadata: { name: WAYPOINT, namespace: args.appNamespace, labels: { ...WAYPOINT_LABELS } }, spec: waypointGatewaySpec() },
                 { parent: this, dependsOn: [...this.crds, ...args.mesh.dataPlane, args.appNamespaceObject, parameters] },
             );
+            // What the Services wait for: the waypoint's pods ready, not only its Gateway programmed.
+            const budget = waypointDisruptionBudget();
+            this.waypoint = new k8s.policy.v1.PodDisruptionBudget(WAYPOINT, { metadata: { name: WAYPOINT, namespace: args.appNamespace, annotations: budget.annotations }, spec: budget.spec }, { parent: this, dependsOn: [waypoint] });
         }
         this.ready = [args.mesh.istiod, this.gateway, ...redirect];
         this.registerOutputs({ gateway: `${GATEWAY_NAMESPACE}/${EDGE_GATEWAY}`, ingressAddress: this.ingressAddress });

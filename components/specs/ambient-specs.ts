@@ -44,26 +44,33 @@ export function waypointGatewaySpec(): WaypointGatewaySpec {
  * - The pods get the RuntimeDefault seccomp profile: the template sets none, and the restricted Pod Security
  *   level, which app namespaces enforce by default, admits no pod without one.
  * - Scaling as the ingress gateway's: every L7 request of the namespace passes the waypoint, so it runs
- *   gatewayReplicas pods at least under an autoscaler (the template's alone runs one), and from 2 a node drain
- *   evicts one at a time. No Deployment replicas: the autoscaler owns that count.
+ *   gatewayReplicas pods at least under an autoscaler (the template's alone runs one). No Deployment replicas: the
+ *   autoscaler owns that count. Its disruption budget is the program's own (waypointDisruptionBudget).
  */
-export function waypointParameters(gatewayReplicas: number): { readonly deployment: string; readonly horizontalPodAutoscaler: string; readonly podDisruptionBudget?: string } {
+export function waypointParameters(gatewayReplicas: number): { readonly deployment: string; readonly horizontalPodAutoscaler: string } {
     return {
         deployment: JSON.stringify({ spec: { template: { spec: { securityContext: { seccompProfile: { type: "RuntimeDefault" } } } } } }),
         horizontalPodAutoscaler: JSON.stringify({ spec: { minReplicas: gatewayReplicas, maxReplicas: Math.max(GATEWAY_MAX_REPLICAS, gatewayReplicas) } }),
-        ...(gatewayReplicas >= 2 && { podDisruptionBudget: JSON.stringify({ spec: { maxUnavailable: 1 } }) }),
     };
 }
 
 /** The waypoint serves traffic addressed to Services (the default of its class, said explicitly). */
 export const WAYPOINT_LABELS = { "istio.io/waypoint-for": "service" } as const;
 
+/** The label istiod gives the pods of the Gateway it deploys. */
+const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
+
 /**
- * Pulumi waits until istiod reports the waypoint Programmed (its pods ready, its address assigned) before what
- * depends on it: the Services that send calls through it. Without it Pulumi takes a custom resource as ready once
- * it exists.
+ * The waypoint's PodDisruptionBudget, which also tells when its pods are ready. A node drain evicts one waypoint
+ * pod at a time; and the disruption controller sets DisruptionAllowed only while every pod the waypoint's
+ * Deployment wants is ready (with maxUnavailable 1: healthy pods above expected - 1), never with none. Pulumi waits
+ * for that condition before what depends on it, the Services that send calls through the waypoint, so none does
+ * before a waypoint pod can answer. (Without it Pulumi takes the Gateway as ready once it exists, and istiod's
+ * Programmed condition, 1.30, checks the waypoint's Service, not its pods.)
  */
-export const WAYPOINT_ANNOTATIONS = { "pulumi.com/waitFor": "condition=Programmed" } as const;
+export function waypointDisruptionBudget(): { readonly annotations: Readonly<Record<string, string>>; readonly spec: { readonly maxUnavailable: 1; readonly selector: { readonly matchLabels: Readonly<Record<string, string>> } } } {
+    return { annotations: { "pulumi.com/waitFor": "condition=DisruptionAllowed" }, spec: { maxUnavailable: 1, selector: { matchLabels: { [GATEWAY_NAME_LABEL]: WAYPOINT } } } };
+}
 
 /** The app namespace's pods join ambient: captured by the CNI agent, their traffic carried by ztunnel, no injection. */
 export const AMBIENT_NAMESPACE_LABELS = { "istio.io/dataplane-mode": "ambient" } as const;

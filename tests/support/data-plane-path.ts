@@ -75,14 +75,21 @@ export function podsOf(result: ProgramRun): Pod[] {
 
 /**
  * Whether a registered waypoint Gateway stands for proxies that serve (istiod deploys them only in ambient mode,
- * which the caller checks). Pulumi takes a custom resource as ready once it exists unless told what to wait for,
- * so without waiting for Programmed what depends on the waypoint would meet it before its pods run; and istiod's
- * waypoint template (1.30) gives its pods no seccomp profile, without which a namespace enforcing the restricted
- * Pod Security level admits none, unless the Gateway's parameters patch one in.
+ * which the caller checks). Pulumi takes a custom resource as ready once it exists, and istiod's Programmed
+ * condition (1.30) checks the waypoint's Service, not its pods: what depends on the waypoint meets it serving only
+ * if Pulumi waited for a PodDisruptionBudget over its pods to allow a disruption (every wanted pod ready; with
+ * maxUnavailable 1, never with none). And istiod's waypoint template gives its pods no seccomp profile, without
+ * which a namespace enforcing the restricted Pod Security level admits none, unless the Gateway's parameters
+ * patch one in.
  */
 function waypointServes(waypoint: K8sObject, all: readonly K8sObject[]): boolean {
     const namespace = waypoint.metadata.namespace ?? "";
-    if (!/(^|,)condition=Programmed(,|$)/.test(waypoint.metadata.annotations?.["pulumi.com/waitFor"] ?? "")) return false;
+    const awaited = all.some((o) => {
+        if (o.kind !== "PodDisruptionBudget" || o.metadata.namespace !== namespace || o.metadata.annotations?.["pulumi.com/waitFor"] !== "condition=DisruptionAllowed") return false;
+        const spec = o.spec as { maxUnavailable?: number; selector?: { matchLabels?: Record<string, string> } };
+        return spec.maxUnavailable === 1 && spec.selector?.matchLabels?.["gateway.networking.k8s.io/gateway-name"] === waypoint.metadata.name;
+    });
+    if (!awaited) return false;
     const enforce = all.find((o) => o.kind === "Namespace" && o.metadata.name === namespace)?.metadata.labels?.["pod-security.kubernetes.io/enforce"];
     if (enforce !== "restricted") return true;
     const ref = (waypoint.spec as { infrastructure?: { parametersRef?: { kind: string; name: string } } }).infrastructure?.parametersRef;
