@@ -2,6 +2,7 @@
 // exactly as the CLI would pass them. Used by the tests and by `npm run render`; needs no CLI and no cluster.
 import * as fs from "fs";
 import * as path from "path";
+import * as vm from "vm";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { SECRET_KEYS } from "../components/config/security-config";
@@ -128,20 +129,65 @@ function unwrapSecrets(value: unknown): unknown {
     return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, unwrapSecrets(v)]));
 }
 
-/** What the stack's last completed update exported: its outputs, as a stack reference reads them. */
-export type DeployedState = Readonly<Record<string, unknown>>;
+/**
+ * What a stack holds from its last updates: the outputs the last completed one exported (as a stack reference
+ * reads them), and each resource's inputs as last applied (logical name `type::name` -> inputs), which the engine
+ * hands a provider's check.
+ */
+export interface DeployedState {
+    readonly outputs?: Readonly<Record<string, unknown>>;
+    readonly inputs?: Readonly<Record<string, Record<string, unknown>>>;
+}
+
+/** A CommonJS module's body, wrapped as Node wraps it. */
+type ModuleFunction = (exports: object, module: object, require: NodeJS.Require) => void;
+const isModuleFunction = (value: unknown): value is ModuleFunction => typeof value === "function";
+
+/** A dynamic resource's provider, from the source Pulumi serialized into its `__provider` input, as Pulumi's dynamic provider host loads it. */
+function dynamicProvider(source: string): pulumi.dynamic.ResourceProvider {
+    const module = { exports: {} as { handler?: () => pulumi.dynamic.ResourceProvider } };
+    // The serialized source is a CommonJS module whose `handler` returns the provider.
+    const load: unknown = vm.runInThisContext(`(function (exports, module, require) {\n${source}\n})`);
+    if (!isModuleFunction(load)) throw new Error("a dynamic resource's __provider is not a module");
+    load(module.exports, module, require);
+    const provider = module.exports.handler?.();
+    if (provider === undefined) throw new Error("a dynamic resource's __provider holds no handler");
+    return provider;
+}
 
 class RecordingMocks implements pulumi.runtime.Mocks {
     readonly registered = new Map<string, Record<string, unknown>>();
     readonly withSecrets = new Set<string>();
 
-    constructor(private readonly deployed: DeployedState = {}) {}
+    /** Rejects when the engine would stop the update: a resource's provider refused it in `check`. */
+    readonly refusal: Promise<never>;
+    private refuse: (error: Error) => void = () => undefined;
 
-    newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+    constructor(private readonly deployed: DeployedState = {}) {
+        this.refusal = new Promise<never>((_, reject) => {
+            this.refuse = reject;
+        });
+        // Observed by runOnce only while a program runs; a refusal after that has no one left to tell.
+        this.refusal.catch(() => undefined);
+    }
+
+    async newResource(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string; state: Record<string, unknown> }> {
         const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
         if (args.type === "pulumi:pulumi:StackReference") {
             // A read of a stack's outputs: the program reads its own stack's last ones.
-            return { id: String(inputs.name), state: { name: inputs.name, outputs: { ...this.deployed }, secretOutputNames: [] } };
+            return { id: String(inputs.name), state: { name: inputs.name, outputs: { ...this.deployed.outputs }, secretOutputNames: [] } };
+        }
+        if (args.type === "pulumi-nodejs:dynamic:Resource" && typeof inputs.__provider === "string") {
+            // The engine checks a dynamic resource with its provider, against the inputs it was last applied with; a
+            // failure stops the update there, and the engine ends the program (its registration never answers).
+            const { __provider: source, ...news } = inputs;
+            const logical = logicalName(args.type, args.name);
+            const olds = this.deployed.inputs !== undefined && Object.hasOwn(this.deployed.inputs, logical) ? this.deployed.inputs[logical] : {};
+            const failures = (await dynamicProvider(source).check?.(olds, news))?.failures ?? [];
+            if (failures.length > 0) {
+                this.refuse(new Error(failures.map((f) => `${args.name}: ${f.property}: ${f.reason}`).join("\n")));
+                return new Promise<never>(() => undefined);
+            }
         }
         // The provider answers with the live object. A CustomResourceDefinition's is answered without its schema:
         // the program reads nothing back from one, and carrying the Gateway API's 650 KB of OpenAPI schema back
@@ -271,7 +317,7 @@ async function runOnce(stack: string, values: Record<string, ConfigValue>, secre
     let outputs: Record<string, unknown> | undefined;
     let failure: ProgramError | undefined;
     try {
-        outputs = await run;
+        outputs = await Promise.race([run, mocks.refusal]);
     } catch (error) {
         failure = new ProgramError(error, []);
     }

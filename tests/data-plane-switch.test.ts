@@ -5,7 +5,7 @@
 import { strict as assert } from "assert";
 import { DATA_PLANE_OUTPUT, dataPlaneSwitchProblem, deployedDataPlane } from "../components/resources/data-plane-guard";
 import { ConfigError } from "../components/config/config-reader";
-import { runProgram } from "../lib/mock-program";
+import { DeployedState, runProgram } from "../lib/mock-program";
 import { fqdn, helmReleases, INGRESS, K8sObject, ofKind, ProgramError, ProgramRun, RegisteredResource, resource, run, waitsFor } from "./harness";
 import { ambientControlPlaneOf, landFromEdge, landFromMesh, Landing, Pod, podKind, worldOf } from "./support/data-plane-path";
 import { everyOrder, resourceKey as key } from "./support/update-order";
@@ -43,7 +43,7 @@ const TRAFFIC_KINDS = /:(Namespace|Deployment|Service|AuthorizationPolicy|HTTPRo
  * Every state the update from `previous` to `next` may pass through, each checked with the declared traffic. A
  * Deployment whose changes have all been applied but its own runs both its old pods and its new ones (it rolls),
  * its new pods started with the namespace and istiod as they then are; until its update completes, an old pod
- * may also be started again (evicted, crashed) from its old template into the namespace as it then is.
+ * may also be started again (evicted, rescheduled, scaled up) from its old template into the namespace as it then is.
  *
  * A request depends only on its apps' objects and the shared ones (the namespace, Istio, the waypoint, the
  * namespace-wide policies), so each is checked over the orders of those alone: the states of that part of the
@@ -70,7 +70,7 @@ function switchEveryOrder(previous: ProgramRun, next: ProgramRun, label: string)
                     const fresh = startedNow(deployment);
                     const before = old.get(key(deployment));
                     if (before === undefined) return [fresh];
-                    // An old pod evicted or crashed is started again from the old template, into the namespace and istiod as they are now.
+                    // An old pod evicted, rescheduled or scaled up starts from the old template, into the namespace and istiod as they are now.
                     const previousTemplate = [oldPods(before), startedNow(before)];
                     if (!changed.some((c) => key(c) === key(deployment))) return previousTemplate;
                     if (done.has(key(deployment))) return [fresh];
@@ -112,34 +112,50 @@ describe("switching a stack's data plane", () => {
         for (const to of stages) assert.equal(dataPlaneSwitchProblem(undefined, to), undefined);
     });
 
+    const ATTEMPT = "pulumi-nodejs:dynamic:Resource::data-plane-attempt";
+    /** The program run over what the stack holds; the message it is refused with, or undefined. */
+    const refusal = async (stack: string, wanted: string, deployed: DeployedState, kind: "config" | "check" = "config") => {
+        try {
+            await runProgram(stack, { dataPlane: wanted }, [], deployed);
+        } catch (error) {
+            assert.ok(error instanceof ProgramError && (kind === "config") === error.cause instanceof ConfigError, String(error));
+            assert.deepEqual(error.registered, [], "nothing is registered but the read of the stack's own outputs");
+            return error.message;
+        }
+        return undefined;
+    };
+
     it("refuses a switch that skips ambientReady against the stack's last completed update, before anything is registered; the fix is the two updates", async () => {
-        const refusal = async (stack: string, wanted: string, deployed: Record<string, unknown>) => {
-            try {
-                await runProgram(stack, { dataPlane: wanted }, [], deployed);
-            } catch (error) {
-                assert.ok(error instanceof ProgramError && error.cause instanceof ConfigError, String(error));
-                assert.deepEqual(error.registered, [], "nothing is registered but the read of the stack's own outputs");
-                return error.message;
-            }
-            return undefined;
-        };
         for (const [stack, deployed, wanted] of [["ambient", "sidecar", "ambient"], ["gateway", "ambient", "sidecar"]] as const) {
-            const refused = await refusal(stack, wanted, { istioVersion: "1.30.3", dataPlane: deployed });
+            const refused = await refusal(stack, wanted, { outputs: { istioVersion: "1.30.3", dataPlane: deployed } });
             assert.match(refused ?? "", new RegExp(`dataPlane = "${wanted}": the stack's last completed update ran dataPlane ${deployed}, .*\\n {4}Fix: pulumi config set dataPlane ambientReady && pulumi up, then pulumi config set dataPlane ${wanted} && pulumi up`));
         }
         // A stack deployed before the record existed ran sidecars: straight to ambient is refused, ambientReady goes ahead.
-        assert.match((await refusal("ambient", "ambient", { istioVersion: "1.30.3", tryIt: "curl ..." })) ?? "", /last completed update ran dataPlane sidecar/);
-        assert.equal(await refusal("ambient", "ambientReady", { istioVersion: "1.30.3" }), undefined);
+        assert.match((await refusal("ambient", "ambient", { outputs: { istioVersion: "1.30.3", tryIt: "curl ..." } })) ?? "", /last completed update ran dataPlane sidecar/);
+        assert.equal(await refusal("ambient", "ambientReady", { outputs: { istioVersion: "1.30.3" } }), undefined);
         // A stack never deployed (no outputs) may start at any stage.
         assert.equal(await refusal("ambient", "ambient", {}), undefined);
+    });
+
+    it("after an update that did not complete, refuses a switch two stages from where it was going, at the guard registered first (its provider as stored in the state)", async () => {
+        // ambientReady -> ambient failed partway: the namespace may be ambient already, some pods too.
+        const failed: DeployedState = { outputs: { istioVersion: "1.30.3", dataPlane: "ambientReady" }, inputs: { [ATTEMPT]: { dataPlane: "ambient" } } };
+        const refused = await refusal("gateway", "sidecar", failed, "check");
+        assert.match(refused ?? "", /data-plane-attempt: dataPlane: dataPlane = "sidecar": the stack's last update, which did not complete, began switching to dataPlane ambient, .* Fix: pulumi config set dataPlane ambientReady && pulumi up, then pulumi config set dataPlane sidecar && pulumi up/);
+        // Retrying the stage, or going back to the one completed, goes ahead; the guard is the first resource registered.
+        for (const wanted of ["ambient", "ambientReady"]) {
+            const result = await runProgram("ambient", { dataPlane: wanted }, [], failed);
+            assert.deepEqual(result.resources.filter((r) => r.custom).slice(0, 2).map(key), ["pulumi:pulumi:StackReference::deployed", ATTEMPT]);
+        }
     });
 
     it("records the data plane each update completed with, as the stack output the next update is judged against", async () => {
         assert.equal(DATA_PLANE_OUTPUT, "dataPlane");
         for (const dataPlane of ["sidecar", "ambientReady", "ambient"]) {
-            const result = await runProgram("ambient", { dataPlane }, [], { dataPlane });
+            const result = await runProgram("ambient", { dataPlane }, [], { outputs: { dataPlane }, inputs: { [ATTEMPT]: { dataPlane } } });
             assert.equal(result.outputs[DATA_PLANE_OUTPUT], dataPlane);
             assert.equal(deployedDataPlane(result.outputs), dataPlane);
+            assert.deepEqual(resource(result, "pulumi-nodejs:dynamic:Resource", "data-plane-attempt").inputs.dataPlane, dataPlane);
         }
         assert.equal(deployedDataPlane({}), undefined);
         assert.equal(deployedDataPlane({ istioVersion: "1.30.3" }), "sidecar");

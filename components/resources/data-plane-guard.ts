@@ -1,18 +1,21 @@
 // The data plane a stack last deployed, and the switches one update cannot make safely, refused before anything
 // is created or changed.
 //
-// A Pulumi program sees only the config it is given, not what was deployed before. The stack's outputs are what
-// its last completed update exported, and a stack reference to the stack itself reads them (a read: it creates
-// nothing). An update that fails or is cancelled partway exports nothing, so a switch is always judged against the
-// last update that completed, whatever a failed one left half applied.
+// A Pulumi program sees only the config it is given, not what was deployed before. Two records say what was:
+// - What the last completed update ran: the stack's `dataPlane` output, exported once every resource is applied,
+//   which a stack reference to the stack itself reads (a read: it creates nothing). A failed or cancelled update
+//   exports nothing.
+// - What the last update began: a resource registered first, whose provider the engine hands the inputs it was
+//   last applied with. It moves at the start of each update, so after one that failed it says where the failed
+//   update was going, which the cluster may be half way to.
+// A switch must be one stage from both: after a failed ambientReady -> ambient, retry ambient or go back to
+// ambientReady, never straight to sidecar.
 import * as pulumi from "@pulumi/pulumi";
 import type { DataPlane } from "../config/config";
-import { ConfigError, setCommand, show } from "../config/config-reader";
+import { ConfigError, show } from "../config/config-reader";
 
 /** The stack output that records the data plane an update completed with. */
 export const DATA_PLANE_OUTPUT = "dataPlane";
-
-const STAGES: readonly string[] = ["sidecar", "ambientReady", "ambient"];
 
 /**
  * Why a stack whose last completed update ran `deployed` cannot go to `wanted` in one update, or undefined when
@@ -20,12 +23,14 @@ const STAGES: readonly string[] = ["sidecar", "ambientReady", "ambient"];
  * the pods restart between sidecar and ambient only once the allows, the waypoint and HBONE each side needs are in
  * place. `deployed` is undefined for a stack never deployed.
  */
-export function dataPlaneSwitchProblem(deployed: string | undefined, wanted: string): string | undefined {
-    const from = deployed === undefined ? -1 : STAGES.indexOf(deployed);
-    const to = STAGES.indexOf(wanted);
+export function dataPlaneSwitchProblem(deployed: string | undefined, wanted: string, record = "the stack's last completed update ran"): string | undefined {
+    // Written out here, not imported: the engine runs it from the guard's provider as serialized into the stack's state.
+    const stages = ["sidecar", "ambientReady", "ambient"];
+    const from = deployed === undefined ? -1 : stages.indexOf(deployed);
+    const to = stages.indexOf(wanted);
     if (from < 0 || to < 0 || Math.abs(to - from) <= 1) return undefined;
     return (
-        `the stack's last completed update ran dataPlane ${deployed ?? ""}, and a switch between sidecar and ambient in one update would restart every pod ` +
+        `${record} dataPlane ${deployed ?? ""}, and a switch between sidecar and ambient in one update would restart every pod ` +
         `while the other side's allows, waypoint and HBONE are not yet in place (pods with sidecars would deny the waypoint's calls, ambient pods ` +
         `the sidecars' calls); it passes ambientReady, one update each way`
     );
@@ -60,14 +65,54 @@ async function lastOutputs(): Promise<Record<string, unknown>> {
     return Object.fromEntries(entries.filter(([, value]) => value !== undefined));
 }
 
+const UNFINISHED = "the stack's last update, which did not complete, began switching to";
+// Self-contained, like dataPlaneSwitchProblem: the guard's provider runs it from the stack's state.
+const fixOf = (wanted: string) => `pulumi config set dataPlane ambientReady && pulumi up, then pulumi config set dataPlane ${wanted} && pulumi up (see docs/ambient.md, Switching a stack)`;
+
+/** The guard's inputs, as the stack's state keeps them: the stage this update begins. */
+export interface DataPlaneAttemptInputs {
+    readonly dataPlane: DataPlane;
+}
+
+const attemptProvider: pulumi.dynamic.ResourceProvider = {
+    check(olds: Partial<DataPlaneAttemptInputs>, news: DataPlaneAttemptInputs) {
+        const problem = dataPlaneSwitchProblem(olds.dataPlane, news.dataPlane, UNFINISHED);
+        const reason = problem === undefined ? undefined : `dataPlane = "${news.dataPlane}": ${problem}. Fix: ${fixOf(news.dataPlane)}`;
+        return Promise.resolve(reason === undefined ? { inputs: news } : { inputs: news, failures: [{ property: "dataPlane", reason }] });
+    },
+    diff(_id: string, olds: DataPlaneAttemptInputs, news: DataPlaneAttemptInputs) {
+        return Promise.resolve({ changes: olds.dataPlane !== news.dataPlane });
+    },
+    create(inputs: DataPlaneAttemptInputs) {
+        return Promise.resolve({ id: "data-plane-attempt", outs: inputs });
+    },
+    update(_id: string, _olds: DataPlaneAttemptInputs, news: DataPlaneAttemptInputs) {
+        return Promise.resolve({ outs: news });
+    },
+};
+
+/** The stage the stack's last update began: its provider's check refuses a `wanted` stage two away from it. */
+export class DataPlaneAttempt extends pulumi.dynamic.Resource {
+    constructor(name: string, args: DataPlaneAttemptInputs, opts?: pulumi.CustomResourceOptions) {
+        super(attemptProvider, name, { ...args }, opts);
+    }
+}
+
 /**
- * Reads the stack's own last outputs and refuses, as a config error, a `wanted` data plane one update cannot
- * reach. Otherwise returns the record to export as the `dataPlane` output, to call once every resource is
+ * Refuses a `wanted` data plane one update cannot reach from what the stack last completed (a config error,
+ * before anything is registered) or last began (the guard's check, the first resource registered, awaited before
+ * any other). Otherwise returns the record to export as the `dataPlane` output, to call once every resource is
  * registered: it resolves only when each has been applied (its id known), so an update that fails exports none.
  */
 export async function guardDataPlane(wanted: DataPlane): Promise<() => pulumi.Output<DataPlane>> {
     const problem = dataPlaneSwitchProblem(deployedDataPlane(await lastOutputs()), wanted);
     if (problem === undefined) {
+        const attempt = new DataPlaneAttempt("data-plane-attempt", { dataPlane: wanted });
+        await new Promise<void>((resolve) => {
+            attempt.urn.apply(() => {
+                resolve();
+            });
+        });
         const applied: pulumi.CustomResource[] = [];
         pulumi.runtime.registerStackTransformation((args) => {
             if (pulumi.CustomResource.isInstance(args.resource)) applied.push(args.resource);
@@ -80,7 +125,7 @@ export async function guardDataPlane(wanted: DataPlane): Promise<() => pulumi.Ou
             key: "dataPlane",
             value: show(wanted),
             allowed: problem,
-            fix: `${setCommand("dataPlane", "ambientReady")} && pulumi up, then ${setCommand("dataPlane", wanted)} && pulumi up (see docs/ambient.md, Switching a stack)`,
+            fix: fixOf(wanted),
         },
     ]);
 }

@@ -52,11 +52,12 @@ function podAnnotations(dataPlane: DataPlane): Record<string, string> {
 
 /**
  * An ambient pod is ambient by its own labels, not only its namespace's. Switching back, the namespace takes
- * injection at the start of the update, before the policies that admit sidecar callers to ambient pods exist; an
- * ambient pod started again from its template in that window (evicted, crashed, scaled) must not come up with a
- * sidecar, whose calls the other ambient pods' ztunnel would deny. Istio enrolls a pod labelled
- * istio.io/dataplane-mode=ambient itself and injects none labelled sidecar.istio.io/inject=false. (The other way,
- * a sidecar pod started again as ambient is admitted: the sidecars' allows stay until the switch completes.)
+ * injection at the start of the update, before the policies that admit sidecar callers to ambient pods exist. The
+ * CNI agent re-reads the running pods when their namespace's labels change, and an ambient pod started again from
+ * its template in that window (evicted, rescheduled, scaled up) would come up with a sidecar, whose calls the other
+ * ambient pods' ztunnel would deny. Istio enrolls a pod labelled istio.io/dataplane-mode=ambient itself and
+ * injects none labelled sidecar.istio.io/inject=false. (The other way, a sidecar pod started again as ambient is
+ * admitted: the sidecars' allows stay until the switch completes.)
  */
 function dataPlanePodLabels(dataPlane: DataPlane): Record<string, string> {
     return dataPlane === "ambient" ? { ...AMBIENT_NAMESPACE_LABELS, "sidecar.istio.io/inject": "false" } : {};
