@@ -163,7 +163,10 @@ class RecordingMocks implements pulumi.runtime.Mocks {
     readonly refusal: Promise<never>;
     private refuse: (error: Error) => void = () => undefined;
 
-    constructor(private readonly deployed: DeployedState = {}) {
+    constructor(
+        private readonly stack: string,
+        private readonly deployed: DeployedState = {},
+    ) {
         this.refusal = new Promise<never>((_, reject) => {
             this.refuse = reject;
         });
@@ -174,8 +177,10 @@ class RecordingMocks implements pulumi.runtime.Mocks {
     async newResource(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string; state: Record<string, unknown> }> {
         const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
         if (args.type === "pulumi:pulumi:StackReference") {
-            // A read of a stack's outputs: the program reads its own stack's last ones.
-            return { id: String(inputs.name), state: { name: inputs.name, outputs: { ...this.deployed.outputs }, secretOutputNames: [] } };
+            // A read of a stack's outputs: the program reads its own stack's last ones, by the name a DIY backend (the
+            // mocks' "organization") knows it by.
+            if (inputs.name !== this.stack) throw new Error(`a stack reference to ${String(inputs.name)}, not to this stack (${this.stack})`);
+            return { id: this.stack, state: { name: this.stack, outputs: { ...this.deployed.outputs }, secretOutputNames: [] } };
         }
         if (args.type === "pulumi-nodejs:dynamic:Resource" && typeof inputs.__provider === "string") {
             // The engine checks a dynamic resource with its provider, against the inputs it was last applied with; a
@@ -278,7 +283,7 @@ async function runWithoutPromiseTraces(stack: string, values: Record<string, Con
 
 async function runOnce(stack: string, values: Record<string, ConfigValue>, secretKeys: readonly string[], deployed: DeployedState, program: () => Record<string, unknown> | Promise<Record<string, unknown>>): Promise<ProgramRun> {
     const project = projectName();
-    const mocks = new RecordingMocks(deployed);
+    const mocks = new RecordingMocks(stack, deployed);
     // "organization": what a DIY backend (pulumi login --local, file://, s3:// ...) names every stack's organization.
     await pulumi.runtime.setMocks(mocks, project, stack, false, "organization");
     pulumi.runtime.setAllConfig(
