@@ -180,6 +180,7 @@ class RecordingMocks implements pulumi.runtime.Mocks {
             // A read of a stack's outputs: the program reads its own stack's last ones, by the name a DIY backend (the
             // mocks' "organization") knows it by.
             if (inputs.name !== this.stack) throw new Error(`a stack reference to ${String(inputs.name)}, not to this stack (${this.stack})`);
+            this.registered.set(logicalName(args.type, args.name), inputs);
             return { id: this.stack, state: { name: this.stack, outputs: { ...this.deployed.outputs }, secretOutputNames: [] } };
         }
         if (args.type === "pulumi-nodejs:dynamic:Resource" && typeof inputs.__provider === "string") {
