@@ -226,15 +226,15 @@ function envoyGatewayProblems(r: Reader, settings: Settings): void {
     }
 }
 
+/** The oldest Istio minor release ambient stacks run on (1.x). */
+const AMBIENT_MIN_MINOR = 26;
+
 /**
  * What an ambient namespace cannot run, refused by the key that asks for it. Its pods have no sidecar: L7
  * routing and policy happen on the namespace's waypoint, which serves Gateway API routes (VirtualServices on
  * waypoints are Alpha in Istio 1.30, and mixing them with HTTPRoutes for one workload is undefined) and takes no
  * EnvoyFilter; what was bound to a sidecar has nowhere to run.
  */
-/** The oldest Istio minor release ambient stacks run on (1.x). */
-const AMBIENT_MIN_MINOR = 26;
-
 function ambientProblems(r: Reader, settings: Settings): void {
     const sidecar = setCommand("dataPlane", "sidecar");
     const stage = `dataPlane ${settings.dataPlane}`;
