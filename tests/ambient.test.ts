@@ -70,7 +70,7 @@ describe("dataPlane ambient: the install", () => {
             ],
         );
         const waypoint = resource(result, "kubernetes:gateway.networking.k8s.io/v1:Gateway", "waypoint");
-        // Scaled as the ingress gateway is: istiod patches its waypoint's autoscaler and disruption budget with the ConfigMap the Gateway names, which must exist first.
+        // Scaled as the ingress gateway is: istiod patches its waypoint's Deployment and autoscaler with the ConfigMap the Gateway names, which must exist first.
         const parameters = resource(result, "kubernetes:core/v1:ConfigMap", "waypoint-deployment");
         assert.ok(waitsFor(result, waypoint, parameters));
         const patches = (stack: string, overrides: Record<string, number>) =>
