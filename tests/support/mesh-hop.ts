@@ -66,12 +66,11 @@ function matchesValue(pattern: string, value: string | undefined): boolean {
 }
 
 const KNOWN_SOURCE = new Set(["principals", "namespaces", "notPrincipals", "notNamespaces"]);
+/** Every operation attribute the model reads: all L7, which ztunnel cannot see. */
 const KNOWN_OPERATION = new Set(["paths", "methods", "notPaths", "notMethods"]);
 
 /** Who enforces a policy: a pod's sidecar, ambient's ztunnel (L4: it sees connections, not requests), or a waypoint serving `service`. */
 export type Enforcer = { readonly kind: "sidecar" } | { readonly kind: "ztunnel" } | { readonly kind: "waypoint"; readonly waypoint: string; readonly service: string };
-
-const L7_OPERATION = new Set(["paths", "methods", "notPaths", "notMethods"]);
 
 /**
  * Whether a rule matches. ztunnel cannot see a rule's L7 attributes (istiod's ambient authorization.go): a rule of
@@ -80,7 +79,7 @@ const L7_OPERATION = new Set(["paths", "methods", "notPaths", "notMethods"]);
  */
 function ruleMatches(rule: Rule, peer: Peer, path: string, method: string, enforcer: Enforcer, action: "ALLOW" | "DENY"): boolean {
     if (rule.when !== undefined) throw new Error(`the model does not evaluate 'when' conditions: ${JSON.stringify(rule.when)}`);
-    const l7 = (rule.to ?? []).some(({ operation }) => Object.keys(operation ?? {}).some((k) => L7_OPERATION.has(k)));
+    const l7 = (rule.to ?? []).some(({ operation }) => Object.keys(operation ?? {}).some((k) => KNOWN_OPERATION.has(k)));
     if (enforcer.kind === "ztunnel" && l7) {
         if (action === "ALLOW") return false;
         return ruleMatches({ ...rule, to: undefined }, peer, path, method, enforcer, action);
