@@ -7,14 +7,19 @@ import type { Outcome } from "./driver";
 
 const git = (dir: string, args: readonly string[]) => execFileSync("git", ["-C", dir, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 
-/** Why `--commit` cannot be honoured, checked before anything changes: no repository, or the stack file has uncommitted edits of its own. */
-export function commitProblem(stackFile: string): string | undefined {
+/**
+ * Why `--commit` cannot be honoured, checked before anything changes: no repository, or the stack file has
+ * uncommitted edits of its own. A continued rollout's file holds its own uncommitted edits (the keys it wrote, which
+ * it has checked hold what it wrote): those are its to commit.
+ */
+export function commitProblem(stackFile: string, continued = false): string | undefined {
     const dir = path.dirname(stackFile);
     try {
         git(dir, ["rev-parse", "--is-inside-work-tree"]);
     } catch {
         return `--commit needs a Git repository, and ${dir} is not in one. Fix: leave out --commit, or run from a clone`;
     }
+    if (continued) return undefined;
     const pending = git(dir, ["status", "--porcelain", "--", path.basename(stackFile)]);
     if (pending !== "" && !pending.startsWith("??")) {
         return `--commit would commit edits to ${path.basename(stackFile)} that are not the rollout's (git status: ${pending}). Fix: commit or stash them first`;

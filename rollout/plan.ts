@@ -28,7 +28,7 @@ export class RolloutRefusal extends Error {
     }
 }
 
-const otherColor = (color: Color): Color => (color === "blue" ? "green" : "blue");
+export const otherColor = (color: Color): Color => (color === "blue" ? "green" : "blue");
 
 /**
  * The commands that apply `edits` to the stack as it is, joined by &&: `pulumi config set` per edit (top-level
@@ -171,7 +171,7 @@ export function switchEdits(targets: readonly RolloutTarget[]): ConfigEdit[] {
 }
 
 /** The default catalogue as the services key would hold it. */
-function defaultServices(): Record<string, ConfigValue> {
+export function defaultServices(): Record<string, ConfigValue> {
     return Object.fromEntries(DEFAULT_SERVICES.map((s) => [s.name, { path: s.path, release: s.release, versions: [...s.versions] }]));
 }
 

@@ -242,7 +242,7 @@ const UNANSWERED = 3;
 const ANSWER_WAIT_MS = 120_000;
 
 /** A dry run (and a plan) reads the stack file and runs the program under the mocks, whatever the engine: no Pulumi CLI, no cluster. */
-export function engineFor(options: RolloutOptions, log: (line: string) => void): TaggedEngine {
+export function engineFor(options: Pick<RolloutOptions, "engine" | "dryRun" | "command" | "cwd" | "stack">, log: (line: string) => void): TaggedEngine {
     return options.engine === "render" || options.dryRun || options.command === "plan" ? new RenderEngine(options.cwd, options.stack, path.join(options.cwd, "rendered", options.stack)) : new AutomationEngine(options.cwd, options.stack, log);
 }
 
@@ -342,7 +342,7 @@ async function drive(options: RolloutOptions, engine: TaggedEngine, signal: Abor
             `${path.basename(engine.stackFile)} here does not hold what the rollout of ${d.services.join(", ")} last wrote (${left.join("; ")}): it was changed while the rollout was held, or the rollout was held in another checkout. Nothing was changed. Fix: continue it from the checkout where it was held, or put those keys back as it left them (pulumi config set --path), then run this again`,
         );
     }
-    const problem = options.commit ? commitProblem(engine.stackFile) : undefined;
+    const problem = options.commit ? commitProblem(engine.stackFile, d.continued !== undefined) : undefined;
     if (problem !== undefined) throw new SetupError(problem);
     engine.checkWritable();
     const lock = RolloutLock.acquire(options.cwd, options.stack, d.services);

@@ -46,6 +46,9 @@ try {
 }
 const exporterPort = await freePort();
 const prometheus = await startPrometheus(prometheusBinary, `127.0.0.1:${exporterPort}`);
+// The release train's scenarios: three stacks, each a cluster of its own with its own Prometheus and exporter.
+const trainExporterPorts = [await freePort(), await freePort(), await freePort()];
+const trainPrometheus = await Promise.all(trainExporterPorts.map((port) => startPrometheus(prometheusBinary, `127.0.0.1:${port}`)));
 
 // Incremental: a file is transpiled again when its source's content changed since the last complete transpile
 // (or its output is missing), everything when the compiler or its options change; output whose source is gone is
@@ -87,7 +90,7 @@ fs.writeFileSync(recordFile, JSON.stringify({ compiler, sources }));
 
 const suite = new Promise((resolve) => {
     const bin = path.join(root, "node_modules", ".bin");
-    const env = { ...process.env, FORCE_COLOR: "0", ROLLOUT_TEST_PROMETHEUS: prometheus.url, ROLLOUT_TEST_EXPORTER_PORT: String(exporterPort), REPORT_TEST_CHROMIUM: chromiumBinary, PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}` };
+    const env = { ...process.env, FORCE_COLOR: "0", ROLLOUT_TEST_PROMETHEUS: prometheus.url, ROLLOUT_TEST_EXPORTER_PORT: String(exporterPort), TRAIN_TEST_PROMETHEUS: trainPrometheus.map((p) => p.url).join(","), TRAIN_TEST_EXPORTER_PORTS: trainExporterPorts.join(","), REPORT_TEST_CHROMIUM: chromiumBinary, PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}` };
     const child = spawn(path.join(bin, "c8"), ["node", path.join(root, "scripts", "suites.mjs")], { cwd: root, env });
     const output = [];
     child.on("error", (error) => resolve({ code: 1, output: String(error) }));
@@ -115,6 +118,6 @@ const lintFailed = results.some((r) => r.errorCount > 0);
 process.stdout.write((await eslint.loadFormatter("stylish")).format(results) || "lint: no problems\n");
 
 const { code, output } = await suite;
-await prometheus.stop();
+await Promise.all([prometheus, ...trainPrometheus].map((p) => p.stop()));
 process.stdout.write(output);
 process.exit(typeErrors.length > 0 || lintFailed || code !== 0 ? 1 : 0);

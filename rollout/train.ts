@@ -1,0 +1,172 @@
+// The release train's decisions, pure: what putting one candidate (a version and its image) on a stack writes to
+// its config, and what taking it off again writes, phase by phase, so no request meets a version that is not
+// ready or no longer there. The runner (train-runner.ts) applies these edits through a stack engine.
+import { ConfigError, ConfigProblem, isRecord, show } from "../components/config/config-reader";
+import type { Settings } from "../components/config/config";
+import { checkedPlan } from "../components/specs/checked-plan";
+import { planTraffic } from "../components/plan/plan";
+import { isDeepStrictEqual } from "util";
+import { applyEdits, ConfigEdit, ConfigValue, configSource, plain, StackConfig, valueAt } from "./config-edit";
+import { configCommands, defaultServices, otherColor } from "./plan";
+
+/** What a train carries to every stack: the same version name and the same image. */
+export interface Candidate {
+    readonly service: string;
+    readonly version: string;
+    readonly image: string;
+}
+
+/** What a stack held for the service before the train: what taking the candidate off puts back. */
+export interface StackBefore {
+    /** The service's catalogue entry. */
+    readonly entry: ConfigValue;
+    /** The service's routes (`routes.<service>`), when it had any: a route to the replaced candidate follows the new one. */
+    readonly routes?: ConfigValue;
+    readonly release: "canary" | "blueGreen";
+    /** The version that served before the train (a blue/green service's active color's). */
+    readonly serving: string;
+    /** Blue/green: the color that served. */
+    readonly activeColor?: "blue" | "green";
+}
+
+export interface Boarding {
+    readonly edits: readonly ConfigEdit[];
+    readonly before: StackBefore;
+    /** For people: "v2 -> v3 (canary, weight 0)". */
+    readonly summary: string;
+}
+
+const versionName = (entry: ConfigValue | undefined): string | undefined => (typeof entry === "string" ? entry : isRecord(entry) && typeof entry.name === "string" ? entry.name : undefined);
+
+/** The candidate's entry: the version it stands beside (its fields: replicas, resources, env), with its own name and image. */
+function candidateEntry(reference: ConfigValue | undefined, candidate: Candidate): ConfigValue {
+    const fields = isRecord(reference) ? Object.fromEntries(Object.entries(reference).filter(([k]) => k !== "name" && k !== "image")) : {};
+    return { name: candidate.version, ...fields, image: candidate.image };
+}
+
+/** The image a version runs on this stack: its own, the service's, or the stack's. */
+export function imageOf(settings: Settings, service: string, version: string): string | undefined {
+    return planTraffic(settings)
+        .services.find((s) => s.name === service)
+        ?.workloads.find((w) => w.version === version)?.image;
+}
+
+/** A stack that cannot take the candidate as its config is now, named like a config problem: key, value, allowed, fix. */
+export class BoardingRefusal extends Error {
+    constructor(readonly problems: readonly ConfigProblem[]) {
+        super(`The release train cannot take the candidate there; nothing was changed:\n${problems.map((p) => `  - ${p.key} = ${p.value}: ${p.allowed}.\n    Fix: ${p.fix}`).join("\n")}`);
+        this.name = "BoardingRefusal";
+    }
+}
+
+const refuse = (problems: ConfigProblem[]): never => {
+    throw new BoardingRefusal(problems);
+};
+
+/**
+ * The edits that put `candidate` on a stack beside the version serving now, at no share of traffic: a canary's
+ * candidate at its own weight 0 (a service that ran one version becomes a canary), or a blue/green service's idle
+ * color. Refused when the stack cannot take it as it is: the service is missing, already runs the version, or is
+ * mid-release (a canary's candidate with traffic). The config after the edits is checked as the program checks it.
+ */
+export function boardingEdits(stack: string, project: string, settings: Settings, config: StackConfig, secretKeys: readonly string[], candidate: Candidate): Boarding {
+    const { service: name, version } = candidate;
+    const service = settings.services.find((s) => s.name === name);
+    if (service === undefined) return refuse([{ key: "--service", value: show(name), allowed: `is not a service of stack ${stack} (services: ${settings.services.map((s) => s.name).join(", ")})`, fix: `name one of them, or add ${name} to the stack's services first` }]);
+    const at = ["services", name] as const;
+    const catalogue = isRecord(config.services) ? config : { ...config, services: defaultServices() };
+    const entry = valueAt(catalogue, at);
+    const versions = isRecord(entry) && Array.isArray(entry.versions) ? (entry.versions as ConfigValue[]) : [];
+    if (service.versions.includes(version)) {
+        return refuse([{ key: "--version", value: show(version), allowed: `stack ${stack} already runs ${name} ${version} (versions ${service.versions.join(", ")}): a train carries a new version`, fix: `name the new version (--version ${bump(service.versions.at(-1) ?? version)}), or take ${version} out of services.${name}.versions first` }]);
+    }
+    const edits: ConfigEdit[] = [];
+    let before: StackBefore;
+    let summary: string;
+    const routes = valueAt(config, ["routes", name]);
+    if (service.release === "blueGreen") {
+        const active = settings.activeColor;
+        const idle = active === "blue" ? 1 : 0;
+        const serving = service.versions[1 - idle];
+        edits.push({ path: [...at, "versions", idle], value: candidateEntry(versions[1 - idle], candidate) });
+        before = { entry: entry ?? {}, release: "blueGreen", serving, activeColor: active };
+        summary = `${otherColor(active)} ${service.versions[idle]} -> ${version} (blue/green, ${active} ${serving} serving)`;
+    } else {
+        const serving = service.versions[0];
+        const replaced = service.versions.at(1);
+        if (service.release === "canary") {
+            const weight = service.canaryWeight ?? settings.canaryWeight;
+            if (weight !== 0) {
+                const key = service.canaryWeight === undefined ? "canaryWeight" : `services.${name}.canaryWeight`;
+                return refuse([{ key, value: show(weight), allowed: `puts ${weight}% of ${name}'s requests on its candidate ${replaced} on stack ${stack}: a release is under way there, and a train does not replace a candidate that serves`, fix: `finish it first (npm run rollout -- --stack ${stack} --service ${name}), or take its traffic off: ${configCommands(project, config, [{ path: service.canaryWeight === undefined ? ["canaryWeight"] : [...at, "canaryWeight"], value: 0 }])} && pulumi up` }]);
+            }
+        }
+        edits.push({ path: [...at, "versions", 1], value: candidateEntry(versions[0], candidate) }, { path: [...at, "release"], value: "canary" }, { path: [...at, "canaryWeight"], value: 0 });
+        // A rule that sends testers to the replaced candidate (release-testing) sends them to the new one.
+        if (replaced !== undefined && Array.isArray(routes)) {
+            (routes as ConfigValue[]).forEach((rule, i) => {
+                if (isRecord(rule) && rule.to === replaced) edits.push({ path: ["routes", name, i, "to"], value: version });
+            });
+        }
+        before = { entry: entry ?? {}, release: "canary", serving, ...(routes !== undefined && { routes }) };
+        summary = replaced === undefined ? `${serving} + ${version} (canary at weight 0)` : `${replaced} -> ${version} beside ${serving} (canary at weight 0)`;
+    }
+    // On a stack without a catalogue of its own, the default one is written out with the change.
+    const written: ConfigEdit[] = isRecord(config.services) ? edits : [{ path: ["services"], value: applyEdits(catalogue, edits.filter((e) => e.path[0] === "services")).services }, ...edits.filter((e) => e.path[0] !== "services")];
+    checkPhase(stack, "with the candidate on board", applyEdits(config, written), secretKeys);
+    return { edits: written, before, summary };
+}
+
+function bump(version: string): string {
+    const numbered = /^(.*?)(\d+)$/.exec(version);
+    return numbered === null ? `${version}-2` : `${numbered[1]}${Number(numbered[2]) + 1}`;
+}
+
+/** Refuses a config the program would refuse, naming the phase that would write it. */
+export function checkPhase(stack: string, label: string, config: StackConfig, secretKeys: readonly string[]): void {
+    try {
+        checkedPlan(configSource(config, secretKeys));
+    } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        throw new BoardingRefusal(error.problems.map((p) => ({ ...p, allowed: `${p.allowed} (in the config stack ${stack} would have ${label})` })));
+    }
+}
+
+/** One update of a stack on the way back: its edits and why. */
+export interface ReturnPhase {
+    readonly label: string;
+    readonly edits: readonly ConfigEdit[];
+}
+
+/** The edits that put the service's entry and routes back as they were before the train (the train changes no other key). */
+function restoration(candidate: Candidate, before: StackBefore, config: StackConfig): ConfigEdit[] {
+    const routesChanged = !isDeepStrictEqual(plain(valueAt(config, ["routes", candidate.service])), plain(before.routes));
+    return [{ path: ["services", candidate.service], value: before.entry }, ...(routesChanged ? [{ path: ["routes", candidate.service], ...(before.routes !== undefined && { value: before.routes }) } satisfies ConfigEdit] : [])];
+}
+
+/**
+ * The updates that take the candidate off a stack and leave it as it was before the train, each safe in any
+ * order Pulumi applies its changes: a version takes requests only once it runs (an update before), and is removed
+ * only once no route sends it any (an update after).
+ * - `promoted` false (the candidate never served, or was rolled back to weight 0 / the old color): one update,
+ *   the entry as it was.
+ * - a promoted blue/green service: the old color back first (it still runs), then the entry.
+ * - a promoted canary, which now runs the candidate alone: the version it replaced back beside it at weight 0,
+ *   then all requests to it, then the entry as it was.
+ */
+export function returnPhases(candidate: Candidate, before: StackBefore, config: StackConfig, promoted: boolean): ReturnPhase[] {
+    const restore = { label: `${candidate.service}'s entry as before the train`, edits: restoration(candidate, before, config) };
+    if (!promoted) return [restore];
+    if (before.release === "blueGreen") return [{ label: `${before.activeColor ?? "blue"} (${before.serving}) serving again`, edits: [{ path: ["activeColor"], value: before.activeColor ?? "blue" }] }, restore];
+    const at = ["services", candidate.service] as const;
+    const entry = valueAt(config, at);
+    const current = isRecord(entry) && Array.isArray(entry.versions) ? (entry.versions as ConfigValue[]) : [];
+    const beforeVersions = isRecord(before.entry) && Array.isArray(before.entry.versions) ? (before.entry.versions as ConfigValue[]) : [];
+    const servingEntry = beforeVersions.find((v) => versionName(v) === before.serving) ?? before.serving;
+    const promotedEntry = current.find((v) => versionName(v) === candidate.version) ?? candidate.version;
+    return [
+        { label: `${before.serving} back beside ${candidate.version}, at weight 0`, edits: [{ path: [...at], value: { ...(isRecord(entry) ? entry : {}), release: "canary", versions: [promotedEntry, servingEntry], canaryWeight: 0 } }] },
+        { label: `every request to ${before.serving}`, edits: [{ path: [...at, "canaryWeight"], value: 100 }] },
+        restore,
+    ];
+}

@@ -1,0 +1,177 @@
+// The release train's pure parts: its file checked like every key, what boarding a candidate writes to a stack,
+// and the updates that take it off again, each checked against how Pulumi applies an update (in any order within
+// it): a version takes requests only if it ran before the update, and is removed only if it took none before it.
+import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { readSettings } from "../components/config/config";
+import { planTraffic } from "../components/plan/plan";
+import { PROJECT_ROOT, stackConfig, stackNames } from "../lib/mock-program";
+import { parseReleaseArgs } from "../scripts/release";
+import { applyEdits, asStackConfig, configSource, StackConfig } from "../rollout/config-edit";
+import { BoardingRefusal, boardingEdits, Candidate, returnPhases } from "../rollout/train";
+import { parseTrain, TrainConfigError, TRAIN_FILE } from "../rollout/train-config";
+
+const STACKS = ["staging", "prod-eu", "prod-us"];
+const CANDIDATE: Candidate = { service: "user-service", version: "v3", image: "ghcr.io/acme/user:3.0.0" };
+const stackOf = (name: string) => asStackConfig(stackConfig(name));
+const settingsOf = (config: StackConfig) => readSettings(configSource(config));
+const board = (config: StackConfig, candidate = CANDIDATE) => boardingEdits("staging", "istio-progressive-delivery", settingsOf(config), config, [], candidate);
+
+function refusal(fn: () => unknown): string {
+    try {
+        fn();
+    } catch (error) {
+        if (error instanceof TrainConfigError || error instanceof BoardingRefusal) return error.message;
+        throw error;
+    }
+    throw new Error("expected a refusal");
+}
+
+/** Each version's share of the service's release split (a blue/green color read as its version). */
+function shares(config: StackConfig, service: string): Map<string, number> {
+    const s = planTraffic(settingsOf(config)).services.find((x) => x.name === service);
+    const version = (subset: string) => s?.subsets.find((sub) => sub.name === subset)?.version ?? subset;
+    return new Map(Object.entries(s?.split ?? {}).map(([subset, weight]) => [version(subset), weight]));
+}
+const running = (config: StackConfig, service: string) => new Set(planTraffic(settingsOf(config)).services.find((x) => x.name === service)?.subsets.map((s) => s.version));
+
+/** Every update from `config` through the edits, in order: what Pulumi may apply in any order must be safe in every order. */
+function checkUpdates(config: StackConfig, updates: readonly (readonly Parameters<typeof applyEdits>[1][number][])[], service: string): StackConfig {
+    let before = config;
+    for (const [i, edits] of updates.entries()) {
+        const after = applyEdits(before, edits);
+        for (const [version, weight] of shares(after, service)) {
+            if (weight > 0) assert.ok(running(before, service).has(version), `update ${i + 1}: ${version} takes ${weight}% and did not run before the update`);
+        }
+        for (const version of running(before, service)) {
+            if (!running(after, service).has(version)) assert.equal(shares(before, service).get(version) ?? 0, 0, `update ${i + 1}: ${version} is removed while it took requests`);
+        }
+        before = after;
+    }
+    return before;
+}
+
+describe("release train: the train file", () => {
+    it("reads waves with their stacks, bake and gate; returnEarlierWaves defaults to false", () => {
+        const train = parseTrain("waves:\n  - { name: staging, stacks: [staging], bake: 10m }\n  - { name: prod, stacks: [prod-eu, prod-us], gate: approval }\n", STACKS);
+        assert.deepEqual(train, {
+            waves: [
+                { name: "staging", stacks: ["staging"], bakeMs: 600_000, bake: "10m", gate: "automatic" },
+                { name: "prod", stacks: ["prod-eu", "prod-us"], bakeMs: 0, bake: "0s", gate: "approval" },
+            ],
+            returnEarlierWaves: false,
+        });
+    });
+
+    it("the project's own train names its stacks", () => {
+        const train = parseTrain(fs.readFileSync(path.join(PROJECT_ROOT, TRAIN_FILE), "utf8"), stackNames());
+        assert.deepEqual(train.waves.map((w) => w.stacks), [["dev"], ["staging"], ["prod"]]);
+    });
+
+    it("refuses, all at once and each by its field: an unknown stack, a stack twice, a bad bake, a gate on the first wave, an unknown field", () => {
+        const message = refusal(() => parseTrain("wave: 1\nreturnEarlierWaves: yes\nwaves:\n  - { name: staging, stacks: [stagin], gate: approval, bake: 10 }\n  - { name: Prod, stacks: [prod-eu, prod-eu], gate: manual }\n", STACKS));
+        for (const expected of [
+            /- wave = 1: unknown field \(did you mean waves\?\)/,
+            /- returnEarlierWaves = "yes": must be true/,
+            /- waves\[0\]\.stacks\[0\] = "stagin": is not a stack of this project .*\(did you mean staging\?\)/,
+            /- waves\[0\]\.gate = "approval": is the first wave's/,
+            /- waves\[0\]\.bake = 10: must be a duration from 0s to 24h/,
+            /- waves\[1\]\.name = "Prod": must be a name of lowercase letters/,
+            /- waves\[1\]\.stacks\[1\] = "prod-eu": is already in waves\[1\]/,
+            /- waves\[1\]\.gate = "manual": must be automatic .* or approval/,
+        ]) {
+            assert.match(message, expected);
+        }
+        assert.match(message, /^Invalid release train in release-train\.yaml \(8 problems\); nothing was changed:/);
+        assert.match(refusal(() => parseTrain("waves: []\n", STACKS)), /- waves = \[\]: must be a list of one or more waves/);
+        assert.match(refusal(() => parseTrain("waves: [\n", STACKS)), /must be YAML/);
+    });
+});
+
+describe("release train: boarding a candidate", () => {
+    const single: StackConfig = { services: { "user-service": { path: "/users", release: "single", versions: [{ name: "v2", replicas: 2 }] } } };
+
+    it("puts a new version beside a single one as a canary at its own weight 0, with the image pinned and the stable's own fields", () => {
+        const { edits, before, summary } = board(single);
+        const after = applyEdits(single, edits);
+        assert.deepEqual((after.services as Record<string, unknown>)["user-service"], { path: "/users", release: "canary", versions: [{ name: "v2", replicas: 2 }, { name: "v3", replicas: 2, image: CANDIDATE.image }], canaryWeight: 0 });
+        assert.deepEqual([...shares(after, "user-service")], [["v2", 100], ["v3", 0]]);
+        assert.equal(before.serving, "v2");
+        assert.equal(summary, "v2 + v3 (canary at weight 0)");
+    });
+
+    it("replaces a canary's candidate at weight 0, and the rules that sent testers to it follow the new one", () => {
+        const config = stackOf("prod");
+        const after = applyEdits(config, board(config).edits);
+        const routes = (after.routes as Record<string, { to: string }[]>)["user-service"];
+        assert.deepEqual(routes.map((r) => r.to), ["v3"]);
+        assert.deepEqual([...running(after, "user-service")], ["v1", "v3"]);
+        assert.deepEqual([...shares(after, "user-service")], [["v1", 100], ["v3", 0]]);
+    });
+
+    it("writes a blue/green service's new version into its idle color", () => {
+        const config = stackOf("staging");
+        const after = applyEdits(config, board(config, { ...CANDIDATE, service: "product-service" }).edits);
+        assert.deepEqual([...shares(after, "product-service")], [["v1", 100], ["v3", 0]]);
+    });
+
+    it("refuses a canary whose candidate serves, and a version the stack already runs, naming the key and the fix", () => {
+        assert.match(refusal(() => board(stackOf("staging"))), /- canaryWeight = 10: puts 10% of user-service's requests on its candidate v2 on stack staging: a release is under way there.*\n {4}Fix: finish it first .*pulumi config set canaryWeight 0 && pulumi up/);
+        assert.match(refusal(() => board(single, { ...CANDIDATE, version: "v2" })), /- --version = "v2": stack staging already runs user-service v2 .*\n {4}Fix: name the new version \(--version v3\)/);
+        assert.match(refusal(() => board(single, { ...CANDIDATE, service: "cart" })), /- --service = "cart": is not a service of stack staging/);
+    });
+});
+
+describe("release train: taking a candidate off, update by update", () => {
+    const single: StackConfig = { services: { "user-service": { path: "/users", release: "single", versions: ["v2"] } } };
+
+    it("returns a promoted canary: the old version back at weight 0, then every request to it, then the entry as it was; no update routes to a version not yet running or removes one serving", () => {
+        const { edits, before } = board(single);
+        const boarded = applyEdits(single, edits);
+        // What the rollout's promotion leaves: the candidate alone.
+        const promoted = applyEdits(boarded, [{ path: ["services", "user-service"], value: { path: "/users", release: "single", versions: [{ name: "v3", image: CANDIDATE.image }] } }]);
+        const phases = returnPhases(CANDIDATE, before, promoted, true);
+        assert.equal(phases.length, 3);
+        const end = checkUpdates(promoted, phases.map((p) => p.edits), "user-service");
+        assert.deepEqual(end.services, single.services);
+    });
+
+    it("returns a promoted blue/green service by its color first, and restores a candidate that never served in one update", () => {
+        const config = stackOf("staging");
+        const candidate = { ...CANDIDATE, service: "product-service" };
+        const { edits, before } = board(config, candidate);
+        const promoted = applyEdits(applyEdits(config, edits), [{ path: ["activeColor"], value: "green" }]);
+        const end = checkUpdates(promoted, returnPhases(candidate, before, promoted, true).map((p) => p.edits), "product-service");
+        assert.deepEqual([end.activeColor, (end.services as Record<string, unknown>)["product-service"]], [config.activeColor, before.entry]);
+        assert.deepEqual(settingsOf(end).services, settingsOf(config).services, "the catalogue written out is the default one");
+        const rolledBack = applyEdits(single, board(single).edits);
+        const restored = checkUpdates(rolledBack, returnPhases(CANDIDATE, board(single).before, rolledBack, false).map((p) => p.edits), "user-service");
+        assert.deepEqual(restored.services, single.services);
+    });
+
+    it("the model catches an unsafe return: removing a promoted canary's only version in one update", () => {
+        const { edits, before } = board(single);
+        const promoted = applyEdits(applyEdits(single, edits), [{ path: ["services", "user-service"], value: { path: "/users", release: "single", versions: [{ name: "v3", image: CANDIDATE.image }] } }]);
+        assert.throws(() => checkUpdates(promoted, [[{ path: ["services", "user-service"], value: before.entry }]], "user-service"), /v2 takes 100% and did not run before the update/);
+    });
+});
+
+describe("release train: the command line", () => {
+    it("refuses bad flags before anything moves, naming the flag and the fix", () => {
+        const usage = (argv: string[]) => {
+            try {
+                parseReleaseArgs(argv);
+            } catch (error) {
+                return error instanceof Error ? error.message : String(error);
+            }
+            return "accepted";
+        };
+        assert.match(usage(["--service", "user-service", "--version", "V3"]), /--version "V3": must be a version label.*Fix: --version v3/);
+        assert.match(usage(["--service", "user-service", "--version", "v3", "--image", "ghcr.io/acme/user"]), /--image "ghcr.io\/acme\/user": .*Fix: --image /);
+        assert.match(usage(["--version", "v3"]), /--service is required/);
+        assert.match(usage(["approve"]), /--reason is required by approve/);
+        assert.match(usage(["status", "--push"]), /--push does not apply to status/);
+        assert.equal(usage(["merged", "--push"]), "accepted");
+    });
+});
