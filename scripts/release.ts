@@ -328,7 +328,7 @@ export async function release(options: ReleaseOptions, out: (line: string) => vo
     const stacks = stackNames(options.cwd);
     const state = readTrainState(options.cwd);
     if (options.command === "status") {
-        if (state === undefined) out(`No release train is recorded in ${options.cwd} (.release/train.json).`);
+        if (state === undefined) out(options.json ? "null" : `No release train is recorded in ${options.cwd} (.release/train.json).`);
         else out(options.json ? JSON.stringify(state, null, 2) : trainStatusLines(state).join("\n"));
         return 0;
     }

