@@ -179,7 +179,8 @@ describe("docs", () => {
                 if (lang === "yaml" && body.includes("istio-progressive-delivery:")) {
                     // A secure: value reads as the stack file reader gives it without the Pulumi CLI.
                     const values = parse(body.replace(/^ {2}/gm, "").replace(/\n( +)\w+:\n\1 {2}secure: .*/g, (block) => block.replace(/:\n.*secure: .*/, `: "${SECRET_VALUE}"`))) as Record<string, ConfigValue>;
-                    config = { ...stackConfig(stack), ...Object.fromEntries(Object.entries(values).map(([k, v]) => [k.replace("istio-progressive-delivery:", ""), v])) };
+                    // The Kubernetes provider's keys (kubernetes:context) are the provider's, not the program's.
+                    config = { ...stackConfig(stack), ...Object.fromEntries(Object.entries(values).filter(([k]) => !k.startsWith("kubernetes:")).map(([k, v]) => [k.replace("istio-progressive-delivery:", ""), v])) };
                 } else if (lang === "bash") {
                     const commands = body
                         .split("\n")
