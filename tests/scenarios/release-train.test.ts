@@ -79,7 +79,7 @@ async function project(scenario: Scenario, remote?: string): Promise<string> {
     for (const stack of STACKS) {
         const cluster = clusters.get(stack);
         if (cluster === undefined) throw new Error(`no cluster for ${stack}`);
-        await cluster.exporter.add({ namespace: `${scenario.name}-${stack}`, app: "shop", requestsPerSecond: 200, versions: { v1: HEALTHY, v2: scenario.candidate?.[stack] ?? HEALTHY }, renderDir: path.join(dir, "rendered", stack), stable: "v1" });
+        await cluster.exporter.add({ namespace: `${scenario.name}-${stack}`, app: "shop", requestsPerSecond: 600, versions: { v1: HEALTHY, v2: scenario.candidate?.[stack] ?? HEALTHY }, renderDir: path.join(dir, "rendered", stack), stable: "v1" });
     }
     await Promise.all(STACKS.map((stack) => waitForSeries(clusters.get(stack)?.prometheus ?? "", `${scenario.name}-${stack}`)));
     return dir;
