@@ -19,6 +19,7 @@ import { ACTIVE_PHASES, readRollout } from "./control";
 import type { Clock } from "./driver";
 import type { TaggedEngine } from "./engines";
 import { SetupError } from "./lock";
+import { rolloutTargets } from "./plan";
 import { releaseEvidence } from "./prometheus";
 import { boardingEdits, Candidate, checkPhase, returnPhases, StackBefore } from "./train";
 import type { TrainConfig, Wave } from "./train-config";
@@ -219,7 +220,11 @@ export class TrainRunner {
         const { config, secretKeys } = await engine.readConfig();
         const { settings } = checkedPlan(configSource(config, secretKeys));
         const boarding = boardingEdits(stack, projectName(), settings, config, secretKeys, this.candidate);
-        const counters = releaseCounters(planTraffic(checkedPlan(configSource(applyEdits(config, boarding.edits), secretKeys)).settings))[this.candidate.service];
+        const boarded = applyEdits(config, boarding.edits);
+        const after = checkedPlan(configSource(boarded, secretKeys)).settings;
+        // What the stack's rollout would refuse (a data-plane switch under way, a blue/green judge it lacks) is refused here, before boarding.
+        rolloutTargets(after, boarded, [this.candidate.service], projectName());
+        const counters = releaseCounters(planTraffic(after))[this.candidate.service];
         return { engine, boarding, counters };
     }
 
@@ -230,9 +235,11 @@ export class TrainRunner {
         const progress = this.state.stacks[stack];
         progress.before = boarding.before;
         progress.counters = counters;
-        await engine.apply(boarding.edits, this.title(`board ${stack}`));
+        // Boarded from before the update: an update that fails part-way may have applied it, and taking it off is then due.
         progress.status = "boarded";
         progress.note = boarding.summary;
+        writeTrainState(this.deps.dir, this.state);
+        await engine.apply(boarding.edits, this.title(`board ${stack}`));
         this.record(`boarded ${stack} (wave ${wave.name}): ${boarding.summary}`);
         this.commit(this.title(`board ${stack} (wave ${wave.name})\n\n${boarding.summary}`), [stack]);
     }
@@ -266,7 +273,8 @@ export class TrainRunner {
                 this.commit(this.title(`wave ${wave.name} waits for approval`), []);
                 return TRAIN_EXIT.gate;
             }
-            const result = await this.runWave(i);
+            // A failure whose taking back was interrupted: finished first.
+            const result: WaveResult = progress.status === "failed" ? { kind: "failed", reason: "resumed after a failure" } : await this.runWave(i);
             if (result.kind === "interrupted") {
                 this.state.phase = "interrupted";
                 this.record(`interrupted in wave ${wave.name}: npm run release -- --resume continues it`);

@@ -199,6 +199,15 @@ function actorOf(options: ReleaseOptions): string {
 
 const git = (dir: string, args: readonly string[]) => execFileSync("git", ["-C", dir, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 
+const gitSucceeds = (dir: string, args: readonly string[]): boolean => {
+    try {
+        git(dir, args);
+        return true;
+    } catch {
+        return false;
+    }
+};
+
 interface Context {
     readonly options: ReleaseOptions;
     readonly out: (line: string) => void;
@@ -244,7 +253,11 @@ async function candidateOf(options: ReleaseOptions, train: TrainConfig, ctx: Con
     if (options.image !== undefined) return { service, version, image: options.image };
     const first = train.waves[0].stacks[0];
     const { config, secretKeys } = await engineFor({ engine: options.engine, cwd: options.cwd, stack: first, dryRun: options.dryRun, command: "start" }, ctx.out).readConfig();
-    const { image } = checkedPlan(configSource(config, secretKeys)).settings;
+    const { settings } = checkedPlan(configSource(config, secretKeys));
+    const image = settings.image;
+    // Versions with images of their own: a new version is a new build, whose image only the release can name.
+    const own = settings.services.find((s) => s.name === service)?.versionSettings.find((v) => v.image !== undefined);
+    if (own !== undefined) throw new UsageError(`--image is required: ${service}'s version ${own.name} on stack ${first} runs an image of its own (${own.image ?? ""}), so a new version is a new build whose image the train cannot guess. Fix: --image ${(own.image ?? "registry/app:tag").replace(/[:@][^:@/]*$/, "")}:<the new build's tag>`, USAGE);
     ctx.out(`No --image: every stack gets ${image}, the image stack ${first} runs a version without one of its own`);
     return { service, version, image };
 }
@@ -283,6 +296,13 @@ async function proposeWave(state: TrainState, runner: TrainRunner, i: number, ct
     const { options } = ctx;
     const wave = state.train.waves[i];
     const branch = `release/${state.candidate.service}-${state.candidate.version}-${wave.name}`;
+    const here = gitSucceeds(options.cwd, ["rev-parse", "--verify", "--quiet", `refs/heads/${branch}`]);
+    const remote = options.push && git(options.cwd, ["ls-remote", "--heads", "origin", branch]) !== "";
+    if (here || remote) {
+        const where = [...(here ? ["here"] : []), ...(remote ? ["on origin"] : [])].join(" and ");
+        const deletions = [...(here ? [`git branch -D ${branch}`] : []), ...(remote ? [`git push origin --delete ${branch}`] : [])].join(" && ");
+        throw new SetupError(`Branch ${branch} already exists ${where} (an earlier train's, or its pull request's): wave ${wave.name} is not proposed. Fix: once its pull request is closed, delete it (${deletions}), then ${i === 0 ? "run this again" : "npm run release -- --resume --push"}`);
+    }
     // Main records what waits; the branch carries the change.
     state.phase = "proposed";
     state.pullRequests = true;
@@ -336,10 +356,9 @@ export async function release(options: ReleaseOptions, out: (line: string) => vo
         const train = readTrain(options.cwd, stacks);
         if (options.dryRun) return dryRun(options, train, ctx);
         activeTrainProblem(state);
-        const everyStack = train.waves.flatMap((w) => w.stacks);
-        const problem = trainCommitProblem(options.cwd, everyStack);
-        if (problem !== undefined) throw new SetupError(problem);
         const candidate = await candidateOf(options, train, ctx);
+        const problem = trainCommitProblem(options.cwd, train.waves.flatMap((w) => w.stacks));
+        if (problem !== undefined) throw new SetupError(problem);
         const fresh = newState(candidate, train);
         const runner = runnerFor(fresh, ctx);
         // Every stack can take the candidate as its file is now: a refusal stops the train before it moves.

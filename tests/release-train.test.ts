@@ -3,11 +3,13 @@
 // it): a version takes requests only if it ran before the update, and is removed only if it took none before it.
 import { strict as assert } from "assert";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
+import { stringify } from "yaml";
 import { readSettings } from "../components/config/config";
 import { planTraffic } from "../components/plan/plan";
 import { PROJECT_ROOT, stackConfig, stackNames } from "../lib/mock-program";
-import { parseReleaseArgs } from "../scripts/release";
+import { main, parseReleaseArgs } from "../scripts/release";
 import { applyEdits, asStackConfig, configSource, StackConfig } from "../rollout/config-edit";
 import { BoardingRefusal, boardingEdits, Candidate, returnPhases } from "../rollout/train";
 import { parseTrain, TrainConfigError, TRAIN_FILE } from "../rollout/train-config";
@@ -173,5 +175,16 @@ describe("release train: the command line", () => {
         assert.match(usage(["approve"]), /--reason is required by approve/);
         assert.match(usage(["status", "--push"]), /--push does not apply to status/);
         assert.equal(usage(["merged", "--push"]), "accepted");
+    });
+
+    it("asks for --image when the service's versions run images of their own, before anything else", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "release-image-"));
+        fs.writeFileSync(path.join(dir, TRAIN_FILE), "waves: [{ name: staging, stacks: [staging] }]\n");
+        fs.writeFileSync(path.join(dir, "Pulumi.staging.yaml"), stringify({ config: { "istio-progressive-delivery:services": { shop: { path: "/shop", release: "single", versions: [{ name: "v1", image: "ghcr.io/acme/shop:1.0.0" }] } } } }));
+        const lines: string[] = [];
+        const code = await main(["--cwd", dir, "--engine", "render", "--service", "shop", "--version", "v2"], (l) => lines.push(l), (l) => lines.push(l), new AbortController().signal);
+        assert.equal(code, 2);
+        assert.match(lines.join("\n"), /^--image is required: shop's version v1 on stack staging runs an image of its own \(ghcr\.io\/acme\/shop:1\.0\.0\).*Fix: --image ghcr\.io\/acme\/shop:<the new build's tag>/);
+        assert.deepEqual(fs.readdirSync(dir).sort(), ["Pulumi.staging.yaml", TRAIN_FILE].sort(), "nothing written");
     });
 });

@@ -167,6 +167,9 @@ async function byPullRequests(scenario: Scenario): Promise<Result> {
     logs.push(`--- remote after wave 1: ${git(remote, "branch", "--list")}`);
     merge("release/shop-v2-production");
     await step(["merged", "--push"]);
+    // A branch left from an earlier train is never reused.
+    git(dir, "branch", "release/shop-v3-staging");
+    await step(["propose", "--service", "shop", "--version", "v3", "--image", IMAGE]);
     return { codes, log: logs.join("\n"), dir, remote };
 }
 
@@ -272,7 +275,8 @@ describe("npm run release: a train across three stacks in two waves, each with i
 
     it("goes by pull requests: each wave a branch on the remote, merged, rolled out, and the next wave proposed", async () => {
         const r = await result("pull-requests");
-        assert.deepEqual(r.codes, [4, 4, 0], r.log);
+        assert.deepEqual(r.codes, [4, 4, 0, 2], r.log);
+        assert.match(r.log, /Branch release\/shop-v3-staging already exists here .*: wave staging is not proposed\. Fix: once its pull request is closed, delete it \(git branch -D release\/shop-v3-staging\), then run this again/);
         const remote = r.remote ?? "";
         const branches = git(remote, "branch", "--list", "--format=%(refname:short)").split("\n").sort();
         assert.deepEqual(branches, ["main", "release/shop-v2-production", "release/shop-v2-staging"]);
