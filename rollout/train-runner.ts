@@ -367,7 +367,8 @@ export class TrainRunner {
             s.note = { 0: "promoted", 1: "rolled back", 130: "held" }[code] ?? `rollout exit ${code}`;
         }
         writeTrainState(this.deps.dir, this.state);
-        if (this.deps.signal.aborted) return { kind: "interrupted" };
+        // Ctrl-C: held rollouts are the train's to resume; rolled-back ones end the wave as a failure would.
+        if (this.deps.signal.aborted) return this.deps.onInterrupt === "hold" ? { kind: "interrupted" } : { kind: "failed", reason: "interrupted (Ctrl-C with --on-interrupt rollback): the wave's rollouts rolled back" };
         if (failure !== undefined) {
             // A rollout that held on the abort (--on-interrupt hold) is rolled back now.
             for (const [stack, code] of codes) {

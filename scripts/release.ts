@@ -39,7 +39,8 @@ release-train.yaml says returnEarlierWaves: true. Every stack file change is com
   --dry-run              print the waves and what each stack's file would get; change nothing
   --engine <name>        automation (default: pulumi up through the Automation API) or render (a rehearsal
                          under the mocks, as npm run rollout -- --engine render)
-  --on-interrupt <what>  what Ctrl-C does to the rollouts under way: rollback (default) or hold (--resume continues)
+  --on-interrupt <what>  what Ctrl-C does to the rollouts under way: rollback (default: the wave is taken back and
+                         the train stops) or hold (--resume continues them)
   --actor <name>         who (default: git config user.name, else $GITHUB_ACTOR, else user@host)
   --cwd <dir>            the project folder (default: this repository)
   --resume               continue the train where it stopped (interrupted, or its process gone)
