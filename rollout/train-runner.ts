@@ -244,6 +244,12 @@ export class TrainRunner {
         this.commit(this.title(`board ${stack} (wave ${wave.name})\n\n${boarding.summary}`), [stack]);
     }
 
+    /** Does the stack's config run the candidate's version of the service? */
+    private async holdsCandidate(stack: string): Promise<boolean> {
+        const { config, secretKeys } = await this.deps.engineFor(stack).readConfig();
+        return checkedPlan(configSource(config, secretKeys)).settings.services.some((s) => s.name === this.candidate.service && s.versions.includes(this.candidate.version));
+    }
+
     /** Writes the candidate into a stack's file without applying it: a pull request's change. */
     async propose(stack: string): Promise<void> {
         const { engine, boarding, counters } = await this.boarding(stack);
@@ -312,17 +318,18 @@ export class TrainRunner {
             for (const stack of wave.stacks) {
                 if (this.deps.signal.aborted) return { kind: "interrupted" };
                 const s = this.state.stacks[stack];
-                if (s.status === "pending") {
-                    try {
+                try {
+                    // Boarded, but the file does not hold the candidate: the process died before the update.
+                    if (s.status === "pending" || (s.status === "boarded" && !(await this.holdsCandidate(stack)))) {
                         await this.board(stack, wave);
-                    } catch (error) {
-                        return { kind: "failed", reason: `${stack} could not take the candidate: ${error instanceof Error ? error.message : String(error)}` };
+                    } else if (s.status === "proposed") {
+                        // Merged from a pull request: the file holds the candidate; this update deploys it at no share of traffic.
+                        await this.deps.engineFor(stack).apply([], this.title(`board ${stack}`));
+                        s.status = "boarded";
+                        this.record(`boarded ${stack} (wave ${wave.name}), as merged: ${s.note ?? ""}`);
                     }
-                } else if (s.status === "proposed") {
-                    // Merged from a pull request: the file holds the candidate; this update deploys it at no share of traffic.
-                    await this.deps.engineFor(stack).apply([], this.title(`board ${stack}`));
-                    s.status = "boarded";
-                    this.record(`boarded ${stack} (wave ${wave.name}), as merged: ${s.note ?? ""}`);
+                } catch (error) {
+                    return { kind: "failed", reason: `${stack} could not take the candidate: ${error instanceof Error ? error.message : String(error)}` };
                 }
             }
             const rolled = await this.rollOut(wave);
@@ -348,7 +355,10 @@ export class TrainRunner {
             await Promise.all(
                 wave.stacks.map(async (stack) => {
                     const controller = controllers.get(stack) ?? new AbortController();
-                    const code = await this.rollOutStack(stack, reason, controller.signal);
+                    const code = await this.rollOutStack(stack, reason, controller.signal).catch((error: unknown) => {
+                        this.deps.log(`[${stack}] ${error instanceof Error ? error.message : String(error)}`);
+                        return 2;
+                    });
                     codes.set(stack, code);
                     if (code !== 0 && !this.deps.signal.aborted && failure === undefined) {
                         failure = `${stack}'s rollout ${code === 1 ? "rolled back" : code === 130 ? "was held" : `stopped (exit ${code})`}`;
