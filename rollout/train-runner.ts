@@ -21,17 +21,18 @@ import type { TaggedEngine } from "./engines";
 import { SetupError } from "./lock";
 import { rolloutTargets } from "./plan";
 import { releaseEvidence } from "./prometheus";
-import { boardingEdits, Candidate, checkPhase, returnPhases, StackBefore } from "./train";
+import { BoardingRefusal, boardingEdits, Candidate, checkPhase, returnPhases, StackBefore, Update } from "./train";
 import type { TrainConfig, Wave } from "./train-config";
 
 export const STATE_FILE = path.join(".release", "train.json");
 
 /**
  * pending: not reached yet. proposed: written into its file by a pull request, not applied yet. boarded: the candidate is on the stack at no share of traffic. promoted / rolledBack:
- * what its rollout did. restored: the candidate taken off again, never having served. returned: taken off after it
+ * what its rollout did. stopped: its rollout stopped for a person (the stack file changed under it, a request
+ * unanswered, held): the train leaves that stack as the rollout left it. restored: the candidate taken off again, never having served. returned: taken off after it
  * was promoted, the version from before serving again.
  */
-export type StackStatus = "pending" | "proposed" | "boarded" | "promoted" | "rolledBack" | "restored" | "returned";
+export type StackStatus = "pending" | "proposed" | "boarded" | "promoted" | "rolledBack" | "stopped" | "restored" | "returned";
 
 export interface StackProgress {
     status: StackStatus;
@@ -40,6 +41,8 @@ export interface StackProgress {
     counters?: ReleaseCounters;
     /** What happened last, for people. */
     note?: string;
+    /** Taking the candidate off, under way: its updates, computed once, and how many are applied (a resume goes on from there). */
+    takingOff?: { readonly promoted: boolean; readonly updates: readonly Update[]; done: number };
 }
 
 /** pending, then proposed (a pull request), rolling, baking, done; or failed, or returned (a later wave failed). */
@@ -142,6 +145,8 @@ export interface TrainDeps {
     readonly onInterrupt: "rollback" | "hold";
     /** Continue rollouts whose runner is gone on another host. */
     readonly takeOver: boolean;
+    /** Called after each commit the train makes. */
+    readonly committed?: () => void;
 }
 
 /** Exit codes: 0 every wave released, 1 a wave failed (rolled back), 4 stopped at a gate or a proposal, 130 interrupted. */
@@ -191,6 +196,7 @@ export class TrainRunner {
         git(this.deps.dir, ["add", "--", ...files]);
         if (git(this.deps.dir, ["diff", "--cached", "--name-only", "--", ...files]) === "") return;
         git(this.deps.dir, ["commit", "--quiet", "-m", message, "--", ...files]);
+        this.deps.committed?.();
     }
 
     private title(text: string): string {
@@ -239,7 +245,10 @@ export class TrainRunner {
         progress.status = "boarded";
         progress.note = boarding.summary;
         writeTrainState(this.deps.dir, this.state);
-        await engine.apply(boarding.edits, this.title(`board ${stack}`));
+        for (const update of boarding.updates) {
+            if (boarding.updates.length > 1) this.deps.log(`[train] ${stack}: ${update.label}`);
+            await engine.apply(update.edits, this.title(`${stack}: ${update.label}`));
+        }
         this.record(`boarded ${stack} (wave ${wave.name}): ${boarding.summary}`);
         this.commit(this.title(`board ${stack} (wave ${wave.name})\n\n${boarding.summary}`), [stack]);
     }
@@ -253,6 +262,17 @@ export class TrainRunner {
     /** Writes the candidate into a stack's file without applying it: a pull request's change. */
     async propose(stack: string): Promise<void> {
         const { engine, boarding, counters } = await this.boarding(stack);
+        if (boarding.updates.length > 1) {
+            // A merge is one update (Deploy's pulumi up): rules that must be detoured around it cannot be.
+            throw new BoardingRefusal([
+                {
+                    key: `routes.${this.candidate.service}, previewHeader or services.${this.candidate.service}.stickyCanary`,
+                    value: "(rules to the version the train replaces)",
+                    allowed: `on stack ${stack}, rules send requests to the subset whose version the train replaces; a pull request merges as one update, in which they could meet a version not running yet, so they must be pointed at the serving version for it and back after, which only npm run release without pull requests does`,
+                    fix: `run this wave with npm run release -- --service ${this.candidate.service} --version ${this.candidate.version} --image ${this.candidate.image}, or point those rules at the serving version first (pulumi config set --path 'routes.${this.candidate.service}[0].to' <serving version>)`,
+                },
+            ]);
+        }
         editStackFile(engine.stackFile, boarding.edits, projectName());
         const progress = this.state.stacks[stack];
         progress.before = boarding.before;
@@ -332,11 +352,13 @@ export class TrainRunner {
                     return { kind: "failed", reason: `${stack} could not take the candidate: ${error instanceof Error ? error.message : String(error)}` };
                 }
             }
+            if (this.deps.signal.aborted) return { kind: "interrupted" };
             const rolled = await this.rollOut(wave);
             if (rolled.kind !== "released") return rolled;
             progress.status = "baking";
             progress.bakeStartedAt = new Date(this.deps.clock.now()).toISOString();
             this.record(`wave ${wave.name} promoted on ${wave.stacks.join(", ")}; baking ${wave.bake}`);
+            this.commit(this.title(`wave ${wave.name} promoted, baking ${wave.bake}`), wave.stacks);
         }
         return this.bake(wave, Date.parse(progress.bakeStartedAt ?? new Date(this.deps.clock.now()).toISOString()));
     }
@@ -372,9 +394,9 @@ export class TrainRunner {
         }
         for (const [stack, code] of codes) {
             const s = this.state.stacks[stack];
-            if (code === 0) s.status = "promoted";
-            if (code === 1) s.status = "rolledBack";
-            s.note = { 0: "promoted", 1: "rolled back", 130: "held" }[code] ?? `rollout exit ${code}`;
+            const status = code === 0 ? "promoted" : code === 1 ? "rolledBack" : await this.afterExit(stack, reason);
+            s.status = status;
+            s.note = { promoted: "promoted", rolledBack: "rolled back", stopped: `its rollout stopped (exit ${code}) for a person: npm run rollout -- status --stack ${stack}`, boarded: code === 130 ? "held" : `its rollout did not start (exit ${code})` }[status as "promoted"];
         }
         writeTrainState(this.deps.dir, this.state);
         // Ctrl-C: held rollouts are the train's to resume; rolled-back ones end the wave as a failure would.
@@ -389,6 +411,19 @@ export class TrainRunner {
             return { kind: "failed", reason: failure };
         }
         return { kind: "released" };
+    }
+
+    /**
+     * Where a rollout that neither promoted nor rolled back left its stack, by its record: not started (refused before
+     * any traffic moved: still boarded), an outcome after all, or stopped for a person (the stack as it left it).
+     */
+    private async afterExit(stack: string, reason: string): Promise<StackStatus> {
+        const record = await readRollout(this.deps.engineFor(stack).tags).catch(() => undefined);
+        if (record === undefined || record.actions[0]?.reason !== reason) return "boarded";
+        if (record.phase === "promoted") return "promoted";
+        if (record.phase === "rolledBack") return "rolledBack";
+        // Held by Ctrl-C: the train's to resume, or to abort when the wave fails.
+        return record.phase === "held" ? "boarded" : "stopped";
     }
 
     /** Starts the stack's rollout, or picks up the one this train started there before it was interrupted. */
@@ -469,25 +504,37 @@ export class TrainRunner {
         this.commit(this.title(`stopped: wave ${wave.name} failed\n\n${reason}`), train.waves.flatMap((w) => w.stacks));
     }
 
-    /** Takes the candidate off a stack, update by update (returnPhases), and commits its file. */
+    /**
+     * Takes the candidate off a stack, update by update (returnPhases), and commits its file. The updates are computed
+     * once and recorded with each one applied, so a resumed train goes on with the next rather than computing them
+     * again from a file half-way back. A stack whose rollout stopped for a person is left as it is.
+     */
     private async takeOff(stack: string): Promise<void> {
         const s = this.state.stacks[stack];
-        if (s.before === undefined || s.status === "pending" || s.status === "restored" || s.status === "returned") return;
-        const promoted = s.status === "promoted";
+        if (s.before === undefined || ["pending", "proposed", "stopped", "restored", "returned"].includes(s.status)) return;
         const engine = this.deps.engineFor(stack);
-        const { config, secretKeys } = await engine.readConfig();
-        const phases = returnPhases(this.candidate, s.before, config, promoted);
-        let current = config;
-        phases.forEach((phase) => {
-            current = applyEdits(current, phase.edits);
-            checkPhase(stack, phase.label, current, secretKeys);
-        });
-        for (const phase of phases) {
-            this.deps.log(`[train] ${stack}: ${phase.label}`);
-            await engine.apply(phase.edits, this.title(`${stack}: ${phase.label}`));
+        if (s.takingOff === undefined) {
+            const promoted = s.status === "promoted";
+            const { config, secretKeys } = await engine.readConfig();
+            const updates = returnPhases(this.candidate, s.before, config, secretKeys, promoted);
+            let current = config;
+            for (const update of updates) {
+                current = applyEdits(current, update.edits);
+                checkPhase(stack, update.label, current, secretKeys);
+            }
+            s.takingOff = { promoted, updates, done: 0 };
+            writeTrainState(this.deps.dir, this.state);
         }
-        s.status = promoted ? "returned" : "restored";
-        s.note = promoted ? `returned to ${s.before.serving}` : `${this.candidate.version} taken off`;
+        const taking = s.takingOff;
+        for (const update of taking.updates.slice(taking.done)) {
+            this.deps.log(`[train] ${stack}: ${update.label}`);
+            await engine.apply(update.edits, this.title(`${stack}: ${update.label}`));
+            taking.done++;
+            writeTrainState(this.deps.dir, this.state);
+        }
+        s.status = taking.promoted ? "returned" : "restored";
+        s.takingOff = undefined;
+        s.note = taking.promoted ? `returned to ${s.before.serving}` : `${this.candidate.version} taken off`;
         this.record(`${stack}: ${s.note}`);
         this.commit(this.title(`${stack}: ${s.note}`), [stack]);
     }

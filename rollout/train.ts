@@ -2,7 +2,7 @@
 // its config, and what taking it off again writes, phase by phase, so no request meets a version that is not
 // ready or no longer there. The runner (train-runner.ts) applies these edits through a stack engine.
 import { ConfigError, ConfigProblem, isRecord, show } from "../components/config/config-reader";
-import type { Settings } from "../components/config/config";
+import { readSettings, Settings } from "../components/config/config";
 import { checkedPlan } from "../components/specs/checked-plan";
 import { planTraffic } from "../components/plan/plan";
 import { isDeepStrictEqual } from "util";
@@ -30,7 +30,10 @@ export interface StackBefore {
 }
 
 export interface Boarding {
+    /** The edits as one change (what the stack file holds once boarded). */
     readonly edits: readonly ConfigEdit[];
+    /** The same change as the updates that apply it safely (see safeUpdates). */
+    readonly updates: readonly Update[];
     readonly before: StackBefore;
     /** For people: "v2 -> v3 (canary, weight 0)". */
     readonly summary: string;
@@ -114,7 +117,13 @@ export function boardingEdits(stack: string, project: string, settings: Settings
     // On a stack without a catalogue of its own, the default one is written out with the change.
     const written: ConfigEdit[] = isRecord(config.services) ? edits : [{ path: ["services"], value: applyEdits(catalogue, edits.filter((e) => e.path[0] === "services")).services }, ...edits.filter((e) => e.path[0] !== "services")];
     checkPhase(stack, "with the candidate on board", applyEdits(config, written), secretKeys);
-    return { edits: written, before, summary };
+    const updates = safeUpdates(name, config, secretKeys, [{ label: `board ${version}`, edits: written }]);
+    let current = config;
+    for (const update of updates) {
+        current = applyEdits(current, update.edits);
+        checkPhase(stack, update.label, current, secretKeys);
+    }
+    return { edits: written, updates, before, summary };
 }
 
 function bump(version: string): string {
@@ -132,10 +141,93 @@ export function checkPhase(stack: string, label: string, config: StackConfig, se
     }
 }
 
-/** One update of a stack on the way back: its edits and why. */
-export interface ReturnPhase {
+/** One update of a stack: its edits and why. */
+export interface Update {
     readonly label: string;
     readonly edits: readonly ConfigEdit[];
+}
+
+/** The service's subsets in a config, each with the version it selects. */
+function subsetVersions(config: StackConfig, service: string, secretKeys: readonly string[]): Map<string, string> {
+    const s = planTraffic(readSettings(configSource(config, secretKeys))).services.find((x) => x.name === service);
+    return new Map(s?.subsets.map((sub) => [sub.name, sub.version]));
+}
+
+/**
+ * Requests that a rule other than the release split sends to a subset which selects another version after the
+ * update, or none (a route to the replaced candidate, a blue/green preview or region rule to the idle color, the
+ * sticky canary's cookie): during the update Pulumi may apply the DestinationRule before the routes or after, so
+ * such a request could meet a version not yet running, or one already gone. The rules are pointed at `anchor` (a
+ * subset that selects the same running version before and after) for the update, and put back after it, once the
+ * update has brought the new version up: the edits for before, during and after.
+ */
+function detour(service: string, before: StackConfig, after: StackConfig, secretKeys: readonly string[]): { readonly first: ConfigEdit[]; readonly during: ConfigEdit[]; readonly last: ConfigEdit[] } {
+    const was = subsetVersions(before, service, secretKeys);
+    const will = subsetVersions(after, service, secretKeys);
+    const steady = (subset: unknown) => typeof subset === "string" && was.has(subset) && was.get(subset) === will.get(subset);
+    const split = planTraffic(readSettings(configSource(before, secretKeys))).services.find((x) => x.name === service)?.split ?? {};
+    const anchor = Object.entries(split)
+        .filter(([subset]) => steady(subset))
+        .sort(([, a], [, b]) => b - a)
+        .at(0)?.[0];
+    const first: ConfigEdit[] = [];
+    const during: ConfigEdit[] = [];
+    const last: ConfigEdit[] = [];
+    if (anchor === undefined) return { first, during, last };
+    const rulesOf = (config: StackConfig) => {
+        const list = valueAt(config, ["routes", service]);
+        return Array.isArray(list) ? (list as ConfigValue[]) : [];
+    };
+    rulesOf(before).forEach((rule, i) => {
+        if (isRecord(rule) && !steady(rule.to)) first.push({ path: ["routes", service, i, "to"], value: anchor });
+    });
+    rulesOf(after).forEach((rule, i) => {
+        if (isRecord(rule) && !steady(rule.to)) {
+            during.push({ path: ["routes", service, i, "to"], value: anchor });
+            last.push({ path: ["routes", service, i, "to"], value: rule.to });
+        }
+    });
+    // The sticky canary's rule sends its cookie's holders to the candidate.
+    const sticky = (config: StackConfig) => valueAt(config, ["services", service, "stickyCanary"]);
+    const candidateSubset = (config: StackConfig) => [...subsetVersions(config, service, secretKeys).keys()][1];
+    if ((sticky(before) !== undefined && !steady(candidateSubset(before))) || (sticky(after) !== undefined && !steady(candidateSubset(after)))) {
+        if (sticky(before) !== undefined) first.push({ path: ["services", service, "stickyCanary"] });
+        during.push({ path: ["services", service, "stickyCanary"] });
+        const kept = sticky(after);
+        if (kept !== undefined) last.push({ path: ["services", service, "stickyCanary"], value: kept });
+    }
+    // A blue/green preview header reaches each color by name: every service's, as the key is the stack's.
+    const preview = valueAt(after, ["previewHeader"]);
+    const colorMoves = [...was.keys(), ...will.keys()].some((subset) => (subset === "blue" || subset === "green") && !steady(subset));
+    if (typeof preview === "string" && preview !== "" && colorMoves) {
+        first.push({ path: ["previewHeader"] });
+        during.push({ path: ["previewHeader"] });
+        last.push({ path: ["previewHeader"], value: preview });
+    }
+    return { first, during, last };
+}
+
+/**
+ * The updates, each made safe in any order Pulumi applies its changes: where a rule would send requests to a
+ * subset whose version the update changes, the rules are pointed at a steady subset first, the update made with
+ * them there, and the rules put back after (detour). The release split is each update's own to keep safe.
+ */
+export function safeUpdates(service: string, config: StackConfig, secretKeys: readonly string[], updates: readonly Update[]): Update[] {
+    const result: Update[] = [];
+    let current = config;
+    for (const update of updates) {
+        const target = applyEdits(current, update.edits);
+        const { first, during, last } = detour(service, current, target, secretKeys);
+        if (first.length === 0 && during.length === 0) {
+            result.push(update);
+        } else {
+            if (first.length > 0) result.push({ label: `${service}'s rules to the versions that keep running, before: ${update.label}`, edits: first });
+            result.push({ label: update.label, edits: [...update.edits, ...during] });
+            if (last.length > 0) result.push({ label: `${service}'s rules back, after: ${update.label}`, edits: last });
+        }
+        current = target;
+    }
+    return result;
 }
 
 /** The edits that put the service's entry and routes back as they were before the train (the train changes no other key). */
@@ -154,7 +246,11 @@ function restoration(candidate: Candidate, before: StackBefore, config: StackCon
  * - a promoted canary, which now runs the candidate alone: the version it replaced back beside it at weight 0,
  *   then all requests to it, then the entry as it was.
  */
-export function returnPhases(candidate: Candidate, before: StackBefore, config: StackConfig, promoted: boolean): ReturnPhase[] {
+export function returnPhases(candidate: Candidate, before: StackBefore, config: StackConfig, secretKeys: readonly string[], promoted: boolean): Update[] {
+    return safeUpdates(candidate.service, config, secretKeys, coreReturn(candidate, before, config, promoted));
+}
+
+function coreReturn(candidate: Candidate, before: StackBefore, config: StackConfig, promoted: boolean): Update[] {
     const restore = { label: `${candidate.service}'s entry as before the train`, edits: restoration(candidate, before, config) };
     if (!promoted) return [restore];
     if (before.release === "blueGreen") return [{ label: `${before.activeColor ?? "blue"} (${before.serving}) serving again`, edits: [{ path: ["activeColor"], value: before.activeColor ?? "blue" }] }, restore];

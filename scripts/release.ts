@@ -44,7 +44,7 @@ release-train.yaml says returnEarlierWaves: true. Every stack file change is com
   --actor <name>         who (default: git config user.name, else $GITHUB_ACTOR, else user@host)
   --cwd <dir>            the project folder (default: this repository)
   --resume               continue the train where it stopped (interrupted, or its process gone)
-  --take-over            with --resume: continue rollouts whose runner is gone on another host
+  --take-over            with --resume or merged: continue rollouts whose runner is gone on another host
 
 Commands:
   status [--json]        the train's waves, each stack's progress and the last events
@@ -53,9 +53,10 @@ Commands:
                          by pull requests: a branch release/<service>-<version>-<wave> whose commit adds the version
                          to the first wave's stack files; --push pushes it to origin; --output writes the branch,
                          the gate and a pull request's title and body as JSON
-  merged [--push] [--output <file>]
+  merged [--push] [--output <file>] [--take-over]
                          by pull requests, after the proposed wave's pull request is merged: roll that wave out
-                         (as above), commit the outcome (--push: push it), and on success propose the next wave
+                         (as above), commit each outcome (--push: push it), and on success propose the next wave;
+                         a wave a lost job left under way is continued
 
 Exit codes: 0 released on every stack, or the command done; 1 a wave failed (rolled back, the train stopped); 2 bad
 input or set-up (nothing changed); 4 stopped at a gate (an approval, or a pull request to merge); 130 interrupted.`;
@@ -171,7 +172,7 @@ export function parseReleaseArgs(argv: readonly string[]): ReleaseOptions | "hel
         ["--reason", ["approve"]],
         ["--push", ["propose", "merged", "resume"]],
         ["--output", ["propose", "merged", "resume"]],
-        ["--take-over", ["resume"]],
+        ["--take-over", ["resume", "merged"]],
         ["--on-interrupt", ["start", "resume", "approve", "merged"]],
     ];
     const named = (c: Command) => (c === "start" ? "starting a train" : c === "resume" ? "--resume" : c);
@@ -214,6 +215,8 @@ interface Context {
     readonly out: (line: string) => void;
     readonly signal: AbortSignal;
     readonly actor: string;
+    /** By pull requests with --push: pushes the checked-out branch after each commit the train makes there. */
+    pushHome?: () => void;
 }
 
 function runnerFor(state: TrainState, ctx: Context): TrainRunner {
@@ -244,7 +247,21 @@ function runnerFor(state: TrainState, ctx: Context): TrainRunner {
         signal: ctx.signal,
         onInterrupt: options.onInterrupt,
         takeOver: options.takeOver,
+        // By pull requests, main carries the train: each outcome is pushed as it is committed, so a Deploy of main
+        // in the meantime applies what the stacks hold, and a lost job loses nothing.
+        ...(options.push && { committed: () => ctx.pushHome?.() }),
     });
+}
+
+/** Pushes the branch checked out to origin, over what others pushed meanwhile (rebased, uncommitted edits kept). */
+function pushHead(dir: string, out: (line: string) => void): void {
+    const branch = git(dir, ["rev-parse", "--abbrev-ref", "HEAD"]);
+    try {
+        git(dir, ["pull", "--quiet", "--rebase", "--autostash", "origin", branch]);
+        git(dir, ["push", "--quiet", "origin", `HEAD:${branch}`]);
+    } catch (error) {
+        out(`[train] could not push ${branch} to origin (${error instanceof Error ? error.message.split("\n")[0] : String(error)}); the commits stay here and the next push carries them`);
+    }
 }
 
 /** The candidate, its image resolved: --image, or the image the first stack of the first wave would run it with. */
@@ -311,8 +328,10 @@ async function proposeWave(state: TrainState, runner: TrainRunner, i: number, ct
     writeTrainState(options.cwd, state);
     runner.commit(`release(${state.candidate.service} ${state.candidate.version}): wave ${wave.name} proposed on ${branch}`, []);
     const home = git(options.cwd, ["rev-parse", "--abbrev-ref", "HEAD"]);
-    if (options.push) git(options.cwd, ["push", "--quiet", "origin", `HEAD:${home}`]);
+    const pushHome = ctx.pushHome;
     git(options.cwd, ["switch", "--quiet", "-c", branch]);
+    // The branch is pushed once, whole, below; not as a home branch after each commit.
+    ctx.pushHome = undefined;
     try {
         for (const stack of wave.stacks) await runner.propose(stack);
         state.waves[i].status = "proposed";
@@ -332,6 +351,7 @@ async function proposeWave(state: TrainState, runner: TrainRunner, i: number, ct
         ctx.out(`Proposed wave ${wave.name} on branch ${branch}${options.push ? " (pushed to origin)" : ""}`);
     } finally {
         git(options.cwd, ["switch", "--quiet", home]);
+        ctx.pushHome = pushHome;
     }
     return TRAIN_EXIT.gate;
 }
@@ -340,12 +360,15 @@ async function proposeWave(state: TrainState, runner: TrainRunner, i: number, ct
 async function continued(state: TrainState, runner: TrainRunner, ctx: Context): Promise<number> {
     if (state.pullRequests !== true) return runner.run();
     const code = await runner.run(true);
-    if (ctx.options.push) git(ctx.options.cwd, ["push", "--quiet", "origin", `HEAD:${git(ctx.options.cwd, ["rev-parse", "--abbrev-ref", "HEAD"])}`]);
     return code === TRAIN_EXIT.gate ? proposeWave(state, runner, state.wave, ctx) : code;
 }
 
 export async function release(options: ReleaseOptions, out: (line: string) => void, signal: AbortSignal): Promise<number> {
-    const ctx: Context = { options, out, signal, actor: actorOf(options) };
+    const ctx: Context = { options, out, signal, actor: actorOf(options), ...(options.push && {
+            pushHome: () => {
+                pushHead(options.cwd, out);
+            },
+        }) };
     const stacks = stackNames(options.cwd);
     const state = readTrainState(options.cwd);
     if (options.command === "status") {
@@ -365,7 +388,12 @@ export async function release(options: ReleaseOptions, out: (line: string) => vo
         // Every stack can take the candidate as its file is now: a refusal stops the train before it moves.
         await runner.checkBoarding(0);
         fresh.history.push({ at: fresh.startedAt, actor: ctx.actor, text: `started: ${candidate.service} ${candidate.version} (${candidate.image}) through ${train.waves.map((w) => `${w.name} [${w.stacks.join(", ")}]`).join(" -> ")}` });
-        if (options.command === "propose") return proposeWave(fresh, runner, 0, ctx);
+        if (options.command === "propose") {
+            // By pull requests each wave's rollouts and bake run in one GitHub Actions job, which GitHub ends at 6 hours.
+            const long = train.waves.findIndex((w) => w.bakeMs > 5 * 3_600_000);
+            if (long >= 0) throw new TrainConfigError("release-train.yaml", [{ key: `waves[${long}].bake`, value: JSON.stringify(train.waves[long].bake), allowed: "by pull requests a wave's rollouts and bake run in one GitHub Actions job, which GitHub ends at 6 hours, so a bake may be 5h at most", fix: `waves[${long}].bake: 5h, or run the train without pull requests (npm run release)` }]);
+            return proposeWave(fresh, runner, 0, ctx);
+        }
         writeTrainState(options.cwd, fresh);
         runner.commit(`release(${candidate.service} ${candidate.version}): train ${fresh.id} started`, []);
         return runner.run();
@@ -373,7 +401,9 @@ export async function release(options: ReleaseOptions, out: (line: string) => vo
     if (state === undefined) throw new SetupError(`No release train is recorded here (.release/train.json). Fix: start one: npm run release -- --service user-service --version v3`);
     const runner = runnerFor(state, ctx);
     // The stacks whose rollouts are under way hold those rollouts' uncommitted edits: theirs to commit.
-    const rolling = state.train.waves[state.wave]?.stacks.filter((s) => state.stacks[s].status === "boarded") ?? [];
+    // So do the stacks the train was taking the candidate off, half-way.
+    const current = state.wave < state.train.waves.length ? state.train.waves[state.wave].stacks : [];
+    const rolling = Object.keys(state.stacks).filter((s) => (current.includes(s) && state.stacks[s].status === "boarded") || state.stacks[s].takingOff !== undefined);
     const problem = trainCommitProblem(options.cwd, state.train.waves.flatMap((w) => w.stacks).filter((s) => !rolling.includes(s)), true);
     if (problem !== undefined) throw new SetupError(problem);
     switch (options.command) {
@@ -388,7 +418,9 @@ export async function release(options: ReleaseOptions, out: (line: string) => vo
             const i = state.wave;
             const wave = state.train.waves[i] as (typeof state.train.waves)[number] | undefined;
             const merged = state.phase === "proposed" && wave !== undefined && wave.stacks.every((s) => state.stacks[s].status === "proposed");
-            if (!merged) {
+            // A job lost mid-wave (cancelled, timed out, its runner gone) left the train running: the next one goes on with it.
+            const lost = state.pullRequests === true && (state.phase === "running" || state.phase === "interrupted");
+            if (!merged && !lost) {
                 out(`Nothing merged to roll out: the train of ${state.candidate.service} ${state.candidate.version} is ${state.phase}${state.proposal !== undefined ? `, waiting for branch ${state.proposal.branch}` : ""}.`);
                 return 0;
             }

@@ -17,6 +17,7 @@ import { parseTrain, TrainConfigError, TRAIN_FILE } from "../rollout/train-confi
 const STACKS = ["staging", "prod-eu", "prod-us"];
 const CANDIDATE: Candidate = { service: "user-service", version: "v3", image: "ghcr.io/acme/user:3.0.0" };
 const stackOf = (name: string) => asStackConfig(stackConfig(name));
+const single: StackConfig = { services: { "user-service": { path: "/users", release: "single", versions: ["v2"] } } };
 const settingsOf = (config: StackConfig) => readSettings(configSource(config));
 const board = (config: StackConfig, candidate = CANDIDATE) => boardingEdits("staging", "istio-progressive-delivery", settingsOf(config), config, [], candidate);
 
@@ -38,16 +39,30 @@ function shares(config: StackConfig, service: string): Map<string, number> {
 }
 const running = (config: StackConfig, service: string) => new Set(planTraffic(settingsOf(config)).services.find((x) => x.name === service)?.subsets.map((s) => s.version));
 
-/** Every update from `config` through the edits, in order: what Pulumi may apply in any order must be safe in every order. */
+/** Every subset some rule (a route, a preview, the sticky cookie, the split; at the edge or in the mesh) sends requests to, with the version it selects. */
+function targeted(config: StackConfig, service: string): Map<string, string | undefined> {
+    const s = planTraffic(settingsOf(config)).services.find((x) => x.name === service);
+    const subsets = [...(s?.rules ?? []), ...(s?.ingressRules ?? [])].flatMap((r) => r.destinations.filter((d) => d.weight > 0).map((d) => d.subset));
+    return new Map(subsets.map((subset) => [subset, s?.subsets.find((sub) => sub.name === subset)?.version]));
+}
+
+/**
+ * Every update from `config` through the edits, in order. Pulumi applies an update's changes in an order of its own
+ * (a DestinationRule before or after the routes that name its subsets), so every subset that takes requests before
+ * or after an update must select the same version on both sides of it, running on both sides.
+ */
 function checkUpdates(config: StackConfig, updates: readonly (readonly Parameters<typeof applyEdits>[1][number][])[], service: string): StackConfig {
     let before = config;
     for (const [i, edits] of updates.entries()) {
         const after = applyEdits(before, edits);
-        for (const [version, weight] of shares(after, service)) {
-            if (weight > 0) assert.ok(running(before, service).has(version), `update ${i + 1}: ${version} takes ${weight}% and did not run before the update`);
-        }
-        for (const version of running(before, service)) {
-            if (!running(after, service).has(version)) assert.equal(shares(before, service).get(version) ?? 0, 0, `update ${i + 1}: ${version} is removed while it took requests`);
+        const was = targeted(before, service);
+        const will = targeted(after, service);
+        const subsetsBefore = new Map(planTraffic(settingsOf(before)).services.find((x) => x.name === service)?.subsets.map((sub) => [sub.name, sub.version]));
+        const subsetsAfter = new Map(planTraffic(settingsOf(after)).services.find((x) => x.name === service)?.subsets.map((sub) => [sub.name, sub.version]));
+        for (const subset of new Set([...was.keys(), ...will.keys()])) {
+            const [v1, v2] = [subsetsBefore.get(subset), subsetsAfter.get(subset)];
+            assert.ok(v1 !== undefined && v1 === v2, `update ${i + 1}: subset ${subset} takes requests ${was.has(subset) ? "before" : "after"} the update and selects ${v1 ?? "nothing"} before it, ${v2 ?? "nothing"} after`);
+            assert.ok(running(before, service).has(v1) && running(after, service).has(v1), `update ${i + 1}: ${v1} does not run on both sides`);
         }
         before = after;
     }
@@ -125,6 +140,32 @@ describe("release train: boarding a candidate", () => {
     });
 });
 
+describe("release train: rules that send requests to the version replaced", () => {
+    it("points them at the serving version for the update that replaces it, then back: blue/green's idle color with its region rule and preview header", () => {
+        const config = stackOf("dev");
+        const candidate = { ...CANDIDATE, service: "product-service" };
+        const { updates } = board(config, candidate);
+        assert.deepEqual(updates.map((u) => u.label), ["product-service's rules to the versions that keep running, before: board v3", "board v3", "product-service's rules back, after: board v3"]);
+        const end = checkUpdates(config, updates.map((u) => u.edits), "product-service");
+        assert.deepEqual(end, applyEdits(config, board(config, candidate).edits), "the end is the boarded config");
+        // As one update, the region rule and the preview would reach green while it changes version.
+        assert.throws(() => checkUpdates(config, [board(config, candidate).edits], "product-service"), /subset green takes requests before the update and selects v2 before it, v3 after/);
+    });
+
+    it("a canary's tester rules and sticky cookie follow the replaced candidate only once the new one runs, on the way in and back out", () => {
+        const config = applyEdits(stackOf("dev"), [{ path: ["canaryWeight"], value: 0 }]);
+        const { updates, before } = board(config);
+        assert.equal(updates.length, 3);
+        const boarded = checkUpdates(config, updates.map((u) => u.edits), "user-service");
+        assert.deepEqual((boarded.routes as Record<string, { to: string }[]>)["user-service"].map((r) => r.to), ["v3", "v3", "v3"]);
+        // Rolled back (weight 0), then taken off: the rules go back to v2 only once v2 runs again.
+        const restored = checkUpdates(boarded, returnPhases(CANDIDATE, before, boarded, [], false).map((u) => u.edits), "user-service");
+        assert.deepEqual([restored.routes, (restored.services as Record<string, unknown>)["user-service"]], [config.routes, before.entry]);
+        const sticky = applyEdits(single, [{ path: ["services", "user-service", "release"], value: "canary" }, { path: ["services", "user-service", "versions", 1], value: "v2b" }, { path: ["services", "user-service", "canaryWeight"], value: 0 }, { path: ["services", "user-service", "stickyCanary"], value: { cookie: "canary", maxAge: "1h" } }]);
+        checkUpdates(sticky, board(sticky).updates.map((u) => u.edits), "user-service");
+    });
+});
+
 describe("release train: taking a candidate off, update by update", () => {
     const single: StackConfig = { services: { "user-service": { path: "/users", release: "single", versions: ["v2"] } } };
 
@@ -133,7 +174,7 @@ describe("release train: taking a candidate off, update by update", () => {
         const boarded = applyEdits(single, edits);
         // What the rollout's promotion leaves: the candidate alone.
         const promoted = applyEdits(boarded, [{ path: ["services", "user-service"], value: { path: "/users", release: "single", versions: [{ name: "v3", image: CANDIDATE.image }] } }]);
-        const phases = returnPhases(CANDIDATE, before, promoted, true);
+        const phases = returnPhases(CANDIDATE, before, promoted, [], true);
         assert.equal(phases.length, 3);
         const end = checkUpdates(promoted, phases.map((p) => p.edits), "user-service");
         assert.deepEqual(end.services, single.services);
@@ -144,18 +185,18 @@ describe("release train: taking a candidate off, update by update", () => {
         const candidate = { ...CANDIDATE, service: "product-service" };
         const { edits, before } = board(config, candidate);
         const promoted = applyEdits(applyEdits(config, edits), [{ path: ["activeColor"], value: "green" }]);
-        const end = checkUpdates(promoted, returnPhases(candidate, before, promoted, true).map((p) => p.edits), "product-service");
+        const end = checkUpdates(promoted, returnPhases(candidate, before, promoted, [], true).map((p) => p.edits), "product-service");
         assert.deepEqual([end.activeColor, (end.services as Record<string, unknown>)["product-service"]], [config.activeColor, before.entry]);
         assert.deepEqual(settingsOf(end).services, settingsOf(config).services, "the catalogue written out is the default one");
         const rolledBack = applyEdits(single, board(single).edits);
-        const restored = checkUpdates(rolledBack, returnPhases(CANDIDATE, board(single).before, rolledBack, false).map((p) => p.edits), "user-service");
+        const restored = checkUpdates(rolledBack, returnPhases(CANDIDATE, board(single).before, rolledBack, [], false).map((p) => p.edits), "user-service");
         assert.deepEqual(restored.services, single.services);
     });
 
     it("the model catches an unsafe return: removing a promoted canary's only version in one update", () => {
         const { edits, before } = board(single);
         const promoted = applyEdits(applyEdits(single, edits), [{ path: ["services", "user-service"], value: { path: "/users", release: "single", versions: [{ name: "v3", image: CANDIDATE.image }] } }]);
-        assert.throws(() => checkUpdates(promoted, [[{ path: ["services", "user-service"], value: before.entry }]], "user-service"), /v2 takes 100% and did not run before the update/);
+        assert.throws(() => checkUpdates(promoted, [[{ path: ["services", "user-service"], value: before.entry }]], "user-service"), /update 1: subset v3 takes requests before the update and selects v3 before it, nothing after/);
     });
 });
 

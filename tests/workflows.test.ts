@@ -90,7 +90,7 @@ describe("GitHub Actions workflows", () => {
         assert.ok(proposed !== "help" && proposed.command === "propose" && proposed.push && proposed.output === "/tmp/pr.json", propose.join(" "));
         const merged = /npm run release -- (merged .*)/.exec(script("wave"))?.[1].replaceAll('"$GITHUB_ACTOR"', "octocat").replaceAll('"$RUNNER_TEMP/pr.json"', "/tmp/pr.json").split(" ") ?? [];
         const parsedMerged = parseReleaseArgs(merged);
-        assert.ok(parsedMerged !== "help" && parsedMerged.command === "merged" && parsedMerged.push, merged.join(" "));
+        assert.ok(parsedMerged !== "help" && parsedMerged.command === "merged" && parsedMerged.push && parsedMerged.takeOver, merged.join(" "));
         // Pushes and pull requests made with GITHUB_TOKEN start no workflows: the next wave's previews would never run.
         for (const job of ["propose", "wave"] as const) {
             assert.equal(train.jobs[job].steps.find((s) => s.uses?.startsWith("actions/checkout@"))?.with?.token, "${{ secrets.RELEASE_TOKEN }}", job);
