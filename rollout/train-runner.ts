@@ -41,6 +41,8 @@ export interface StackProgress {
     counters?: ReleaseCounters;
     /** What happened last, for people. */
     note?: string;
+    /** Boarding, under way: its updates, computed once, and how many are applied. */
+    boarding?: { readonly updates: readonly Update[]; done: number };
     /** Taking the candidate off, under way: its updates, computed once, and how many are applied (a resume goes on from there). */
     takingOff?: { readonly promoted: boolean; readonly updates: readonly Update[]; done: number };
 }
@@ -234,23 +236,35 @@ export class TrainRunner {
         return { engine, boarding, counters };
     }
 
-    /** Puts the candidate on a stack: its file edited and applied (pulumi up), at no share of traffic. */
+    /**
+     * Puts the candidate on a stack: its file edited and applied (pulumi up), at no share of traffic. The updates are
+     * recorded as each is applied, so a resumed train goes on with the next one rather than boarding from a file
+     * half-way there.
+     */
     private async board(stack: string, wave: Wave): Promise<void> {
-        const { engine, boarding, counters } = await this.boarding(stack);
-        engine.checkWritable();
         const progress = this.state.stacks[stack];
-        progress.before = boarding.before;
-        progress.counters = counters;
-        // Boarded from before the update: an update that fails part-way may have applied it, and taking it off is then due.
-        progress.status = "boarded";
-        progress.note = boarding.summary;
-        writeTrainState(this.deps.dir, this.state);
-        for (const update of boarding.updates) {
-            if (boarding.updates.length > 1) this.deps.log(`[train] ${stack}: ${update.label}`);
-            await engine.apply(update.edits, this.title(`${stack}: ${update.label}`));
+        const engine = this.deps.engineFor(stack);
+        if (progress.boarding === undefined) {
+            const { boarding, counters } = await this.boarding(stack);
+            engine.checkWritable();
+            progress.before = boarding.before;
+            progress.counters = counters;
+            progress.note = boarding.summary;
+            progress.boarding = { updates: boarding.updates, done: 0 };
         }
-        this.record(`boarded ${stack} (wave ${wave.name}): ${boarding.summary}`);
-        this.commit(this.title(`board ${stack} (wave ${wave.name})\n\n${boarding.summary}`), [stack]);
+        // Boarded from before the first update: one that fails part-way may have applied it, and taking it off is then due.
+        progress.status = "boarded";
+        writeTrainState(this.deps.dir, this.state);
+        const applying = progress.boarding;
+        for (const update of applying.updates.slice(applying.done)) {
+            if (applying.updates.length > 1) this.deps.log(`[train] ${stack}: ${update.label}`);
+            await engine.apply(update.edits, this.title(`${stack}: ${update.label}`));
+            applying.done++;
+            writeTrainState(this.deps.dir, this.state);
+        }
+        progress.boarding = undefined;
+        this.record(`boarded ${stack} (wave ${wave.name}): ${progress.note ?? ""}`);
+        this.commit(this.title(`board ${stack} (wave ${wave.name})\n\n${progress.note ?? ""}`), [stack]);
     }
 
     /** Does the stack's config run the candidate's version of the service? */
@@ -340,7 +354,7 @@ export class TrainRunner {
                 const s = this.state.stacks[stack];
                 try {
                     // Boarded, but the file does not hold the candidate: the process died before the update.
-                    if (s.status === "pending" || (s.status === "boarded" && !(await this.holdsCandidate(stack)))) {
+                    if (s.status === "pending" || s.boarding !== undefined || (s.status === "boarded" && !(await this.holdsCandidate(stack)))) {
                         await this.board(stack, wave);
                     } else if (s.status === "proposed") {
                         // Merged from a pull request: the file holds the candidate; this update deploys it at no share of traffic.

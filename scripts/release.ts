@@ -403,7 +403,7 @@ export async function release(options: ReleaseOptions, out: (line: string) => vo
     // The stacks whose rollouts are under way hold those rollouts' uncommitted edits: theirs to commit.
     // So do the stacks the train was taking the candidate off, half-way.
     const current = state.wave < state.train.waves.length ? state.train.waves[state.wave].stacks : [];
-    const rolling = Object.keys(state.stacks).filter((s) => (current.includes(s) && state.stacks[s].status === "boarded") || state.stacks[s].takingOff !== undefined);
+    const rolling = Object.keys(state.stacks).filter((s) => (current.includes(s) && state.stacks[s].status === "boarded") || state.stacks[s].boarding !== undefined || state.stacks[s].takingOff !== undefined);
     const problem = trainCommitProblem(options.cwd, state.train.waves.flatMap((w) => w.stacks).filter((s) => !rolling.includes(s)), true);
     if (problem !== undefined) throw new SetupError(problem);
     switch (options.command) {
