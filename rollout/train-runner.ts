@@ -7,21 +7,22 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { ConfigError, isRecord } from "../components/config/config-reader";
 import type { ReleaseCounters } from "../components/specs/observability-specs";
 import { releaseCounters } from "../components/specs/observability-specs";
 import { checkedPlan } from "../components/specs/checked-plan";
 import { planTraffic } from "../components/plan/plan";
 import { projectName } from "../lib/mock-program";
-import { editStackFile } from "../lib/stack-file";
+import { editStackFile, StackFileError } from "../lib/stack-file";
 import { judge, NEW_RECORD } from "./analysis";
-import { applyEdits, configSource } from "./config-edit";
+import { applyEdits, configSource, pathKey } from "./config-edit";
 import { ACTIVE_PHASES, readRollout } from "./control";
 import type { Clock } from "./driver";
 import type { TaggedEngine } from "./engines";
 import { SetupError } from "./lock";
-import { rolloutTargets } from "./plan";
+import { RolloutRefusal, rolloutTargets } from "./plan";
 import { releaseEvidence } from "./prometheus";
-import { BoardingRefusal, boardingEdits, Candidate, checkPhase, returnPhases, StackBefore, Update } from "./train";
+import { Boarding, BoardingRefusal, boardingEdits, Candidate, checkPhase, returnPhases, StackBefore, Update } from "./train";
 import type { TrainConfig, Wave } from "./train-config";
 
 export const STATE_FILE = path.join(".release", "train.json");
@@ -102,8 +103,26 @@ export function newTrainState(id: string, candidate: Candidate, train: TrainConf
 export function readTrainState(dir: string): TrainState | undefined {
     const file = path.join(dir, STATE_FILE);
     if (!fs.existsSync(file)) return undefined;
-    const parsed = JSON.parse(fs.readFileSync(file, "utf8")) as unknown;
-    if (typeof parsed !== "object" || parsed === null || (parsed as { v?: unknown }).v !== 1) throw new SetupError(`${STATE_FILE} is not a train state this program writes (version 1). Fix: restore it from Git (git checkout -- ${STATE_FILE}), or remove it to forget the train`);
+    const unreadable = (why: string) => new SetupError(`${STATE_FILE} ${why}, so it is not a train state this program writes (version 1). Fix: restore it from Git (git log -- ${STATE_FILE}; git checkout <commit> -- ${STATE_FILE}), or remove it and commit that to forget the train`);
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(fs.readFileSync(file, "utf8"));
+    } catch (error) {
+        throw unreadable(`does not parse as JSON (${error instanceof Error ? error.message : String(error)})`);
+    }
+    const stacks = isRecord(parsed) && isRecord(parsed.stacks) ? parsed.stacks : {};
+    const train = isRecord(parsed) && isRecord(parsed.train) ? parsed.train : {};
+    const candidate = isRecord(parsed) && isRecord(parsed.candidate) ? parsed.candidate : {};
+    const waves = Array.isArray(train.waves) ? (train.waves as unknown[]) : undefined;
+    const whole =
+        isRecord(parsed) &&
+        parsed.v === 1 &&
+        typeof candidate.service === "string" &&
+        Array.isArray(parsed.waves) &&
+        Array.isArray(parsed.history) &&
+        waves?.length === parsed.waves.length &&
+        waves.every((w) => isRecord(w) && Array.isArray(w.stacks) && (w.stacks as unknown[]).every((stack) => typeof stack === "string" && isRecord(stacks[stack])));
+    if (!whole) throw unreadable("lacks fields a train's state has");
     return parsed as TrainState;
 }
 
@@ -151,10 +170,13 @@ export interface TrainDeps {
     readonly committed?: () => void;
 }
 
-/** Exit codes: 0 every wave released, 1 a wave failed (rolled back), 4 stopped at a gate or a proposal, 130 interrupted. */
-export const TRAIN_EXIT = { done: 0, failed: 1, gate: 4, interrupted: 130 } as const;
+/**
+ * Exit codes: 0 every wave released, 1 a wave failed (rolled back), 2 a wave's stack cannot take the candidate (nothing
+ * of that wave moved; fix it and resume), 4 stopped at a gate or a proposal, 130 interrupted.
+ */
+export const TRAIN_EXIT = { done: 0, failed: 1, blocked: 2, gate: 4, interrupted: 130 } as const;
 
-type WaveResult = { readonly kind: "released" } | { readonly kind: "failed"; readonly reason: string } | { readonly kind: "interrupted" };
+type WaveResult = { readonly kind: "released" } | { readonly kind: "failed"; readonly reason: string } | { readonly kind: "interrupted" } | { readonly kind: "blocked"; readonly reason: string };
 
 const git = (dir: string, args: readonly string[]) => execFileSync("git", ["-C", dir, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 
@@ -211,21 +233,43 @@ export class TrainRunner {
     }
 
     /**
-     * Checks that every stack of the waves from `from` on can take the candidate as its file is now (changing
-     * nothing): a refusal names the stack and the key before the first wave moves.
+     * Checks that every stack of the waves `from` to `to` (inclusive; default: the last) can take the candidate as
+     * its file is now, changing nothing: a refusal names the stack and the key before anything moves. By pull
+     * requests a wave is one merge, one update: a stack that needs its rules detoured around the boarding is refused.
      */
-    async checkBoarding(from: number): Promise<void> {
-        for (const wave of this.state.train.waves.slice(from)) {
+    async checkBoarding(from: number, to = this.state.train.waves.length - 1, byPullRequest = false): Promise<void> {
+        for (const wave of this.state.train.waves.slice(from, to + 1)) {
             for (const stack of wave.stacks) {
                 if (this.state.stacks[stack].status !== "pending") continue;
-                await this.boarding(stack);
+                const { boarding } = await this.boarding(stack);
+                if (byPullRequest && boarding.updates.length > 1) {
+                    throw new BoardingRefusal([
+                        {
+                            key: `routes.${this.candidate.service}, previewHeader or services.${this.candidate.service}.stickyCanary`,
+                            value: "(rules to the version the train replaces)",
+                            allowed: `on stack ${stack}, rules send requests to the subset whose version the train replaces; a pull request merges as one update, in which they could meet a version not running yet, so they must be pointed at the serving version for it and back after, which only npm run release without pull requests does`,
+                            fix: `run the train with npm run release -- --service ${this.candidate.service} --version ${this.candidate.version} --image ${this.candidate.image}, or point those rules at the serving version first (${boarding.updates[0].edits.map((e) => pathKey(e.path)).join(", ")})`,
+                        },
+                    ]);
+                }
             }
         }
     }
 
+    /** What boarding would write to a stack, checked (for --dry-run). */
+    async boardingOf(stack: string): Promise<Boarding> {
+        return (await this.boarding(stack)).boarding;
+    }
+
     private async boarding(stack: string) {
         const engine = this.deps.engineFor(stack);
+        engine.checkWritable();
         const { config, secretKeys } = await engine.readConfig();
+        // The train keeps the service's entry in its state, committed to Git, to put it back: no secret may be in it.
+        const secret = ["services", "routes"].find((key) => secretKeys.includes(key));
+        if (secret !== undefined) {
+            throw new BoardingRefusal([{ key: secret, value: "(a secret)", allowed: `stack ${stack} keeps ${secret} secret (a value under it is encrypted), and the train writes ${this.candidate.service}'s entry whole and keeps the one before in its state, committed to Git, to put it back`, fix: `keep secrets out of ${secret} (a Kubernetes Secret the workload reads), or release this service with npm run rollout -- --stack ${stack} --service ${this.candidate.service}` }]);
+        }
         const { settings } = checkedPlan(configSource(config, secretKeys));
         const boarding = boardingEdits(stack, projectName(), settings, config, secretKeys, this.candidate);
         const boarded = applyEdits(config, boarding.edits);
@@ -276,17 +320,6 @@ export class TrainRunner {
     /** Writes the candidate into a stack's file without applying it: a pull request's change. */
     async propose(stack: string): Promise<void> {
         const { engine, boarding, counters } = await this.boarding(stack);
-        if (boarding.updates.length > 1) {
-            // A merge is one update (Deploy's pulumi up): rules that must be detoured around it cannot be.
-            throw new BoardingRefusal([
-                {
-                    key: `routes.${this.candidate.service}, previewHeader or services.${this.candidate.service}.stickyCanary`,
-                    value: "(rules to the version the train replaces)",
-                    allowed: `on stack ${stack}, rules send requests to the subset whose version the train replaces; a pull request merges as one update, in which they could meet a version not running yet, so they must be pointed at the serving version for it and back after, which only npm run release without pull requests does`,
-                    fix: `run this wave with npm run release -- --service ${this.candidate.service} --version ${this.candidate.version} --image ${this.candidate.image}, or point those rules at the serving version first (pulumi config set --path 'routes.${this.candidate.service}[0].to' <serving version>)`,
-                },
-            ]);
-        }
         editStackFile(engine.stackFile, boarding.edits, projectName());
         const progress = this.state.stacks[stack];
         progress.before = boarding.before;
@@ -315,6 +348,13 @@ export class TrainRunner {
             }
             // A failure whose taking back was interrupted: finished first.
             const result: WaveResult = progress.status === "failed" ? { kind: "failed", reason: "resumed after a failure" } : await this.runWave(i);
+            if (result.kind === "blocked") {
+                this.state.phase = "interrupted";
+                this.record(`wave ${wave.name} cannot start, nothing of it moved: ${result.reason}`);
+                this.commit(this.title(`wave ${wave.name} cannot start`), []);
+                this.deps.log(`Fix the stack file as it says, commit it, then: npm run release -- --resume`);
+                return TRAIN_EXIT.blocked;
+            }
             if (result.kind === "interrupted") {
                 this.state.phase = "interrupted";
                 this.record(`interrupted in wave ${wave.name}: npm run release -- --resume continues it`);
@@ -348,6 +388,13 @@ export class TrainRunner {
         const wave = this.state.train.waves[i];
         const progress = this.state.waves[i];
         if (progress.status !== "baking") {
+            // Every stack of the wave can take the candidate as its file is now, or none of them is touched.
+            try {
+                await this.checkBoarding(i, i);
+            } catch (error) {
+                if (error instanceof BoardingRefusal || error instanceof RolloutRefusal || error instanceof ConfigError || error instanceof SetupError || error instanceof StackFileError) return { kind: "blocked", reason: error.message };
+                throw error;
+            }
             progress.status = "rolling";
             for (const stack of wave.stacks) {
                 if (this.deps.signal.aborted) return { kind: "interrupted" };

@@ -7,7 +7,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ConfigError } from "../components/config/config-reader";
+import { ConfigError, printable } from "../components/config/config-reader";
 import { imageProblem } from "../components/config/names";
 import { checkedPlan } from "../components/specs/checked-plan";
 import { ArgvReader, UsageError } from "../lib/cli";
@@ -18,7 +18,7 @@ import { ACTOR_LIMIT, newId, REASON_LIMIT } from "../rollout/control";
 import { realClock } from "../rollout/driver";
 import { SetupError } from "../rollout/lock";
 import { configCommands, RolloutRefusal } from "../rollout/plan";
-import { BoardingRefusal, boardingEdits, Candidate } from "../rollout/train";
+import { BoardingRefusal, Candidate } from "../rollout/train";
 import { readTrain, TrainConfig, TrainConfigError } from "../rollout/train-config";
 import { ACTIVE_TRAIN, newTrainState, readTrainState, TRAIN_EXIT, trainCommitProblem, TrainRunner, TrainState, trainStatusLines, writeTrainState } from "../rollout/train-runner";
 import { engineFor, main as rolloutMain } from "./rollout";
@@ -92,6 +92,7 @@ export function parseReleaseArgs(argv: readonly string[]): ReleaseOptions | "hel
     const flags = { dryRun: false, json: false, push: false, takeOver: false };
     const given = new Set<string>();
     for (let flag = args.next(); flag !== undefined; flag = args.next()) {
+        if (given.has(flag) && flag.startsWith("--")) throw args.error(`${flag} is given twice: a train carries one of each. Fix: give ${flag} once`);
         given.add(flag);
         switch (flag) {
             case "--help":
@@ -108,7 +109,7 @@ export function parseReleaseArgs(argv: readonly string[]): ReleaseOptions | "hel
             }
             case "--image": {
                 const value = args.value(flag);
-                const problem = imageProblem(value);
+                const problem = imageProblem(value) ?? (/:latest$/.test(value) ? "pins the tag latest, which moves" : undefined);
                 if (problem !== undefined) throw args.error(`--image ${JSON.stringify(value)}: ${problem}; every stack runs exactly this image, so it must pin a tag or digest. Fix: --image ghcr.io/acme/user-service:1.5.0`);
                 values.image = value;
                 break;
@@ -133,9 +134,12 @@ export function parseReleaseArgs(argv: readonly string[]): ReleaseOptions | "hel
                 values.reason = args.value(flag).trim();
                 if (values.reason === "" || values.reason.length > REASON_LIMIT) throw args.error(`--reason ${JSON.stringify(values.reason)}: must be 1 to ${REASON_LIMIT} characters. Fix: --reason "${values.reason.slice(0, 60) || "staging looks good"}"`);
                 break;
-            case "--output":
+            case "--output": {
                 values.output = path.resolve(args.value(flag));
+                const folder = path.dirname(values.output);
+                if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw args.error(`--output ${JSON.stringify(values.output)}: its folder ${folder} does not exist. Fix: --output "$RUNNER_TEMP/pr.json", or create the folder first`);
                 break;
+            }
             case "--cwd":
                 cwd = path.resolve(args.value(flag));
                 break;
@@ -162,6 +166,10 @@ export function parseReleaseArgs(argv: readonly string[]): ReleaseOptions | "hel
                 command = named;
             }
         }
+    }
+    // Text that reaches the terminal, commit messages and the state: printable, so it cannot forge lines or move the cursor.
+    for (const [flag, value] of Object.entries({ "--service": values.service, "--actor": values.actor, "--reason": values.reason })) {
+        if (value !== undefined && printable(value) !== value) throw args.error(`${flag} "${printable(value)}": has control or invisible characters, which would reach terminals and commit messages as they are. Fix: ${flag} "${printable(value).replace(/\\[nt]|\\u[0-9a-f]{4}/g, " ").trim() || "text"}"`);
     }
     const only: [string, readonly Command[]][] = [
         ["--service", ["start", "propose"]],
@@ -293,15 +301,15 @@ function newState(candidate: Candidate, train: TrainConfig): TrainState {
 
 async function dryRun(options: ReleaseOptions, train: TrainConfig, ctx: Context): Promise<number> {
     const candidate = await candidateOf(options, train, ctx);
+    // Checked as the train checks each stack before it boards it, reading the files (no Pulumi CLI).
+    const runner = runnerFor(newState(candidate, train), { ...ctx, options: { ...options, engine: "render" } });
     ctx.out(`Release train for ${candidate.service} ${candidate.version} (${candidate.image}); changes nothing:`);
     for (const [i, wave] of train.waves.entries()) {
         ctx.out(`wave ${i + 1} ${wave.name}: ${i === 0 ? "starts with the train" : wave.gate === "approval" ? "waits for npm run release -- approve" : "starts once the wave before is baked"}; bake ${wave.bake}`);
         for (const stack of wave.stacks) {
-            const engine = engineFor({ engine: "render", cwd: options.cwd, stack, dryRun: true, command: "start" }, ctx.out);
-            const { config, secretKeys } = await engine.readConfig();
-            const { settings } = checkedPlan(configSource(config, secretKeys));
-            const boarding = boardingEdits(stack, projectName(), settings, config, secretKeys, candidate);
-            ctx.out(`  ${stack}: ${boarding.summary}, then npm run rollout -- --stack ${stack} --service ${candidate.service}`);
+            const boarding = await runner.boardingOf(stack);
+            const { config } = await engineFor({ engine: "render", cwd: options.cwd, stack, dryRun: true, command: "start" }, ctx.out).readConfig();
+            ctx.out(`  ${stack}: ${boarding.summary}${boarding.updates.length > 1 ? ` in ${boarding.updates.length} updates (its rules detoured around the one that replaces the version)` : ""}, then npm run rollout -- --stack ${stack} --service ${candidate.service}`);
             ctx.out(`    ${configCommands(projectName(), config, boarding.edits)}`);
         }
     }
@@ -313,6 +321,8 @@ async function dryRun(options: ReleaseOptions, train: TrainConfig, ctx: Context)
 async function proposeWave(state: TrainState, runner: TrainRunner, i: number, ctx: Context): Promise<number> {
     const { options } = ctx;
     const wave = state.train.waves[i];
+    // Every stack of the wave can take the candidate in one merge, or nothing is committed.
+    await runner.checkBoarding(i, i, true);
     const branch = `release/${state.candidate.service}-${state.candidate.version}-${wave.name}`;
     const here = gitSucceeds(options.cwd, ["rev-parse", "--verify", "--quiet", `refs/heads/${branch}`]);
     const remote = options.push && git(options.cwd, ["ls-remote", "--heads", "origin", branch]) !== "";
@@ -378,8 +388,8 @@ export async function release(options: ReleaseOptions, out: (line: string) => vo
     }
     if (options.command === "start" || options.command === "propose") {
         const train = readTrain(options.cwd, stacks);
-        if (options.dryRun) return dryRun(options, train, ctx);
         activeTrainProblem(state);
+        if (options.dryRun) return dryRun(options, train, ctx);
         const candidate = await candidateOf(options, train, ctx);
         const problem = trainCommitProblem(options.cwd, train.waves.flatMap((w) => w.stacks));
         if (problem !== undefined) throw new SetupError(problem);
@@ -412,6 +422,8 @@ export async function release(options: ReleaseOptions, out: (line: string) => vo
             return continued(state, runner, ctx);
         case "approve":
             if (state.phase !== "awaitingApproval") throw new SetupError(`approve lets the train into a wave waiting at its approval gate, and the train of ${state.candidate.service} ${state.candidate.version} is ${state.phase}. Fix: npm run release -- status`);
+            // The wave's stacks may have changed while it waited: a stack that cannot take the candidate keeps it waiting.
+            await runner.checkBoarding(state.wave, state.wave);
             runner.approve(options.reason ?? "");
             return runner.run();
         case "merged": {

@@ -2,6 +2,7 @@
 // and the updates that take it off again, each checked against how Pulumi applies an update (in any order within
 // it): a version takes requests only if it ran before the update, and is removed only if it took none before it.
 import { strict as assert } from "assert";
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -10,6 +11,7 @@ import { readSettings } from "../components/config/config";
 import { planTraffic } from "../components/plan/plan";
 import { PROJECT_ROOT, stackConfig, stackNames } from "../lib/mock-program";
 import { main, parseReleaseArgs } from "../scripts/release";
+import { newTrainState, readTrainState, writeTrainState } from "../rollout/train-runner";
 import { applyEdits, asStackConfig, configSource, StackConfig } from "../rollout/config-edit";
 import { BoardingRefusal, boardingEdits, Candidate, returnPhases } from "../rollout/train";
 import { parseTrain, TrainConfigError, TRAIN_FILE } from "../rollout/train-config";
@@ -216,6 +218,70 @@ describe("release train: the command line", () => {
         assert.match(usage(["approve"]), /--reason is required by approve/);
         assert.match(usage(["status", "--push"]), /--push does not apply to status/);
         assert.equal(usage(["merged", "--push"]), "accepted");
+    });
+
+    it("refuses a flag given twice, control characters and a moving tag", () => {
+        const usage = (argv: string[]) => {
+            try {
+                parseReleaseArgs(argv);
+            } catch (error) {
+                return error instanceof Error ? error.message : String(error);
+            }
+            return "accepted";
+        };
+        assert.match(usage(["--service", "shop", "--version", "v2", "--version", "v3"]), /^--version is given twice/);
+        assert.match(usage(["approve", "--reason", "ok\u001b[2Jdone"]), /^--reason "ok\\u001b\[2Jdone": has control or invisible characters.*Fix: --reason "ok \[2Jdone"/);
+        assert.match(usage(["--service", "shop", "--version", "v2", "--image", "nginx:latest"]), /^--image "nginx:latest": pins the tag latest, which moves/);
+    });
+
+    /** A project in a Git repository: a train of two waves over staging and prod, its stack files, committed. */
+    function project(): string {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "release-cli-"));
+        const git = (...args: string[]) => execFileSync("git", ["-C", dir, ...args], { stdio: "ignore" });
+        git("init", "--quiet");
+        git("config", "user.name", "t");
+        git("config", "user.email", "t@example.com");
+        fs.writeFileSync(path.join(dir, TRAIN_FILE), "waves: [{ name: staging, stacks: [staging] }, { name: prod, stacks: [prod], gate: approval }]\n");
+        for (const stack of ["staging", "prod"]) fs.writeFileSync(path.join(dir, `Pulumi.${stack}.yaml`), stringify({ config: { "istio-progressive-delivery:services": { shop: { path: "/shop", release: "single", versions: ["v1"] } } } }));
+        git("add", ".");
+        git("commit", "--quiet", "-m", "project");
+        return dir;
+    }
+    const run = async (dir: string, argv: string[]) => {
+        const lines: string[] = [];
+        const code = await main(["--cwd", dir, "--engine", "render", ...argv], (l) => lines.push(l), (l) => lines.push(l), new AbortController().signal);
+        return { code, out: lines.join("\n"), head: execFileSync("git", ["-C", dir, "rev-parse", "HEAD"], { encoding: "utf8" }) };
+    };
+
+    it("approve checks the waiting wave's stacks again: one that changed meanwhile keeps the train at its gate, nothing committed", async () => {
+        const dir = project();
+        // A train that released staging and waits at prod's gate, as its state says.
+        const state = newTrainState("shop-v2-test", { service: "shop", version: "v2", image: "ghcr.io/acme/shop:2.0.0" }, parseTrain(fs.readFileSync(path.join(dir, TRAIN_FILE), "utf8"), ["prod", "staging"]), new Date());
+        Object.assign(state, { phase: "awaitingApproval", wave: 1 });
+        state.waves[0].status = "done";
+        state.stacks.staging.status = "promoted";
+        writeTrainState(dir, state);
+        fs.writeFileSync(path.join(dir, "Pulumi.prod.yaml"), stringify({ config: { "istio-progressive-delivery:services": { shop: { path: "/shop", release: "canary", versions: ["v1", "v1b"], canaryWeight: 20 } } } }));
+        execFileSync("git", ["-C", dir, "commit", "--quiet", "-am", "prod moved on"]);
+        execFileSync("git", ["-C", dir, "add", "."]);
+        execFileSync("git", ["-C", dir, "commit", "--quiet", "-m", "state"]);
+        const before = await run(dir, ["status"]);
+        const approved = await run(dir, ["approve", "--reason", "go"]);
+        assert.equal(approved.code, 2, approved.out);
+        assert.match(approved.out, /- services\.shop\.canaryWeight = 20: puts 20% of shop's requests on its candidate v1b on stack prod/);
+        assert.equal(approved.head, before.head, "nothing committed");
+        assert.equal(readTrainState(dir)?.phase, "awaitingApproval");
+    });
+
+    it("a state file that does not read is named, with how to restore it, by every command", async () => {
+        const dir = project();
+        fs.mkdirSync(path.join(dir, ".release"));
+        for (const text of ["{", '{"v":1}']) {
+            fs.writeFileSync(path.join(dir, ".release", "train.json"), text);
+            const status = await run(dir, ["status"]);
+            assert.equal(status.code, 2);
+            assert.match(status.out, /^\.release\/train\.json (does not parse as JSON|lacks fields a train's state has).*Fix: restore it from Git/);
+        }
     });
 
     it("asks for --image when the service's versions run images of their own, before anything else", async () => {
