@@ -10,7 +10,7 @@ import * as path from "path";
 import { ConfigError, printable } from "../components/config/config-reader";
 import { imageProblem } from "../components/config/names";
 import { checkedPlan } from "../components/specs/checked-plan";
-import { ArgvReader, UsageError } from "../lib/cli";
+import { actorOf, ArgvReader, commandMain, runAsProcess, UsageError } from "../lib/cli";
 import { PROJECT_ROOT, projectName, stackNames } from "../lib/mock-program";
 import { StackFileError, StackFileWriteError } from "../lib/stack-file";
 import { configSource } from "../rollout/config-edit";
@@ -114,18 +114,12 @@ export function parseReleaseArgs(argv: readonly string[]): ReleaseOptions | "hel
                 values.image = value;
                 break;
             }
-            case "--engine": {
-                const value = args.value(flag);
-                if (value !== "automation" && value !== "render") throw args.error(`--engine ${JSON.stringify(value)}: must be automation (pulumi up through the Automation API) or render (a rehearsal under the mocks). Fix: --engine render`);
-                engine = value;
+            case "--engine":
+                engine = args.choice(flag, ["automation", "render"], "automation (pulumi up through the Automation API) or render (a rehearsal under the mocks)", "render");
                 break;
-            }
-            case "--on-interrupt": {
-                const value = args.value(flag);
-                if (value !== "rollback" && value !== "hold") throw args.error(`--on-interrupt ${JSON.stringify(value)}: must be rollback or hold. Fix: --on-interrupt hold`);
-                onInterrupt = value;
+            case "--on-interrupt":
+                onInterrupt = args.choice(flag, ["rollback", "hold"], "rollback or hold", "hold");
                 break;
-            }
             case "--actor":
                 values.actor = args.value(flag).trim();
                 if (values.actor === "" || values.actor.length > ACTOR_LIMIT) throw args.error(`--actor ${JSON.stringify(values.actor)}: must be 1 to ${ACTOR_LIMIT} characters. Fix: --actor "${values.actor.slice(0, ACTOR_LIMIT) || os.userInfo().username}"`);
@@ -191,20 +185,6 @@ export function parseReleaseArgs(argv: readonly string[]): ReleaseOptions | "hel
     if ((command === "start" || command === "propose") && values.version === undefined) throw args.error("--version is required: the new version's name, the same on every stack. Fix: --version v3");
     if (command === "approve" && values.reason === undefined) throw args.error(`--reason is required by approve: it is recorded, with who approved, in the train's state and its commit. Fix: --reason "staging baked clean"`);
     return { command, engine, onInterrupt, cwd, ...values, ...flags };
-}
-
-/** Who acts: --actor, else the checkout's git user, else the CI's actor, else this machine's user. */
-function actorOf(options: ReleaseOptions): string {
-    if (options.actor !== undefined) return options.actor;
-    let name = "";
-    try {
-        name = execFileSync("git", ["-C", options.cwd, "config", "user.name"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    } catch {
-        // No git, or no user.name: the CI's actor, if any.
-    }
-    name ||= process.env.GITHUB_ACTOR ?? "";
-    name ||= `${os.userInfo().username}@${os.hostname()}`;
-    return name.slice(0, ACTOR_LIMIT);
 }
 
 const git = (dir: string, args: readonly string[]) => execFileSync("git", ["-C", dir, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
@@ -290,7 +270,7 @@ async function candidateOf(options: ReleaseOptions, train: TrainConfig, ctx: Con
 
 function activeTrainProblem(state: TrainState | undefined): void {
     if (state === undefined || !ACTIVE_TRAIN.includes(state.phase)) return;
-    const how = { running: "continue it: npm run release -- --resume", interrupted: "continue it: npm run release -- --resume", awaitingApproval: 'approve its next wave (npm run release -- approve --reason "...")', proposed: `merge the pull request of branch ${state.proposal?.branch ?? "?"}, or close it` }[state.phase as "running"];
+    const how = state.phase === "awaitingApproval" ? 'approve its next wave (npm run release -- approve --reason "...")' : state.phase === "proposed" ? `merge the pull request of branch ${state.proposal?.branch ?? "?"}, or close it` : "continue it: npm run release -- --resume";
     throw new SetupError(`A release train of ${state.candidate.service} ${state.candidate.version} is ${state.phase} at wave ${state.wave + 1} (${state.updatedAt}); one train at a time. Fix: ${how}; to forget it instead, remove .release/train.json and commit that`);
 }
 
@@ -374,7 +354,7 @@ async function continued(state: TrainState, runner: TrainRunner, ctx: Context): 
 }
 
 export async function release(options: ReleaseOptions, out: (line: string) => void, signal: AbortSignal): Promise<number> {
-    const ctx: Context = { options, out, signal, actor: actorOf(options), ...(options.push && {
+    const ctx: Context = { options, out, signal, actor: actorOf(options.actor, options.cwd, ACTOR_LIMIT), ...(options.push && {
             pushHome: () => {
                 pushHead(options.cwd, out);
             },
@@ -446,28 +426,6 @@ export async function release(options: ReleaseOptions, out: (line: string) => vo
 /** Bad input and set-up problems, which exit 2 with the message alone. */
 const EXPECTED = [UsageError, ConfigError, TrainConfigError, BoardingRefusal, RolloutRefusal, SetupError, StackFileError, StackFileWriteError];
 
-export async function main(argv: readonly string[], out: (line: string) => void, err: (line: string) => void, signal: AbortSignal): Promise<number> {
-    try {
-        const options = parseReleaseArgs(argv);
-        if (options === "help") {
-            out(USAGE);
-            return 0;
-        }
-        return await release(options, out, signal);
-    } catch (error) {
-        err(EXPECTED.some((type) => error instanceof type) ? (error as Error).message : error instanceof Error ? (error.stack ?? error.message) : String(error));
-        return 2;
-    }
-}
+export const main = commandMain(parseReleaseArgs, USAGE, release, EXPECTED);
 
-if (require.main === module) {
-    const controller = new AbortController();
-    process.on("SIGINT", () => {
-        if (controller.signal.aborted) process.exit(130);
-        console.error("Interrupted: the rollouts under way finish their current update, then act as --on-interrupt says (Ctrl-C again stops at once)");
-        controller.abort();
-    });
-    void main(process.argv.slice(2), console.log, console.error, controller.signal).then((code) => {
-        process.exitCode = code;
-    });
-}
+if (require.main === module) runAsProcess(main, "Interrupted: the rollouts under way finish their current update, then act as --on-interrupt says (Ctrl-C again stops at once)");

@@ -3,7 +3,6 @@
 // pause, resume, promote, abort, retry), through the rollout's record on the stack (rollout/control.ts).
 // Exit codes: 0 promoted (or a command done), 1 rolled back, 2 bad input or set-up or stopped (the stack file
 // changed under it, or could not be written), 3 a request not yet acknowledged, 130 held by Ctrl-C.
-import { execFileSync } from "child_process";
 import * as os from "os";
 import * as path from "path";
 import { ConfigError, durationMs } from "../components/config/config-reader";
@@ -22,7 +21,7 @@ import { DecisionLog, logFile, rolloutId } from "../rollout/decision-log";
 import { Notifications } from "../rollout/notify";
 import { readDecisionLog, rolloutReport, writeReportPage } from "../rollout/report";
 import { NotifyEvent, urlProblem } from "../components/config/rollout-config";
-import { ArgvReader, UsageError } from "../lib/cli";
+import { actorOf, ArgvReader, commandMain, runAsProcess, UsageError } from "../lib/cli";
 import { PROJECT_ROOT, stackNames } from "../lib/mock-program";
 import { StackFileError, StackFileWriteError } from "../lib/stack-file";
 
@@ -125,18 +124,12 @@ export function parseRolloutArgs(argv: readonly string[]): RolloutOptions | "hel
             case "--service":
                 services.push(...args.value(flag).split(",").filter((s) => s !== ""));
                 break;
-            case "--engine": {
-                const value = args.value(flag);
-                if (value !== "automation" && value !== "render") throw args.error(`--engine ${JSON.stringify(value)}: must be automation (pulumi up through the Automation API) or render (a rehearsal under the mocks). Fix: --engine render`);
-                engine = value;
+            case "--engine":
+                engine = args.choice(flag, ["automation", "render"], "automation (pulumi up through the Automation API) or render (a rehearsal under the mocks)", "render");
                 break;
-            }
-            case "--on-interrupt": {
-                const value = args.value(flag);
-                if (value !== "rollback" && value !== "hold") throw args.error(`--on-interrupt ${JSON.stringify(value)}: must be rollback or hold. Fix: --on-interrupt hold`);
-                onInterrupt = value;
+            case "--on-interrupt":
+                onInterrupt = args.choice(flag, ["rollback", "hold"], "rollback or hold", "hold");
                 break;
-            }
             case "--request-rate": {
                 const value = args.value(flag);
                 requestRate = Number(value);
@@ -244,20 +237,6 @@ const ANSWER_WAIT_MS = 120_000;
 /** A dry run (and a plan) reads the stack file and runs the program under the mocks, whatever the engine: no Pulumi CLI, no cluster. */
 export function engineFor(options: Pick<RolloutOptions, "engine" | "dryRun" | "command" | "cwd" | "stack">, log: (line: string) => void): TaggedEngine {
     return options.engine === "render" || options.dryRun || options.command === "plan" ? new RenderEngine(options.cwd, options.stack, path.join(options.cwd, "rendered", options.stack)) : new AutomationEngine(options.cwd, options.stack, log);
-}
-
-/** Who acts: --actor, else the checkout's git user, else the CI's actor, else this machine's user. */
-function actorOf(options: RolloutOptions): string {
-    if (options.actor !== undefined) return options.actor;
-    let name = "";
-    try {
-        name = execFileSync("git", ["-C", options.cwd, "config", "user.name"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    } catch {
-        // No git, or no user.name: the CI's actor, if any.
-    }
-    name ||= process.env.GITHUB_ACTOR ?? "";
-    name ||= `${os.userInfo().username}@${os.hostname()}`;
-    return name.slice(0, ACTOR_LIMIT);
 }
 
 const where = (r: RolloutRecord) => (r.step > r.steps.length ? "the promotion" : `step ${r.step}`);
@@ -463,7 +442,7 @@ export async function rollout(options: RolloutOptions, engine: TaggedEngine, sig
         else out(options.json ? JSON.stringify(record, null, 2) : [...statusLines(record, Date.now()), ...(runnerGone(record) ? [`  its runner, pid ${record.runner?.pid ?? "?"} on this host, is gone: carry it out here with resume, promote or abort and --take-over`] : [])].join("\n"));
         return 0;
     }
-    const actor = actorOf(options);
+    const actor = actorOf(options.actor, options.cwd, ACTOR_LIMIT);
     const reason = options.reason ?? "(no reason given)";
     const at = new Date().toISOString();
     const active = record !== undefined && ACTIVE_PHASES.includes(record.phase);
@@ -508,28 +487,6 @@ export async function rollout(options: RolloutOptions, engine: TaggedEngine, sig
 /** Bad input and set-up problems, which exit 2 with the message alone. */
 const EXPECTED = [UsageError, ConfigError, RolloutRefusal, SetupError, StackFileError, StackFileWriteError];
 
-export async function main(argv: readonly string[], out: (line: string) => void, err: (line: string) => void, signal: AbortSignal): Promise<number> {
-    try {
-        const options = parseRolloutArgs(argv);
-        if (options === "help") {
-            out(USAGE);
-            return 0;
-        }
-        return await rollout(options, engineFor(options, out), signal, out);
-    } catch (error) {
-        err(EXPECTED.some((type) => error instanceof type) ? (error as Error).message : error instanceof Error ? (error.stack ?? error.message) : String(error));
-        return 2;
-    }
-}
+export const main = commandMain(parseRolloutArgs, USAGE, (options, out, signal) => rollout(options, engineFor(options, out), signal, out), EXPECTED);
 
-if (require.main === module) {
-    const controller = new AbortController();
-    process.on("SIGINT", () => {
-        if (controller.signal.aborted) process.exit(130);
-        console.error("Interrupted: finishing the current update, then acting as --on-interrupt says (Ctrl-C again stops at once)");
-        controller.abort();
-    });
-    void main(process.argv.slice(2), console.log, console.error, controller.signal).then((code) => {
-        process.exitCode = code;
-    });
-}
+if (require.main === module) runAsProcess(main, "Interrupted: finishing the current update, then acting as --on-interrupt says (Ctrl-C again stops at once)");

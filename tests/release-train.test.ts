@@ -203,15 +203,17 @@ describe("release train: taking a candidate off, update by update", () => {
 });
 
 describe("release train: the command line", () => {
+    /** What parsing the flags says: the refusal's message, or accepted. */
+    const usage = (argv: string[]) => {
+        try {
+            parseReleaseArgs(argv);
+        } catch (error) {
+            return error instanceof Error ? error.message : String(error);
+        }
+        return "accepted";
+    };
+
     it("refuses bad flags before anything moves, naming the flag and the fix", () => {
-        const usage = (argv: string[]) => {
-            try {
-                parseReleaseArgs(argv);
-            } catch (error) {
-                return error instanceof Error ? error.message : String(error);
-            }
-            return "accepted";
-        };
         assert.match(usage(["--service", "user-service", "--version", "V3"]), /--version "V3": must be a version label.*Fix: --version v3/);
         assert.match(usage(["--service", "user-service", "--version", "v3", "--image", "ghcr.io/acme/user"]), /--image "ghcr.io\/acme\/user": .*Fix: --image /);
         assert.match(usage(["--version", "v3"]), /--service is required/);
@@ -221,14 +223,6 @@ describe("release train: the command line", () => {
     });
 
     it("refuses a flag given twice, control characters and a moving tag", () => {
-        const usage = (argv: string[]) => {
-            try {
-                parseReleaseArgs(argv);
-            } catch (error) {
-                return error instanceof Error ? error.message : String(error);
-            }
-            return "accepted";
-        };
         assert.match(usage(["--service", "shop", "--version", "v2", "--version", "v3"]), /^--version is given twice/);
         assert.match(usage(["approve", "--reason", "ok\u001b[2Jdone"]), /^--reason "ok\\u001b\[2Jdone": has control or invisible characters.*Fix: --reason "ok \[2Jdone"/);
         assert.match(usage(["--service", "shop", "--version", "v2", "--image", "nginx:latest"]), /^--image "nginx:latest": pins the tag latest, which moves/);
