@@ -11,7 +11,7 @@ export type ConfigValue = string | number | boolean | readonly ConfigValue[] | {
 /** Config keys without the project prefix. */
 export type StackConfig = Readonly<Record<string, ConfigValue>>;
 
-function isConfigValue(value: unknown): value is ConfigValue {
+export function isConfigValue(value: unknown): value is ConfigValue {
     if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") return true;
     if (Array.isArray(value)) return value.every(isConfigValue);
     return isRecord(value) && Object.values(value).every(isConfigValue);

@@ -15,7 +15,7 @@ import { planTraffic } from "../components/plan/plan";
 import { projectName } from "../lib/mock-program";
 import { editStackFile, StackFileError } from "../lib/stack-file";
 import { judge, NEW_RECORD } from "./analysis";
-import { applyEdits, configSource, pathKey } from "./config-edit";
+import { applyEdits, ConfigEdit, configSource, isConfigValue, pathKey } from "./config-edit";
 import { ACTIVE_PHASES, readRollout } from "./control";
 import type { Clock } from "./driver";
 import type { TaggedEngine } from "./engines";
@@ -191,6 +191,8 @@ export function trainCommitProblem(dir: string, stacks: readonly string[], resum
         return `a release train commits every stack file it changes, and ${dir} is not in a Git repository. Fix: run it from a clone`;
     }
     const files = [...stacks.map((s) => `Pulumi.${s}.yaml`), ...(resumed ? [] : [STATE_FILE])];
+    // No paths would be every path to git status.
+    if (files.length === 0) return undefined;
     const pending = git(dir, ["status", "--porcelain", "--", ...files]).split("\n").filter((l) => l !== "" && !l.startsWith("??"));
     if (pending.length > 0) return `the train commits ${files.join(", ")}, and some have edits of their own (git status: ${pending.join("; ")}). Fix: commit or stash them first`;
     return undefined;
@@ -467,7 +469,8 @@ export class TrainRunner {
             for (const [stack, code] of codes) {
                 if (code !== 130) continue;
                 const aborted = await this.deps.rollout(stack, ["abort", "--reason", `${reason}: ${failure}`, "--commit"], new AbortController().signal);
-                if (aborted === 1) this.state.stacks[stack].status = "rolledBack";
+                // Not rolled back: its candidate may still take requests, so the stack is a person's, as the rollout left it.
+                this.state.stacks[stack].status = aborted === 1 ? "rolledBack" : "stopped";
             }
             return { kind: "failed", reason: failure };
         }
@@ -499,6 +502,12 @@ export class TrainRunner {
         if (ours && record.phase === "rolledBack") return 1;
         if (ours && ACTIVE_PHASES.includes(record.phase)) {
             this.deps.log(`[train] ${stack}: continuing its rollout (${record.phase} at step ${record.step})`);
+            // Taken over from a fresh checkout (a new CI job), the stack file lacks the steps the lost runner wrote but
+            // never committed: the record holds them, and the stack holds them too (the runner applied them).
+            if (this.deps.takeOver) {
+                const written = (record.resume?.written ?? []).flatMap((w): ConfigEdit[] => ("value" in w && (w.value === undefined || isConfigValue(w.value)) ? [{ path: w.path, ...(w.value !== undefined && { value: w.value }) }] : []));
+                if (written.length > 0) editStackFile(this.deps.engineFor(stack).stackFile, written, projectName());
+            }
             return this.deps.rollout(stack, ["resume", "--reason", "release train resumed", ...common, ...(this.deps.takeOver ? ["--take-over"] : [])], signal);
         }
         return this.deps.rollout(stack, ["--service", this.candidate.service, "--reason", reason, ...common], signal);

@@ -20,7 +20,7 @@ import { SetupError } from "../rollout/lock";
 import { configCommands, RolloutRefusal } from "../rollout/plan";
 import { BoardingRefusal, Candidate } from "../rollout/train";
 import { readTrain, TrainConfig, TrainConfigError } from "../rollout/train-config";
-import { ACTIVE_TRAIN, newTrainState, readTrainState, TRAIN_EXIT, trainCommitProblem, TrainRunner, TrainState, trainStatusLines, writeTrainState } from "../rollout/train-runner";
+import { ACTIVE_TRAIN, newTrainState, STATE_FILE, readTrainState, TRAIN_EXIT, trainCommitProblem, TrainRunner, TrainState, trainStatusLines, writeTrainState } from "../rollout/train-runner";
 import { engineFor, main as rolloutMain } from "./rollout";
 
 const USAGE = `Usage: npm run release -- --service <name> --version <version> [--image <image>] [options]
@@ -248,6 +248,8 @@ function pushHead(dir: string, out: (line: string) => void): void {
         git(dir, ["pull", "--quiet", "--rebase", "--autostash", "origin", branch]);
         git(dir, ["push", "--quiet", "origin", `HEAD:${branch}`]);
     } catch (error) {
+        // A rebase that stopped on a conflict is undone: the checkout (and its uncommitted edits) as it was.
+        gitSucceeds(dir, ["rebase", "--abort"]);
         out(`[train] could not push ${branch} to origin (${error instanceof Error ? error.message.split("\n")[0] : String(error)}); the commits stay here and the next push carries them`);
     }
 }
@@ -322,6 +324,7 @@ async function proposeWave(state: TrainState, runner: TrainRunner, i: number, ct
     git(options.cwd, ["switch", "--quiet", "-c", branch]);
     // The branch is pushed once, whole, below; not as a home branch after each commit.
     ctx.pushHome = undefined;
+    let proposed = false;
     try {
         for (const stack of wave.stacks) await runner.propose(stack);
         state.waves[i].status = "proposed";
@@ -339,9 +342,21 @@ async function proposeWave(state: TrainState, runner: TrainRunner, i: number, ct
         ].join("\n");
         if (options.output !== undefined) fs.writeFileSync(options.output, `${JSON.stringify({ branch, wave: wave.name, gate: i === 0 ? "approval" : wave.gate, title, body })}\n`);
         ctx.out(`Proposed wave ${wave.name} on branch ${branch}${options.push ? " (pushed to origin)" : ""}`);
+        proposed = true;
     } finally {
+        // A proposal that failed half-way leaves its edits on the branch, not on main.
+        if (!proposed) gitSucceeds(options.cwd, ["checkout", "--", ...wave.stacks.map((st) => `Pulumi.${st}.yaml`), STATE_FILE]);
         git(options.cwd, ["switch", "--quiet", home]);
         ctx.pushHome = pushHome;
+        if (!proposed) {
+            // Main said the wave waits on a branch that did not come to be: it says so no more, and --resume proposes again.
+            gitSucceeds(options.cwd, ["branch", "-D", branch]);
+            state.phase = "interrupted";
+            state.proposal = undefined;
+            state.waves[i].status = "pending";
+            writeTrainState(options.cwd, state);
+            runner.commit(`release(${state.candidate.service} ${state.candidate.version}): wave ${wave.name} not proposed`, []);
+        }
     }
     return TRAIN_EXIT.gate;
 }
@@ -376,7 +391,7 @@ export async function release(options: ReleaseOptions, out: (line: string) => vo
         const fresh = newState(candidate, train);
         const runner = runnerFor(fresh, ctx);
         // Every stack can take the candidate as its file is now: a refusal stops the train before it moves.
-        await runner.checkBoarding(0);
+        await runner.checkBoarding(0, undefined, options.command === "propose");
         fresh.history.push({ at: fresh.startedAt, actor: ctx.actor, text: `started: ${candidate.service} ${candidate.version} (${candidate.image}) through ${train.waves.map((w) => `${w.name} [${w.stacks.join(", ")}]`).join(" -> ")}` });
         if (options.command === "propose") {
             // By pull requests each wave's rollouts and bake run in one GitHub Actions job, which GitHub ends at 6 hours.
@@ -390,10 +405,9 @@ export async function release(options: ReleaseOptions, out: (line: string) => vo
     }
     if (state === undefined) throw new SetupError(`No release train is recorded here (.release/train.json). Fix: start one: npm run release -- --service user-service --version v3`);
     const runner = runnerFor(state, ctx);
-    // The stacks whose rollouts are under way hold those rollouts' uncommitted edits: theirs to commit.
-    // So do the stacks the train was taking the candidate off, half-way.
-    const current = state.wave < state.train.waves.length ? state.train.waves[state.wave].stacks : [];
-    const rolling = Object.keys(state.stacks).filter((s) => (current.includes(s) && state.stacks[s].status === "boarded") || state.stacks[s].boarding !== undefined || state.stacks[s].takingOff !== undefined);
+    // A stack the train has touched may hold its uncommitted edits (a rollout under way, an update the train applied
+    // before it died short of its commit): the train's to commit. Only the stacks it has not reached must be clean.
+    const rolling = Object.keys(state.stacks).filter((s) => state.stacks[s].status !== "pending");
     const problem = trainCommitProblem(options.cwd, state.train.waves.flatMap((w) => w.stacks).filter((s) => !rolling.includes(s)), true);
     if (problem !== undefined) throw new SetupError(problem);
     switch (options.command) {
