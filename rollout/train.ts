@@ -47,13 +47,6 @@ function candidateEntry(reference: ConfigValue | undefined, candidate: Candidate
     return { name: candidate.version, ...fields, image: candidate.image };
 }
 
-/** The image a version runs on this stack: its own, the service's, or the stack's. */
-export function imageOf(settings: Settings, service: string, version: string): string | undefined {
-    return planTraffic(settings)
-        .services.find((s) => s.name === service)
-        ?.workloads.find((w) => w.version === version)?.image;
-}
-
 /** A stack that cannot take the candidate as its config is now, named like a config problem: key, value, allowed, fix. */
 export class BoardingRefusal extends Error {
     constructor(readonly problems: readonly ConfigProblem[]) {
