@@ -166,17 +166,21 @@ function detour(service: string, before: StackConfig, after: StackConfig, secret
     const first: ConfigEdit[] = [];
     const during: ConfigEdit[] = [];
     const last: ConfigEdit[] = [];
-    if (anchor === undefined) return { first, during, last };
+    // A route that must be detoured needs a version running on both sides; every update the train makes keeps one.
+    const detoured = (): string => {
+        if (anchor === undefined) throw new Error(`${service}: no version serves on both sides of the update, so its routes cannot be detoured around it`);
+        return anchor;
+    };
     const rulesOf = (config: StackConfig) => {
         const list = valueAt(config, ["routes", service]);
         return Array.isArray(list) ? (list as ConfigValue[]) : [];
     };
     rulesOf(before).forEach((rule, i) => {
-        if (isRecord(rule) && !steady(rule.to)) first.push({ path: ["routes", service, i, "to"], value: anchor });
+        if (isRecord(rule) && !steady(rule.to)) first.push({ path: ["routes", service, i, "to"], value: detoured() });
     });
     rulesOf(after).forEach((rule, i) => {
         if (isRecord(rule) && !steady(rule.to)) {
-            during.push({ path: ["routes", service, i, "to"], value: anchor });
+            during.push({ path: ["routes", service, i, "to"], value: detoured() });
             last.push({ path: ["routes", service, i, "to"], value: rule.to });
         }
     });
