@@ -6,6 +6,7 @@
 // any clone.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { ConfigError, isRecord } from "../components/config/config-reader";
 import type { ReleaseCounters } from "../components/specs/observability-specs";
@@ -19,7 +20,7 @@ import { applyEdits, ConfigEdit, configSource, isConfigValue, pathKey } from "./
 import { ACTIVE_PHASES, readRollout } from "./control";
 import type { Clock } from "./driver";
 import type { TaggedEngine } from "./engines";
-import { SetupError } from "./lock";
+import { alive, SetupError } from "./lock";
 import { RolloutRefusal, rolloutTargets } from "./plan";
 import { releaseEvidence } from "./prometheus";
 import { Boarding, BoardingRefusal, boardingEdits, Candidate, checkPhase, returnPhases, StackBefore, Update } from "./train";
@@ -502,9 +503,12 @@ export class TrainRunner {
         if (ours && record.phase === "rolledBack") return 1;
         if (ours && ACTIVE_PHASES.includes(record.phase)) {
             this.deps.log(`[train] ${stack}: continuing its rollout (${record.phase} at step ${record.step})`);
-            // Taken over from a fresh checkout (a new CI job), the stack file lacks the steps the lost runner wrote but
-            // never committed: the record holds them, and the stack holds them too (the runner applied them).
-            if (this.deps.takeOver) {
+            // A runner that died (a killed train, a lost CI job) leaves its stack file a step ahead of its record (killed
+            // between writing the step and recording it) or behind it (a fresh checkout lacks the steps it never
+            // committed). The record says where the rollout stands, and it applies its step again when continued: the
+            // file is put back as the record says. Never under a live runner, nor for a held rollout (its file is its own).
+            const gone = record.runner !== undefined && record.runner.host === os.hostname() && !alive(record.runner.pid);
+            if (record.phase !== "held" && (this.deps.takeOver || gone)) {
                 const written = (record.resume?.written ?? []).flatMap((w): ConfigEdit[] => ("value" in w && (w.value === undefined || isConfigValue(w.value)) ? [{ path: w.path, ...(w.value !== undefined && { value: w.value }) }] : []));
                 if (written.length > 0) editStackFile(this.deps.engineFor(stack).stackFile, written, projectName());
             }
